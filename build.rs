@@ -1,0 +1,31 @@
+//! Build script: compiles the small C++ shim in `cpp/` (through `cxx`) against the same
+//! libtorch that `torch-sys` links, and records an rpath so binaries find libtorch at run time.
+use std::path::PathBuf;
+
+fn main() {
+    // torch-sys declares `links = "tch"` and exports the libtorch library folder to us.
+    let lib_dir = PathBuf::from(
+        std::env::var("DEP_TCH_LIBTORCH_LIB")
+            .expect("torch-sys did not export DEP_TCH_LIBTORCH_LIB; build with LIBTORCH_USE_PYTORCH=1 or LIBTORCH set"),
+    );
+    let include_dir = lib_dir.parent().map(|p| p.join("include")).expect("libtorch lib dir has a parent");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
+
+    cxx_build::bridge("src/ffi/mod.rs")
+        .file("cpp/shim.cpp")
+        .include(&include_dir)
+        .include("cpp")
+        .flag_if_supported("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .warnings(false)
+        .compile("samurai_roto_shim");
+
+    // Binaries, tests and the plugin bundle find libtorch through this rpath; the installer
+    // additionally copies libtorch beside the plugin (see scripts/install-plugin.sh).
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    println!("cargo:rerun-if-changed=cpp/shim.cpp");
+    println!("cargo:rerun-if-changed=cpp/shim.h");
+    println!("cargo:rerun-if-changed=src/ffi/mod.rs");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+}

@@ -1,0 +1,58 @@
+// Implementation of the SamuraiRoto C++ shim. Uses only the device-generic allocator interface
+// of c10 (no CUDA headers), so it compiles against CPU and CUDA builds of libtorch alike.
+#include "shim.h"
+#include "samurai-roto/src/ffi/mod.rs.h"
+
+#include <ATen/Context.h>
+#include <c10/core/CachingDeviceAllocator.h>
+#include <stdexcept>
+
+namespace samurai_roto {
+
+bool cuda_available() noexcept {
+  try {
+    return at::hasCUDA() && at::globalContext().getNumGPUs() > 0;
+  } catch (...) {
+    return false;
+  }
+}
+
+int64_t cuda_device_count() noexcept {
+  try {
+    return at::hasCUDA() ? static_cast<int64_t>(at::globalContext().getNumGPUs()) : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+static c10::DeviceAllocator* cuda_allocator(int8_t device) {
+  if (!cuda_available()) {
+    throw std::runtime_error("CUDA is not available in this libtorch build or on this machine");
+  }
+  if (device < 0 || device >= cuda_device_count()) {
+    throw std::runtime_error("CUDA device index out of range");
+  }
+  return c10::getDeviceAllocator(c10::DeviceType::CUDA);
+}
+
+DeviceMemoryStats cuda_memory_stats(int8_t device) {
+  auto stats = cuda_allocator(device)->getDeviceStats(device);
+  const auto all = static_cast<size_t>(c10::CachingDeviceAllocator::StatType::AGGREGATE);
+  DeviceMemoryStats out;
+  out.allocated_bytes = stats.allocated_bytes[all].current;
+  out.peak_allocated_bytes = stats.allocated_bytes[all].peak;
+  out.reserved_bytes = stats.reserved_bytes[all].current;
+  out.peak_reserved_bytes = stats.reserved_bytes[all].peak;
+  out.num_ooms = stats.num_ooms;
+  return out;
+}
+
+void cuda_empty_cache() {
+  cuda_allocator(0)->emptyCache();
+}
+
+void cuda_reset_peak_stats(int8_t device) {
+  cuda_allocator(device)->resetPeakStats(device);
+}
+
+}  // namespace samurai_roto

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up everything SamuraiRoto needs on a fresh machine, idempotently:
+#   - a git-ignored Python venv in .venv with torch==2.11.0 (its libtorch is what tch links),
+#   - with --reference: the reference SAMURAI package for parity tests and benchmarks.
+# Prints the environment lines to source (LIBTORCH_USE_PYTORCH, LD_LIBRARY_PATH).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+want_reference=0
+for arg in "$@"; do
+  case "$arg" in
+    --reference) want_reference=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --reference)" >&2; exit 2 ;;
+  esac
+done
+
+TORCH_VERSION=2.11.0
+TORCHVISION_VERSION=0.26.0
+REFERENCE_PACKAGE=absolutely-not-samurai==1.0.0
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+py="$venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+
+have_torch="$("$py" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
+if [ "$have_torch" != "$TORCH_VERSION" ]; then
+  echo "setup: installing torch==$TORCH_VERSION into $venv (about 70 s)" >&2
+  "$py" -m pip install --quiet "torch==$TORCH_VERSION" "numpy<3" pillow pyyaml
+fi
+
+if [ "$want_reference" = 1 ]; then
+  if ! "$py" -c 'import sam2, loguru, scipy, torchvision' 2>/dev/null; then
+    echo "setup: installing the reference $REFERENCE_PACKAGE (CPU build)" >&2
+    "$py" -m pip install --quiet "torchvision==$TORCHVISION_VERSION" loguru scipy wheel setuptools \
+      hydra-core iopath tqdm
+    SAM2_BUILD_CUDA=0 SAM2_BUILD_ALLOW_ERRORS=1 "$py" -m pip install --quiet --no-build-isolation \
+      "$REFERENCE_PACKAGE"
+  fi
+fi

@@ -1,0 +1,72 @@
+//! The cxx bridge to `cpp/shim.cpp`: libtorch C++ calls that `tch` does not expose (CUDA
+//! caching-allocator statistics and cache release). Called from `model/` only.
+//!
+//! The CUDA paths compile on every machine but can only be exercised where a GPU is present;
+//! on a CPU-only machine every call reports "CUDA is not available" as an error.
+
+#[cxx::bridge(namespace = "samurai_roto")]
+mod bridge {
+    /// Caching-allocator figures for one CUDA device, in bytes.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    struct DeviceMemoryStats {
+        allocated_bytes: i64,
+        peak_allocated_bytes: i64,
+        reserved_bytes: i64,
+        peak_reserved_bytes: i64,
+        num_ooms: i64,
+    }
+
+    unsafe extern "C++" {
+        include!("samurai-roto/cpp/shim.h");
+        fn cuda_available() -> bool;
+        fn cuda_device_count() -> i64;
+        fn cuda_memory_stats(device: i8) -> Result<DeviceMemoryStats>;
+        fn cuda_empty_cache() -> Result<()>;
+        fn cuda_reset_peak_stats(device: i8) -> Result<()>;
+    }
+}
+
+pub use bridge::DeviceMemoryStats;
+
+/// Whether libtorch sees a usable CUDA device.
+pub fn cuda_available() -> bool {
+    bridge::cuda_available()
+}
+
+/// Number of visible CUDA devices.
+pub fn cuda_device_count() -> i64 {
+    bridge::cuda_device_count()
+}
+
+/// Memory statistics of the CUDA caching allocator for `device`.
+pub fn cuda_memory_stats(device: i8) -> Result<DeviceMemoryStats, String> {
+    bridge::cuda_memory_stats(device).map_err(|e| e.what().to_owned())
+}
+
+/// Releases cached, unused CUDA memory back to the driver.
+pub fn cuda_empty_cache() -> Result<(), String> {
+    bridge::cuda_empty_cache().map_err(|e| e.what().to_owned())
+}
+
+/// Resets the peak memory counters of `device`.
+pub fn cuda_reset_peak_stats(device: i8) -> Result<(), String> {
+    bridge::cuda_reset_peak_stats(device).map_err(|e| e.what().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_only_machine_reports_cuda_errors_instead_of_crashing() {
+        if cuda_available() {
+            let stats = cuda_memory_stats(0).expect("stats on a CUDA machine");
+            assert!(stats.reserved_bytes >= stats.allocated_bytes);
+        } else {
+            assert_eq!(cuda_device_count(), 0);
+            let err = cuda_memory_stats(0).unwrap_err();
+            assert!(err.contains("CUDA is not available"), "{err}");
+            assert!(cuda_empty_cache().is_err());
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Attention blocks. Reference: `sam2/modeling/sam/transformer.py` (`Attention`,
+//! `RoPEAttention`, `TwoWayAttentionBlock`, `TwoWayTransformer`) — the SAM mask decoder's
+//! two-way transformer and the RoPE attention of the memory attention.
+use crate::model::layers::{LayerNorm, Linear};
+use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis};
+use crate::model::sam2_utils::{Activation, Mlp};
+use crate::model::weights::Scope;
+use tch::Tensor;
+
+/// Multi-head attention with an optional down-projected internal width (`Attention`).
+#[derive(Debug)]
+pub struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    num_heads: i64,
+    internal_dim: i64,
+}
+
+impl Attention {
+    /// `kv_in_dim` defaults to `embedding_dim` when `None`.
+    pub fn load(s: &Scope, embedding_dim: i64, num_heads: i64, downsample_rate: i64, kv_in_dim: Option<i64>) -> Self {
+        let internal_dim = embedding_dim / downsample_rate;
+        let kv = kv_in_dim.unwrap_or(embedding_dim);
+        Self {
+            q_proj: Linear::load(&s.sub("q_proj"), embedding_dim, internal_dim, true),
+            k_proj: Linear::load(&s.sub("k_proj"), kv, internal_dim, true),
+            v_proj: Linear::load(&s.sub("v_proj"), kv, internal_dim, true),
+            out_proj: Linear::load(&s.sub("out_proj"), internal_dim, embedding_dim, true),
+            num_heads,
+            internal_dim,
+        }
+    }
+
+    /// `[B, N, C] -> [B, heads, N, C/heads]`.
+    fn separate_heads(&self, x: &Tensor) -> Tensor {
+        let (b, n, c) = x.size3().expect("attention input is [B, N, C]");
+        x.reshape([b, n, self.num_heads, c / self.num_heads]).transpose(1, 2)
+    }
+
+    /// `[B, heads, N, c] -> [B, N, heads·c]`.
+    fn recombine_heads(x: &Tensor) -> Tensor {
+        let (b, h, n, c) = x.size4().expect("attention output is [B, H, N, C]");
+        x.transpose(1, 2).reshape([b, n, h * c])
+    }
+
+    fn project(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> (Tensor, Tensor, Tensor) {
+        (
+            self.separate_heads(&self.q_proj.forward(q)),
+            self.separate_heads(&self.k_proj.forward(k)),
+            self.separate_heads(&self.v_proj.forward(v)),
+        )
+    }
+
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+        let out = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, false, None, false);
+        self.out_proj.forward(&Self::recombine_heads(&out))
+    }
+
+    pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+        let (q, k, v) = self.project(q, k, v);
+        self.attend(&q, &k, &v)
+    }
+}
+
+/// Attention with axial 2-D rotary position encoding on queries and (the first
+/// `len - num_k_exclude_rope`) keys (`RoPEAttention`). The frequencies are computed for the
+/// query grid (assumed square), so any image size works.
+#[derive(Debug)]
+pub struct RoPEAttention {
+    attn: Attention,
+    rope_theta: f64,
+    rope_k_repeat: bool,
+}
+
+impl RoPEAttention {
+    pub fn load(s: &Scope, embedding_dim: i64, num_heads: i64, kv_in_dim: Option<i64>, rope_theta: f64, rope_k_repeat: bool) -> Self {
+        Self { attn: Attention::load(s, embedding_dim, num_heads, 1, kv_in_dim), rope_theta, rope_k_repeat }
+    }
+
+    pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor, num_k_exclude_rope: i64) -> Tensor {
+        let (q, k, v) = self.attn.project(q, k, v);
+        let lq = q.size()[2];
+        let side = (lq as f64).sqrt().round() as i64;
+        let head_dim = self.attn.internal_dim / self.attn.num_heads;
+        let cis = compute_axial_cis(head_dim, side, side, self.rope_theta, q.device());
+        let q = apply_rotary_enc(&q, &cis);
+        let lk = k.size()[2];
+        let num_k_rope = lk - num_k_exclude_rope;
+        assert!(num_k_rope == lq || self.rope_k_repeat, "RoPE keys differ from queries without rope_k_repeat");
+        let k = if num_k_rope == 0 {
+            k
+        } else {
+            let rotated = apply_rotary_enc(&k.narrow(2, 0, num_k_rope), &cis);
+            Tensor::cat(&[rotated, k.narrow(2, num_k_rope, num_k_exclude_rope)], 2)
+        };
+        self.attn.attend(&q, &k, &v)
+    }
+}
+
+/// One block of the two-way transformer (`TwoWayAttentionBlock`).
+#[derive(Debug)]
+struct TwoWayAttentionBlock {
+    self_attn: Attention,
+    norm1: LayerNorm,
+    cross_attn_token_to_image: Attention,
+    norm2: LayerNorm,
+    mlp: Mlp,
+    norm3: LayerNorm,
+    norm4: LayerNorm,
+    cross_attn_image_to_token: Attention,
+    skip_first_layer_pe: bool,
+}
+
+impl TwoWayAttentionBlock {
+    fn load(s: &Scope, dim: i64, heads: i64, mlp_dim: i64, downsample: i64, skip_first_layer_pe: bool) -> Self {
+        Self {
+            self_attn: Attention::load(&s.sub("self_attn"), dim, heads, 1, None),
+            norm1: LayerNorm::load(&s.sub("norm1"), dim, 1e-5),
+            cross_attn_token_to_image: Attention::load(&s.sub("cross_attn_token_to_image"), dim, heads, downsample, None),
+            norm2: LayerNorm::load(&s.sub("norm2"), dim, 1e-5),
+            mlp: Mlp::load(&s.sub("mlp"), dim, mlp_dim, dim, 2, Activation::Relu, false),
+            norm3: LayerNorm::load(&s.sub("norm3"), dim, 1e-5),
+            norm4: LayerNorm::load(&s.sub("norm4"), dim, 1e-5),
+            cross_attn_image_to_token: Attention::load(&s.sub("cross_attn_image_to_token"), dim, heads, downsample, None),
+            skip_first_layer_pe,
+        }
+    }
+
+    fn forward(&self, queries: &Tensor, keys: &Tensor, query_pe: &Tensor, key_pe: &Tensor) -> (Tensor, Tensor) {
+        let queries = if self.skip_first_layer_pe {
+            self.self_attn.forward(queries, queries, queries)
+        } else {
+            let q = queries + query_pe;
+            queries + self.self_attn.forward(&q, &q, queries)
+        };
+        let queries = self.norm1.forward(&queries);
+
+        let q = &queries + query_pe;
+        let k = keys + key_pe;
+        let queries = self.norm2.forward(&(&queries + self.cross_attn_token_to_image.forward(&q, &k, keys)));
+
+        let queries = self.norm3.forward(&(&queries + self.mlp.forward(&queries)));
+
+        let q = &queries + query_pe;
+        let keys = self.norm4.forward(&(keys + self.cross_attn_image_to_token.forward(&k, &q, &queries)));
+        (queries, keys)
+    }
+}
+
+/// The mask decoder's two-way transformer (`TwoWayTransformer`): depth 2, 8 heads,
+/// MLP 2048, attention downsample 2 in SAM 2.1.
+#[derive(Debug)]
+pub struct TwoWayTransformer {
+    layers: Vec<TwoWayAttentionBlock>,
+    final_attn_token_to_image: Attention,
+    norm_final_attn: LayerNorm,
+}
+
+impl TwoWayTransformer {
+    pub fn load(s: &Scope, depth: usize, dim: i64, heads: i64, mlp_dim: i64, downsample: i64) -> Self {
+        let layers = (0..depth)
+            .map(|i| TwoWayAttentionBlock::load(&s.sub("layers").sub(i), dim, heads, mlp_dim, downsample, i == 0))
+            .collect();
+        Self {
+            layers,
+            final_attn_token_to_image: Attention::load(&s.sub("final_attn_token_to_image"), dim, heads, downsample, None),
+            norm_final_attn: LayerNorm::load(&s.sub("norm_final_attn"), dim, 1e-5),
+        }
+    }
+
+    /// `image_embedding`, `image_pe`: `[B, C, h, w]`; `point_embedding`: `[B, N, C]`.
+    /// Returns the processed tokens `[B, N, C]` and image keys `[B, h·w, C]`.
+    pub fn forward(&self, image_embedding: &Tensor, image_pe: &Tensor, point_embedding: &Tensor) -> (Tensor, Tensor) {
+        let image_embedding = image_embedding.flatten(2, -1).permute([0, 2, 1]);
+        let image_pe = image_pe.flatten(2, -1).permute([0, 2, 1]);
+        let mut queries = point_embedding.shallow_clone();
+        let mut keys = image_embedding;
+        for layer in &self.layers {
+            (queries, keys) = layer.forward(&queries, &keys, point_embedding, &image_pe);
+        }
+        let q = &queries + point_embedding;
+        let k = &keys + &image_pe;
+        let queries = self.norm_final_attn.forward(&(&queries + self.final_attn_token_to_image.forward(&q, &k, &keys)));
+        (queries, keys)
+    }
+}

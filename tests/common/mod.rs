@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests: locating the project venv's Python (which has
+//! the reference package), the sample clips, generated fixtures, and tolerance checks.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::Tensor;
+
+/// The project root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project venv's Python. `scripts/setup.sh --reference` creates it; tests fail with
+/// that instruction when it is missing (they never skip silently).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("SAMURAI_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(p.exists(), "{} not found: run scripts/setup.sh --reference (or scripts/test.sh)", p.display());
+    p
+}
+
+/// Runs a Python script from the project with arguments; panics with its output on failure.
+pub fn run_python(script: &Path, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{} {:?} failed:\n{}\n{}",
+        script.display(),
+        args,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `../shared/data/clips`, required by the tests that use real footage.
+pub fn clips() -> PathBuf {
+    let p = root().join("../shared/data/clips");
+    assert!(p.is_dir(), "sample clips not found at {} (the tests need ../shared/data/clips)", p.display());
+    p
+}
+
+/// Where generated fixtures live (git-ignored).
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// Reads every array of an `.npz` file into a name → tensor map.
+pub fn read_npz(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    assert!(path.exists(), "fixture {} missing: run scripts/test.sh (it generates fixtures)", path.display());
+    Tensor::read_npz(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// Max |a - b| as f64.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max().double_value(&[])
+}
+
+/// Asserts the parity tolerance of the project: max |ours − ref| ≤ rel · max(1, max|ref|).
+/// Returns the measured error and the allowed bound.
+pub fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, rel: f64) -> (f64, f64) {
+    assert_eq!(ours.size(), reference.size(), "{name}: shape ours {:?} vs ref {:?}", ours.size(), reference.size());
+    let scale = reference.to_kind(tch::Kind::Double).abs().max().double_value(&[]).max(1.0);
+    let err = max_abs_diff(ours, reference);
+    let bound = rel * scale;
+    assert!(err <= bound, "{name}: max |ours - ref| = {err:.3e} > {bound:.3e} (rel {rel:e}, max|ref| {scale:.3e})");
+    eprintln!("parity {name}: max abs err {err:.3e} (bound {bound:.3e})");
+    (err, bound)
+}
