@@ -10,3 +10,9 @@ pub mod position_encoding;
 pub mod sam;
 pub mod sam2_utils;
 pub mod weights;
+pub mod device;
+pub mod sam2_base;
+
+pub use device::{DeviceChoice, LoadOptions, Precision};
+pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut};
+pub mod image_predictor;

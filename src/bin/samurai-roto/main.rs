@@ -1,1 +1,47 @@
-fn main() {}
+//! `samurai-roto`: the headless command line of SamuraiRoto.
+//!
+//! - `segment`: one image, one box prompt, one mask (the reference image predictor's
+//!   `predict(box=..., multimask_output=False, return_logits=True)`).
+//! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
+mod commands;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "samurai-roto", version, about = "SAM 2.1 + SAMURAI rotoscoping, headless")]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace), or RUST_LOG syntax.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    /// libtorch intra-op threads (0 = libtorch's default).
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: i32,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Segment one object in one image from a box prompt.
+    Segment(commands::SegmentArgs),
+    /// Print what a checkpoint holds: model size, parameter count, load time.
+    Inspect(commands::InspectArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if cli.threads > 0 {
+        tch::set_num_threads(cli.threads);
+    }
+    let result: Result<()> = match cli.command {
+        Command::Segment(args) => commands::segment(&args),
+        Command::Inspect(args) => commands::inspect(&args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

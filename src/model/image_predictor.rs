@@ -1,0 +1,92 @@
+//! Single-image box prompting. Reference: `sam2/sam2_image_predictor.py`
+//! (`SAM2ImagePredictor.set_image`, `_prep_prompts`, `_predict`) and
+//! `sam2/utils/transforms.py` (`SAM2Transforms.transform_boxes`, `postprocess_masks`).
+//!
+//! The input tensor comes from [`crate::image::image_predictor_input_tensor`] (the
+//! predictor's torchvision pre-processing); this module does the rest of `predict(box=...,
+//! multimask_output=False, return_logits=True)`.
+use super::sam2_base::Sam2Model;
+use crate::error::{Error, Result};
+use tch::{Kind, Tensor};
+
+/// Image features kept between prompts (`_features` of the reference predictor).
+pub struct ImageEmbedding {
+    /// `[1, 256, h, w]` top level with `no_mem_embed` added.
+    pub image_embed: Tensor,
+    /// `[1, 32, 4h, 4w]` and `[1, 64, 2h, 2w]`.
+    pub high_res_feats: (Tensor, Tensor),
+    /// Original image `(height, width)`.
+    pub orig_hw: (i64, i64),
+}
+
+/// Result of one box prompt.
+pub struct BoxPrediction {
+    /// `[H, W]` float32 logits at the image's own resolution.
+    pub logits: Tensor,
+    /// `[1, 4h, 4w]` low-resolution logits clamped to ±32 (usable as a mask prompt).
+    pub low_res_logits: Tensor,
+    /// Predicted IoU of the returned mask.
+    pub iou: f64,
+}
+
+impl Sam2Model {
+    /// `set_image`: runs the image encoder on a pre-processed `[1, 3, S, S]` tensor.
+    pub fn embed_image(&self, input: &Tensor, orig_hw: (i64, i64)) -> ImageEmbedding {
+        tch::no_grad(|| {
+            let out = self.forward_image(input);
+            let feats = self.prepare_backbone_features(&out);
+            ImageEmbedding { image_embed: self.init_cond_features(&feats), high_res_feats: feats.high_res_nchw(), orig_hw }
+        })
+    }
+
+    /// `predict(box=[x1,y1,x2,y2], multimask_output=False, return_logits=True)` with the box
+    /// in pixels of the original image (`normalize_coords=True`).
+    pub fn predict_box(&self, emb: &ImageEmbedding, bbox: [f64; 4]) -> Result<BoxPrediction> {
+        let (h, w) = emb.orig_hw;
+        validate_box(bbox, w, h)?;
+        Ok(tch::no_grad(|| {
+            let s = self.config.image_size as f64;
+            let pts = [bbox[0] / w as f64 * s, bbox[1] / h as f64 * s, bbox[2] / w as f64 * s, bbox[3] / h as f64 * s];
+            let coords = Tensor::from_slice(&pts.map(|v| v as f32)).view([1, 2, 2]).to_device(self.device);
+            let labels = Tensor::from_slice(&[2i32, 3]).view([1, 2]).to_device(self.device);
+            let (sparse, dense) = self.sam_prompt_encoder.forward(Some((&coords, &labels)), None, None);
+            let (hr0, hr1) = &emb.high_res_feats;
+            let dec = self.sam_mask_decoder.forward(&emb.image_embed, &self.sam_prompt_encoder.get_dense_pe(), &sparse, &dense, false, false, Some((hr0, hr1)));
+            let low = dec.masks.to_kind(Kind::Float);
+            let logits = low.upsample_bilinear2d([h, w], false, None, None);
+            BoxPrediction {
+                logits: logits.get(0).get(0).to_device(tch::Device::Cpu),
+                low_res_logits: low.clamp(-32.0, 32.0).get(0).to_device(tch::Device::Cpu),
+                iou: dec.iou_pred.to_kind(Kind::Double).double_value(&[0, 0]),
+            }
+        }))
+    }
+}
+
+/// A box must be finite, ordered and overlap the image.
+pub fn validate_box(b: [f64; 4], width: i64, height: i64) -> Result<()> {
+    let text = format!("[{}, {}, {}, {}]", b[0], b[1], b[2], b[3]);
+    if b.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("box", format!("{text} has a non-finite coordinate")));
+    }
+    if b[2] <= b[0] || b[3] <= b[1] {
+        return Err(Error::invalid("box", format!("{text} is empty: x2 must exceed x1 and y2 must exceed y1")));
+    }
+    if b[2] <= 0.0 || b[3] <= 0.0 || b[0] >= width as f64 || b[1] >= height as f64 {
+        return Err(Error::invalid("box", format!("{text} lies outside the {width}x{height} image")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_are_checked() {
+        assert!(validate_box([10.0, 10.0, 50.0, 60.0], 100, 100).is_ok());
+        assert!(validate_box([50.0, 10.0, 10.0, 60.0], 100, 100).unwrap_err().to_string().contains("empty"));
+        assert!(validate_box([150.0, 10.0, 180.0, 60.0], 100, 100).unwrap_err().to_string().contains("outside"));
+        assert!(validate_box([f64::NAN, 10.0, 180.0, 60.0], 100, 100).unwrap_err().to_string().contains("non-finite"));
+    }
+}
