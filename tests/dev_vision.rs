@@ -72,3 +72,9 @@ fn large_256() {
 fn tiny_1024() {
     check(ModelSize::Tiny, "t", 1024, false);
 }
+
+/// A size that is not a power of two: every stage's grid needs window padding.
+#[test]
+fn tiny_320() {
+    check(ModelSize::Tiny, "t", 320, true);
+}
