@@ -341,7 +341,7 @@ mod tests {
         let mut l = [[0.0; 8]; 8];
         for j in 0..8 {
             let d = a[j][j] - (0..j).map(|k| l[j][k] * l[j][k]).sum::<f64>();
-            if !(d > 0.0) {
+            if d.is_nan() || d <= 0.0 {
                 return false;
             }
             l[j][j] = d.sqrt();
