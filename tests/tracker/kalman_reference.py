@@ -47,6 +47,12 @@ def measurement(t, rng, kind=None):
     return box
 
 
+def random_box(rng):
+    xs = sorted(int(v) for v in rng.integers(0, 256, 2))
+    ys = sorted(int(v) for v in rng.integers(0, 256, 2))
+    return [xs[0], ys[0], xs[1], ys[1]]
+
+
 def candidates(t, rng, kf_mean):
     """Multimask candidate boxes: good, shifted, empty, degenerate, far, and the rounded
     prediction itself (exact overlap)."""
@@ -57,7 +63,7 @@ def candidates(t, rng, kf_mean):
         jitter(true_box(t), rng, 25),
         [0, 0, 0, 0],
         [line[0], line[1], line[0], line[3]],
-        [int(v) for v in sorted(rng.integers(0, 256, 2))] * 1 + [int(v) for v in sorted(rng.integers(0, 256, 2))],
+        random_box(rng),
         pred,
     ]
 
