@@ -9,6 +9,6 @@ pub mod error;
 pub mod ffi;
 pub mod image;
 pub mod model;
-pub mod tracker;
 
 pub use error::{Error, Result};
+pub mod tracker;

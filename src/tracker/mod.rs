@@ -1,1 +1,15 @@
+//! The tracker: sessions of objects with keyframe boxes over a clip, propagation passes
+//! with SAMURAI's motion model and memory selection, and a per-frame result cache. Knows
+//! nothing about OpenFX; the CLI and the OFX layer both drive it through [`Session`].
+pub mod cache;
+pub mod frame_source;
 pub mod kalman;
+pub mod memory_bank;
+pub mod pass;
+pub mod postprocess;
+pub mod samurai;
+pub mod session;
+
+pub use frame_source::{FolderSource, FrameSource};
+pub use pass::Direction;
+pub use session::{BlendMode, ObjectMatte, Progress, Session, TrackedObject, TrackerOptions};

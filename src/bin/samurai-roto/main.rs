@@ -3,7 +3,11 @@
 //! - `segment`: one image, one box prompt, one mask (the reference image predictor's
 //!   `predict(box=..., multimask_output=False, return_logits=True)`).
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
+//! - `track`: mattes for every frame from keyframe boxes (the main job).
 mod commands;
+mod download;
+mod prompts;
+mod track;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -27,6 +31,8 @@ enum Command {
     Segment(commands::SegmentArgs),
     /// Print what a checkpoint holds: model size, parameter count, load time.
     Inspect(commands::InspectArgs),
+    /// Track objects from keyframe boxes through a folder of frames (the main job).
+    Track(track::TrackArgs),
 }
 
 fn main() {
@@ -39,6 +45,7 @@ fn main() {
     let result: Result<()> = match cli.command {
         Command::Segment(args) => commands::segment(&args),
         Command::Inspect(args) => commands::inspect(&args),
+        Command::Track(args) => track::track(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

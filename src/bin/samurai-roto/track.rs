@@ -1,0 +1,161 @@
+//! `samurai-roto track`: the main job, headless. Keyframe boxes per object (from the
+//! command line and/or a prompts YAML), mattes for every frame of a range.
+use crate::commands::CHECKPOINT_HELP;
+use crate::prompts::{parse_object_arg, read_prompts, ObjectPrompt};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use samurai_roto::config::{ModelSize, Preset};
+use samurai_roto::image;
+use samurai_roto::model::{DeviceChoice, LoadOptions, Precision, Sam2Model};
+use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, Session, TrackerOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct TrackArgs {
+    /// SAM 2.1 checkpoint; without it the per-user cache is used (and filled by a download).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Model size to fetch when --checkpoint is not given.
+    #[arg(long, default_value = "tiny")]
+    pub model_size: String,
+    /// Folder of JPEG/PNG/EXR frames; frame index = position in name order.
+    #[arg(long)]
+    pub frames: PathBuf,
+    /// An object keyframe NAME:FRAME:x1,y1,x2,y2 (repeat for more objects or keyframes).
+    #[arg(long = "object", value_name = "NAME:FRAME:x1,y1,x2,y2")]
+    pub objects: Vec<String>,
+    /// Prompts YAML (the format of shared/data/clips/prompts.yaml).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Clip entry of the prompts file (default: the one whose `frames` names --frames).
+    #[arg(long)]
+    pub clip: Option<String>,
+    /// Model input resolution: a multiple of 64 from 256 to 1024.
+    #[arg(long, default_value_t = 1024)]
+    pub image_size: i64,
+    /// Frames to output, A-B inclusive (default: the whole clip).
+    #[arg(long)]
+    pub range: Option<String>,
+    /// How frames between two keyframes combine: blend, nearest or forward.
+    #[arg(long, default_value = "blend")]
+    pub mode: String,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// fp32 or bf16 (bf16 is meant for CUDA).
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
+    /// Output folder: OUT/NAME/NNNNN.png (or .exr).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Matte file format: png (8-bit 0/255) or exr (float 0/1).
+    #[arg(long, default_value = "png")]
+    pub format: String,
+    /// Also write float32 logits at the clip's resolution: DIR/NAME/NNNNN.npy.
+    #[arg(long)]
+    pub logits: Option<PathBuf>,
+    /// Hole filling in low-resolution masks (pixels); default from the preset (8).
+    #[arg(long)]
+    pub fill_hole_area: Option<i64>,
+    /// Keep only the strongest object at each pixel.
+    #[arg(long)]
+    pub non_overlap: bool,
+    /// Result cache budget in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub cache_mb: usize,
+}
+
+/// Parses `A-B` (inclusive) within `0..n`.
+pub fn parse_range(text: &str, n: usize) -> Result<(usize, usize)> {
+    let (a, b) = text.split_once('-').with_context(|| format!("--range '{text}': expected A-B"))?;
+    let a: usize = a.trim().parse().with_context(|| format!("--range '{text}': '{a}' is not a frame number"))?;
+    let b: usize = b.trim().parse().with_context(|| format!("--range '{text}': '{b}' is not a frame number"))?;
+    if a > b || b >= n {
+        bail!("--range '{text}': must satisfy A <= B < {n} (the clip has {n} frames)");
+    }
+    Ok((a, b))
+}
+
+fn collect_prompts(args: &TrackArgs) -> Result<Vec<ObjectPrompt>> {
+    let mut prompts = Vec::new();
+    if let Some(path) = &args.prompts {
+        prompts.extend(read_prompts(path, args.clip.as_deref(), &args.frames)?);
+    }
+    for text in &args.objects {
+        prompts.push(parse_object_arg(text)?);
+    }
+    if prompts.is_empty() {
+        bail!("no object given: use --object NAME:FRAME:x1,y1,x2,y2 or --prompts FILE");
+    }
+    Ok(prompts)
+}
+
+fn load_model(args: &TrackArgs) -> Result<Sam2Model> {
+    let device = DeviceChoice::parse(&args.device)?.resolve()?;
+    let precision = Precision::parse(&args.precision)?;
+    let checkpoint = match &args.checkpoint {
+        Some(p) if p.exists() => p.clone(),
+        Some(p) => bail!("checkpoint {} not found. {CHECKPOINT_HELP}", p.display()),
+        None => crate::download::cached_or_download(ModelSize::parse(&args.model_size)?)?,
+    };
+    Ok(Sam2Model::load_detect(&checkpoint, args.image_size, &LoadOptions { device, precision })?)
+}
+
+pub fn track(args: &TrackArgs) -> Result<()> {
+    let prompts = collect_prompts(args)?;
+    let mode = BlendMode::parse(&args.mode)?;
+    let write_exr = match args.format.as_str() {
+        "png" => false,
+        "exr" => true,
+        other => bail!("--format '{other}': expected png or exr"),
+    };
+    let source = FolderSource::open(&args.frames)?;
+    let n = source.len();
+    let (first, last) = match &args.range {
+        Some(r) => parse_range(r, n)?,
+        None => (0, n - 1),
+    };
+    let model = Arc::new(load_model(args)?);
+    let mut tuning = Preset::builtin(model.size).samurai;
+    if let Some(area) = args.fill_hole_area {
+        tuning.fill_hole_area = area;
+    }
+    let options = TrackerOptions { mode, non_overlap: args.non_overlap, cache_bytes: args.cache_mb << 20, ..TrackerOptions::default() };
+    let mut session = Session::new(model, tuning, Box::new(source), options)?;
+    for p in &prompts {
+        if !session.objects().iter().any(|o| o.name == p.name) {
+            session.add_object(&p.name)?;
+        }
+        session.set_keyframe(&p.name, p.frame, p.bbox)?;
+    }
+    let bar = ProgressBar::new((last - first + 1) as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames {elapsed_precise} eta {eta}").expect("valid template"));
+    for frame in first..=last {
+        let mattes = session.mask_at(frame).with_context(|| format!("frame {frame}"))?;
+        for m in &mattes {
+            write_outputs(args, &m.name, frame, &m.logits, write_exr)?;
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(())
+}
+
+fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tensor, exr: bool) -> Result<()> {
+    let dir = args.out.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mask = logits.gt(0.0);
+    if exr {
+        image::write_mask_exr(&dir.join(format!("{frame:05}.exr")), &mask)?;
+    } else {
+        image::write_mask_png(&dir.join(format!("{frame:05}.png")), &mask)?;
+    }
+    if let Some(root) = &args.logits {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        image::write_npy_f32(&dir.join(format!("{frame:05}.npy")), logits)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! A tracking session: objects with keyframe boxes over one clip, mapped onto propagation
+//! passes per ARCHITECTURE.md ("Propagation semantics"):
+//! before the first keyframe a backward pass from it, after the last a forward pass from
+//! it, between two keyframes both passes blended by temporal distance (or the nearest, or
+//! forward only). Passes are independent (one keyframe each), so an edit at keyframe k
+//! only invalidates the passes that start at k, and every frame's matte is a pure function
+//! of the keyframes: request order cannot change a bit.
+use super::cache::{FrameRecord, PassKey, ResultCache, SharedCache};
+use super::frame_source::FrameSource;
+use super::kalman::BoxXyxy;
+use super::pass::{Direction, Pass, PassSpec, StepOutput};
+use super::postprocess::{non_overlapping, to_video_resolution};
+use crate::config::SamuraiConfig;
+use crate::error::{Error, Result};
+use crate::model::image_predictor::validate_box;
+use crate::model::sam2_base::NO_OBJ_SCORE;
+use crate::model::{BackboneFeatures, Sam2Model};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+/// How frames between two keyframes combine the two passes that cover them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlendMode {
+    /// Linear blend of logits by temporal distance (no pop at the midpoint).
+    #[default]
+    Blend,
+    /// The pass of the nearer keyframe (ties go to the earlier keyframe).
+    Nearest,
+    /// The forward pass from the earlier keyframe only.
+    Forward,
+}
+
+impl BlendMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "blend" => Ok(Self::Blend),
+            "nearest" => Ok(Self::Nearest),
+            "forward" => Ok(Self::Forward),
+            other => Err(Error::invalid("mode", format!("'{other}' is not one of blend, nearest, forward"))),
+        }
+    }
+}
+
+/// Session settings.
+#[derive(Debug, Clone)]
+pub struct TrackerOptions {
+    pub mode: BlendMode,
+    /// Keep only what SAMURAI can still select in each pass (identical results).
+    pub bounded_memory: bool,
+    /// At each pixel keep only the strongest object.
+    pub non_overlap: bool,
+    /// Byte budget of the per-frame result cache.
+    pub cache_bytes: usize,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        Self { mode: BlendMode::Blend, bounded_memory: true, non_overlap: false, cache_bytes: 2 << 30 }
+    }
+}
+
+/// One object and its keyframes (frame → box in video pixels).
+#[derive(Debug, Clone)]
+pub struct TrackedObject {
+    pub id: u64,
+    pub name: String,
+    pub keyframes: BTreeMap<usize, BoxXyxy>,
+}
+
+/// One object's matte on one frame.
+#[derive(Debug)]
+pub struct ObjectMatte {
+    pub name: String,
+    /// `[H, W]` float32 logits at the clip's resolution (mask = logits > 0).
+    pub logits: Tensor,
+}
+
+/// Progress of a propagation: `done` of `total` pass steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub frame: usize,
+}
+
+/// A pass step with its blend weight.
+type Contribution = (PassKey, usize, f32);
+
+/// Objects, passes and results over one clip.
+pub struct Session {
+    model: Arc<Sam2Model>,
+    tuning: SamuraiConfig,
+    source: Box<dyn FrameSource>,
+    options: TrackerOptions,
+    objects: Vec<TrackedObject>,
+    passes: HashMap<PassKey, Pass>,
+    cache: SharedCache,
+    next_id: u64,
+}
+
+impl Session {
+    pub fn new(model: Arc<Sam2Model>, tuning: SamuraiConfig, source: Box<dyn FrameSource>, options: TrackerOptions) -> Result<Self> {
+        if source.is_empty() {
+            return Err(Error::invalid("clip", "it has no frames"));
+        }
+        tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
+        let cache = ResultCache::shared(options.cache_bytes);
+        Ok(Self { model, tuning, source, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1 })
+    }
+
+    pub fn num_frames(&self) -> usize {
+        self.source.len()
+    }
+
+    /// `(width, height)` of the clip.
+    pub fn frame_size(&self) -> (u32, u32) {
+        self.source.frame_size()
+    }
+
+    pub fn objects(&self) -> &[TrackedObject] {
+        &self.objects
+    }
+
+    /// The shared result cache (to serve cached frames without this session's lock).
+    pub fn cache(&self) -> SharedCache {
+        self.cache.clone()
+    }
+
+    /// Adds an object; names are unique.
+    pub fn add_object(&mut self, name: &str) -> Result<u64> {
+        if name.is_empty() || self.objects.iter().any(|o| o.name == name) {
+            return Err(Error::invalid("object", format!("'{name}' is empty or already exists")));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.objects.push(TrackedObject { id, name: name.to_owned(), keyframes: BTreeMap::new() });
+        Ok(id)
+    }
+
+    fn object_mut(&mut self, name: &str) -> Result<&mut TrackedObject> {
+        self.objects.iter_mut().find(|o| o.name == name).ok_or_else(|| Error::invalid("object", format!("unknown object '{name}'")))
+    }
+
+    /// Sets (or replaces) the box of `name` on `frame`.
+    pub fn set_keyframe(&mut self, name: &str, frame: usize, bbox: BoxXyxy) -> Result<()> {
+        let n = self.num_frames();
+        if frame >= n {
+            return Err(Error::invalid("keyframe", format!("frame {frame} of object '{name}' is outside the clip (0..{})", n - 1)));
+        }
+        let (w, h) = self.frame_size();
+        validate_box(bbox, w as i64, h as i64).map_err(|e| Error::invalid("keyframe", format!("object '{name}' frame {frame}: {e}")))?;
+        self.object_mut(name)?.keyframes.insert(frame, bbox);
+        self.forget_orphans();
+        Ok(())
+    }
+
+    /// Removes the keyframe of `name` on `frame`.
+    pub fn remove_keyframe(&mut self, name: &str, frame: usize) -> Result<()> {
+        if self.object_mut(name)?.keyframes.remove(&frame).is_none() {
+            return Err(Error::invalid("keyframe", format!("object '{name}' has no keyframe on frame {frame}")));
+        }
+        self.forget_orphans();
+        Ok(())
+    }
+
+    /// Drops passes and cached results that no keyframe refers to any more.
+    fn forget_orphans(&mut self) {
+        let live: Vec<PassKey> = self.objects.iter().flat_map(|o| {
+            o.keyframes.iter().flat_map(move |(&k, &b)| {
+                [Direction::Forward, Direction::Backward].map(|d| PassKey::new(o.id, &PassSpec { keyframe: k, bbox: b, direction: d }))
+            })
+        }).collect();
+        self.passes.retain(|k, _| live.contains(k));
+        self.cache.lock().expect("cache lock").retain_passes(&|k| live.contains(k));
+    }
+
+    /// Which pass steps make `frame` of `object`, with their blend weights.
+    fn contributions(&self, object: &TrackedObject, frame: usize) -> Vec<Contribution> {
+        let key = |k: usize, d: Direction| PassKey::new(object.id, &PassSpec { keyframe: k, bbox: object.keyframes[&k], direction: d });
+        let before = object.keyframes.range(..=frame).next_back().map(|(k, _)| *k);
+        let after = object.keyframes.range(frame..).next().map(|(k, _)| *k);
+        match (before, after) {
+            (None, None) => Vec::new(),
+            (Some(b), _) if b == frame => vec![(key(b, Direction::Forward), frame, 1.0)],
+            (None, Some(a)) => vec![(key(a, Direction::Backward), frame, 1.0)],
+            (Some(b), None) => vec![(key(b, Direction::Forward), frame, 1.0)],
+            (Some(b), Some(a)) => {
+                let w_fwd = (a - frame) as f32 / (a - b) as f32;
+                match self.options.mode {
+                    BlendMode::Blend => vec![(key(b, Direction::Forward), frame, w_fwd), (key(a, Direction::Backward), frame, 1.0 - w_fwd)],
+                    BlendMode::Nearest if frame - b <= a - frame => vec![(key(b, Direction::Forward), frame, 1.0)],
+                    BlendMode::Nearest => vec![(key(a, Direction::Backward), frame, 1.0)],
+                    BlendMode::Forward => vec![(key(b, Direction::Forward), frame, 1.0)],
+                }
+            }
+        }
+    }
+
+    /// Every object's matte on `frame` at the clip's resolution, tracking what is missing.
+    pub fn mask_at(&mut self, frame: usize) -> Result<Vec<ObjectMatte>> {
+        self.check_frame(frame)?;
+        let lows = self.low_res_at(frame, &mut |_| ControlFlow::Continue(()))?;
+        let (w, h) = self.frame_size();
+        let mut logits: Vec<Tensor> = lows.iter().map(|l| to_video_resolution(l, h as i64, w as i64)).collect();
+        if self.options.non_overlap && logits.len() > 1 {
+            let stacked = non_overlapping(&Tensor::cat(&logits, 0));
+            logits = (0..logits.len() as i64).map(|i| stacked.narrow(0, i, 1)).collect();
+        }
+        Ok(self.objects.iter().zip(logits).map(|(o, l)| ObjectMatte { name: o.name.clone(), logits: l.view([h as i64, w as i64]) }).collect())
+    }
+
+    /// The pass records behind `frame` for each object (for inspection and parity tests).
+    pub fn records_at(&mut self, frame: usize) -> Result<Vec<(String, Vec<(Direction, Arc<FrameRecord>)>)>> {
+        self.check_frame(frame)?;
+        let wanted: Vec<(String, Vec<Contribution>)> = self.objects.iter().map(|o| (o.name.clone(), self.contributions(o, frame))).collect();
+        self.ensure(wanted.iter().flat_map(|(_, c)| c.iter().map(|(k, f, _)| (*k, *f))).collect(), &mut |_| ControlFlow::Continue(()))?;
+        let mut cache = self.cache.lock().expect("cache lock");
+        Ok(wanted.into_iter().map(|(name, c)| (name, c.iter().filter_map(|(k, f, _)| cache.get(*k, *f).map(|r| (k.direction, r))).collect())).collect())
+    }
+
+    /// Blended low-resolution logits `[1, 1, S/4, S/4]` per object.
+    fn low_res_at(&mut self, frame: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<Tensor>> {
+        let wanted: Vec<Vec<Contribution>> = self.objects.iter().map(|o| self.contributions(o, frame)).collect();
+        self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), progress)?;
+        let side = self.model.config.image_size / 4;
+        let mut cache = self.cache.lock().expect("cache lock");
+        let mut out = Vec::new();
+        for contributions in wanted {
+            let mut acc: Option<Tensor> = None;
+            for (key, f, weight) in contributions {
+                let rec = cache.get(key, f).ok_or_else(|| Error::invalid("frame", format!("frame {f} could not be kept in the result cache (budget too small)")))?;
+                let term = if weight == 1.0 { rec.low_res_logits.shallow_clone() } else { &rec.low_res_logits * f64::from(weight) };
+                acc = Some(match acc { None => term, Some(a) => a + term });
+            }
+            out.push(acc.unwrap_or_else(|| Tensor::full([1, 1, side, side], NO_OBJ_SCORE, (Kind::Float, Device::Cpu))));
+        }
+        Ok(out)
+    }
+
+    /// Tracks every frame of `range` (all objects), reporting progress after each step;
+    /// returning `ControlFlow::Break` from `progress` stops between frames, keeping what
+    /// was computed.
+    pub fn propagate(&mut self, range: std::ops::RangeInclusive<usize>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<()> {
+        self.check_frame(*range.end())?;
+        let mut wanted = Vec::new();
+        for frame in range {
+            for o in &self.objects {
+                wanted.extend(self.contributions(o, frame).into_iter().map(|(k, f, _)| (k, f)));
+            }
+        }
+        self.ensure(wanted, progress)
+    }
+
+    fn check_frame(&self, frame: usize) -> Result<()> {
+        if frame >= self.num_frames() {
+            return Err(Error::invalid("frame", format!("frame {frame} is outside the clip (0..{})", self.num_frames() - 1)));
+        }
+        Ok(())
+    }
+}
+
+/// The propagation engine proper: advancing passes frame by frame.
+impl Session {
+    /// Computes every `(pass, frame)` not in the cache. Passes of one direction advance in
+    /// lockstep so the image encoder runs once per frame for all objects.
+    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<()> {
+        let targets = self.plan(wanted);
+        let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
+        let mut done = 0;
+        for direction in [Direction::Forward, Direction::Backward] {
+            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).cloned().collect();
+            if !self.advance_group(&group, &mut done, total, progress)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// For each pass with missing frames, the last step needed; restarts a pass whose
+    /// needed step lies behind it but fell out of the cache.
+    fn plan(&mut self, wanted: Vec<(PassKey, usize)>) -> BTreeMap<PassKey, usize> {
+        let mut targets: BTreeMap<PassKey, usize> = BTreeMap::new();
+        let cache = self.cache.lock().expect("cache lock");
+        for (key, frame) in wanted {
+            if cache.contains(key, frame) {
+                continue;
+            }
+            let spec = PassSpec { keyframe: key.keyframe, bbox: key.bbox(), direction: key.direction };
+            let step = spec.step_of_frame(frame).expect("contribution frames lie on their pass");
+            let t = targets.entry(key).or_insert(0);
+            *t = (*t).max(step);
+            let pass = self.passes.entry(key).or_insert_with(|| Pass::new(spec.clone(), self.tuning.clone(), self.options.bounded_memory));
+            if pass.next_step() > step {
+                *pass = Pass::new(spec, self.tuning.clone(), self.options.bounded_memory);
+            }
+        }
+        targets
+    }
+
+    /// Advances one direction's passes to their targets; `false` when cancelled.
+    fn advance_group(&mut self, group: &[(PassKey, usize)], done: &mut usize, total: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+        let n = self.num_frames();
+        loop {
+            let active: Vec<(PassKey, usize)> = group.iter().filter(|(k, t)| self.passes[k].next_step() <= *t).map(|(k, _)| (*k, self.passes[k].next_frame(n).expect("target inside the clip"))).collect();
+            let Some(frame) = (match group.first().map(|(k, _)| k.direction) {
+                Some(Direction::Forward) => active.iter().map(|(_, f)| *f).min(),
+                _ => active.iter().map(|(_, f)| *f).max(),
+            }) else {
+                return Ok(true);
+            };
+            let feats = self.features(frame)?;
+            for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
+                let out = self.passes.get_mut(&key).expect("planned pass").step(&self.model, &feats, self.source.frame_size(), n)?;
+                debug_assert_eq!(out.frame, f);
+                self.cache.lock().expect("cache lock").insert(key, f, record(out));
+                *done += 1;
+                if progress(Progress { done: *done, total, frame }).is_break() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Image features of one frame (pre-processing exactly as the reference video loader).
+    fn features(&self, frame: usize) -> Result<BackboneFeatures> {
+        let img = self.source.load(frame)?;
+        let input = crate::image::video_input_tensor(&img, self.model.config.image_size);
+        Ok(tch::no_grad(|| {
+            let out = self.model.forward_image(&input);
+            self.model.prepare_backbone_features(&out)
+        }))
+    }
+}
+
+fn record(out: StepOutput) -> FrameRecord {
+    FrameRecord { low_res_logits: out.low_res_logits, object_score: out.object_score, best_iou: out.best_iou, chosen: out.chosen, kf_score: out.kf_score, memory_frames: out.memory_frames }
+}
