@@ -101,7 +101,7 @@ impl Pass {
     /// pixels; `num_frames` the clip length.
     pub fn step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, video_wh: (u32, u32), num_frames: usize) -> Result<StepOutput> {
         let frame = self.next_frame(num_frames).ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", self.spec.keyframe)))?;
-        let out = tch::no_grad(|| if self.next_step == 0 { self.keyframe_step(model, feats, video_wh, frame) } else { self.tracked_step(model, feats, frame, num_frames) });
+        let out = tch::no_grad(|| if self.next_step == 0 { Ok(self.keyframe_step(model, feats, video_wh, frame)) } else { self.tracked_step(model, feats, frame, num_frames) })?;
         self.next_step += 1;
         Ok(out)
     }
@@ -141,7 +141,7 @@ impl Pass {
 
     /// Step k ≥ 1: memory-conditioned features, multimask heads, SAMURAI selection, new
     /// memory from the chosen high-resolution mask.
-    fn tracked_step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, frame: usize, num_frames: usize) -> StepOutput {
+    fn tracked_step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, frame: usize, num_frames: usize) -> Result<StepOutput> {
         let k = self.next_step;
         let bank = self.bank.as_ref().expect("keyframe step ran first");
         let chosen_steps = bank.select_memories(k);
@@ -158,7 +158,7 @@ impl Pass {
         let ious: Vec<f32> = Vec::<f32>::try_from(heads.ious.get(0).to_device(Device::Cpu)).expect("float ious");
         let candidates = heads.high_res_multimasks.shallow_clone();
         let mut boxes = |i: usize| mask_bbox(&candidates.get(0).get(i as i64));
-        let sel = self.selector.select(&self.tuning, &ious, &mut boxes);
+        let sel = self.selector.select(&self.tuning, &ious, &mut boxes)?;
         model.select_candidate(&mut heads, sel.index as i64);
         let (features, _) = model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
         let object_score = heads.object_score_logits.double_value(&[0, 0]) as f32;
@@ -167,7 +167,7 @@ impl Pass {
         memory_frames.extend(chosen_steps.iter().filter_map(|(i, _)| self.spec.frame_of_step(*i, num_frames)));
         self.bank.as_mut().expect("bank").push(k, memory);
         let low = self.filled(&heads.low_res_masks);
-        StepOutput { frame, low_res_logits: low.to_device(Device::Cpu), object_score, best_iou: sel.best_iou, chosen: sel.index, kf_score: sel.kf_score, memory_frames }
+        Ok(StepOutput { frame, low_res_logits: low.to_device(Device::Cpu), object_score, best_iou: sel.best_iou, chosen: sel.index, kf_score: sel.kf_score, memory_frames })
     }
 
     /// Applies hole filling to low-resolution logits when configured.

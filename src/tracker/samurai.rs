@@ -7,6 +7,7 @@
 //! filter is float64, the Kalman IoUs are turned into float32 before they are weighted.
 use super::kalman::{compute_iou, xyxy_to_xyah, BoxXyxy, KalmanFilter, KalmanState};
 use crate::config::SamuraiConfig;
+use crate::error::Result;
 
 /// What the selector decided for one tracked frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +41,7 @@ impl MotionSelector {
     /// Chooses among the candidates of a tracked frame (multimask output).
     /// `ious`: predicted IoUs; `boxes`: box of each candidate's `> 0` pixels in model space
     /// (computed lazily: only phase C needs all of them).
-    pub fn select(&mut self, cfg: &SamuraiConfig, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy) -> Selection {
+    pub fn select(&mut self, cfg: &SamuraiConfig, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy) -> Result<Selection> {
         let threshold = cfg.stable_ious_threshold as f32;
         match self.state.take() {
             Some(state) if self.stable_frames > 0 => {
@@ -50,7 +51,7 @@ impl MotionSelector {
                     self.select_stable(cfg, state, ious, boxes, threshold)
                 }
             }
-            _ => self.select_initial(ious, boxes),
+            _ => Ok(self.select_initial(ious, boxes)),
         }
     }
 
@@ -64,23 +65,23 @@ impl MotionSelector {
 
     /// Phase B: filter warming up: predict, take the best IoU, update only when it is
     /// confident enough, otherwise fall back to phase A on the next frame.
-    fn select_warming_up(&mut self, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Selection {
+    fn select_warming_up(&mut self, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Result<Selection> {
         let predicted = self.kf.predict(&state);
         let index = argmax_first(ious);
         let bbox = boxes(index);
         if ious[index] > threshold {
-            self.state = Some(self.kf.update(&predicted, xyxy_to_xyah(bbox)));
+            self.state = Some(self.kf.update(&predicted, xyxy_to_xyah(bbox))?);
             self.stable_frames += 1;
         } else {
             self.state = Some(predicted);
             self.stable_frames = 0;
         }
-        Selection { index, best_iou: ious[index], kf_score: None }
+        Ok(Selection { index, best_iou: ious[index], kf_score: None })
     }
 
     /// Phase C: trusted filter: weigh each candidate's IoU with the predicted box against
     /// its predicted IoU; update with the winner unless its predicted IoU is too low.
-    fn select_stable(&mut self, cfg: &SamuraiConfig, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Selection {
+    fn select_stable(&mut self, cfg: &SamuraiConfig, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Result<Selection> {
         let predicted = self.kf.predict(&state);
         let all: Vec<BoxXyxy> = (0..ious.len()).map(|i| boxes(i)).collect();
         let mean4 = [predicted.mean[0], predicted.mean[1], predicted.mean[2], predicted.mean[3]];
@@ -93,9 +94,9 @@ impl MotionSelector {
             self.state = Some(predicted);
             self.stable_frames = 0;
         } else {
-            self.state = Some(self.kf.update(&predicted, xyxy_to_xyah(all[index])));
+            self.state = Some(self.kf.update(&predicted, xyxy_to_xyah(all[index]))?);
         }
-        Selection { index, best_iou: ious[index], kf_score: Some(kf_ious[index]) }
+        Ok(Selection { index, best_iou: ious[index], kf_score: Some(kf_ious[index]) })
     }
 }
 
@@ -125,21 +126,21 @@ mod tests {
         let mut sel = MotionSelector::new();
         let mut boxes = |i: usize| [10.0 + i as f64, 10.0, 50.0, 60.0];
         // Phase A on the first tracked frame.
-        let s = sel.select(&cfg, &[0.2, 0.9, 0.5], &mut boxes);
+        let s = sel.select(&cfg, &[0.2, 0.9, 0.5], &mut boxes).unwrap();
         assert_eq!((s.index, s.kf_score), (1, None));
         assert_eq!(sel.stable_frames(), 1);
         // Phase B: confident frames count up until the threshold.
         for _ in 1..cfg.stable_frames_threshold {
-            let s = sel.select(&cfg, &[0.8, 0.1, 0.1], &mut boxes);
+            let s = sel.select(&cfg, &[0.8, 0.1, 0.1], &mut boxes).unwrap();
             assert_eq!(s.index, 0);
             assert!(s.kf_score.is_none());
         }
         assert_eq!(sel.stable_frames(), cfg.stable_frames_threshold);
         // Phase C: the Kalman IoU now takes part.
-        let s = sel.select(&cfg, &[0.5, 0.5, 0.5], &mut boxes);
+        let s = sel.select(&cfg, &[0.5, 0.5, 0.5], &mut boxes).unwrap();
         assert!(s.kf_score.is_some());
         // A low-confidence winner resets the counter.
-        let s = sel.select(&cfg, &[0.1, 0.1, 0.1], &mut boxes);
+        let s = sel.select(&cfg, &[0.1, 0.1, 0.1], &mut boxes).unwrap();
         assert!(s.best_iou < 0.3);
         assert_eq!(sel.stable_frames(), 0);
     }
@@ -149,8 +150,8 @@ mod tests {
         let cfg = cfg();
         let mut sel = MotionSelector::new();
         let mut boxes = |_: usize| [0.0, 0.0, 10.0, 10.0];
-        sel.select(&cfg, &[0.9, 0.1, 0.1], &mut boxes);
-        sel.select(&cfg, &[0.2, 0.1, 0.1], &mut boxes);
+        sel.select(&cfg, &[0.9, 0.1, 0.1], &mut boxes).unwrap();
+        sel.select(&cfg, &[0.2, 0.1, 0.1], &mut boxes).unwrap();
         assert_eq!(sel.stable_frames(), 0);
     }
 
