@@ -11,7 +11,7 @@ namespace samurai_roto {
 
 bool cuda_available() noexcept {
   try {
-    return at::hasCUDA() && at::globalContext().getNumGPUs() > 0;
+    return at::hasCUDA() && at::getNumGPUs() > 0;
   } catch (...) {
     return false;
   }
@@ -19,7 +19,7 @@ bool cuda_available() noexcept {
 
 int64_t cuda_device_count() noexcept {
   try {
-    return at::hasCUDA() ? static_cast<int64_t>(at::globalContext().getNumGPUs()) : 0;
+    return at::hasCUDA() ? static_cast<int64_t>(at::getNumGPUs()) : 0;
   } catch (...) {
     return 0;
   }
