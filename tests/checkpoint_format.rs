@@ -68,10 +68,21 @@ fn torch_dtype(kind: Kind) -> &'static str {
 }
 
 fn kind_of(dtype: &str) -> Kind {
-    [Kind::Float, Kind::Half, Kind::BFloat16, Kind::Double, Kind::Int64, Kind::Int, Kind::Int16, Kind::Int8, Kind::Uint8, Kind::Bool]
-        .into_iter()
-        .find(|&k| torch_dtype(k) == dtype)
-        .unwrap_or_else(|| panic!("unknown dtype {dtype}"))
+    [
+        Kind::Float,
+        Kind::Half,
+        Kind::BFloat16,
+        Kind::Double,
+        Kind::Int64,
+        Kind::Int,
+        Kind::Int16,
+        Kind::Int8,
+        Kind::Uint8,
+        Kind::Bool,
+    ]
+    .into_iter()
+    .find(|&k| torch_dtype(k) == dtype)
+    .unwrap_or_else(|| panic!("unknown dtype {dtype}"))
 }
 
 /// The raw bytes of a tensor (row-major, little-endian).
@@ -127,10 +138,8 @@ fn sam21_tiny_official_layout() {
 #[test]
 fn sam21_tiny_safetensors() {
     let mut want = expected("sam_tiny");
-    let tensors: Vec<(String, Tensor)> = want
-        .iter()
-        .map(|e| (e.name.clone(), Tensor::from_data_size(&e.bytes, &e.shape, kind_of(&e.dtype))))
-        .collect();
+    let tensors: Vec<(String, Tensor)> =
+        want.iter().map(|e| (e.name.clone(), Tensor::from_data_size(&e.bytes, &e.shape, kind_of(&e.dtype)))).collect();
     let path = fixtures().join("sam_tiny.weights");
     Tensor::write_safetensors(&tensors, &path).unwrap();
     assert_eq!(detect_format(&path).unwrap(), CheckpointFormat::SafeTensors);

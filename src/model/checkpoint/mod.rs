@@ -82,9 +82,7 @@ fn classify(head: &[u8], len: u64) -> Result<CheckpointFormat, String> {
             return Ok(CheckpointFormat::SafeTensors);
         }
         if header > len - 8 {
-            return Err(format!(
-                "safetensors header announces {header} bytes but the file has {len}: it is truncated"
-            ));
+            return Err(format!("safetensors header announces {header} bytes but the file has {len}: it is truncated"));
         }
     }
     if head.first() == Some(&0x80) {
@@ -130,14 +128,13 @@ fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
 fn archive_prefix(zip: &Archive) -> Result<String, String> {
     let found: Vec<&str> = zip
         .file_names()
-        .filter(|n| n.strip_suffix("data.pkl").is_some_and(|p| p.is_empty() || p.matches('/').count() == 1 && p.ends_with('/')))
+        .filter(|n| {
+            n.strip_suffix("data.pkl").is_some_and(|p| p.is_empty() || p.matches('/').count() == 1 && p.ends_with('/'))
+        })
         .collect();
     match found[..] {
         [one] => Ok(one.trim_end_matches("data.pkl").to_owned()),
-        [] => Err(format!(
-            "zip archive without a data.pkl record ({} record(s)): not a PyTorch checkpoint",
-            zip.len()
-        )),
+        [] => Err(format!("zip archive without a data.pkl record ({} record(s)): not a PyTorch checkpoint", zip.len())),
         _ => Err(format!("zip archive with several data.pkl records ({found:?}): not a single checkpoint")),
     }
 }
@@ -165,7 +162,12 @@ fn read_record(zip: &mut Archive, name: &str, max: u64) -> Result<Vec<u8>, Strin
     if entry.size() > max {
         return Err(format!("record '{name}' holds {} bytes, more than the {max} expected", entry.size()));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+    // torch.save stores records uncompressed; refusing big compressed ones rules out zip bombs.
+    if entry.compression() != zip::CompressionMethod::Stored && entry.size() > 1 << 20 {
+        return Err(format!("record '{name}' is compressed, which torch.save never does: not a genuine checkpoint"));
+    }
+    // The declared size is only a hint: never trust it for one big up-front allocation.
+    let mut bytes = Vec::with_capacity(usize::try_from(entry.size().min(1 << 26)).unwrap_or(0));
     entry
         .by_ref()
         .take(max)
@@ -175,7 +177,11 @@ fn read_record(zip: &mut Archive, name: &str, max: u64) -> Result<Vec<u8>, Strin
 }
 
 /// Builds every tensor from its storage; each storage record is read once and shared.
-fn materialize(zip: &mut Archive, prefix: &str, specs: Vec<(String, TensorSpec)>) -> Result<Vec<(String, Tensor)>, String> {
+fn materialize(
+    zip: &mut Archive,
+    prefix: &str,
+    specs: Vec<(String, TensorSpec)>,
+) -> Result<Vec<(String, Tensor)>, String> {
     let mut storages: HashMap<String, (StorageRef, Tensor)> = HashMap::new();
     let mut out = Vec::with_capacity(specs.len());
     for (name, spec) in specs {
@@ -226,7 +232,6 @@ fn load_storage(zip: &mut Archive, prefix: &str, storage: &StorageRef) -> Result
     Tensor::f_from_data_size(&bytes, &[storage.numel], storage.kind).map_err(|e| e.to_string())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::objects::tests::{sample_entries, torch_like_pickle, Entry};
@@ -238,10 +243,16 @@ mod tests {
     fn sample_records(pkl: Vec<u8>) -> Records {
         let floats: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
         let bools: Vec<u8> = (0..300).map(|i| (i % 3 == 0) as u8).collect();
-        [("data.pkl", pkl), ("byteorder", b"little".to_vec()), ("data/0", floats), ("data/1", 42i64.to_le_bytes().to_vec()), ("data/2", bools)]
-            .into_iter()
-            .map(|(n, b)| (format!("ckpt/{n}"), b))
-            .collect()
+        [
+            ("data.pkl", pkl),
+            ("byteorder", b"little".to_vec()),
+            ("data/0", floats),
+            ("data/1", 42i64.to_le_bytes().to_vec()),
+            ("data/2", bools),
+        ]
+        .into_iter()
+        .map(|(n, b)| (format!("ckpt/{n}"), b))
+        .collect()
     }
 
     fn write_zip(path: &Path, records: &Records) {
@@ -283,7 +294,10 @@ mod tests {
         assert_eq!(values(&tensors[1].1), [1., 4., 2., 5.]);
         assert!(tensors[1].1.is_contiguous());
         assert_eq!((tensors[2].1.kind(), tensors[2].1.dim(), tensors[2].1.int64_value(&[])), (Kind::Int64, 0, 42));
-        assert_eq!((tensors[3].1.kind(), tensors[3].1.int64_value(&[3]), tensors[3].1.int64_value(&[4])), (Kind::Bool, 1, 0));
+        assert_eq!(
+            (tensors[3].1.kind(), tensors[3].1.int64_value(&[3]), tensors[3].1.int64_value(&[4])),
+            (Kind::Bool, 1, 0)
+        );
     }
 
     #[test]
@@ -295,20 +309,55 @@ mod tests {
             r.extend(bytes.map(|b| (format!("ckpt/{name}"), b.to_vec())));
             r
         };
-        let too_far = [Entry { name: "x", storage_type: "FloatStorage", key: "0", numel: 6, offset: 1, size: &[2, 3], stride: &[3, 1] }];
+        let too_far = [Entry {
+            name: "x",
+            storage_type: "FloatStorage",
+            key: "0",
+            numel: 6,
+            offset: 1,
+            size: &[2, 3],
+            stride: &[3, 1],
+        }];
         let cases = [
             (edit("data/1", None), "record 'ckpt/data/1' is missing: the archive is incomplete"),
             (edit("data/0", Some(&[0; 20])), "holds 20 bytes"),
             (edit("data/2", Some(&[2; 300])), "bool values"),
             (edit("byteorder", Some(b"big")), "big-endian"),
             (edit("data.pkl", None), "without a data.pkl"),
-            (edit("data.pkl", Some(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.")), "unsupported global 'posix.system'"),
+            (
+                edit("data.pkl", Some(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.")),
+                "unsupported global 'posix.system'",
+            ),
             (sample_records(torch_like_pickle(&too_far, true)), "tensor 'x': storage too small"),
         ];
         for (records, want) in cases {
             let got = reason(read_zip(&records).1);
             assert!(got.contains(want), "expected '{want}' in: {got}");
         }
+    }
+
+    #[test]
+    fn big_compressed_storage_is_refused() {
+        let entries = [Entry {
+            name: "z",
+            storage_type: "FloatStorage",
+            key: "0",
+            numel: 1 << 19,
+            offset: 0,
+            size: &[1 << 19],
+            stride: &[1],
+        }];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.pt");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("ckpt/data.pkl", opts.compression_method(zip::CompressionMethod::Stored)).unwrap();
+        zip.write_all(&torch_like_pickle(&entries, true)).unwrap();
+        zip.start_file("ckpt/data/0", opts.compression_method(zip::CompressionMethod::Deflated)).unwrap();
+        zip.write_all(&vec![0u8; 4 << 19]).unwrap();
+        zip.finish().unwrap();
+        let got = reason(read_checkpoint(&path));
+        assert!(got.contains("'ckpt/data/0' is compressed"), "{got}");
     }
 
     #[test]
@@ -320,7 +369,10 @@ mod tests {
             reason(read_checkpoint(&path))
         };
         let missing = reason(read_checkpoint(&dir.path().join("sam2.1_hiera_tiny.pt")));
-        assert!(missing.contains("not found") && missing.contains("sam2.1_hiera_{tiny,small,base_plus,large}.pt"), "{missing}");
+        assert!(
+            missing.contains("not found") && missing.contains("sam2.1_hiera_{tiny,small,base_plus,large}.pt"),
+            "{missing}"
+        );
         assert!(file("empty.pt", b"").contains("empty"));
         assert!(file("text.pt", b"hello, this is not a model").contains("not a checkpoint"));
         assert!(file("legacy.pt", b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").contains("legacy"));

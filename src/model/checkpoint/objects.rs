@@ -144,6 +144,7 @@ impl Unpickled {
 
 /// The name of an opcode, for error messages.
 pub(super) fn opcode_name(op: u8) -> &'static str {
+    #[rustfmt::skip]
     const NAMES: &[(u8, &str)] = &[
         (0x80, "PROTO"), (0x95, "FRAME"), (b'(', "MARK"), (b'}', "EMPTY_DICT"), (b'd', "DICT"),
         (b')', "EMPTY_TUPLE"), (b't', "TUPLE"), (0x85, "TUPLE1"), (0x86, "TUPLE2"), (0x87, "TUPLE3"),
@@ -238,10 +239,34 @@ pub(super) mod tests {
 
     pub fn sample_entries() -> Vec<Entry<'static>> {
         vec![
-            Entry { name: "w", storage_type: "FloatStorage", key: "0", numel: 6, offset: 0, size: &[2, 3], stride: &[3, 1] },
-            Entry { name: "w_t", storage_type: "FloatStorage", key: "0", numel: 6, offset: 1, size: &[2, 2], stride: &[1, 3] },
+            Entry {
+                name: "w",
+                storage_type: "FloatStorage",
+                key: "0",
+                numel: 6,
+                offset: 0,
+                size: &[2, 3],
+                stride: &[3, 1],
+            },
+            Entry {
+                name: "w_t",
+                storage_type: "FloatStorage",
+                key: "0",
+                numel: 6,
+                offset: 1,
+                size: &[2, 2],
+                stride: &[1, 3],
+            },
             Entry { name: "n", storage_type: "LongStorage", key: "1", numel: 1, offset: 0, size: &[], stride: &[] },
-            Entry { name: "big", storage_type: "BoolStorage", key: "2", numel: 300, offset: 0, size: &[300], stride: &[1] },
+            Entry {
+                name: "big",
+                storage_type: "BoolStorage",
+                key: "2",
+                numel: 300,
+                offset: 0,
+                size: &[300],
+                stride: &[1],
+            },
         ]
     }
 

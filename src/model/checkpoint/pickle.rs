@@ -64,26 +64,7 @@ impl<'a> Machine<'a> {
             b'e' => self.pop_mark().and_then(|v| self.append(v))?,
             b's' => self.pop_n(2).and_then(|v| self.set_items(v))?,
             b'u' => self.pop_mark().and_then(|v| self.set_items(v))?,
-            b'X' | 0x8c | 0x8d => {
-                let len = match op {
-                    b'X' => u64::from(self.u32()?),
-                    0x8c => u64::from(self.take(1)?[0]),
-                    _ => u64::from_le_bytes(self.array()?),
-                };
-                self.string(len)?;
-            }
-            b'J' | b'K' | b'M' => {
-                let value = match op {
-                    b'J' => i64::from(i32::from_le_bytes(self.array()?)),
-                    b'K' => i64::from(self.take(1)?[0]),
-                    _ => i64::from(u16::from_le_bytes(self.array()?)),
-                };
-                self.push(Obj::Int(value));
-            }
-            0x8a => self.long1()?,
-            b'G' => self.take(8).map(|_| self.push(Obj::Float))?,
-            0x88 | 0x89 => self.push(Obj::Bool),
-            b'N' => self.push(Obj::None),
+            b'X' | 0x8c | 0x8d | b'J' | b'K' | b'M' | 0x8a | b'G' | 0x88 | 0x89 | b'N' => self.scalar(op)?,
             b'c' => {
                 let (module, name) = (self.line()?, self.line()?);
                 self.global(&module, &name)?;
@@ -98,11 +79,31 @@ impl<'a> Machine<'a> {
             b'Q' => self.persistent_id()?,
             b'q' => self.take(1).map(|b| u32::from(b[0])).and_then(|i| self.put(i))?,
             b'r' => self.u32().and_then(|i| self.put(i))?,
-            0x94 => u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string()).and_then(|i| self.put(i))?,
+            0x94 => {
+                u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string()).and_then(|i| self.put(i))?
+            }
             b'h' => self.take(1).map(|b| u32::from(b[0])).and_then(|i| self.get(i))?,
             b'j' => self.u32().and_then(|i| self.get(i))?,
             _ => return Err("unsupported pickle opcode (a state dict never needs it)".into()),
         }
+        Ok(())
+    }
+
+    /// Pushes a string, integer, float, bool or None read from the opcode's operand.
+    fn scalar(&mut self, op: u8) -> R<()> {
+        let obj = match op {
+            b'X' => return self.u32().and_then(|n| self.string(u64::from(n))),
+            0x8c => return self.take(1).and_then(|n| self.string(u64::from(n[0]))),
+            0x8d => return self.array().and_then(|n| self.string(u64::from_le_bytes(n))),
+            b'J' => Obj::Int(i64::from(i32::from_le_bytes(self.array()?))),
+            b'K' => Obj::Int(i64::from(self.take(1)?[0])),
+            b'M' => Obj::Int(i64::from(u16::from_le_bytes(self.array()?))),
+            0x8a => return self.long1(),
+            b'G' => self.take(8).map(|_| Obj::Float)?,
+            0x88 | 0x89 => Obj::Bool,
+            _ => Obj::None,
+        };
+        self.push(obj);
         Ok(())
     }
 
@@ -224,7 +225,7 @@ impl<'a> Machine<'a> {
 
     fn set_items(&mut self, items: Vec<usize>) -> R<()> {
         let target = self.top()?;
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("odd number of items for a dict".into());
         }
         for pair in items.chunks_exact(2) {
@@ -246,7 +247,10 @@ impl<'a> Machine<'a> {
     fn append(&mut self, values: Vec<usize>) -> R<()> {
         let target = self.top()?;
         match &mut self.objs[target] {
-            Obj::List(list) => Ok(list.extend(values)),
+            Obj::List(list) => {
+                list.extend(values);
+                Ok(())
+            }
             other => Err(format!("APPEND(S) on a {}", other.type_name())),
         }
     }
@@ -343,7 +347,9 @@ impl<'a> Machine<'a> {
         let target = self.top()?;
         match (&self.objs[target], &self.objs[state]) {
             (Obj::Dict(_), Obj::Dict(_)) => Ok(()),
-            (t, s) => Err(format!("BUILD of a {} with a {} state is not part of a state dict", t.type_name(), s.type_name())),
+            (t, s) => {
+                Err(format!("BUILD of a {} with a {} state is not part of a state dict", t.type_name(), s.type_name()))
+            }
         }
     }
 
@@ -367,7 +373,6 @@ impl<'a> Machine<'a> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::super::objects::tests::{sample_entries, torch_like_pickle};
@@ -381,7 +386,9 @@ mod tests {
     fn scalars_lists_memo_and_later_protocol_opcodes() {
         // PROTO 4, FRAME, (MARK LONG1(-5) BININT(-7) BININT2(300) LONG1(0) NONE NEWTRUE l),
         // MEMOIZE, BINGET 0 → TUPLE2, SHORT_BINUNICODE 'é', BINUNICODE8 'ab', APPENDS
-        let mut p = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00(\x8a\x01\xfbJ\xf9\xff\xff\xffM\x2c\x01\x8a\x00N\x88l\x94".to_vec();
+        let mut p =
+            b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00(\x8a\x01\xfbJ\xf9\xff\xff\xffM\x2c\x01\x8a\x00N\x88l\x94"
+                .to_vec();
         p.extend(b"h\x00\x86");
         p.extend(b"]r\x05\x00\x00\x00(\x8c\x02\xc3\xa9\x8d\x02\x00\x00\x00\x00\x00\x00\x00abG\x3f\xf0\x00\x00\x00\x00\x00\x00ej\x05\x00\x00\x00a\x86.");
         let u = unpickle(&p).unwrap();
@@ -389,7 +396,8 @@ mod tests {
         let Obj::Tuple(pair) = &u.objs[outer[0]] else { panic!() };
         assert_eq!(pair[0], pair[1], "BINGET returns the memoised object itself");
         let Obj::List(items) = &u.objs[pair[0]] else { panic!() };
-        let ints: Vec<Option<i64>> = items.iter().map(|&i| if let Obj::Int(v) = u.objs[i] { Some(v) } else { None }).collect();
+        let ints: Vec<Option<i64>> =
+            items.iter().map(|&i| if let Obj::Int(v) = u.objs[i] { Some(v) } else { None }).collect();
         assert_eq!(ints, [Some(-5), Some(-7), Some(300), Some(0), None, None]);
         let Obj::List(texts) = &u.objs[outer[1]] else { panic!() };
         assert_eq!(texts.len(), 4, "three appended by APPENDS, the list itself by APPEND");
@@ -410,7 +418,10 @@ mod tests {
     #[test]
     fn forbidden_globals_are_named_and_never_run() {
         let e = err(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.");
-        assert!(e.contains("unsupported global 'posix.system'") && e.contains("GLOBAL") && e.contains("at byte 2"), "{e}");
+        assert!(
+            e.contains("unsupported global 'posix.system'") && e.contains("GLOBAL") && e.contains("at byte 2"),
+            "{e}"
+        );
         let e = err(b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.");
         assert!(e.contains("'builtins.eval'") && e.contains("STACK_GLOBAL"), "{e}");
         let e = err(b"\x80\x02ctorch\nFloatStorage\n)R.");
@@ -470,7 +481,8 @@ mod tests {
             let mut data = real.clone();
             let at = (next() as usize) % data.len();
             data[at] = next() as u8;
-            let _ = unpickle(&data).and_then(|u| u.state_dict().map(|sd| sd.iter().map(|(_, s)| s.check_fits()).count()));
+            let _ = unpickle(&data)
+                .and_then(|u| u.state_dict().map(|sd| sd.iter().filter(|(_, s)| s.check_fits().is_ok()).count()));
         }
     }
 }
