@@ -8,7 +8,6 @@
 //!   its storage record `<archive>/data/<key>` with its size, stride and offset.
 //! * `.safetensors` files, read by tch.
 use crate::error::{Error, Result};
-
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
