@@ -18,6 +18,13 @@ TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
 REFERENCE_PACKAGE=absolutely-not-samurai==1.0.0
 
+# System libraries: libjpeg-turbo (JPEG decoding bit-identical to Pillow) via pkg-config.
+if ! pkg-config --exists libturbojpeg 2>/dev/null; then
+  echo "setup: installing libturbojpeg0-dev and pkg-config (Debian packages)" >&2
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq libturbojpeg0-dev pkg-config >&2
+fi
+
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi

@@ -9,7 +9,7 @@
 //! [`Sam2Model::select_candidate`] rebuilds the outputs for the index the tracker chose.
 use super::backbones::image_encoder::{BackboneOut, ImageEncoder};
 use super::checkpoint::read_checkpoint;
-use super::device::{LoadOptions, Precision};
+use super::device::LoadOptions;
 use super::layers::{Conv2d, Linear};
 use super::memory_attention::MemoryAttention;
 use super::memory_encoder::MemoryEncoder;

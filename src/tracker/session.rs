@@ -270,7 +270,7 @@ impl Session {
         let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
         let mut done = 0;
         for direction in [Direction::Forward, Direction::Backward] {
-            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).cloned().collect();
+            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).map(|(k, t)| (*k, *t)).collect();
             if !self.advance_group(&group, &mut done, total, progress)? {
                 break;
             }

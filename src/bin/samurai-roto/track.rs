@@ -148,7 +148,7 @@ fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tenso
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mask = logits.gt(0.0);
     if exr {
-        image::write_mask_exr(&dir.join(format!("{frame:05}.exr")), &mask)?;
+        write_mask_exr(&dir.join(format!("{frame:05}.exr")), &mask)?;
     } else {
         image::write_mask_png(&dir.join(format!("{frame:05}.png")), &mask)?;
     }
@@ -158,4 +158,13 @@ fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tenso
         image::write_npy_f32(&dir.join(format!("{frame:05}.npy")), logits)?;
     }
     Ok(())
+}
+
+/// Writes a `[H, W]` boolean mask as a float EXR (matte 0/1 in R, G and B).
+fn write_mask_exr(path: &std::path::Path, mask: &tch::Tensor) -> Result<()> {
+    let (h, w) = mask.size2().context("mask is [H, W]")?;
+    let values: Vec<f32> = Vec::try_from(mask.to_kind(tch::Kind::Float).flatten(0, -1)).context("mask values")?;
+    let rgb: Vec<f32> = values.iter().flat_map(|&v| [v, v, v]).collect();
+    let img = ::image::Rgb32FImage::from_raw(w as u32, h as u32, rgb).context("mask buffer size")?;
+    img.save(path).with_context(|| format!("writing {}", path.display()))
 }
