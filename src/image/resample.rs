@@ -11,7 +11,10 @@
 //! * the weights of one output sample are normalised to sum to one in `f64`, then rounded
 //!   half away from zero to fixed point with 22 fractional bits;
 //! * each pass accumulates in `i32` starting from one half, shifts right by 22 and clamps
-//!   to `0..=255`, so the intermediate image is 8-bit as well.
+//!   to `0..=255`, so the intermediate image is 8-bit as well;
+//! * Pillow 13 (the version the reference environment pins) runs the vertical pass first
+//!   when the height shrinks much more than the width ([`horizontal_first`]); because of
+//!   the 8-bit intermediate this changes the result, so the rule is reproduced.
 use super::Rgb8Image;
 
 /// Fractional bits of Pillow's fixed-point weights (32 − 8 bits of result − 2 guard bits).
@@ -154,13 +157,31 @@ pub fn resize_bicubic_pil(img: &Rgb8Image, width: u32, height: u32) -> Rgb8Image
     assert_eq!(img.data.len(), in_w * in_h * 3, "RGB buffer does not match {in_w}x{in_h}");
     let (out_w, out_h) = (width as usize, height as usize);
     let mut data = img.data.clone();
-    if out_w != in_w {
-        data = resample_rows(&data, in_w, in_h, out_w);
-    }
-    if out_h != in_h {
-        data = resample_columns(&data, out_w * 3, in_h, out_h);
+    if horizontal_first(img.width, img.height, width, height) {
+        if out_w != in_w {
+            data = resample_rows(&data, in_w, in_h, out_w);
+        }
+        if out_h != in_h {
+            data = resample_columns(&data, out_w * 3, in_h, out_h);
+        }
+    } else {
+        if out_h != in_h {
+            data = resample_columns(&data, in_w * 3, in_h, out_h);
+        }
+        if out_w != in_w {
+            data = resample_rows(&data, in_w, out_h, out_w);
+        }
     }
     Rgb8Image { width, height, data }
+}
+
+/// Pillow 13's choice of pass order (the 8-bit intermediate makes the order visible in the
+/// result): the vertical pass goes first only when the height shrinks by more than twice as
+/// many pixels as the width does; otherwise horizontal first, as in every earlier Pillow.
+fn horizontal_first(in_w: u32, in_h: u32, out_w: u32, out_h: u32) -> bool {
+    let shrink_h = i64::from(in_h) - i64::from(out_h);
+    let shrink_w = i64::from(in_w) - i64::from(out_w);
+    !(shrink_h > 0 && shrink_h > shrink_w * 2)
 }
 
 #[cfg(test)]
@@ -195,6 +216,15 @@ mod tests {
             let out = resize_bicubic_pil(&img, w, h);
             assert_eq!(out.data, [10u8, 200, 255].repeat((w * h) as usize));
         }
+    }
+
+    #[test]
+    fn pass_order_rule() {
+        assert!(horizontal_first(960, 540, 1024, 1024));
+        assert!(horizontal_first(960, 540, 760, 140)); // 400 == 2 * 200: not more than twice
+        assert!(!horizontal_first(960, 540, 761, 140));
+        assert!(!horizontal_first(720, 1280, 1024, 1024)); // portrait footage
+        assert!(horizontal_first(5, 5, 5, 5));
     }
 
     #[test]
