@@ -34,7 +34,7 @@ py="$venv/bin/python"
 have_torch="$("$py" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)"
 if [ "$have_torch" != "$TORCH_VERSION" ]; then
   echo "setup: installing torch==$TORCH_VERSION into $venv (about 70 s)" >&2
-  "$py" -m pip install --quiet "torch==$TORCH_VERSION" "numpy<3" pillow pyyaml
+  "$py" -m pip install --quiet "torch==$TORCH_VERSION" "numpy<3" "pillow==13.0.0" pyyaml
 fi
 
 if [ "$want_reference" = 1 ]; then
