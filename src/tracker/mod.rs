@@ -12,4 +12,4 @@ pub mod session;
 
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
-pub use session::{BlendMode, ObjectMatte, Progress, Session, TrackedObject, TrackerOptions};
+pub use session::{BlendMode, ObjectMatte, Progress, Session, SessionStats, TrackedObject, TrackerOptions};

@@ -85,6 +85,15 @@ pub struct Progress {
     pub frame: usize,
 }
 
+/// Work counters of a session (for progress reports and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames run through the image encoder.
+    pub encoder_runs: usize,
+    /// Pass steps computed.
+    pub steps: usize,
+}
+
 /// A pass step with its blend weight.
 type Contribution = (PassKey, usize, f32);
 
@@ -98,6 +107,7 @@ pub struct Session {
     passes: HashMap<PassKey, Pass>,
     cache: SharedCache,
     next_id: u64,
+    stats: SessionStats,
 }
 
 impl Session {
@@ -107,7 +117,7 @@ impl Session {
         }
         tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
         let cache = ResultCache::shared(options.cache_bytes);
-        Ok(Self { model, tuning, source, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1 })
+        Ok(Self { model, tuning, source, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
     }
 
     pub fn num_frames(&self) -> usize {
@@ -117,6 +127,16 @@ impl Session {
     /// `(width, height)` of the clip.
     pub fn frame_size(&self) -> (u32, u32) {
         self.source.frame_size()
+    }
+
+    /// Work done so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Bytes held by the memory banks of all live passes.
+    pub fn pass_memory_bytes(&self) -> usize {
+        self.passes.values().map(Pass::memory_bytes).sum()
     }
 
     pub fn objects(&self) -> &[TrackedObject] {
@@ -311,11 +331,13 @@ impl Session {
                 return Ok(true);
             };
             let feats = self.features(frame)?;
+            self.stats.encoder_runs += 1;
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
                 let out = self.passes.get_mut(&key).expect("planned pass").step(&self.model, &feats, self.source.frame_size(), n)?;
                 debug_assert_eq!(out.frame, f);
                 self.cache.lock().expect("cache lock").insert(key, f, record(out));
                 *done += 1;
+                self.stats.steps += 1;
                 if progress(Progress { done: *done, total, frame }).is_break() {
                     return Ok(false);
                 }
