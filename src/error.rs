@@ -37,6 +37,10 @@ pub enum Error {
     #[error("device: {0}")]
     Device(String),
 
+    /// The caller cancelled a long operation (what was finished is kept).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -111,3 +111,42 @@ fn bad_boxes_and_images_are_clear_errors() {
     let out = segment(&ckpt, &tmp.path().join("missing.jpg"), "1,1,5,5", 256, tmp.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.jpg"));
 }
+
+#[test]
+fn inspect_reports_size_and_counts() {
+    let ckpt = checkpoint(256);
+    let out = Command::new(env!("CARGO_BIN_EXE_samurai-roto")).args(["inspect", "--checkpoint"]).arg(&ckpt).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("model size: tiny"), "{stdout}");
+    assert!(stdout.contains("tensors:    471"), "{stdout}");
+    assert!(stdout.contains("load time:"), "{stdout}");
+}
+
+/// The bf16 path (meant for CUDA) runs on CPU here: it must produce a mask close to fp32's.
+#[test]
+fn bf16_precision_runs_and_stays_close_to_fp32() {
+    let ckpt = checkpoint(256);
+    let image = common::clips().join("bedroom/00100.jpg");
+    let tmp32 = tempfile::tempdir().unwrap();
+    let tmp16 = tempfile::tempdir().unwrap();
+    let run = |dir: &Path, precision: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
+            .args(["--threads", "2", "segment", "--checkpoint"]).arg(&ckpt)
+            .arg("--image").arg(&image)
+            .args(["--box", "310,0,515,400", "--image-size", "256", "--device", "cpu", "--precision", precision])
+            .arg("--out").arg(dir.join("mask.png"))
+            .arg("--logits").arg(dir.join("logits.npy"))
+            .output().unwrap();
+        assert!(out.status.success(), "{precision}: {}", String::from_utf8_lossy(&out.stderr));
+        Tensor::read_npy(dir.join("logits.npy")).unwrap()
+    };
+    let (a, b) = (run(tmp32.path(), "fp32"), run(tmp16.path(), "bf16"));
+    assert_eq!(b.kind(), Kind::Float, "logits are written as float32 in every precision");
+    let (ma, mb) = (a.gt(0.0), b.gt(0.0));
+    let inter = ma.logical_and(&mb).sum(Kind::Int64).int64_value(&[]) as f64;
+    let union = ma.logical_or(&mb).sum(Kind::Int64).int64_value(&[]) as f64;
+    let iou = inter / union.max(1.0);
+    eprintln!("bf16 vs fp32 mask IoU {iou:.4}, max |Δlogit| {:.3e}", common::max_abs_diff(&a, &b));
+    assert!(iou >= 0.9, "bf16 mask IoU {iou} against fp32");
+}

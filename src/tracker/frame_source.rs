@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::image::{load_rgb8, Rgb8Image};
 use std::path::{Path, PathBuf};
 
-/// A clip the tracker can pull frames from, from any thread that owns it.
-pub trait FrameSource: Send {
+/// A clip the tracker can pull frames from.
+pub trait FrameSource {
     /// Number of frames.
     fn len(&self) -> usize;
     /// Whether the clip has no frame.

@@ -101,7 +101,11 @@ type Contribution = (PassKey, usize, f32);
 pub struct Session {
     model: Arc<Sam2Model>,
     tuning: SamuraiConfig,
-    source: Box<dyn FrameSource>,
+    /// The clip's own frames, when the session owns them (the CLI); hosts that hand frames
+    /// in per request use the `*_from` methods instead.
+    source: Option<Box<dyn FrameSource + Send>>,
+    num_frames: usize,
+    frame_size: (u32, u32),
     options: TrackerOptions,
     objects: Vec<TrackedObject>,
     passes: HashMap<PassKey, Pass>,
@@ -111,22 +115,42 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(model: Arc<Sam2Model>, tuning: SamuraiConfig, source: Box<dyn FrameSource>, options: TrackerOptions) -> Result<Self> {
-        if source.is_empty() {
+    /// A session over a clip it reads itself.
+    pub fn new(model: Arc<Sam2Model>, tuning: SamuraiConfig, source: Box<dyn FrameSource + Send>, options: TrackerOptions) -> Result<Self> {
+        let mut s = Self::with_geometry(model, tuning, source.len(), source.frame_size(), options)?;
+        s.source = Some(source);
+        Ok(s)
+    }
+
+    /// A session over a clip of `num_frames` frames of `frame_size` whose frames are handed
+    /// in with each request (`mask_at_from`, `propagate_from`).
+    pub fn with_geometry(model: Arc<Sam2Model>, tuning: SamuraiConfig, num_frames: usize, frame_size: (u32, u32), options: TrackerOptions) -> Result<Self> {
+        if num_frames == 0 {
             return Err(Error::invalid("clip", "it has no frames"));
+        }
+        if frame_size.0 == 0 || frame_size.1 == 0 {
+            return Err(Error::invalid("clip", format!("frame size {}x{} is empty", frame_size.0, frame_size.1)));
         }
         tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
         let cache = ResultCache::shared(options.cache_bytes);
-        Ok(Self { model, tuning, source, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
+        Ok(Self { model, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
     }
 
     pub fn num_frames(&self) -> usize {
-        self.source.len()
+        self.num_frames
     }
 
     /// `(width, height)` of the clip.
     pub fn frame_size(&self) -> (u32, u32) {
-        self.source.frame_size()
+        self.frame_size
+    }
+
+    /// Runs `f` with the session's own frame source.
+    fn with_own_source<T>(&mut self, f: impl FnOnce(&mut Self, &dyn FrameSource) -> Result<T>) -> Result<T> {
+        let source = self.source.take().ok_or_else(|| Error::invalid("clip", "this session has no frame source of its own; pass frames with each request"))?;
+        let out = f(self, source.as_ref());
+        self.source = Some(source);
+        out
     }
 
     /// Work done so far.
@@ -220,8 +244,14 @@ impl Session {
 
     /// Every object's matte on `frame` at the clip's resolution, tracking what is missing.
     pub fn mask_at(&mut self, frame: usize) -> Result<Vec<ObjectMatte>> {
+        self.with_own_source(|s, src| s.mask_at_from(frame, src, &mut |_| ControlFlow::Continue(())))
+    }
+
+    /// [`mask_at`](Self::mask_at) with frames from `source`; `progress` may cancel between
+    /// frames (the error then says so; finished frames stay cached).
+    pub fn mask_at_from(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<ObjectMatte>> {
         self.check_frame(frame)?;
-        let lows = self.low_res_at(frame, &mut |_| ControlFlow::Continue(()))?;
+        let lows = self.low_res_at(frame, source, progress)?;
         let (w, h) = self.frame_size();
         let mut logits: Vec<Tensor> = lows.iter().map(|l| to_video_resolution(l, h as i64, w as i64)).collect();
         if self.options.non_overlap && logits.len() > 1 {
@@ -235,15 +265,18 @@ impl Session {
     pub fn records_at(&mut self, frame: usize) -> Result<Vec<(String, Vec<(Direction, Arc<FrameRecord>)>)>> {
         self.check_frame(frame)?;
         let wanted: Vec<(String, Vec<Contribution>)> = self.objects.iter().map(|o| (o.name.clone(), self.contributions(o, frame))).collect();
-        self.ensure(wanted.iter().flat_map(|(_, c)| c.iter().map(|(k, f, _)| (*k, *f))).collect(), &mut |_| ControlFlow::Continue(()))?;
+        let needed = wanted.iter().flat_map(|(_, c)| c.iter().map(|(k, f, _)| (*k, *f))).collect();
+        self.with_own_source(|s, src| s.ensure(needed, src, &mut |_| ControlFlow::Continue(())))?;
         let mut cache = self.cache.lock().expect("cache lock");
         Ok(wanted.into_iter().map(|(name, c)| (name, c.iter().filter_map(|(k, f, _)| cache.get(*k, *f).map(|r| (k.direction, r))).collect())).collect())
     }
 
     /// Blended low-resolution logits `[1, 1, S/4, S/4]` per object.
-    fn low_res_at(&mut self, frame: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<Tensor>> {
+    fn low_res_at(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<Tensor>> {
         let wanted: Vec<Vec<Contribution>> = self.objects.iter().map(|o| self.contributions(o, frame)).collect();
-        self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), progress)?;
+        if !self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? {
+            return Err(Error::Cancelled(format!("tracking towards frame {frame} was cancelled; finished frames are kept")));
+        }
         let side = self.model.config.image_size / 4;
         let mut cache = self.cache.lock().expect("cache lock");
         let mut out = Vec::new();
@@ -262,7 +295,13 @@ impl Session {
     /// Tracks every frame of `range` (all objects), reporting progress after each step;
     /// returning `ControlFlow::Break` from `progress` stops between frames, keeping what
     /// was computed.
-    pub fn propagate(&mut self, range: std::ops::RangeInclusive<usize>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<()> {
+    pub fn propagate(&mut self, range: std::ops::RangeInclusive<usize>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+        self.with_own_source(|s, src| s.propagate_from(range, src, progress))
+    }
+
+    /// [`propagate`](Self::propagate) with frames from `source`. Returns `false` when
+    /// cancelled.
+    pub fn propagate_from(&mut self, range: std::ops::RangeInclusive<usize>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
         self.check_frame(*range.end())?;
         let mut wanted = Vec::new();
         for frame in range {
@@ -270,7 +309,7 @@ impl Session {
                 wanted.extend(self.contributions(o, frame).into_iter().map(|(k, f, _)| (k, f)));
             }
         }
-        self.ensure(wanted, progress)
+        self.ensure(wanted, source, progress)
     }
 
     fn check_frame(&self, frame: usize) -> Result<()> {
@@ -285,17 +324,18 @@ impl Session {
 impl Session {
     /// Computes every `(pass, frame)` not in the cache. Passes of one direction advance in
     /// lockstep so the image encoder runs once per frame for all objects.
-    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<()> {
+    /// Returns `false` when `progress` cancelled.
+    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
         let targets = self.plan(wanted);
         let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
         let mut done = 0;
         for direction in [Direction::Forward, Direction::Backward] {
             let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).map(|(k, t)| (*k, *t)).collect();
-            if !self.advance_group(&group, &mut done, total, progress)? {
-                break;
+            if !self.advance_group(&group, source, &mut done, total, progress)? {
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// For each pass with missing frames, the last step needed; restarts a pass whose
@@ -320,7 +360,7 @@ impl Session {
     }
 
     /// Advances one direction's passes to their targets; `false` when cancelled.
-    fn advance_group(&mut self, group: &[(PassKey, usize)], done: &mut usize, total: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+    fn advance_group(&mut self, group: &[(PassKey, usize)], source: &dyn FrameSource, done: &mut usize, total: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
         let n = self.num_frames();
         loop {
             let active: Vec<(PassKey, usize)> = group.iter().filter(|(k, t)| self.passes[k].next_step() <= *t).map(|(k, _)| (*k, self.passes[k].next_frame(n).expect("target inside the clip"))).collect();
@@ -330,10 +370,10 @@ impl Session {
             }) else {
                 return Ok(true);
             };
-            let feats = self.features(frame)?;
+            let feats = self.features(source, frame)?;
             self.stats.encoder_runs += 1;
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
-                let out = self.passes.get_mut(&key).expect("planned pass").step(&self.model, &feats, self.source.frame_size(), n)?;
+                let out = self.passes.get_mut(&key).expect("planned pass").step(&self.model, &feats, self.frame_size, n)?;
                 debug_assert_eq!(out.frame, f);
                 self.cache.lock().expect("cache lock").insert(key, f, record(out));
                 *done += 1;
@@ -346,8 +386,11 @@ impl Session {
     }
 
     /// Image features of one frame (pre-processing exactly as the reference video loader).
-    fn features(&self, frame: usize) -> Result<BackboneFeatures> {
-        let img = self.source.load(frame)?;
+    fn features(&self, source: &dyn FrameSource, frame: usize) -> Result<BackboneFeatures> {
+        let img = source.load(frame)?;
+        if (img.width, img.height) != self.frame_size {
+            return Err(Error::invalid("frame", format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, self.frame_size.0, self.frame_size.1)));
+        }
         let input = crate::image::video_input_tensor(&img, self.model.config.image_size);
         Ok(tch::no_grad(|| {
             let out = self.model.forward_image(&input);

@@ -1,0 +1,107 @@
+//! `samurai-roto track`, the main job: outputs, formats and error messages.
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tch::{Kind, Tensor};
+
+fn checkpoint() -> PathBuf {
+    let dir = common::fixtures().join("parity/tiny_256");
+    let clip = common::clips().join("bedroom");
+    common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
+        "--size", "tiny", "--image-size", "256", "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
+    ]);
+    dir.join("checkpoint.pt")
+}
+
+/// `<tmp>/bedroom` with the first `n` bedroom frames.
+fn clip(tmp: &Path, n: usize) -> PathBuf {
+    let dir = tmp.join("bedroom");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        let name = format!("{i:05}.jpg");
+        std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), dir.join(&name)).unwrap();
+    }
+    dir
+}
+
+fn track(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_samurai-roto")).args(["--threads", "2", "track"]).args(args).output().expect("run samurai-roto")
+}
+
+#[test]
+fn tracks_two_objects_from_the_prompts_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = clip(tmp.path(), 4);
+    let (out, logits) = (tmp.path().join("out"), tmp.path().join("logits"));
+    let ckpt = checkpoint();
+    let prompts = common::clips().join("prompts.yaml");
+    let o = track(&[
+        "--checkpoint", ckpt.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--prompts", prompts.to_str().unwrap(),
+        "--image-size", "256", "--device", "cpu", "--out", out.to_str().unwrap(), "--logits", logits.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["girl", "boy"] {
+        for f in 0..4 {
+            let png = image::open(out.join(format!("{name}/{f:05}.png"))).unwrap().into_luma8();
+            assert_eq!(png.dimensions(), (960, 540));
+            let l = Tensor::read_npy(logits.join(format!("{name}/{f:05}.npy"))).unwrap();
+            assert_eq!(l.size(), vec![540, 960]);
+            let on = png.pixels().filter(|p| p.0[0] == 255).count() as i64;
+            assert_eq!(on, l.gt(0.0).sum(Kind::Int64).int64_value(&[]), "{name} frame {f}: png agrees with logits");
+        }
+    }
+}
+
+#[test]
+fn range_exr_and_object_arguments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = clip(tmp.path(), 5);
+    let out = tmp.path().join("out");
+    let ckpt = checkpoint();
+    let o = track(&[
+        "--checkpoint", ckpt.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--object", "girl:2:310,0,515,400",
+        "--image-size", "256", "--device", "cpu", "--range", "1-3", "--format", "exr", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written: Vec<String> = std::fs::read_dir(out.join("girl")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut written = written;
+    written.sort();
+    assert_eq!(written, vec!["00001.exr", "00002.exr", "00003.exr"]);
+    let exr = image::open(out.join("girl/00002.exr")).unwrap().into_rgb32f();
+    assert!(exr.pixels().all(|p| p.0[0] == 0.0 || p.0[0] == 1.0));
+    assert!(exr.pixels().any(|p| p.0[0] == 1.0), "the keyframe's matte is not empty");
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = clip(tmp.path(), 3);
+    let ckpt = checkpoint();
+    let ck = ckpt.to_str().unwrap();
+    let fr = frames.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(common::clips().join("bedroom/00000.jpg"), broken.join("00000.jpg")).unwrap();
+    std::fs::write(broken.join("00001.jpg"), b"not a jpeg").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--checkpoint", ck, "--frames", fr, "--out", out], "no object given"),
+        (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:9:310,0,515,400", "--out", out], "frame 9"),
+        (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:2000,0,2100,40", "--out", out], "outside"),
+        (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl-0-1,2,3,4", "--out", out], "NAME:FRAME"),
+        (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:310,0,515,400", "--range", "2-7", "--out", out], "--range"),
+        (vec!["--checkpoint", ck, "--frames", empty.to_str().unwrap(), "--object", "girl:0:1,1,9,9", "--out", out], "no JPEG, PNG or EXR frames"),
+        (vec!["--checkpoint", ck, "--frames", broken.to_str().unwrap(), "--object", "girl:0:10,10,90,90", "--image-size", "256", "--out", out], "00001.jpg"),
+        (vec!["--checkpoint", "/nonexistent/c.pt", "--frames", fr, "--object", "girl:0:1,1,9,9", "--out", out], "sam2.1_hiera_tiny.pt"),
+    ];
+    for (args, needle) in cases {
+        let o = track(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: '{needle}' not in:\n{stderr}");
+    }
+}
