@@ -76,6 +76,26 @@ fn run(case: Case) {
         worst_iou = worst_iou.min(iou);
     }
     eprintln!("parity_track {name}: max |Δlogit| {worst_err:.3e} (tol {LOGIT_TOL:e}), min IoU {worst_iou:.6} (min {MIN_IOU})");
+    if case.frames >= 100 {
+        assert_exercises_samurai(&name, &reference);
+    }
+}
+
+/// A long run must exercise SAMURAI's decisions, or agreeing with it proves little: more
+/// than one candidate chosen, and memories that skip unqualified frames.
+fn assert_exercises_samurai(name: &str, reference: &std::collections::HashMap<String, Tensor>) {
+    let chosen: Vec<i64> = Vec::try_from(&reference["chosen"]).unwrap();
+    let distinct: std::collections::BTreeSet<i64> = chosen[1..].iter().copied().collect();
+    let mem = &reference["memory_frames"];
+    let skips = (2..chosen.len() as i64)
+        .filter(|&f| {
+            let row: Vec<i64> = Vec::<i64>::try_from(mem.get(f)).unwrap().into_iter().filter(|&v| v >= 0).collect();
+            row.len() > 2 && row[1..].windows(2).any(|w| w[1] - w[0] > 1)
+        })
+        .count();
+    eprintln!("{name}: reference chose candidates {distinct:?}; {skips} frames' memories skip unqualified frames");
+    assert!(distinct.len() >= 2, "{name}: the reference always chose candidate {distinct:?}");
+    assert!(skips > 0, "{name}: no frame's memory skipped an unqualified frame");
 }
 
 #[test]

@@ -106,7 +106,8 @@ class Probe:
                 kf = m.kf.compute_iou(mean[:4], boxes)
                 scores = [m.kf_score_weight * k + (1 - m.kf_score_weight) * v for k, v in zip(kf, vals)]
             top = sorted(scores, reverse=True)
-            margins.append(top[0] - top[1])
+            if top[0] != top[1]:  # an exact tie is settled by argmax's first-index rule
+                margins.append(top[0] - top[1])
             best = vals[max(range(len(scores)), key=lambda i: scores[i])]
             margins.append(abs(best - m.stable_ious_threshold))
             margins.append(abs(best - m.memory_bank_iou_threshold))
@@ -142,6 +143,59 @@ def box_of(mask):
     return [x0.item(), y0.item(), x1.item(), y1.item()]
 
 
+def diversify(model, scale, iou_offset, obj_offset):
+    """Makes the random network's decisions vary from frame to frame.
+
+    With random weights the IoU head predicts ~0.52 for every candidate and the object
+    score hovers just above 0, so every frame would pick candidate 0 and every memory would
+    qualify: a parity run would never exercise SAMURAI's choices. So, for the last layer of
+    the IoU head and of the object-score head: scale the weights by `scale` and set the
+    biases to `-iou_offset` / `-obj_offset` (calibrated on the clip, see `calibrate`), which spreads the outputs across the thresholds (0.3 / 0.5 IoU,
+    -1 / 0 object score); and give the three multimask candidates the same IoU row, so the
+    candidate choice is made by the Kalman filter's box IoU (phase C) rather than always
+    by the same row. No other block is touched.
+    """
+    import torch
+
+    sd = model.state_dict()
+    iou_w = sd["sam_mask_decoder.iou_prediction_head.layers.2.weight"]
+    iou_b = sd["sam_mask_decoder.iou_prediction_head.layers.2.bias"]
+    obj_w = sd["sam_mask_decoder.pred_obj_score_head.layers.2.weight"]
+    obj_b = sd["sam_mask_decoder.pred_obj_score_head.layers.2.bias"]
+    with torch.no_grad():
+        iou_w[2:] = iou_w[1]
+        for w, b, offset in ((iou_w, iou_b, iou_offset), (obj_w, obj_b, obj_offset)):
+            w.mul_(scale)
+            b.fill_(-offset)
+
+
+def calibrate(model, frames_dir, box, probe_frames=12):
+    """Median raw (bias-free) outputs of the two scaled heads on the first tracked frames.
+
+    Used as the offsets of `diversify`, so that on this clip the predicted IoU hovers around
+    0.5 and the object score around 0 (slightly above: -0.2 shifts it so memories qualify
+    more often than not).
+    """
+    import torch
+
+    names = ["sam_mask_decoder.iou_prediction_head.layers.2", "sam_mask_decoder.pred_obj_score_head.layers.2"]
+    layers = [model.sam_mask_decoder.iou_prediction_head.layers[2], model.sam_mask_decoder.pred_obj_score_head.layers[2]]
+    seen = {n: [] for n in names}
+    hooks = [layer.register_forward_hook(lambda m, i, o, n=n: seen[n].append((o - m.bias).flatten()[:2].clone())) for n, layer in zip(names, layers)]
+    with torch.inference_mode():
+        state = model.init_state(video_path=str(frames_dir))
+        model.add_new_points_or_box(state, frame_idx=0, obj_id=0, box=box)
+        for i, _ in enumerate(model.propagate_in_video(state, max_frame_num_to_track=probe_frames)):
+            pass
+    for h in hooks:
+        h.remove()
+    # The Kalman state lives on the reference model: reset it for the real run.
+    model.kf_mean, model.kf_covariance, model.stable_frames, model.frame_cnt = None, None, 0, 0
+    iou = torch.stack([v[1] for v in seen[names[0]][1:]]).median().item()  # a multimask row
+    obj = torch.stack([v[0] for v in seen[names[1]][1:]]).median().item()
+    return iou, obj - 0.2
+
+
 def run(args, out):
     import numpy as np
     import torch
@@ -150,8 +204,12 @@ def run(args, out):
     frames_dir = link_frames(args.clip, args.frames, out)
     model = blocks.build_model(args.size, args.image_size)
     blocks.perturb(model)
-    torch.save({"model": model.state_dict()}, out / "checkpoint.pt")
     box = [float(v) for v in args.box.split(",")]
+    diversify(model, args.decision_scale, 0.0, 0.0)
+    iou_offset, obj_offset = calibrate(model, frames_dir, box)
+    diversify(model, 1.0, iou_offset, obj_offset)
+    print(f"decision offsets: IoU {iou_offset:.4f}, object score {obj_offset:.4f}", flush=True)
+    torch.save({"model": model.state_dict()}, out / "checkpoint.pt")
     state_ref = [None]
     probe = Probe(model, state_ref)
     (out / "logits").mkdir(exist_ok=True)
@@ -179,6 +237,13 @@ def run(args, out):
             probe.current = {}
     elapsed = time.perf_counter() - t0
     np.savez(out / "track.npz", **rec)
+    mem = rec["memory_frames"]
+    skips = sum(1 for r in mem[2:] if len(r[r >= 0]) > 2 and (np.diff(r[r >= 0][1:]) > 1).any())
+    print(f"decisions: chosen per candidate {np.bincount(rec['chosen'][1:], minlength=3).tolist()}, "
+          f"frames whose memory skips a frame {skips}, object score range "
+          f"[{np.nanmin(rec['object_score']):.3f}, {np.nanmax(rec['object_score']):.3f}], "
+          f"best IoU range [{np.nanmin(rec['best_iou']):.3f}, {np.nanmax(rec['best_iou']):.3f}], "
+          f"smallest margin {np.nanmin(rec['margin']):.3e}", flush=True)
     return elapsed
 
 
@@ -190,6 +255,7 @@ def main():
     ap.add_argument("--frames", type=int, required=True)
     ap.add_argument("--box", required=True, help="x1,y1,x2,y2 in video pixels")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--decision-scale", type=float, default=60.0)
     args = ap.parse_args()
     versions = blocks.check_versions()
     out = Path(args.out)
