@@ -1,0 +1,42 @@
+//! The plugin descriptor (describe and describe-in-context): contexts, pixel depths,
+//! thread safety, temporal access, the overlay interact, clips and parameters.
+use super::params;
+use super::suites::{Effect, OfxResult};
+use super::sys::{names as n, OfxPluginEntryPoint};
+
+pub const PLUGIN_ID: &std::ffi::CStr = c"org.samuraiRoto.SamuraiRoto";
+pub const VERSION: (u32, u32) = (0, 1);
+
+const DESCRIPTION: &str = "SAM 2.1 + SAMURAI object tracking: draw a box around an object on any frame \
+(a keyframe) and get its matte on every frame. Set Checkpoint to a SAM 2.1 checkpoint first.";
+
+/// Describe: effect-wide properties. `overlay` is the interact's entry point.
+pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {
+    let p = effect.props()?;
+    p.set_string(n::kOfxPropLabel, 0, "SamuraiRoto")?;
+    p.set_string(n::kOfxImageEffectPluginPropGrouping, 0, "Keyer")?;
+    p.set_string(n::kOfxPropPluginDescription, 0, DESCRIPTION)?;
+    p.set_strings(n::kOfxImageEffectPropSupportedContexts, &[n::kOfxImageEffectContextFilter, n::kOfxImageEffectContextGeneral])?;
+    p.set_strings(n::kOfxImageEffectPropSupportedPixelDepths, &[n::kOfxBitDepthFloat, n::kOfxBitDepthShort, n::kOfxBitDepthByte])?;
+    p.set_int(n::kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
+    // Honest: one instance may render on several threads at once (the tracker is locked
+    // inside the instance); two instances never share state.
+    p.set_string(n::kOfxImageEffectPluginRenderThreadSafety, 0, &n::kOfxImageEffectRenderInstanceSafe.to_string_lossy())?;
+    p.set_int(n::kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
+    p.set_int(n::kOfxImageEffectPropSupportsMultiResolution, 0, 0)?;
+    p.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    p.set_int(n::kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+    p.set_pointer(n::kOfxImageEffectPluginPropOverlayInteractV1, overlay as *mut std::ffi::c_void)
+}
+
+/// Describe-in-context: Source and Output clips, then every parameter.
+pub fn describe_in_context(effect: Effect) -> OfxResult<()> {
+    let src = effect.clip_define(n::kOfxImageEffectSimpleSourceClipName)?;
+    src.set_strings(n::kOfxImageEffectPropSupportedComponents, &[n::kOfxImageComponentRGBA, n::kOfxImageComponentRGB, n::kOfxImageComponentAlpha])?;
+    src.set_int(n::kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+    src.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    let out = effect.clip_define(n::kOfxImageEffectOutputClipName)?;
+    out.set_strings(n::kOfxImageEffectPropSupportedComponents, &[n::kOfxImageComponentRGBA])?;
+    out.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    params::define_all(effect.params()?)
+}

@@ -1,0 +1,201 @@
+//! The narrow boundary between the OpenFX layer and the tracking engine (SAM 2.1 +
+//! SAMURAI, `tracker/`). The OFX layer only ever talks to a [`MatteEngine`], so the engine
+//! can later move into a helper process (Nuke ships its own libtorch; two copies in one
+//! process can clash) without touching the host code.
+//!
+//! Pixel coordinates here are those of the frames handed to the engine: x right, y down,
+//! origin at the top-left of the source image (at the current render scale).
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Everything that configures tracking; any change invalidates the engine's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineSettings {
+    pub checkpoint: PathBuf,
+    /// `None` = detect from the checkpoint.
+    pub model_size: Option<String>,
+    /// "auto", "cpu" or "cuda".
+    pub device: String,
+    /// "auto", "fp32", "fp16" or "bf16".
+    pub precision: String,
+    pub image_size: i64,
+    /// SAMURAI tuning keyed by the upstream YAML names.
+    pub tuning: BTreeMap<String, f64>,
+    /// Propagation mode: "blend", "nearest" or "forward".
+    pub mode: String,
+    pub non_overlap: bool,
+    pub fill_hole_area: i64,
+}
+
+/// One object's keyframe boxes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectKeys {
+    pub name: String,
+    /// frame → [x1, y1, x2, y2] in engine pixels (see the module doc).
+    pub keyframes: BTreeMap<i64, [f64; 4]>,
+}
+
+/// One frame as the engine eats it: sRGB 8-bit RGB, rows top to bottom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameImage {
+    pub width: u32,
+    pub height: u32,
+    pub rgb8: Vec<u8>,
+}
+
+/// Per-object logits at frame resolution, in object order.
+pub type Mattes = Vec<(String, Vec<f32>)>;
+
+pub trait MatteEngine: Send + Sync {
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String>;
+    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String>;
+    /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
+    /// `fetch` pulls other frames; `abort` polled between frames.
+    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String>;
+    /// Like `mattes` but only from cache, never blocking behind a running propagation.
+    fn cached_mattes(&self, frame: i64) -> Option<Mattes>;
+    fn clear_cache(&self);
+}
+
+/// Environment switch (tests only): `SAMURAI_ROTO_FAKE_ENGINE=1` selects [`BoxMatteEngine`].
+pub const FAKE_ENGINE_ENV: &str = "SAMURAI_ROTO_FAKE_ENGINE";
+
+/// The engine a new instance uses. The real tracker is wired here by the tracking-engine
+/// work; until then only the test switch yields an engine.
+pub fn create_engine() -> Result<Arc<dyn MatteEngine>, String> {
+    if std::env::var(FAKE_ENGINE_ENV).is_ok_and(|v| v == "1") {
+        tracing::warn!("{FAKE_ENGINE_ENV}=1: using the box-matte test engine, not the tracker");
+        return Ok(Arc::new(BoxMatteEngine::default()));
+    }
+    Err("the SAM 2.1 tracking engine is not available in this build of SamuraiRoto".into())
+}
+
+#[derive(Default)]
+struct BoxState {
+    configured: Option<(EngineSettings, (i64, i64), (u32, u32))>,
+    objects: Vec<ObjectKeys>,
+}
+
+/// Test engine: an object's matte is its box, linearly interpolated between keyframes and
+/// held outside them (logit +8 inside, −8 outside). It still pulls the nearest keyframe's
+/// frame through `fetch`, polls `abort`, and keeps a result cache behind its own lock, so
+/// it exercises the same host paths as the tracker.
+#[derive(Default)]
+pub struct BoxMatteEngine {
+    state: Mutex<BoxState>,
+    cache: Mutex<HashMap<i64, Mattes>>,
+    /// Held for a whole (fake) propagation, like the tracker's session lock.
+    propagation: Mutex<()>,
+}
+
+impl BoxMatteEngine {
+    fn box_at(keys: &BTreeMap<i64, [f64; 4]>, frame: i64) -> Option<[f64; 4]> {
+        let before = keys.range(..=frame).next_back();
+        let after = keys.range(frame..).next();
+        match (before, after) {
+            (Some((&a, ba)), Some((&b, bb))) if b > a => {
+                let w = (frame - a) as f64 / (b - a) as f64;
+                Some(std::array::from_fn(|i| ba[i] + (bb[i] - ba[i]) * w))
+            }
+            (Some((_, v)), _) | (None, Some((_, v))) => Some(*v),
+            (None, None) => None,
+        }
+    }
+
+    fn render_box(bx: Option<[f64; 4]>, (w, h): (u32, u32)) -> Vec<f32> {
+        let mut out = vec![-8.0f32; (w * h) as usize];
+        if let Some([x1, y1, x2, y2]) = bx {
+            for y in 0..h {
+                let yc = y as f64 + 0.5;
+                if yc < y1 || yc >= y2 {
+                    continue;
+                }
+                for x in 0..w {
+                    let xc = x as f64 + 0.5;
+                    if xc >= x1 && xc < x2 {
+                        out[(y * w + x) as usize] = 8.0;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl MatteEngine for BoxMatteEngine {
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
+        if !settings.checkpoint.is_file() {
+            return Err(format!("checkpoint {} not found", settings.checkpoint.display()));
+        }
+        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let new = Some((settings.clone(), frame_range, frame_size));
+        if st.configured != new {
+            st.configured = new;
+            self.clear_cache();
+        }
+        Ok(())
+    }
+
+    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String> {
+        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        if st.objects != objects {
+            st.objects = objects.to_vec();
+            self.clear_cache();
+        }
+        Ok(())
+    }
+
+    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
+        let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
+        if let Some(m) = self.cached_mattes(frame) {
+            return Ok(m);
+        }
+        let (size, objects) = {
+            let st = self.state.lock().map_err(|_| "engine state poisoned")?;
+            let (_, _, size) = st.configured.clone().ok_or("engine used before configure")?;
+            (size, st.objects.clone())
+        };
+        let mut out = Vec::new();
+        for obj in &objects {
+            if abort() {
+                return Err("aborted".into());
+            }
+            // Like a tracker, look at the keyframe this frame propagates from.
+            if let Some((&k, _)) = obj.keyframes.range(..=frame).next_back().or(obj.keyframes.iter().next()) {
+                let img = fetch(k)?;
+                if (img.width, img.height) != size || img.rgb8.len() != (size.0 * size.1 * 3) as usize {
+                    return Err(format!("frame {k} is {}x{}, expected {}x{}", img.width, img.height, size.0, size.1));
+                }
+            }
+            out.push((obj.name.clone(), Self::render_box(Self::box_at(&obj.keyframes, frame), size)));
+        }
+        self.cache.lock().map_err(|_| "cache poisoned")?.insert(frame, out.clone());
+        Ok(out)
+    }
+
+    fn cached_mattes(&self, frame: i64) -> Option<Mattes> {
+        self.cache.lock().ok()?.get(&frame).cloned()
+    }
+
+    fn clear_cache(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_interpolates_between_keys_and_holds_outside() {
+        let keys = BTreeMap::from([(0, [0.0, 0.0, 2.0, 2.0]), (10, [10.0, 0.0, 12.0, 2.0])]);
+        assert_eq!(BoxMatteEngine::box_at(&keys, 5), Some([5.0, 0.0, 7.0, 2.0]));
+        assert_eq!(BoxMatteEngine::box_at(&keys, -3), Some([0.0, 0.0, 2.0, 2.0]));
+        assert_eq!(BoxMatteEngine::box_at(&keys, 20), Some([10.0, 0.0, 12.0, 2.0]));
+        let m = BoxMatteEngine::render_box(Some([1.0, 0.0, 2.0, 1.0]), (3, 2));
+        assert_eq!(m, vec![-8.0, 8.0, -8.0, -8.0, -8.0, -8.0]);
+    }
+}

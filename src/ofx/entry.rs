@@ -1,0 +1,200 @@
+//! The exported C entry points (ofxCore.h): `OfxGetNumberOfPlugins`, `OfxGetPlugin`, the
+//! plugin's `setHost` and `mainEntry`, and the overlay interact's entry point.
+//!
+//! Every entry point checks its pointers, runs inside `catch_unwind` (a panic must never
+//! cross into the host: a crash loses the artist's unsaved work), maps errors to real OFX
+//! status codes, and shows the message to the artist (persistent message on the instance
+//! when the host has message suite V2, else a one-off message).
+use super::action::Action;
+use super::describe::{self, PLUGIN_ID, VERSION};
+use super::instance::Instance;
+use super::suites::{self, DrawContext, Effect, OfxError, OfxResult, PropSet};
+use super::sys::{self, names as n, OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus};
+use super::{engine, overlay, params, render};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+struct SyncPlugin(OfxPlugin);
+// SAFETY: the descriptor only holds pointers to 'static C strings and functions; it is
+// never mutated.
+unsafe impl Sync for SyncPlugin {}
+
+static PLUGIN: SyncPlugin = SyncPlugin(OfxPlugin {
+    pluginApi: n::kOfxImageEffectPluginApi.as_ptr(),
+    apiVersion: 1,
+    pluginIdentifier: PLUGIN_ID.as_ptr(),
+    pluginVersionMajor: VERSION.0,
+    pluginVersionMinor: VERSION.1,
+    setHost: Some(set_host),
+    mainEntry: Some(main_entry),
+});
+
+static HOST: AtomicPtr<OfxHost> = AtomicPtr::new(std::ptr::null_mut());
+
+/// ofxCore.h: how many plugins this binary holds.
+#[no_mangle]
+pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
+    1
+}
+
+/// ofxCore.h: the nth plugin, or null for an index out of range.
+#[no_mangle]
+pub extern "C" fn OfxGetPlugin(nth: c_int) -> *const OfxPlugin {
+    if nth == 0 { &PLUGIN.0 } else { std::ptr::null() }
+}
+
+unsafe extern "C" fn set_host(host: *mut OfxHost) {
+    // Only stores the pointer; it is checked when the load action fetches the suites.
+    HOST.store(host, Ordering::SeqCst);
+}
+
+/// Runs `f` with panics caught and errors mapped to a status plus a message for the artist.
+fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> OfxStatus {
+    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(status)) => return status,
+        Ok(Err(e)) => (e.status, e.message),
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
+            (sys::kOfxStatFailed, format!("SamuraiRoto internal error: {what}"))
+        }
+    };
+    tracing::error!("SamuraiRoto: {message} (status {status})");
+    let shown = match effect {
+        Some(e) => suites::post_persistent(e, n::kOfxMessageError, &message),
+        None => suites::post_message(None, n::kOfxMessageError, &message),
+    };
+    if !shown {
+        tracing::warn!("SamuraiRoto: the host could not show the message above");
+    }
+    status
+}
+
+fn bad_handle(what: &str) -> OfxError {
+    OfxError::new(sys::kOfxStatErrBadHandle, format!("null or invalid {what}"))
+}
+
+/// The instance stored on an effect, or `kOfxStatErrBadHandle`.
+fn instance<'a>(effect: Effect) -> OfxResult<&'a Instance> {
+    let p = effect.props()?.get_pointer(n::kOfxPropInstanceData, 0)?;
+    // SAFETY: the only value we ever store under kOfxPropInstanceData is a pointer from
+    // Box::into_raw(Box<Instance>) (create instance), cleared before the Box is freed
+    // (destroy instance); the host sends no other action during destroy.
+    unsafe { p.cast::<Instance>().as_ref() }.ok_or_else(|| bad_handle("effect instance (no instance data)"))
+}
+
+fn create_instance(effect: Effect) -> OfxResult<OfxStatus> {
+    let engine = engine::create_engine();
+    if let Err(e) = &engine {
+        suites::post_persistent(effect, n::kOfxMessageWarning, e);
+    }
+    let raw = Box::into_raw(Box::new(Instance::new(effect, engine)));
+    if let Err(e) = effect.props().and_then(|p| p.set_pointer(n::kOfxPropInstanceData, raw.cast())) {
+        // SAFETY: `raw` came from Box::into_raw above and was not stored anywhere.
+        drop(unsafe { Box::from_raw(raw) });
+        return Err(e);
+    }
+    Ok(sys::kOfxStatOK)
+}
+
+fn destroy_instance(effect: Effect) -> OfxResult<OfxStatus> {
+    let props = effect.props()?;
+    let p = props.get_pointer(n::kOfxPropInstanceData, 0)?.cast::<Instance>();
+    props.set_pointer(n::kOfxPropInstanceData, std::ptr::null_mut())?;
+    if !p.is_null() {
+        // SAFETY: see `instance`: the pointer came from Box::into_raw and has just been
+        // removed from the host, so this is the only owner.
+        drop(unsafe { Box::from_raw(p) });
+    }
+    Ok(sys::kOfxStatOK)
+}
+
+fn instance_changed(inst: &Instance, name: &str) -> OfxResult<OfxStatus> {
+    if name == params::CLEAR_CACHE.id {
+        if let Ok(e) = &inst.engine {
+            e.clear_cache();
+        }
+        return Ok(sys::kOfxStatOK);
+    }
+    Ok(sys::kOfxStatReplyDefault)
+}
+
+fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSet>) -> OfxResult<OfxStatus> {
+    let effect_or = || effect.ok_or_else(|| bad_handle("effect handle"));
+    let out = || out_args.ok_or_else(|| bad_handle("outArgs"));
+    let ok = |r: OfxResult<()>| r.map(|_| sys::kOfxStatOK);
+    match action {
+        Action::Load => {
+            // SAFETY: HOST is null or the pointer the host gave setHost, alive while loaded.
+            unsafe { suites::install_host(HOST.load(Ordering::SeqCst)) }?;
+            Ok(sys::kOfxStatOK)
+        }
+        Action::Unload => Ok(sys::kOfxStatOK),
+        Action::Describe => ok(describe::describe(effect_or()?, overlay_entry)),
+        Action::DescribeInContext { .. } => ok(describe::describe_in_context(effect_or()?)),
+        Action::CreateInstance => create_instance(effect_or()?),
+        Action::DestroyInstance => destroy_instance(effect_or()?),
+        Action::InstanceChanged { name, .. } => instance_changed(instance(effect_or()?)?, &name),
+        Action::PurgeCaches => {
+            if let Ok(e) = &instance(effect_or()?)?.engine {
+                e.clear_cache();
+            }
+            Ok(sys::kOfxStatOK)
+        }
+        Action::GetFramesNeeded { .. } => ok(render::frames_needed(instance(effect_or()?)?, out()?)),
+        Action::GetClipPreferences => ok(render::clip_preferences(instance(effect_or()?)?, out()?)),
+        Action::Render { time, window, .. } => {
+            let e = effect_or()?;
+            render::render(instance(e)?, time, window)?;
+            suites::clear_persistent(e);
+            Ok(sys::kOfxStatOK)
+        }
+        _ => Ok(sys::kOfxStatReplyDefault),
+    }
+}
+
+fn c_action<'a>(action: *const c_char) -> OfxResult<&'a CStr> {
+    if action.is_null() {
+        return Err(bad_handle("action name"));
+    }
+    // SAFETY: non-null, and the host passes a NUL-terminated action name valid for the call.
+    Ok(unsafe { CStr::from_ptr(action) })
+}
+
+unsafe extern "C" fn main_entry(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+    let effect = Effect::from_raw(handle.cast_mut());
+    let report_to = effect.filter(|e| instance(*e).is_ok());
+    guarded(report_to, || {
+        let name = c_action(action)?;
+        let decoded = Action::decode(name, PropSet::from_raw(in_args.cast()))?;
+        if !matches!(decoded, Action::Load | Action::Unload | Action::Other(_)) && effect.is_none() {
+            return Err(bad_handle("effect handle"));
+        }
+        effect_action(decoded, effect, PropSet::from_raw(out_args.cast()))
+    })
+}
+
+/// Entry point of the overlay interact (kOfxImageEffectPluginPropOverlayInteractV1).
+unsafe extern "C" fn overlay_entry(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, _out: OfxPropertySetHandle) -> OfxStatus {
+    guarded(None, || {
+        let name = c_action(action)?;
+        let args = PropSet::from_raw(in_args.cast());
+        let decoded = Action::decode(name, args)?;
+        if !decoded.is_interact() {
+            return Ok(sys::kOfxStatReplyDefault);
+        }
+        suites::Interact::from_raw(handle.cast_mut()).ok_or_else(|| bad_handle("interact handle"))?;
+        let args_ps = args.ok_or_else(|| bad_handle("interact inArgs"))?;
+        let effect = Effect::from_raw(args_ps.get_pointer(n::kOfxPropEffectInstance, 0)?).ok_or_else(|| bad_handle("effect instance"))?;
+        let inst = instance(effect)?;
+        let handled = match decoded {
+            Action::InteractDraw(a) => overlay::draw(inst, &a, DrawContext::from_args(args_ps).ok())?,
+            Action::PenDown(a) => overlay::pen_down(inst, &a)?,
+            Action::PenMotion(a) => overlay::pen_move(inst, &a, false)?,
+            Action::PenUp(a) => overlay::pen_move(inst, &a, true)?,
+            _ => false,
+        };
+        Ok(if handled { sys::kOfxStatOK } else { sys::kOfxStatReplyDefault })
+    })
+}

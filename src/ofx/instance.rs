@@ -1,0 +1,206 @@
+//! Per-instance state of the effect and reading the parameters into engine terms
+//! (settings, objects and their keyframe boxes, converted from canonical coordinates).
+//!
+//! Thread safety: the plugin declares render thread safety "instance safe" — the host may
+//! render one instance from several threads. The engine handles its own locking; this
+//! struct adds `track_lock` (one propagation at a time per instance) and short-lived
+//! mutexes around the last applied configuration and the overlay's drag state.
+use super::engine::{EngineSettings, MatteEngine, ObjectKeys};
+use super::overlay::DragState;
+use super::params::{self as p, obj_id};
+use super::suites::{Effect, OfxError, OfxResult, ParamSet};
+use super::sys::names as n;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Everything the engine was last configured with (to configure again only on change).
+pub type Applied = (EngineSettings, (i64, i64), (u32, u32), Vec<ObjectKeys>);
+
+pub struct Instance {
+    pub effect: Effect,
+    /// The engine, or why there is none (reported at render).
+    pub engine: Result<Arc<dyn MatteEngine>, String>,
+    /// Held while a propagation runs; renders of cached frames never take it.
+    pub track_lock: Mutex<()>,
+    pub applied: Mutex<Option<Applied>>,
+    pub drag: Mutex<DragState>,
+    /// Geometry of the last rendered source, for the overlay's tracked boxes.
+    pub last_geometry: Mutex<Option<Geometry>>,
+}
+
+impl Instance {
+    pub fn new(effect: Effect, engine: Result<Arc<dyn MatteEngine>, String>) -> Self {
+        Instance { effect, engine, track_lock: Mutex::new(()), applied: Mutex::new(None),
+            drag: Mutex::new(DragState::default()), last_geometry: Mutex::new(None) }
+    }
+    pub fn params(&self) -> OfxResult<ParamSet> {
+        self.effect.params()
+    }
+    /// The effect's frame range, rounded to whole frames.
+    pub fn frame_range(&self) -> OfxResult<(i64, i64)> {
+        let r = self.effect.props()?.get_doubles::<2>(n::kOfxImageEffectPropFrameRange)?;
+        Ok((r[0].floor() as i64, r[1].ceil() as i64))
+    }
+}
+
+/// Maps canonical coordinates to engine pixels (x right, y down, origin top-left of the
+/// source image at the current render scale) and back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geometry {
+    pub render_scale: [f64; 2],
+    pub pixel_aspect: f64,
+    /// Source image bounds in pixel coordinates (x1, y1, x2, y2).
+    pub bounds: [i32; 4],
+}
+
+impl Geometry {
+    pub fn size(&self) -> (u32, u32) {
+        ((self.bounds[2] - self.bounds[0]).max(0) as u32, (self.bounds[3] - self.bounds[1]).max(0) as u32)
+    }
+    /// Canonical point → engine pixel.
+    pub fn to_engine(&self, c: [f64; 2]) -> [f64; 2] {
+        let px = c[0] * self.render_scale[0] / self.pixel_aspect - self.bounds[0] as f64;
+        let py_up = c[1] * self.render_scale[1] - self.bounds[1] as f64;
+        [px, self.size().1 as f64 - py_up]
+    }
+    /// Engine pixel → canonical point.
+    pub fn to_canonical(&self, e: [f64; 2]) -> [f64; 2] {
+        let py_up = self.size().1 as f64 - e[1];
+        [(e[0] + self.bounds[0] as f64) * self.pixel_aspect / self.render_scale[0], (py_up + self.bounds[1] as f64) / self.render_scale[1]]
+    }
+    /// Canonical corners → engine box [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2.
+    pub fn box_to_engine(&self, bl: [f64; 2], tr: [f64; 2]) -> [f64; 4] {
+        let (a, b) = (self.to_engine(bl), self.to_engine(tr));
+        [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])]
+    }
+}
+
+/// One object's non-geometric parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectParams {
+    pub index: usize,
+    pub name: String,
+    pub colour: [f64; 3],
+    pub output: bool,
+}
+
+/// The parameters a render needs, read at one time.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub engine: EngineSettings,
+    pub input_linear: bool,
+    pub output_mode: usize,
+    pub threshold: f64,
+    pub softness: f64,
+    /// Enabled objects only.
+    pub objects: Vec<ObjectParams>,
+    pub selected: usize,
+}
+
+fn choice_str<T: ToString>(ps: ParamSet, d: p::Def, options: &[T], t: f64) -> OfxResult<String> {
+    let i = ps.param(d.id)?.get_int(t)?;
+    options.get(i.max(0) as usize).map(|o| o.to_string()).ok_or_else(|| OfxError::failed(format!("{}: bad choice {i}", d.label)))
+}
+
+/// Reads all parameters at time `t`. Fails with an artist-readable message when the
+/// checkpoint is not set or missing.
+pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
+    let checkpoint = ps.param(p::CHECKPOINT.id)?.get_string()?;
+    if checkpoint.trim().is_empty() {
+        return Err(OfxError::failed("No checkpoint: set the Checkpoint parameter to a SAM 2.1 checkpoint file (.pt)"));
+    }
+    let checkpoint = PathBuf::from(checkpoint.trim());
+    if !checkpoint.is_file() {
+        return Err(OfxError::failed(format!("Checkpoint not found: {}", checkpoint.display())));
+    }
+    let mut tuning = BTreeMap::new();
+    for (key, _, _, integer) in p::TUNING {
+        let prm = ps.param(key)?;
+        tuning.insert(key.to_owned(), if integer { prm.get_int(t)? as f64 } else { prm.get_f64(t)? });
+    }
+    let fill = ps.param(p::FILL_HOLES.id)?.get_int(t)? != 0;
+    let model = choice_str(ps, p::MODEL_SIZE, &p::MODEL_SIZES, t)?;
+    let engine = EngineSettings {
+        checkpoint,
+        model_size: (model != "auto").then_some(model),
+        device: choice_str(ps, p::DEVICE, &p::DEVICES, t)?,
+        precision: choice_str(ps, p::PRECISION, &p::PRECISIONS, t)?,
+        image_size: choice_str(ps, p::IMAGE_SIZE, &p::IMAGE_SIZES, t)?.parse().unwrap_or(1024),
+        fill_hole_area: if fill { tuning["fill_hole_area"] as i64 } else { 0 },
+        tuning,
+        mode: choice_str(ps, p::PROPAGATION, &p::PROPAGATIONS, t)?,
+        non_overlap: ps.param(p::NON_OVERLAP.id)?.get_int(t)? != 0,
+    };
+    let mut objects = Vec::new();
+    for i in 0..p::MAX_OBJECTS {
+        if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(t)? == 0 {
+            continue;
+        }
+        objects.push(ObjectParams {
+            index: i,
+            name: ps.param(&obj_id(i, p::OBJ_NAME))?.get_string()?,
+            colour: ps.param(&obj_id(i, p::OBJ_COLOUR))?.get_rgb(t)?,
+            output: ps.param(&obj_id(i, p::OBJ_OUTPUT))?.get_int(t)? != 0,
+        });
+    }
+    Ok(Settings {
+        engine,
+        input_linear: ps.param(p::INPUT_COLOUR.id)?.get_int(t)? == 1,
+        output_mode: ps.param(p::OUTPUT_MODE.id)?.get_int(t)?.clamp(0, 3) as usize,
+        threshold: ps.param(p::THRESHOLD.id)?.get_f64(t)?,
+        softness: ps.param(p::SOFTNESS.id)?.get_f64(t)?.max(0.0),
+        objects,
+        selected: ps.param(p::SELECTED.id)?.get_int(t)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize,
+    })
+}
+
+/// Key times of object `i`'s box: the union of both corners' keys. An un-animated box
+/// that is not empty counts as one keyframe at `first_frame`.
+pub fn box_key_times(ps: ParamSet, i: usize, first_frame: i64) -> OfxResult<Vec<f64>> {
+    let (bl, tr) = (ps.param(&obj_id(i, p::OBJ_BOX_BL))?, ps.param(&obj_id(i, p::OBJ_BOX_TR))?);
+    let mut times: Vec<f64> = bl.key_times()?.into_iter().chain(tr.key_times()?).collect();
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    if times.is_empty() {
+        let (a, b) = (bl.get_f64x2(first_frame as f64)?, tr.get_f64x2(first_frame as f64)?);
+        if a[0] != b[0] && a[1] != b[1] {
+            times.push(first_frame as f64);
+        }
+    }
+    Ok(times)
+}
+
+/// Object `i`'s box corners (canonical) at time `t`.
+pub fn box_at(ps: ParamSet, i: usize, t: f64) -> OfxResult<([f64; 2], [f64; 2])> {
+    Ok((ps.param(&obj_id(i, p::OBJ_BOX_BL))?.get_f64x2(t)?, ps.param(&obj_id(i, p::OBJ_BOX_TR))?.get_f64x2(t)?))
+}
+
+/// The engine's view of the enabled objects; objects without any keyframe are skipped.
+pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_frame: i64) -> OfxResult<Vec<ObjectKeys>> {
+    let mut out = Vec::new();
+    for obj in &settings.objects {
+        let mut keyframes = BTreeMap::new();
+        for t in box_key_times(ps, obj.index, first_frame)? {
+            let (bl, tr) = box_at(ps, obj.index, t)?;
+            keyframes.insert(t.round() as i64, geo.box_to_engine(bl, tr));
+        }
+        if !keyframes.is_empty() {
+            out.push(ObjectKeys { name: format!("{}#{}", obj.name, obj.index + 1), keyframes });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_round_trips_and_flips_y() {
+        let g = Geometry { render_scale: [0.5, 0.5], pixel_aspect: 2.0, bounds: [0, 0, 100, 50] };
+        assert_eq!(g.to_engine([400.0, 100.0]), [100.0, 0.0]);
+        assert_eq!(g.to_canonical([100.0, 0.0]), [400.0, 100.0]);
+        assert_eq!(g.box_to_engine([0.0, 0.0], [40.0, 20.0]), [0.0, 40.0, 10.0, 50.0]);
+    }
+}

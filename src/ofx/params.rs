@@ -1,0 +1,197 @@
+//! The plugin's parameters: one ID/label/hint block per parameter, and their definitions.
+//! IDs are stable forever (saved scripts and projects refer to them); labels and hints may
+//! change. SAMURAI tuning IDs are the upstream YAML key names (configs/*.yaml, `samurai`
+//! section of the reference sam2 configs).
+//!
+//! Box representation: each object's box is two animated `Double2D` parameters of type
+//! XY-absolute in canonical coordinates (`objNBoxBL` bottom-left, `objNBoxTR` top-right).
+//! OpenFX has no 4-D double parameter; two XY parameters get the host's native point
+//! handling (proxy scaling, copy/paste, per-point curves) and the overlay keeps them keyed
+//! together, so the union of their key times is the object's keyframe set.
+use super::suites::{OfxResult, ParamSet, PropSet};
+use super::sys::names as n;
+use std::ffi::CStr;
+
+/// One parameter's identity.
+#[derive(Clone, Copy, Debug)]
+pub struct Def {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+}
+
+macro_rules! defs {
+    ($($name:ident = $id:literal, $label:literal, $hint:literal;)*) => {
+        $(pub const $name: Def = Def { id: $id, label: $label, hint: $hint };)*
+    };
+}
+
+defs! {
+    CHECKPOINT = "checkpoint", "Checkpoint", "SAM 2.1 checkpoint file (.pt) used for tracking.";
+    MODEL_SIZE = "modelSize", "Model size", "Network size; Auto reads it from the checkpoint.";
+    DEVICE = "device", "Device", "Where the network runs: Auto picks CUDA when available, else CPU.";
+    PRECISION = "precision", "Precision", "Arithmetic precision of the network (Auto: fp32 on CPU, bf16 on CUDA).";
+    IMAGE_SIZE = "imageSize", "Quality", "Size the network sees each frame at; smaller is faster and coarser.";
+    INPUT_COLOUR = "inputColour", "Input colour", "Colour encoding of Source: sRGB (video/display) or scene linear (converted to sRGB for tracking).";
+    SELECTED = "selectedObject", "Selected object", "The object the viewer edits; drawing on empty space gives it a new box.";
+    OUTPUT_MODE = "outputMode", "Output", "What the node outputs.";
+    THRESHOLD = "threshold", "Threshold", "Matte logit threshold: higher shrinks the matte.";
+    SOFTNESS = "softness", "Softness", "Edge softness in logit units; 0 gives a hard matte.";
+    FILL_HOLES = "fillHoles", "Fill holes", "Fill small holes in each matte (size set by fill_hole_area).";
+    NON_OVERLAP = "nonOverlap", "Non-overlap", "Each pixel belongs to at most one object.";
+    PROPAGATION = "propagation", "Propagation", "Between keyframes: blend forward and backward passes, use the nearest keyframe's pass, or forward only.";
+    ADVANCED = "samuraiGroup", "SAMURAI tuning", "Motion-model and memory-selection settings of SAMURAI.";
+    ANALYSE = "analyse", "Analyse", "Track the whole frame range now (with progress) and write the track cache.";
+    CLEAR_CACHE = "clearCache", "Clear cache", "Forget every tracked frame; the next render tracks again.";
+    TRACK_CACHE = "trackCacheFile", "Track cache file", "File the Analyse step writes and farm renders read instead of tracking again.";
+}
+
+/// Per-object parameter IDs: `obj{N}{suffix}` with N in 1..=8.
+pub const OBJ_GROUP: &str = "Group";
+pub const OBJ_ENABLE: &str = "Enable";
+pub const OBJ_NAME: &str = "Name";
+pub const OBJ_COLOUR: &str = "Colour";
+pub const OBJ_OUTPUT: &str = "Output";
+pub const OBJ_BOX_BL: &str = "BoxBL";
+pub const OBJ_BOX_TR: &str = "BoxTR";
+pub const MAX_OBJECTS: usize = 8;
+
+/// ID of parameter `suffix` of object `i` (0-based).
+pub fn obj_id(i: usize, suffix: &str) -> String {
+    format!("obj{}{}", i + 1, suffix)
+}
+
+pub const MODEL_SIZES: [&str; 5] = ["auto", "tiny", "small", "base_plus", "large"];
+pub const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
+pub const PRECISIONS: [&str; 4] = ["auto", "fp32", "fp16", "bf16"];
+pub const IMAGE_SIZES: [i64; 3] = [1024, 768, 512];
+pub const PROPAGATIONS: [&str; 3] = ["blend", "nearest", "forward"];
+pub const OUTPUT_MODES: [&str; 4] = ["Source + matte in alpha", "Matte only", "ID matte", "Colour overlay"];
+
+/// SAMURAI tuning: (upstream key, label, default, is integer).
+pub const TUNING: [(&str, &str, f64, bool); 8] = [
+    ("stable_frames_threshold", "Stable frames", 15.0, true),
+    ("stable_ious_threshold", "Stable IoU", 0.3, false),
+    ("min_obj_score_logits", "Min object score", -1.0, false),
+    ("kf_score_weight", "Kalman score weight", 0.25, false),
+    ("memory_bank_iou_threshold", "Memory IoU threshold", 0.5, false),
+    ("memory_bank_obj_score_threshold", "Memory object-score threshold", 0.0, false),
+    ("memory_bank_kf_score_threshold", "Memory Kalman-score threshold", 0.0, false),
+    ("fill_hole_area", "Fill hole area", 8.0, true),
+];
+
+const OBJECT_COLOURS: [[f64; 3]; MAX_OBJECTS] = [
+    [1.0, 0.3, 0.2], [0.2, 0.8, 0.3], [0.25, 0.5, 1.0], [1.0, 0.85, 0.1],
+    [0.9, 0.3, 0.9], [0.1, 0.9, 0.9], [1.0, 0.6, 0.2], [0.7, 0.7, 0.7],
+];
+
+fn define(ps: ParamSet, kind: &CStr, id: &str, label: &str, hint: &str, parent: Option<&str>) -> OfxResult<PropSet> {
+    let p = ps.define(kind, id)?;
+    p.set_string(n::kOfxPropLabel, 0, label)?;
+    p.set_string(n::kOfxParamPropHint, 0, hint)?;
+    if let Some(parent) = parent {
+        p.set_string(n::kOfxParamPropParent, 0, parent)?;
+    }
+    Ok(p)
+}
+
+fn def(ps: ParamSet, kind: &CStr, d: Def, parent: Option<&str>) -> OfxResult<PropSet> {
+    define(ps, kind, d.id, d.label, d.hint, parent)
+}
+
+fn choice(ps: ParamSet, d: Def, options: &[&str], default: i32) -> OfxResult<()> {
+    let p = def(ps, n::kOfxParamTypeChoice, d, None)?;
+    for (i, o) in options.iter().enumerate() {
+        p.set_string(n::kOfxParamPropChoiceOption, i as i32, o)?;
+    }
+    p.set_int(n::kOfxParamPropDefault, 0, default)?;
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+}
+
+fn double(ps: ParamSet, d: Def, default: f64, range: (f64, f64), parent: Option<&str>) -> OfxResult<()> {
+    let p = def(ps, n::kOfxParamTypeDouble, d, parent)?;
+    p.set_double(n::kOfxParamPropDefault, 0, default)?;
+    p.set_double(n::kOfxParamPropDisplayMin, 0, range.0)?;
+    p.set_double(n::kOfxParamPropDisplayMax, 0, range.1)?;
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+}
+
+fn boolean(ps: ParamSet, id: &str, label: &str, hint: &str, default: bool, parent: Option<&str>) -> OfxResult<()> {
+    let p = define(ps, n::kOfxParamTypeBoolean, id, label, hint, parent)?;
+    p.set_int(n::kOfxParamPropDefault, 0, default as i32)?;
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+}
+
+fn file_path(ps: ParamSet, d: Def, must_exist: bool) -> OfxResult<()> {
+    let p = def(ps, n::kOfxParamTypeString, d, None)?;
+    p.set_string(n::kOfxParamPropStringMode, 0, &n::kOfxParamStringIsFilePath.to_string_lossy())?;
+    p.set_int(n::kOfxParamPropStringFilePathExists, 0, must_exist as i32)?;
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+}
+
+/// Defines every parameter (describe-in-context).
+pub fn define_all(ps: ParamSet) -> OfxResult<()> {
+    file_path(ps, CHECKPOINT, true)?;
+    choice(ps, MODEL_SIZE, &MODEL_SIZES, 0)?;
+    choice(ps, DEVICE, &DEVICES, 0)?;
+    choice(ps, PRECISION, &PRECISIONS, 0)?;
+    choice(ps, IMAGE_SIZE, &["1024 (full)", "768", "512 (fast)"], 0)?;
+    choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0)?;
+    let labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
+    choice(ps, SELECTED, &labels.iter().map(String::as_str).collect::<Vec<_>>(), 0)?;
+    for i in 0..MAX_OBJECTS {
+        define_object(ps, i)?;
+    }
+    choice(ps, OUTPUT_MODE, &OUTPUT_MODES, 0)?;
+    double(ps, THRESHOLD, 0.0, (-10.0, 10.0), None)?;
+    double(ps, SOFTNESS, 0.0, (0.0, 5.0), None)?;
+    boolean(ps, FILL_HOLES.id, FILL_HOLES.label, FILL_HOLES.hint, true, None)?;
+    boolean(ps, NON_OVERLAP.id, NON_OVERLAP.label, NON_OVERLAP.hint, false, None)?;
+    choice(ps, PROPAGATION, &["Blend", "Nearest keyframe", "Forward only"], 0)?;
+    define_tuning(ps)?;
+    def(ps, n::kOfxParamTypePushButton, ANALYSE, None)?;
+    def(ps, n::kOfxParamTypePushButton, CLEAR_CACHE, None)?;
+    file_path(ps, TRACK_CACHE, false)
+}
+
+fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
+    let group = obj_id(i, OBJ_GROUP);
+    let g = define(ps, n::kOfxParamTypeGroup, &group, &format!("Object {}", i + 1), "One tracked object.", None)?;
+    g.set_int(n::kOfxParamPropGroupOpen, 0, (i == 0) as i32)?;
+    let parent = Some(group.as_str());
+    boolean(ps, &obj_id(i, OBJ_ENABLE), "Enable", "Track this object.", i == 0, parent)?;
+    let name = define(ps, n::kOfxParamTypeString, &obj_id(i, OBJ_NAME), "Name", "Object name (used in logs and the ID matte legend).", parent)?;
+    name.set_string(n::kOfxParamPropDefault, 0, &format!("object{}", i + 1))?;
+    name.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    let colour = define(ps, n::kOfxParamTypeRGB, &obj_id(i, OBJ_COLOUR), "Colour", "Viewer and overlay colour.", parent)?;
+    colour.set_doubles(n::kOfxParamPropDefault, &OBJECT_COLOURS[i])?;
+    colour.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    boolean(ps, &obj_id(i, OBJ_OUTPUT), "Output", "Include this object in the output matte.", true, parent)?;
+    for (suffix, label, hint) in [
+        (OBJ_BOX_BL, "Box bottom-left", "Box corner (canonical coordinates); keyframes are the box keyframes."),
+        (OBJ_BOX_TR, "Box top-right", "Box corner (canonical coordinates); keyframes are the box keyframes."),
+    ] {
+        let p = define(ps, n::kOfxParamTypeDouble2D, &obj_id(i, suffix), label, hint, parent)?;
+        p.set_string(n::kOfxParamPropDoubleType, 0, &n::kOfxParamDoubleTypeXYAbsolute.to_string_lossy())?;
+        p.set_string(n::kOfxParamPropDefaultCoordinateSystem, 0, &n::kOfxParamCoordinatesCanonical.to_string_lossy())?;
+        p.set_doubles(n::kOfxParamPropDefault, &[0.0, 0.0])?;
+        p.set_int(n::kOfxParamPropAnimates, 0, 1)?;
+    }
+    Ok(())
+}
+
+fn define_tuning(ps: ParamSet) -> OfxResult<()> {
+    let g = def(ps, n::kOfxParamTypeGroup, ADVANCED, None)?;
+    g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
+    for (key, label, default, integer) in TUNING {
+        let kind = if integer { n::kOfxParamTypeInteger } else { n::kOfxParamTypeDouble };
+        let p = define(ps, kind, key, label, "SAMURAI tuning (upstream config key of the same name).", Some(ADVANCED.id))?;
+        if integer {
+            p.set_int(n::kOfxParamPropDefault, 0, default as i32)?;
+        } else {
+            p.set_double(n::kOfxParamPropDefault, 0, default)?;
+        }
+        p.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The render action: source image → engine frame (sRGB 8-bit), mattes from the engine
+//! (cache first, then one propagation at a time per instance), output per output mode.
+//! Also answers frames-needed and clip preferences.
+use super::engine::{FrameImage, Mattes};
+use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
+use super::suites::{prefixed, Components, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
+use super::sys::names as n;
+use std::time::Duration;
+
+/// Frames-needed: tracking needs the whole clip (history before and after the frame).
+pub fn frames_needed(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
+    let (a, b) = inst.frame_range()?;
+    let name = prefixed(n::kOfxImageClipPropFrameRangePrefix, n::kOfxImageEffectSimpleSourceClipName);
+    out_args.set_doubles(&name, &[a as f64, b as f64])
+}
+
+/// Clip preferences: the output is always RGBA (the matte needs alpha); premultiplication
+/// follows the output mode (source + matte keeps colour unpremultiplied).
+pub fn clip_preferences(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
+    let name = prefixed(n::kOfxImageClipPropComponentsPrefix, n::kOfxImageEffectOutputClipName);
+    out_args.set_string(&name, 0, &n::kOfxImageComponentRGBA.to_string_lossy())?;
+    let mode = inst.params()?.param(super::params::OUTPUT_MODE.id)?.get_int(0.0).unwrap_or(0);
+    let premult = if mode == 0 { n::kOfxImageUnPreMultiplied } else { n::kOfxImagePreMultiplied };
+    out_args.set_string(n::kOfxImageEffectPropPreMultiplication, 0, &premult.to_string_lossy())
+}
+
+/// sRGB encoding of a linear value (IEC 61966-2-1).
+pub fn linear_to_srgb(v: f32) -> f32 {
+    if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+}
+
+fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
+    let nc = comps.count();
+    let ch = |c: usize| -> f32 {
+        let i = (x * nc + c) * depth.bytes();
+        match depth {
+            PixelDepth::Byte => row[i] as f32 / 255.0,
+            PixelDepth::Short => u16::from_ne_bytes([row[i], row[i + 1]]) as f32 / 65535.0,
+            PixelDepth::Float => f32::from_ne_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]),
+        }
+    };
+    match comps {
+        Components::Rgba => [ch(0), ch(1), ch(2), ch(3)],
+        Components::Rgb => [ch(0), ch(1), ch(2), 1.0],
+        Components::Alpha => { let a = ch(0); [a, a, a, a] }
+    }
+}
+
+fn write_px(row: &mut [u8], x: usize, depth: PixelDepth, comps: Components, px: [f32; 4]) {
+    let nc = comps.count();
+    let vals: &[f32] = match comps { Components::Alpha => &px[3..], _ => &px[..nc] };
+    for (c, v) in vals.iter().enumerate() {
+        let i = (x * nc + c) * depth.bytes();
+        match depth {
+            PixelDepth::Byte => row[i] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
+            PixelDepth::Short => row[i..i + 2].copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes()),
+            PixelDepth::Float => row[i..i + 4].copy_from_slice(&v.to_ne_bytes()),
+        }
+    }
+}
+
+/// Converts a host image into what the engine eats: sRGB 8-bit RGB, top row first.
+/// Host quirk: Natron hands scene-linear float by default, while SAM was trained on
+/// display-referred sRGB — with "Input colour = Linear" we encode to sRGB here.
+pub fn to_frame(img: &Image, linear: bool) -> FrameImage {
+    let (w, h) = (img.width(), img.height());
+    let mut rgb8 = Vec::with_capacity(w * h * 3);
+    for y in (img.bounds.y1..img.bounds.y2).rev() {
+        let row = img.row(y).unwrap_or(&[]);
+        for x in 0..w {
+            let px = read_px(row, x, img.depth, img.components);
+            for v in &px[..3] {
+                let v = if linear { linear_to_srgb(v.max(0.0)) } else { *v };
+                rgb8.push((v.clamp(0.0, 1.0) * 255.0).round() as u8);
+            }
+        }
+    }
+    FrameImage { width: w as u32, height: h as u32, rgb8 }
+}
+
+fn matte_alpha(logit: f32, s: &Settings) -> f32 {
+    let d = logit as f64 - s.threshold;
+    if s.softness <= 0.0 { (d > 0.0) as u8 as f32 } else { (1.0 / (1.0 + (-d / s.softness).exp())) as f32 }
+}
+
+/// The render action.
+pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
+    let effect = inst.effect;
+    let params = inst.params()?;
+    let settings = read_settings(params, time)?;
+    inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
+    let src = src_clip.image(time)?;
+    let geo = Geometry { render_scale: src.render_scale, pixel_aspect: src.pixel_aspect,
+        bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2] };
+    *inst.last_geometry.lock().map_err(|_| OfxError::failed("state poisoned"))? = Some(geo);
+    let range = inst.frame_range()?;
+    let objects = object_keys(params, &settings, &geo, range.0)?;
+    apply_config(inst, &settings, range, geo.size(), objects)?;
+    let frame = time.round() as i64;
+    let current = to_frame(&src, settings.input_linear);
+    let fetch = |f: i64| -> Result<FrameImage, String> {
+        if f == frame {
+            return Ok(current.clone());
+        }
+        let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
+        Ok(to_frame(&img, settings.input_linear)) // `img` is released here
+    };
+    let mattes = mattes_for(inst, frame, range, &fetch)?;
+    let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
+    write_output(&src, &mut out, window, &settings, &mattes, geo.size());
+    Ok(())
+}
+
+fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32, u32), objects: Vec<super::engine::ObjectKeys>) -> OfxResult<()> {
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let wanted = (s.engine.clone(), range, size, objects);
+    let poisoned = |_| OfxError::failed("state poisoned");
+    if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    // A configuration change must not race a running propagation: wait for it (abortable).
+    let _guard = lock_abortable(inst)?;
+    engine.configure(&wanted.0, range, size).map_err(OfxError::failed)?;
+    engine.set_objects(&wanted.3).map_err(OfxError::failed)?;
+    *inst.applied.lock().map_err(poisoned)? = Some(wanted);
+    Ok(())
+}
+
+fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
+    loop {
+        match inst.track_lock.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        if inst.effect.aborted() {
+            return Err(OfxError::failed("render aborted by the host"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Cached mattes first; otherwise run the propagation if nobody else is, else poll the
+/// cache (a frame finished by the other thread's propagation is returned at once).
+fn mattes_for(inst: &Instance, frame: i64, range: (i64, i64), fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    loop {
+        if let Some(m) = engine.cached_mattes(frame) {
+            return Ok(m);
+        }
+        if let Ok(_guard) = inst.track_lock.try_lock() {
+            let progress = Progress::start(inst.effect, "SamuraiRoto: tracking");
+            let total = (range.1 - range.0 + 1).max(1) as f64;
+            let done = std::cell::Cell::new(0.0);
+            let cancelled = std::cell::Cell::new(false);
+            let counting_fetch = |f: i64| {
+                done.set(done.get() + 1.0);
+                if let Some(p) = &progress {
+                    cancelled.set(cancelled.get() || !p.update(done.get() / total));
+                }
+                fetch(f)
+            };
+            let abort = || cancelled.get() || inst.effect.aborted();
+            return engine.mattes(frame, &counting_fetch, &abort).map_err(OfxError::failed);
+        }
+        if inst.effect.aborted() {
+            return Err(OfxError::failed("render aborted by the host"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, mattes: &Mattes, (w, h): (u32, u32)) {
+    let objs: Vec<(usize, &[f32], [f32; 3])> = s.objects.iter().filter(|o| o.output).filter_map(|o| {
+        let key = format!("{}#{}", o.name, o.index + 1);
+        let m = mattes.iter().find(|(k, _)| *k == key)?;
+        Some((o.index, m.1.as_slice(), o.colour.map(|c| c as f32)))
+    }).collect();
+    let (x1, x2) = (window[0].max(out.bounds.x1), window[2].min(out.bounds.x2));
+    let (y1, y2) = (window[1].max(out.bounds.y1), window[3].min(out.bounds.y2));
+    let (odepth, ocomps, ox1) = (out.depth, out.components, out.bounds.x1);
+    for y in y1..y2 {
+        let src_row = src.row(y);
+        let my = src.bounds.y2 - 1 - y; // engine rows run top-down
+        let Some(row) = out.row_mut(y) else { continue };
+        for x in x1..x2 {
+            let sx = x - src.bounds.x1;
+            let inside = src_row.is_some() && sx >= 0 && (sx as u32) < w && my >= 0 && (my as u32) < h;
+            let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, src.depth, src.components) } else { [0.0; 4] };
+            let mi = if inside { Some(my as usize * w as usize + sx as usize) } else { None };
+            let px = shade(spx, mi, &objs, s, odepth);
+            write_px(row, (x - ox1) as usize, odepth, ocomps, px);
+        }
+    }
+}
+
+fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s: &Settings, depth: PixelDepth) -> [f32; 4] {
+    let alphas = objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| matte_alpha(m[i], s)));
+    let a = alphas.clone().fold(0.0f32, f32::max);
+    match s.output_mode {
+        0 => [src[0], src[1], src[2], a],
+        1 => [a; 4],
+        2 => {
+            let best = objs.iter().zip(alphas).filter(|(_, a)| *a >= 0.5)
+                .max_by(|x, y| mi.map_or(0.0, |i| x.0 .1[i]).total_cmp(&mi.map_or(0.0, |i| y.0 .1[i])));
+            let id = best.map_or(0.0, |((idx, _, _), _)| (*idx + 1) as f32);
+            let v = match depth { PixelDepth::Byte => id / 255.0, PixelDepth::Short => id / 65535.0, PixelDepth::Float => id };
+            [v, v, v, (id > 0.0) as u8 as f32]
+        }
+        _ => {
+            let mut px = [src[0], src[1], src[2], 1.0];
+            for ((_, _, col), oa) in objs.iter().zip(objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| matte_alpha(m[i], s)))) {
+                for c in 0..3 {
+                    px[c] = px[c] * (1.0 - 0.5 * oa) + col[c] * 0.5 * oa;
+                }
+            }
+            px
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixels_round_trip_through_every_depth() {
+        for depth in [PixelDepth::Byte, PixelDepth::Short, PixelDepth::Float] {
+            let mut row = vec![0u8; 2 * 4 * depth.bytes()];
+            write_px(&mut row, 1, depth, Components::Rgba, [0.0, 0.2, 0.6, 1.0]);
+            let back = read_px(&row, 1, depth, Components::Rgba);
+            assert!(back.iter().zip([0.0, 0.2, 0.6, 1.0]).all(|(a, b)| (a - b).abs() < 1.0 / 255.0), "{depth:?}: {back:?}");
+        }
+        assert!((linear_to_srgb(0.214_041) - 0.5).abs() < 1e-3);
+    }
+}

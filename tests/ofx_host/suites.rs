@@ -1,0 +1,173 @@
+//! Test host suites. Variadic OFX functions (paramGetValue, message, ...) cannot be
+//! *defined* in stable Rust; on Linux x86-64/aarch64 a C variadic call passes its arguments
+//! in the same registers as a non-variadic call, so they are defined here with enough
+//! fixed pointer and double arguments to cover every parameter type.
+#![allow(dead_code, clippy::missing_safety_doc)]
+#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+compile_error!("the in-repo OFX test host relies on the Linux x86-64/aarch64 variadic calling convention");
+
+use super::store::*;
+use samurai_roto::ofx::sys::*;
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::sync::Mutex;
+
+pub static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+pub static DRAWN: Mutex<Vec<(c_int, Vec<OfxPointD>)>> = Mutex::new(Vec::new());
+pub static PROGRESS: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
+unsafe fn s<'a>(p: *const c_char) -> &'a str {
+    if p.is_null() { "" } else { CStr::from_ptr(p).to_str().unwrap_or("") }
+}
+
+macro_rules! props_or_bad { ($h:expr) => { match Props::get($h) { Some(p) => p, None => return kOfxStatErrBadHandle } }; }
+
+unsafe fn set_val(h: P, k: *const c_char, i: c_int, f: impl FnOnce(&mut Option<Val>)) -> OfxStatus {
+    let p = props_or_bad!(h);
+    if k.is_null() || i < 0 { return kOfxStatErrValue; }
+    let mut m = p.m.lock().unwrap();
+    let mut v = m.remove(s(k));
+    f(&mut v);
+    if let Some(v) = v { m.insert(s(k).into(), v); }
+    kOfxStatOK
+}
+type P = OfxPropertySetHandle;
+macro_rules! setter {
+    ($name:ident, $t:ty, $var:ident, $conv:expr) => {
+        unsafe extern "C" fn $name(h: P, k: *const c_char, i: c_int, v: $t) -> OfxStatus {
+            let v = $conv(v);
+            set_val(h, k, i, |slot| {
+                let mut vec = match slot.take() { Some(Val::$var(x)) => x, _ => vec![] };
+                if vec.len() <= i as usize { vec.resize(i as usize + 1, Default::default()); }
+                vec[i as usize] = v;
+                *slot = Some(Val::$var(vec));
+            })
+        }
+    };
+}
+setter!(set_ptr, *mut c_void, P, |v: *mut c_void| v as usize);
+setter!(set_str, *const c_char, S, |v: *const c_char| CString::from(CStr::from_ptr(v)));
+setter!(set_dbl, f64, D, |v| v);
+setter!(set_int, c_int, I, |v| v);
+unsafe extern "C" fn set_dbl_n(h: P, k: *const c_char, n: c_int, v: *const f64) -> OfxStatus {
+    if v.is_null() { return kOfxStatErrValue; }
+    let v = std::slice::from_raw_parts(v, n as usize).to_vec();
+    set_val(h, k, 0, |slot| *slot = Some(Val::D(v)))
+}
+unsafe extern "C" fn set_int_n(h: P, k: *const c_char, n: c_int, v: *const c_int) -> OfxStatus {
+    if v.is_null() { return kOfxStatErrValue; }
+    let v = std::slice::from_raw_parts(v, n as usize).to_vec();
+    set_val(h, k, 0, |slot| *slot = Some(Val::I(v)))
+}
+unsafe extern "C" fn unsupported() -> OfxStatus { kOfxStatErrUnsupported }
+
+unsafe fn get_val(h: P, k: *const c_char) -> Result<Val, OfxStatus> {
+    let p = Props::get(h).ok_or(kOfxStatErrBadHandle)?;
+    if k.is_null() { return Err(kOfxStatErrValue); }
+    p.get_val(s(k)).ok_or(kOfxStatErrUnknown)
+}
+macro_rules! getter {
+    ($name:ident, $t:ty, $var:ident, $conv:expr) => {
+        unsafe extern "C" fn $name(h: P, k: *const c_char, i: c_int, out: *mut $t) -> OfxStatus {
+            if out.is_null() { return kOfxStatErrValue; }
+            match get_val(h, k) {
+                Ok(Val::$var(v)) => match v.get(i as usize) { Some(x) => { *out = $conv(x); kOfxStatOK } None => kOfxStatErrBadIndex },
+                Ok(_) => kOfxStatErrValue,
+                Err(e) => e,
+            }
+        }
+    };
+}
+getter!(get_ptr, *mut c_void, P, |x: &usize| *x as *mut c_void);
+getter!(get_str, *mut c_char, S, |x: &CString| x.as_ptr() as *mut c_char);
+getter!(get_dbl, f64, D, |x: &f64| *x);
+getter!(get_int, c_int, I, |x: &c_int| *x);
+unsafe extern "C" fn get_dbl_n(h: P, k: *const c_char, n: c_int, out: *mut f64) -> OfxStatus {
+    (0..n).map(|i| get_dbl(h, k, i, out.add(i as usize))).find(|s| *s != kOfxStatOK).unwrap_or(kOfxStatOK)
+}
+unsafe extern "C" fn get_int_n(h: P, k: *const c_char, n: c_int, out: *mut c_int) -> OfxStatus {
+    (0..n).map(|i| get_int(h, k, i, out.add(i as usize))).find(|s| *s != kOfxStatOK).unwrap_or(kOfxStatOK)
+}
+unsafe extern "C" fn get_dim(h: P, k: *const c_char, out: *mut c_int) -> OfxStatus {
+    match get_val(h, k) {
+        Ok(v) => { *out = match v { Val::I(x) => x.len(), Val::D(x) => x.len(), Val::S(x) => x.len(), Val::P(x) => x.len() } as c_int; kOfxStatOK }
+        Err(e) => e,
+    }
+}
+
+pub fn property_suite() -> OfxPropertySuiteV1 {
+    // SAFETY: `unsupported` ignores its arguments; transmuting to a table slot of another
+    // extern "C" signature is only used for the N-pointer/N-string setters nobody calls.
+    let uns = |_: ()| unsafe { std::mem::transmute::<unsafe extern "C" fn() -> OfxStatus, usize>(unsupported) };
+    // SAFETY: same as above.
+    unsafe {
+        OfxPropertySuiteV1 {
+            propSetPointer: set_ptr, propSetString: set_str, propSetDouble: set_dbl, propSetInt: set_int,
+            propSetPointerN: std::mem::transmute(uns(())), propSetStringN: std::mem::transmute(uns(())),
+            propSetDoubleN: set_dbl_n, propSetIntN: set_int_n,
+            propGetPointer: get_ptr, propGetString: get_str, propGetDouble: get_dbl, propGetInt: get_int,
+            propGetPointerN: std::mem::transmute(uns(())), propGetStringN: std::mem::transmute(uns(())),
+            propGetDoubleN: get_dbl_n, propGetIntN: get_int_n,
+            propReset: std::mem::transmute(uns(())), propGetDimension: get_dim,
+        }
+    }
+}
+
+// ---- messages and progress ----
+unsafe extern "C" fn message(_h: *mut c_void, kind: *const c_char, _id: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
+    let text = if s(fmt) == "%s" { s(a1) } else { s(fmt) };
+    MESSAGES.lock().unwrap().push(format!("{}: {text}", s(kind)));
+    kOfxStatOK
+}
+unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn progress_start(_h: *mut c_void, _l: *const c_char, _i: *const c_char) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn progress_update(_h: *mut c_void, v: f64) -> OfxStatus { PROGRESS.lock().unwrap().push(v); kOfxStatOK }
+unsafe extern "C" fn progress_end(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
+
+pub type MessageFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> OfxStatus;
+#[repr(C)]
+pub struct MessageSuite { pub message: MessageFn, pub set_persistent: MessageFn, pub clear: unsafe extern "C" fn(*mut c_void) -> OfxStatus }
+pub fn message_suite() -> MessageSuite { MessageSuite { message, set_persistent: message, clear: clear_persistent } }
+pub fn progress_suite() -> OfxProgressSuiteV2 {
+    OfxProgressSuiteV2 { progressStart: progress_start, progressUpdate: progress_update, progressEnd: progress_end }
+}
+
+// ---- draw ----
+unsafe extern "C" fn d_colour_get(_c: OfxDrawContextHandle, _s: c_int, _o: *mut OfxRGBAColourF) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn d_colour(_c: OfxDrawContextHandle, _o: *const OfxRGBAColourF) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn d_width(_c: OfxDrawContextHandle, _w: f32) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn d_stipple(_c: OfxDrawContextHandle, _p: c_int) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn d_draw(_c: OfxDrawContextHandle, prim: c_int, pts: *const OfxPointD, n: c_int) -> OfxStatus {
+    if pts.is_null() || n <= 0 { return kOfxStatErrValue; }
+    DRAWN.lock().unwrap().push((prim, std::slice::from_raw_parts(pts, n as usize).to_vec()));
+    kOfxStatOK
+}
+unsafe extern "C" fn d_text(_c: OfxDrawContextHandle, t: *const c_char, p: *const OfxPointD, _a: c_int) -> OfxStatus {
+    if t.is_null() || p.is_null() { kOfxStatErrValue } else { kOfxStatOK }
+}
+pub fn draw_suite() -> OfxDrawSuiteV1 {
+    OfxDrawSuiteV1 { getColour: d_colour_get, setColour: d_colour, setLineWidth: d_width, setLineStipple: d_stipple, draw: d_draw, drawText: d_text }
+}
+
+// ---- memory and multithread (plain implementations) ----
+unsafe extern "C" fn mem_alloc(_h: *mut c_void, n: usize, out: *mut *mut c_void) -> OfxStatus {
+    *out = libc_alloc(n);
+    if (*out).is_null() { kOfxStatErrMemory } else { kOfxStatOK }
+}
+unsafe extern "C" fn mem_free(p: *mut c_void) -> OfxStatus { drop(Box::from_raw(p.cast::<Vec<u8>>())); kOfxStatOK }
+fn libc_alloc(n: usize) -> *mut c_void { Box::into_raw(Box::new(vec![0u8; n])).cast() }
+pub fn memory_suite() -> OfxMemorySuiteV1 { OfxMemorySuiteV1 { memoryAlloc: mem_alloc, memoryFree: mem_free } }
+unsafe extern "C" fn mt_run(f: OfxThreadFunctionV1, n: c_uint, arg: *mut c_void) -> OfxStatus {
+    let arg = arg as usize;
+    std::thread::scope(|sc| for i in 0..n { sc.spawn(move || f(i, n, arg as *mut c_void)); });
+    kOfxStatOK
+}
+unsafe extern "C" fn mt_cpus(n: *mut c_uint) -> OfxStatus { *n = 2; kOfxStatOK }
+unsafe extern "C" fn mt_index(n: *mut c_uint) -> OfxStatus { *n = 0; kOfxStatOK }
+unsafe extern "C" fn mt_spawned() -> c_int { 0 }
+unsafe extern "C" fn mx_create(m: *mut OfxMutexHandle, _c: c_int) -> OfxStatus { *m = Box::into_raw(Box::new(0u8)).cast(); kOfxStatOK }
+unsafe extern "C" fn mx_noop(_m: OfxMutexHandle) -> OfxStatus { kOfxStatOK }
+pub fn thread_suite() -> OfxMultiThreadSuiteV1 {
+    OfxMultiThreadSuiteV1 { multiThread: mt_run, multiThreadNumCPUs: mt_cpus, multiThreadIndex: mt_index,
+        multiThreadIsSpawnedThread: mt_spawned, mutexCreate: mx_create, mutexDestroy: mx_noop, mutexLock: mx_noop,
+        mutexUnLock: mx_noop, mutexTryLock: mx_noop }
+}
