@@ -10,6 +10,7 @@ pub mod error;
 pub mod ffi;
 pub mod image;
 pub mod model;
+pub mod ofx;
 pub mod tracker;
 
 pub use error::{Error, Result};

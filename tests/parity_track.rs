@@ -10,7 +10,6 @@ mod common;
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::model::{LoadOptions, Sam2Model};
 use samurai_roto::tracker::{BlendMode, FolderSource, Session, TrackerOptions};
-use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 const LOGIT_TOL: f64 = 1e-3;
@@ -48,7 +47,7 @@ fn run(case: Case) {
     tuning.fill_hole_area = 0;
     let source = FolderSource::open(&dir.join("frames")).expect("frames");
     let options = TrackerOptions { mode: BlendMode::Forward, ..TrackerOptions::default() };
-    let mut session = Session::new(Arc::new(model), tuning, Box::new(source), options).expect("session");
+    let mut session = Session::new(model.shared(), tuning, Box::new(source), options).expect("session");
     session.add_object("obj").unwrap();
     session.set_keyframe("obj", 0, case.bbox).unwrap();
     let reference = common::read_npz(&dir.join("track.npz"));

@@ -7,18 +7,18 @@
 mod common;
 
 use samurai_roto::config::{ModelSize, Preset};
-use samurai_roto::model::{LoadOptions, Sam2Model};
+use samurai_roto::model::{LoadOptions, Sam2Model, SharedModel};
 use samurai_roto::tracker::{BlendMode, Direction, FolderSource, Session, TrackerOptions};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use tch::Tensor;
 
 const GIRL: [f64; 4] = [310.0, 0.0, 515.0, 400.0];
 const BOY: [f64; 4] = [145.0, 135.0, 295.0, 405.0];
 
 /// Shared model (loading once keeps the suite fast); tests run one at a time.
-fn model() -> Arc<Sam2Model> {
-    static MODEL: OnceLock<Arc<Sam2Model>> = OnceLock::new();
+fn model() -> SharedModel {
+    static MODEL: OnceLock<SharedModel> = OnceLock::new();
     MODEL
         .get_or_init(|| {
             tch::set_num_threads(2);
@@ -27,7 +27,7 @@ fn model() -> Arc<Sam2Model> {
             common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
                 "--size", "tiny", "--image-size", "256", "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
             ]);
-            Arc::new(Sam2Model::load_detect(&dir.join("checkpoint.pt"), 256, &LoadOptions::default()).expect("checkpoint"))
+            Sam2Model::load_detect(&dir.join("checkpoint.pt"), 256, &LoadOptions::default()).expect("checkpoint").shared()
         })
         .clone()
 }

@@ -13,7 +13,6 @@ use samurai_roto::image;
 use samurai_roto::model::{LoadOptions, MemoryFrame, Sam2Model};
 use samurai_roto::tracker::{BlendMode, FolderSource, Session, TrackerOptions};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 use tch::Tensor;
 
@@ -110,7 +109,7 @@ fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, 
     let source = FolderSource::open(frames)?;
     let count = count.min(source_len(&source));
     let options = TrackerOptions { mode: BlendMode::Forward, cache_bytes: 64 << 20, ..TrackerOptions::default() };
-    let mut session = Session::new(Arc::new(model), tuning, Box::new(source), options)?;
+    let mut session = Session::new(model.shared(), tuning, Box::new(source), options)?;
     session.add_object("obj")?;
     session.set_keyframe("obj", 0, [b[0], b[1], b[2], b[3]])?;
     let t = Instant::now();

@@ -14,5 +14,5 @@ pub mod device;
 pub mod sam2_base;
 
 pub use device::{DeviceChoice, LoadOptions, Precision};
-pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut};
+pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut, SharedModel};
 pub mod image_predictor;

@@ -90,6 +90,10 @@ pub struct MemoryFrame<'a> {
     pub t_pos: usize,
 }
 
+/// A network shared by several sessions or threads. `tch::Tensor` is `Send` but not
+/// `Sync`, so users take turns through the mutex.
+pub type SharedModel = std::sync::Arc<std::sync::Mutex<Sam2Model>>;
+
 /// The SAM 2.1 network.
 pub struct Sam2Model {
     pub config: ModelConfig,
@@ -182,6 +186,11 @@ impl Sam2Model {
             device,
             kind,
         }
+    }
+
+    /// Wraps the network for sharing.
+    pub fn shared(self) -> SharedModel {
+        std::sync::Arc::new(std::sync::Mutex::new(self))
     }
 
     /// Number of elements of every tensor in a checkpoint (parameters and buffers).

@@ -14,7 +14,7 @@ use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
 use crate::model::image_predictor::validate_box;
 use crate::model::sam2_base::NO_OBJ_SCORE;
-use crate::model::{BackboneFeatures, Sam2Model};
+use crate::model::{BackboneFeatures, Sam2Model, SharedModel};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -99,7 +99,10 @@ type Contribution = (PassKey, usize, f32);
 
 /// Objects, passes and results over one clip.
 pub struct Session {
-    model: Arc<Sam2Model>,
+    /// The network, shared between sessions (tch tensors are `Send` but not `Sync`, so
+    /// concurrent users take turns through the lock).
+    model: SharedModel,
+    image_size: i64,
     tuning: SamuraiConfig,
     /// The clip's own frames, when the session owns them (the CLI); hosts that hand frames
     /// in per request use the `*_from` methods instead.
@@ -116,7 +119,7 @@ pub struct Session {
 
 impl Session {
     /// A session over a clip it reads itself.
-    pub fn new(model: Arc<Sam2Model>, tuning: SamuraiConfig, source: Box<dyn FrameSource + Send>, options: TrackerOptions) -> Result<Self> {
+    pub fn new(model: SharedModel, tuning: SamuraiConfig, source: Box<dyn FrameSource + Send>, options: TrackerOptions) -> Result<Self> {
         let mut s = Self::with_geometry(model, tuning, source.len(), source.frame_size(), options)?;
         s.source = Some(source);
         Ok(s)
@@ -124,7 +127,7 @@ impl Session {
 
     /// A session over a clip of `num_frames` frames of `frame_size` whose frames are handed
     /// in with each request (`mask_at_from`, `propagate_from`).
-    pub fn with_geometry(model: Arc<Sam2Model>, tuning: SamuraiConfig, num_frames: usize, frame_size: (u32, u32), options: TrackerOptions) -> Result<Self> {
+    pub fn with_geometry(model: SharedModel, tuning: SamuraiConfig, num_frames: usize, frame_size: (u32, u32), options: TrackerOptions) -> Result<Self> {
         if num_frames == 0 {
             return Err(Error::invalid("clip", "it has no frames"));
         }
@@ -133,7 +136,8 @@ impl Session {
         }
         tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
         let cache = ResultCache::shared(options.cache_bytes);
-        Ok(Self { model, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
+        let image_size = lock_model(&model)?.config.image_size;
+        Ok(Self { model, image_size, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
     }
 
     pub fn num_frames(&self) -> usize {
@@ -277,7 +281,7 @@ impl Session {
         if !self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? {
             return Err(Error::Cancelled(format!("tracking towards frame {frame} was cancelled; finished frames are kept")));
         }
-        let side = self.model.config.image_size / 4;
+        let side = self.image_size / 4;
         let mut cache = self.cache.lock().expect("cache lock");
         let mut out = Vec::new();
         for contributions in wanted {
@@ -370,10 +374,11 @@ impl Session {
             }) else {
                 return Ok(true);
             };
-            let feats = self.features(source, frame)?;
+            let model = lock_model(&self.model)?;
+            let feats = features(&model, source, frame, self.frame_size)?;
             self.stats.encoder_runs += 1;
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
-                let out = self.passes.get_mut(&key).expect("planned pass").step(&self.model, &feats, self.frame_size, n)?;
+                let out = self.passes.get_mut(&key).expect("planned pass").step(&model, &feats, self.frame_size, n)?;
                 debug_assert_eq!(out.frame, f);
                 self.cache.lock().expect("cache lock").insert(key, f, record(out));
                 *done += 1;
@@ -384,19 +389,24 @@ impl Session {
             }
         }
     }
+}
 
-    /// Image features of one frame (pre-processing exactly as the reference video loader).
-    fn features(&self, source: &dyn FrameSource, frame: usize) -> Result<BackboneFeatures> {
-        let img = source.load(frame)?;
-        if (img.width, img.height) != self.frame_size {
-            return Err(Error::invalid("frame", format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, self.frame_size.0, self.frame_size.1)));
-        }
-        let input = crate::image::video_input_tensor(&img, self.model.config.image_size);
-        Ok(tch::no_grad(|| {
-            let out = self.model.forward_image(&input);
-            self.model.prepare_backbone_features(&out)
-        }))
+/// Locks the shared network (a poisoned lock means an earlier panic mid-inference).
+fn lock_model(model: &SharedModel) -> Result<std::sync::MutexGuard<'_, Sam2Model>> {
+    model.lock().map_err(|_| Error::invalid("model", "an earlier failure left the network unusable; reload it"))
+}
+
+/// Image features of one frame (pre-processing exactly as the reference video loader).
+fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize, frame_size: (u32, u32)) -> Result<BackboneFeatures> {
+    let img = source.load(frame)?;
+    if (img.width, img.height) != frame_size {
+        return Err(Error::invalid("frame", format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, frame_size.0, frame_size.1)));
     }
+    let input = crate::image::video_input_tensor(&img, model.config.image_size);
+    Ok(tch::no_grad(|| {
+        let out = model.forward_image(&input);
+        model.prepare_backbone_features(&out)
+    }))
 }
 
 fn record(out: StepOutput) -> FrameRecord {

@@ -10,7 +10,6 @@ use samurai_roto::image;
 use samurai_roto::model::{DeviceChoice, LoadOptions, Precision, Sam2Model};
 use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, Session, TrackerOptions};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Args)]
 pub struct TrackArgs {
@@ -117,8 +116,10 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         Some(r) => parse_range(r, n)?,
         None => (0, n - 1),
     };
-    let model = Arc::new(load_model(args)?);
-    let mut tuning = Preset::builtin(model.size).samurai;
+    let model = load_model(args)?;
+    let size = model.size;
+    let model = model.shared();
+    let mut tuning = Preset::builtin(size).samurai;
     if let Some(area) = args.fill_hole_area {
         tuning.fill_hole_area = area;
     }
