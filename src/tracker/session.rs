@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::image_predictor::validate_box;
 use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::model::{BackboneFeatures, Sam2Model, SharedModel};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -92,6 +92,17 @@ pub struct SessionStats {
     pub encoder_runs: usize,
     /// Pass steps computed.
     pub steps: usize,
+}
+
+/// Records found or computed for one request.
+type Found = HashMap<(PassKey, usize), Arc<FrameRecord>>;
+
+/// Book-keeping of one `ensure` call across its direction groups.
+struct GroupRun<'a> {
+    done: usize,
+    total: usize,
+    wanted: &'a HashSet<(PassKey, usize)>,
+    found: &'a mut Found,
 }
 
 /// A pass step with its blend weight.
@@ -270,24 +281,22 @@ impl Session {
         self.check_frame(frame)?;
         let wanted: Vec<(String, Vec<Contribution>)> = self.objects.iter().map(|o| (o.name.clone(), self.contributions(o, frame))).collect();
         let needed = wanted.iter().flat_map(|(_, c)| c.iter().map(|(k, f, _)| (*k, *f))).collect();
-        self.with_own_source(|s, src| s.ensure(needed, src, &mut |_| ControlFlow::Continue(())))?;
-        let mut cache = self.cache.lock().expect("cache lock");
-        Ok(wanted.into_iter().map(|(name, c)| (name, c.iter().filter_map(|(k, f, _)| cache.get(*k, *f).map(|r| (k.direction, r))).collect())).collect())
+        let found = self.with_own_source(|s, src| s.ensure(needed, src, &mut |_| ControlFlow::Continue(())))?.expect("never cancelled");
+        Ok(wanted.into_iter().map(|(name, c)| (name, c.iter().map(|(k, f, _)| (k.direction, found[&(*k, *f)].clone())).collect())).collect())
     }
 
     /// Blended low-resolution logits `[1, 1, S/4, S/4]` per object.
     fn low_res_at(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<Tensor>> {
         let wanted: Vec<Vec<Contribution>> = self.objects.iter().map(|o| self.contributions(o, frame)).collect();
-        if !self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? {
+        let Some(found) = self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? else {
             return Err(Error::Cancelled(format!("tracking towards frame {frame} was cancelled; finished frames are kept")));
-        }
+        };
         let side = self.image_size / 4;
-        let mut cache = self.cache.lock().expect("cache lock");
         let mut out = Vec::new();
         for contributions in wanted {
             let mut acc: Option<Tensor> = None;
             for (key, f, weight) in contributions {
-                let rec = cache.get(key, f).ok_or_else(|| Error::invalid("frame", format!("frame {f} could not be kept in the result cache (budget too small)")))?;
+                let rec = &found[&(key, f)];
                 let term = if weight == 1.0 { rec.low_res_logits.shallow_clone() } else { &rec.low_res_logits * f64::from(weight) };
                 acc = Some(match acc { None => term, Some(a) => a + term });
             }
@@ -313,7 +322,7 @@ impl Session {
                 wanted.extend(self.contributions(o, frame).into_iter().map(|(k, f, _)| (k, f)));
             }
         }
-        self.ensure(wanted, source, progress)
+        Ok(self.ensure(wanted, source, progress)?.is_some())
     }
 
     fn check_frame(&self, frame: usize) -> Result<()> {
@@ -328,29 +337,37 @@ impl Session {
 impl Session {
     /// Computes every `(pass, frame)` not in the cache. Passes of one direction advance in
     /// lockstep so the image encoder runs once per frame for all objects.
-    /// Returns `false` when `progress` cancelled.
-    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
-        let targets = self.plan(wanted);
-        let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
-        let mut done = 0;
-        for direction in [Direction::Forward, Direction::Backward] {
-            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).map(|(k, t)| (*k, *t)).collect();
-            if !self.advance_group(&group, source, &mut done, total, progress)? {
-                return Ok(false);
+    /// Returns the records of every wanted `(pass, frame)` (they stay valid whatever the
+    /// cache evicts meanwhile), or `None` when `progress` cancelled.
+    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Option<Found>> {
+        let mut found = Found::new();
+        {
+            let mut cache = self.cache.lock().expect("cache lock");
+            for &(k, f) in &wanted {
+                if let Some(r) = cache.get(k, f) {
+                    found.insert((k, f), r);
+                }
             }
         }
-        Ok(true)
+        let missing: Vec<(PassKey, usize)> = wanted.into_iter().filter(|w| !found.contains_key(w)).collect();
+        let wanted_set: HashSet<(PassKey, usize)> = missing.iter().copied().collect();
+        let targets = self.plan(missing);
+        let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
+        let mut run = GroupRun { done: 0, total, wanted: &wanted_set, found: &mut found };
+        for direction in [Direction::Forward, Direction::Backward] {
+            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).map(|(k, t)| (*k, *t)).collect();
+            if !self.advance_group(&group, source, &mut run, progress)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(found))
     }
 
     /// For each pass with missing frames, the last step needed; restarts a pass whose
     /// needed step lies behind it but fell out of the cache.
-    fn plan(&mut self, wanted: Vec<(PassKey, usize)>) -> BTreeMap<PassKey, usize> {
+    fn plan(&mut self, missing: Vec<(PassKey, usize)>) -> BTreeMap<PassKey, usize> {
         let mut targets: BTreeMap<PassKey, usize> = BTreeMap::new();
-        let cache = self.cache.lock().expect("cache lock");
-        for (key, frame) in wanted {
-            if cache.contains(key, frame) {
-                continue;
-            }
+        for (key, frame) in missing {
             let spec = PassSpec { keyframe: key.keyframe, bbox: key.bbox(), direction: key.direction };
             let step = spec.step_of_frame(frame).expect("contribution frames lie on their pass");
             let t = targets.entry(key).or_insert(0);
@@ -364,7 +381,7 @@ impl Session {
     }
 
     /// Advances one direction's passes to their targets; `false` when cancelled.
-    fn advance_group(&mut self, group: &[(PassKey, usize)], source: &dyn FrameSource, done: &mut usize, total: usize, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+    fn advance_group(&mut self, group: &[(PassKey, usize)], source: &dyn FrameSource, run: &mut GroupRun, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
         let n = self.num_frames();
         loop {
             let active: Vec<(PassKey, usize)> = group.iter().filter(|(k, t)| self.passes[k].next_step() <= *t).map(|(k, _)| (*k, self.passes[k].next_frame(n).expect("target inside the clip"))).collect();
@@ -380,10 +397,13 @@ impl Session {
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
                 let out = self.passes.get_mut(&key).expect("planned pass").step(&model, &feats, self.frame_size, n)?;
                 debug_assert_eq!(out.frame, f);
-                self.cache.lock().expect("cache lock").insert(key, f, record(out));
-                *done += 1;
+                let rec = self.cache.lock().expect("cache lock").insert(key, f, record(out));
+                if run.wanted.contains(&(key, f)) {
+                    run.found.insert((key, f), rec);
+                }
+                run.done += 1;
                 self.stats.steps += 1;
-                if progress(Progress { done: *done, total, frame }).is_break() {
+                if progress(Progress { done: run.done, total: run.total, frame }).is_break() {
                     return Ok(false);
                 }
             }
