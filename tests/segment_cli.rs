@@ -82,7 +82,7 @@ fn damaged_checkpoints_are_rejected_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         ("renamed.pt", vec!["missing key 'sam_mask_decoder.iou_prediction_head.layers.0.weight'", "unexpected key 'sam_mask_decoder.iou_prediction_head.layers.0.weight_renamed'"]),
-        ("reshaped.pt", vec!["'memory_encoder.out_proj.weight': shape [32, 128] in file, model expects [64, 256, 1, 1]"]),
+        ("reshaped.pt", vec!["'memory_encoder.out_proj.weight': shape [32, 256] in file, model expects [64, 256, 1, 1]"]),
         ("truncated.pt", vec!["truncated.pt"]),
         ("no_such_file.pt", vec!["not found", "sam2.1_hiera_tiny.pt"]),
     ];

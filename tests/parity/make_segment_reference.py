@@ -31,6 +31,10 @@ def predict(args):
     torch.set_num_threads(2)
     model = build_sam2(blocks.CONFIGS[args.size], args.checkpoint, device="cpu", hydra_overrides_extra=[f"++model.image_size={args.image_size}"])
     predictor = SAM2ImagePredictor(model)
+    # The reference predictor hard-codes the backbone grid sizes of a 1024 input
+    # (`_bb_feat_sizes`); at another image size it must be told the real ones.
+    s = args.image_size
+    predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
     image = np.array(Image.open(args.image).convert("RGB"))
     box = np.array([float(v) for v in args.box.split(",")], dtype=np.float32)
     with torch.inference_mode():

@@ -42,13 +42,23 @@ fn main() {
     if cli.threads > 0 {
         tch::set_num_threads(cli.threads);
     }
-    let result: Result<()> = match cli.command {
-        Command::Segment(args) => commands::segment(&args),
-        Command::Inspect(args) => commands::inspect(&args),
-        Command::Track(args) => track::track(&args),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    // libtorch failures surface as panics inside tch; report them like any other error.
+    let result = std::panic::catch_unwind(move || -> Result<()> {
+        match cli.command {
+            Command::Segment(args) => commands::segment(&args),
+            Command::Inspect(args) => commands::inspect(&args),
+            Command::Track(args) => track::track(&args),
+        }
+    });
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!("error: internal failure (see the message above); no further output was written");
+            std::process::exit(2);
+        }
     }
 }

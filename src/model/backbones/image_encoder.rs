@@ -80,10 +80,11 @@ impl FpnNeck {
     }
 }
 
-/// `F.interpolate(x.float(), scale_factor=2, mode="nearest")`.
+/// `F.interpolate(x.float(), scale_factor=2, mode="nearest")`, cast back to `x`'s kind:
+/// the reference relies on autocast for that, which libtorch lacks (bf16 path).
 fn upsample_nearest_x2(x: &Tensor) -> Tensor {
     let (_, _, h, w) = x.size4().expect("neck features are NCHW");
-    x.to_kind(tch::Kind::Float).upsample_nearest2d([2 * h, 2 * w], Some(2.0), Some(2.0))
+    x.to_kind(tch::Kind::Float).upsample_nearest2d([2 * h, 2 * w], Some(2.0), Some(2.0)).to_kind(x.kind())
 }
 
 /// Trunk + neck + scalp.
