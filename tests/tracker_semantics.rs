@@ -106,7 +106,7 @@ fn keyframe_mid_clip_backward_forward_and_blend() {
     let r = s.records_at(6).unwrap();
     let dirs: Vec<Direction> = r[0].1.iter().map(|(d, _)| *d).collect();
     assert_eq!(dirs, vec![Direction::Forward, Direction::Backward]);
-    let blended = &r[0].1[0].1.low_res_logits * (3.0f64 / 5.0) + &r[0].1[1].1.low_res_logits * (1.0f32 - 3.0 / 5.0) as f64;
+    let blended = r[0].1[0].1.low_res_logits() * (3.0f64 / 5.0) + r[0].1[1].1.low_res_logits() * (1.0f32 - 3.0 / 5.0) as f64;
     let expect = blended.upsample_bilinear2d([540, 960], false, None, None).view([540, 960]);
     let got = mattes(&mut s, 6).remove(0);
     assert!(common::max_abs_diff(&got, &expect) < 1e-5, "frame 6 is the distance-weighted blend");

@@ -28,11 +28,14 @@ impl PassKey {
     }
 }
 
-/// What is kept of one step's output.
+/// What is kept of one step's output. Plain data (no tensor), so records can be shared
+/// between threads (`tch::Tensor` is not `Sync`).
 #[derive(Debug)]
 pub struct FrameRecord {
-    /// `[1, 1, S/4, S/4]` float32 logits on the CPU.
-    pub low_res_logits: Tensor,
+    /// `S/4 × S/4` float32 logits, row-major.
+    pub low_res: Vec<f32>,
+    /// `S/4`.
+    pub side: i64,
     pub object_score: f32,
     pub best_iou: f32,
     pub chosen: usize,
@@ -42,7 +45,12 @@ pub struct FrameRecord {
 
 impl FrameRecord {
     fn bytes(&self) -> usize {
-        self.low_res_logits.numel() * 4 + self.memory_frames.len() * 8 + 64
+        self.low_res.len() * 4 + self.memory_frames.len() * 8 + 64
+    }
+
+    /// The logits as a `[1, 1, S/4, S/4]` CPU tensor.
+    pub fn low_res_logits(&self) -> Tensor {
+        Tensor::from_slice(&self.low_res).view([1, 1, self.side, self.side])
     }
 }
 
@@ -145,7 +153,7 @@ mod tests {
     }
 
     fn record() -> FrameRecord {
-        FrameRecord { low_res_logits: Tensor::zeros([1, 1, 16, 16], tch::kind::FLOAT_CPU), object_score: 0.0, best_iou: 0.0, chosen: 0, kf_score: None, memory_frames: vec![] }
+        FrameRecord { low_res: vec![0.0; 256], side: 16, object_score: 0.0, best_iou: 0.0, chosen: 0, kf_score: None, memory_frames: vec![] }
     }
 
     #[test]

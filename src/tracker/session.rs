@@ -297,7 +297,8 @@ impl Session {
             let mut acc: Option<Tensor> = None;
             for (key, f, weight) in contributions {
                 let rec = &found[&(key, f)];
-                let term = if weight == 1.0 { rec.low_res_logits.shallow_clone() } else { &rec.low_res_logits * f64::from(weight) };
+                let logits = rec.low_res_logits();
+                let term = if weight == 1.0 { logits } else { logits * f64::from(weight) };
                 acc = Some(match acc { None => term, Some(a) => a + term });
             }
             out.push(acc.unwrap_or_else(|| Tensor::full([1, 1, side, side], NO_OBJ_SCORE, (Kind::Float, Device::Cpu))));
@@ -430,5 +431,21 @@ fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize, frame_siz
 }
 
 fn record(out: StepOutput) -> FrameRecord {
-    FrameRecord { low_res_logits: out.low_res_logits, object_score: out.object_score, best_iou: out.best_iou, chosen: out.chosen, kf_score: out.kf_score, memory_frames: out.memory_frames }
+    let side = out.low_res_logits.size()[3];
+    let low_res = Vec::<f32>::try_from(out.low_res_logits.flatten(0, -1)).expect("float32 logits");
+    FrameRecord { low_res, side, object_score: out.object_score, best_iou: out.best_iou, chosen: out.chosen, kf_score: out.kf_score, memory_frames: out.memory_frames }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn a_session_can_move_between_threads() {
+        // Hosts keep a session behind a mutex shared by render threads.
+        assert_send::<Session>();
+        assert_send::<SharedCache>();
+    }
 }
