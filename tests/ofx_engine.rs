@@ -16,12 +16,7 @@ use std::path::PathBuf;
 const FIRST: i64 = 10; // host frame of clip frame 0
 
 fn checkpoint() -> PathBuf {
-    let dir = common::fixtures().join("parity/tiny_256");
-    let clip = common::clips().join("bedroom");
-    common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
-        "--size", "tiny", "--image-size", "256", "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
-    ]);
-    dir.join("checkpoint.pt")
+    common::tiny_checkpoint(256)
 }
 
 fn settings(ckpt: PathBuf) -> EngineSettings {
