@@ -7,6 +7,7 @@
   reference_bench.py track  --checkpoint C --size tiny --frames DIR --count N --image-size S --box x1,y1,x2,y2
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -46,6 +47,8 @@ def bench_blocks(args):
 
     model = load_image_model(args)
     predictor = SAM2ImagePredictor(model)
+    n = args.image_size  # the predictor hard-codes the grid sizes of a 1024 input
+    predictor._bb_feat_sizes = [(n // 4, n // 4), (n // 8, n // 8), (n // 16, n // 16)]
     img = np.array(Image.open(args.image).convert("RGB"))
     h, w = img.shape[:2]
     box = np.array([w * 0.3, h * 0.2, w * 0.6, h * 0.8])
@@ -118,7 +121,9 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
-    out = bench_blocks(args) if args.mode == "blocks" else bench_track(args)
+    # The reference prints banners on stdout; keep stdout for the JSON result.
+    with contextlib.redirect_stdout(sys.stderr):
+        out = bench_blocks(args) if args.mode == "blocks" else bench_track(args)
     print(json.dumps(out))
 
 
