@@ -94,16 +94,19 @@ fn interact_suite() -> OfxInteractSuiteV1 {
     OfxInteractSuiteV1 { interactSwapBuffers: swap_buffers, interactRedraw: redraw, interactGetPropertySet: interact_props }
 }
 
-/// Where cargo put the plugin: integration tests of a crate with crate-type
-/// ["rlib", "cdylib"] get the cdylib built too, as `<target>/debug/libsamurai_roto.so`
-/// next to `deps/` holding this test binary (also `deps/libsamurai_roto.so`).
+/// Where cargo put the plugin. Integration tests of a crate with crate-type
+/// ["rlib", "cdylib"] get the cdylib built too, as `deps/libsamurai_roto.so` next to this
+/// test binary. `cargo build` also copies it up to `<target>/debug/libsamurai_roto.so`, but
+/// `cargo test` does not, so that copy can be stale: the newest of the two is loaded.
 pub fn plugin_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test binary has a directory").to_path_buf();
-    let candidates = [deps.parent().map(|d| d.join("libsamurai_roto.so")), Some(deps.join("libsamurai_roto.so"))];
-    candidates.iter().flatten().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
-        panic!("plugin library not found: looked for {:?} (built by `cargo test --test ofx_host` as the crate's cdylib; \
-                is crate-type [\"rlib\", \"cdylib\"] still set in Cargo.toml?)", candidates)
+    let candidates: Vec<PathBuf> = [Some(deps.join("libsamurai_roto.so")), deps.parent().map(|d| d.join("libsamurai_roto.so"))]
+        .into_iter().flatten().collect();
+    let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    candidates.iter().filter(|p| p.is_file()).max_by_key(|p| mtime(p)).cloned().unwrap_or_else(|| {
+        panic!("plugin library not found: looked for {candidates:?} (built by `cargo test --test ofx_host` as the crate's cdylib; \
+                is crate-type [\"rlib\", \"cdylib\"] still set in Cargo.toml?)")
     })
 }
 
