@@ -333,3 +333,74 @@ fn plugin_lifecycle_through_the_test_host() {
     destroy_and_unload(&plugin, inst);
     drop(plugin);
 }
+
+/// The host's own suites, called through the `sys` tables exactly as the plugin calls them
+/// (variadic parameter accessors included), without the plugin: checks the fixed-register
+/// definitions of the variadic functions, the memory suite and the multithread suite.
+#[test]
+fn host_suites_round_trip_through_the_c_tables() {
+    use ofx_host::store::ParamSet;
+    use std::ffi::{c_int, c_uint, CStr};
+    let param = ofx_host::params::parameter_suite();
+    let ps = ParamSet::new_handle();
+    let mut props = std::ptr::null_mut();
+    // SAFETY: calls into our own host tables with valid pointers (the point of the test).
+    unsafe {
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeDouble2D".as_ptr(), c"corner".as_ptr(), &mut props), kOfxStatOK);
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeChoice".as_ptr(), c"mode".as_ptr(), &mut props), kOfxStatOK);
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeString".as_ptr(), c"path".as_ptr(), &mut props), kOfxStatOK);
+        let get = |name: &CStr| { let mut h = std::ptr::null_mut(); assert_eq!((param.paramGetHandle)(ps, name.as_ptr(), &mut h, std::ptr::null_mut()), kOfxStatOK); h };
+        let (corner, mode, path) = (get(c"corner"), get(c"mode"), get(c"path"));
+        assert_eq!((param.paramSetValueAtTime)(corner, 2.0, 1.5f64, -2.5f64), kOfxStatOK);
+        assert_eq!((param.paramSetValueAtTime)(corner, 4.0, 3.5f64, 0.5f64), kOfxStatOK);
+        let (mut x, mut y) = (0.0f64, 0.0f64);
+        assert_eq!((param.paramGetValueAtTime)(corner, 3.0, &mut x as *mut f64, &mut y as *mut f64), kOfxStatOK);
+        assert_eq!((x, y), (2.5, -1.0));
+        let (mut n, mut t, mut i) = (0 as c_uint, 0.0, -1 as c_int);
+        assert_eq!((param.paramGetNumKeys)(corner, &mut n), kOfxStatOK);
+        assert_eq!((param.paramGetKeyTime)(corner, 1, &mut t), kOfxStatOK);
+        assert_eq!((param.paramGetKeyIndex)(corner, 3.0, 1, &mut i), kOfxStatOK);
+        assert_eq!((n, t, i), (2, 4.0, 1));
+        assert_eq!((param.paramGetKeyIndex)(corner, 3.0, 0, &mut i), kOfxStatFailed);
+        assert_eq!((param.paramSetValue)(mode, 3 as c_int), kOfxStatOK);
+        let mut m: c_int = 0;
+        assert_eq!((param.paramGetValue)(mode, &mut m as *mut c_int), kOfxStatOK);
+        assert_eq!(m, 3);
+        assert_eq!((param.paramSetValue)(path, c"/tmp/a.pt".as_ptr()), kOfxStatOK);
+        let mut s: *const std::ffi::c_char = std::ptr::null();
+        assert_eq!((param.paramGetValue)(path, &mut s as *mut *const std::ffi::c_char), kOfxStatOK);
+        assert_eq!(CStr::from_ptr(s), c"/tmp/a.pt");
+        let mut junk = [0u64; 4];
+        assert_eq!((param.paramGetValue)(junk.as_mut_ptr().cast(), &mut m as *mut c_int), kOfxStatErrBadHandle);
+    }
+    let mem = ofx_host::suites::memory_suite();
+    let mt = ofx_host::suites::thread_suite();
+    // SAFETY: as above.
+    unsafe {
+        let mut p = std::ptr::null_mut();
+        assert_eq!((mem.memoryAlloc)(std::ptr::null_mut(), 1000, &mut p), kOfxStatOK);
+        std::slice::from_raw_parts_mut(p.cast::<u8>(), 1000).fill(7);
+        assert_eq!((mem.memoryFree)(p), kOfxStatOK);
+        let mut mx = std::ptr::null_mut();
+        assert_eq!((mt.mutexCreate)(&mut mx, 0), kOfxStatOK);
+        assert_eq!((mt.mutexLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexTryLock)(mx), kOfxStatOK, "OFX mutexes are recursive");
+        let other = mx as usize;
+        let st = std::thread::spawn(move || (mt.mutexTryLock)(other as OfxMutexHandle)).join().unwrap();
+        assert_eq!(st, kOfxStatFailed, "another thread must not get a held mutex");
+        assert_eq!((mt.mutexUnLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexUnLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexDestroy)(mx), kOfxStatOK);
+        static SEEN: std::sync::Mutex<Vec<(u32, u32, c_int)>> = std::sync::Mutex::new(Vec::new());
+        unsafe extern "C" fn work(i: c_uint, n: c_uint, _arg: *mut c_void) {
+            let mut idx = 99;
+            (ofx_host::suites::thread_suite().multiThreadIndex)(&mut idx);
+            assert_eq!(idx, i);
+            SEEN.lock().unwrap().push((i, n, (ofx_host::suites::thread_suite().multiThreadIsSpawnedThread)()));
+        }
+        assert_eq!((mt.multiThread)(work, 3, std::ptr::null_mut()), kOfxStatOK);
+        let mut seen = SEEN.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen, vec![(0, 3, 1), (1, 3, 1), (2, 3, 1)]);
+    }
+}
