@@ -267,6 +267,49 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     vec![KEYS[0], (5.0, [23.0, 4.0], tr), KEYS[1]]
 }
 
+/// The other output modes at frame `t`: source + matte in alpha, ID matte, colour overlay
+/// (object 1's default colour), each pixel against the source and the expected matte.
+fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64) {
+    let e = effect_of(inst);
+    let alpha = expected_alpha(keys, t);
+    let colour = [1.0f32, 0.3, 0.2];
+    for mode in [0usize, 2, 3] {
+        *param(e, "outputMode").value.lock().unwrap() = vec![mode as f64];
+        assert_eq!(render(plugin, inst, t), kOfxStatOK, "render mode {mode}");
+        let out = e.clip("Output").and_then(|c| c.output(t)).unwrap();
+        for y in 0..H {
+            for x in 0..W {
+                let i = (y * W + x) as usize;
+                let (src, a) = (effect::source_pixel(t, x, y), alpha[i]);
+                let want = match mode {
+                    0 => [src[0], src[1], src[2], a],
+                    2 => [a; 4],
+                    _ => {
+                        let mut px = [src[0], src[1], src[2], 1.0];
+                        for c in 0..3 {
+                            px[c] = px[c] * (1.0 - 0.5 * a) + colour[c] * 0.5 * a;
+                        }
+                        px
+                    }
+                };
+                assert_eq!(out[i * 4..i * 4 + 4], want, "mode {mode}, pixel ({x}, {y})");
+            }
+        }
+    }
+    let out = args(&[]);
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
+    assert_eq!(Props::get(out).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaPremultiplied"));
+    *param(e, "outputMode").value.lock().unwrap() = vec![0.0];
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
+    assert_eq!(Props::get(out).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaUnPremultiplied"));
+    // Clear cache button and purge caches are answered.
+    let changed = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("clearCache")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
+    assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
+    assert_eq!(plugin.call("OfxActionPurgeCaches", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
+}
+
 /// Null pointers and bad handles: an error status, never a crash.
 fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let null = std::ptr::null_mut();
@@ -329,6 +372,7 @@ fn plugin_lifecycle_through_the_test_host() {
         check_output(effect_of(inst), &keys, t);
     }
     println!("ofx_host: renders after the overlay edit follow the new keys");
+    other_output_modes(&plugin, inst, &keys, 7.0);
     error_paths(&plugin, inst);
     destroy_and_unload(&plugin, inst);
     drop(plugin);
