@@ -21,6 +21,19 @@ fn main() {
         .warnings(false)
         .compile("samurai_roto_shim");
 
+    // CUDA: the linker drops libtorch_cuda (nothing references it by symbol), and without it
+    // libtorch sees no GPU. SAMURAI_ROTO_CUDA=1 keeps it linked (and, through its own
+    // runpath, the CUDA libraries of the torch wheel). Off by default: it adds ~3 GB of
+    // libraries to what the plugin must ship and a slower start on CPU-only machines.
+    println!("cargo:rerun-if-env-changed=SAMURAI_ROTO_CUDA");
+    if std::env::var("SAMURAI_ROTO_CUDA").is_ok_and(|v| v == "1") {
+        if lib_dir.join("libtorch_cuda.so").exists() {
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        } else {
+            println!("cargo:warning=SAMURAI_ROTO_CUDA=1 but {} has no libtorch_cuda.so (a CPU-only libtorch)", lib_dir.display());
+        }
+    }
+
     // Binaries, tests and the plugin bundle find libtorch through this rpath; the installer
     // additionally copies libtorch beside the plugin (see scripts/install-plugin.sh).
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());

@@ -15,12 +15,7 @@ const MIN_IOU: f64 = 0.999;
 
 /// The official-format tiny checkpoint of the block fixtures at `n` (generated on demand).
 fn checkpoint(n: i64) -> PathBuf {
-    let dir = common::fixtures().join(format!("parity/tiny_{n}"));
-    let clip = common::clips().join("bedroom");
-    common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
-        "--size", "tiny", "--image-size", &n.to_string(), "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
-    ]);
-    dir.join("checkpoint.pt")
+    common::tiny_checkpoint(n)
 }
 
 fn segment(ckpt: &Path, image: &Path, bbox: &str, n: i64, out: &Path) -> std::process::Output {

@@ -6,12 +6,7 @@ use std::process::{Command, Output};
 use tch::{Kind, Tensor};
 
 fn checkpoint() -> PathBuf {
-    let dir = common::fixtures().join("parity/tiny_256");
-    let clip = common::clips().join("bedroom");
-    common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
-        "--size", "tiny", "--image-size", "256", "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
-    ]);
-    dir.join("checkpoint.pt")
+    common::tiny_checkpoint(256)
 }
 
 /// `<tmp>/bedroom` with the first `n` bedroom frames.

@@ -22,12 +22,7 @@ fn model() -> SharedModel {
     MODEL
         .get_or_init(|| {
             tch::set_num_threads(2);
-            let dir = common::fixtures().join("parity/tiny_256");
-            let clip = common::clips().join("bedroom");
-            common::run_python(&common::root().join("tests/parity/make_block_fixtures.py"), &[
-                "--size", "tiny", "--image-size", "256", "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
-            ]);
-            Sam2Model::load_detect(&dir.join("checkpoint.pt"), 256, &LoadOptions::default()).expect("checkpoint").shared()
+            Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).expect("checkpoint").shared()
         })
         .clone()
 }

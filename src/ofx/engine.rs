@@ -61,14 +61,14 @@ pub trait MatteEngine: Send + Sync {
 /// Environment switch (tests only): `SAMURAI_ROTO_FAKE_ENGINE=1` selects [`BoxMatteEngine`].
 pub const FAKE_ENGINE_ENV: &str = "SAMURAI_ROTO_FAKE_ENGINE";
 
-/// The engine a new instance uses. The real tracker is wired here by the tracking-engine
-/// work; until then only the test switch yields an engine.
+/// The engine a new instance uses: the tracker, or the box-matte test engine when
+/// `SAMURAI_ROTO_FAKE_ENGINE=1` (tests of the host plumbing only).
 pub fn create_engine() -> Result<Arc<dyn MatteEngine>, String> {
     if std::env::var(FAKE_ENGINE_ENV).is_ok_and(|v| v == "1") {
         tracing::warn!("{FAKE_ENGINE_ENV}=1: using the box-matte test engine, not the tracker");
         return Ok(Arc::new(BoxMatteEngine::default()));
     }
-    Err("the SAM 2.1 tracking engine is not available in this build of SamuraiRoto".into())
+    Ok(Arc::new(super::tracker_engine::TrackerEngine::default()))
 }
 
 #[derive(Default)]

@@ -5,7 +5,8 @@
 //! Above them, in safe Rust: `action` (actions decoded into an enum), `describe`
 //! (descriptor, clips), `params` (parameter IDs and definitions), `instance` (per-instance
 //! state), `render`, `overlay` (viewer interact) and `engine` (the narrow boundary to the
-//! tracking engine, so the tracker can later move into a helper process).
+//! tracking engine, so the tracker can later move into a helper process) with
+//! `tracker_engine`, the tracker behind it.
 pub mod sys;
 pub mod suites;
 pub mod action;
@@ -16,3 +17,4 @@ pub mod instance;
 pub mod overlay;
 pub mod params;
 pub mod render;
+pub mod tracker_engine;

@@ -81,3 +81,14 @@ pub fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, rel: f64) -> 
     eprintln!("parity {name}: max abs err {err:.3e} (bound {bound:.3e})");
     (err, bound)
 }
+
+/// The random-init tiny checkpoint the reference writes for the block parity fixtures at
+/// image size `n` (official format), generated on first use.
+pub fn tiny_checkpoint(n: i64) -> PathBuf {
+    let dir = fixtures().join(format!("parity/tiny_{n}"));
+    let clip = clips().join("bedroom");
+    run_python(&root().join("tests/parity/make_block_fixtures.py"), &[
+        "--size", "tiny", "--image-size", &n.to_string(), "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
+    ]);
+    dir.join("checkpoint.pt")
+}

@@ -23,7 +23,8 @@ pub use objects::{StorageRef, TensorSpec, Unpickled};
 const MAX_PICKLE_BYTES: u64 = 64 << 20;
 
 /// Where the official files come from, for the missing-file message.
-const OFFICIAL: &str = "official SAM 2.1 checkpoints come from the SAM 2.1 release \
+/// Where official checkpoints come from (for error messages).
+pub const OFFICIAL_CHECKPOINTS: &str = "official SAM 2.1 checkpoints come from the SAM 2.1 release \
     (https://dl.fbaipublicfiles.com/segment_anything_2/092824/), files \
     sam2.1_hiera_{tiny,small,base_plus,large}.pt";
 
@@ -53,7 +54,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Vec<(String, Tensor)>> {
 pub fn detect_format(path: &Path) -> Result<CheckpointFormat> {
     let fail = |reason: String| Error::checkpoint(path, reason);
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => fail(format!("file not found; {OFFICIAL}")),
+        std::io::ErrorKind::NotFound => fail(format!("file not found; {OFFICIAL_CHECKPOINTS}")),
         _ => fail(format!("cannot read the file: {e}")),
     })?;
     if !meta.is_file() {
@@ -61,7 +62,7 @@ pub fn detect_format(path: &Path) -> Result<CheckpointFormat> {
     }
     let len = meta.len();
     if len == 0 {
-        return Err(fail(format!("the file is empty (0 bytes); {OFFICIAL}")));
+        return Err(fail(format!("the file is empty (0 bytes); {OFFICIAL_CHECKPOINTS}")));
     }
     let mut head = Vec::with_capacity(16);
     File::open(path)

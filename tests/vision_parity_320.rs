@@ -1,6 +1,8 @@
-//! Dev parity test of the image encoder (Hiera trunk + FPN neck) against the reference
-//! `sam2.modeling.backbones` on a random-init, perturbed model and a real frame.
-//! Fixtures come from `tests/parity/dev_vision_ref.py` (generated on first run).
+//! Image-encoder parity on a grid that is not a power of two (image size 320: padded
+//! attention windows), against the reference `sam2.modeling.backbones` on a random-init,
+//! perturbed model and a real frame. The sizes of issue 2 (all four at 256, tiny at 1024)
+//! are covered block by block in `parity_blocks.rs`. Fixtures come from
+//! `tests/parity/dev_vision_ref.py` (generated on first run).
 mod common;
 
 use samurai_roto::config::{ModelSize, Preset};
@@ -56,21 +58,6 @@ fn check(size: ModelSize, tag: &str, image_size: i64, trunk_outputs: bool) {
         common::assert_close(&format!("{tag}@{image_size} backbone_fpn.{i}"), &out.backbone_fpn[i], &reference[&format!("backbone_fpn.{i}")], REL);
         common::assert_close(&format!("{tag}@{image_size} vision_pos_enc.{i}"), &out.vision_pos_enc[i], &reference[&format!("vision_pos_enc.{i}")], REL);
     }
-}
-
-#[test]
-fn tiny_256() {
-    check(ModelSize::Tiny, "t", 256, true);
-}
-
-#[test]
-fn large_256() {
-    check(ModelSize::Large, "l", 256, true);
-}
-
-#[test]
-fn tiny_1024() {
-    check(ModelSize::Tiny, "t", 1024, false);
 }
 
 /// A size that is not a power of two: every stage's grid needs window padding.
