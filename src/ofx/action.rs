@@ -1,7 +1,7 @@
 //! OpenFX actions decoded into a typed enum (ofxCore.h / ofxImageEffect.h / ofxInteract.h
 //! action list), with the in-arguments each action carries read out of its property set.
-use super::suites::{OfxResult, PropSet};
-use super::sys::names as n;
+use super::suites::{OfxError, OfxResult, PropSet};
+use super::sys::{self, names as n};
 use std::ffi::CStr;
 
 /// Arguments of the interact actions (draw and pen events), canonical coordinates.
@@ -46,6 +46,13 @@ pub enum Action {
     Other(String),
 }
 
+/// Actions whose in-arguments `decode` reads.
+const NEEDS_ARGS: [&CStr; 9] = [
+    n::kOfxImageEffectActionDescribeInContext, n::kOfxActionInstanceChanged, n::kOfxImageEffectActionGetFramesNeeded,
+    n::kOfxImageEffectActionIsIdentity, n::kOfxImageEffectActionRender, n::kOfxInteractActionDraw,
+    n::kOfxInteractActionPenDown, n::kOfxInteractActionPenMotion, n::kOfxInteractActionPenUp,
+];
+
 impl Action {
     /// Decodes `name` with its in-arguments. `in_args` may be absent for actions that have none.
     pub fn decode(name: &CStr, in_args: Option<PropSet>) -> OfxResult<Action> {
@@ -68,6 +75,11 @@ impl Action {
             return Ok(a);
         }
         let Some(args) = in_args else {
+            // An action that carries arguments but came without any is a host error, not
+            // an unknown action (answering "default" would pass off a skipped render as done).
+            if NEEDS_ARGS.iter().any(|k| k.to_bytes() == b) {
+                return Err(OfxError::new(sys::kOfxStatErrBadHandle, format!("{} without inArgs", name.to_string_lossy())));
+            }
             return Ok(Action::Other(name.to_string_lossy().into_owned()));
         };
         Self::decode_with_args(b, args).map(|a| a.unwrap_or_else(|| Action::Other(name.to_string_lossy().into_owned())))
@@ -133,5 +145,6 @@ mod tests {
         assert_eq!(Action::decode(c"OfxImageEffectActionGetClipPreferences", None).unwrap(), Action::GetClipPreferences);
         assert_eq!(Action::decode(c"SomethingNew", None).unwrap(), Action::Other("SomethingNew".into()));
         assert!(!Action::Load.is_interact());
+        assert_eq!(Action::decode(c"OfxImageEffectActionRender", None).unwrap_err().status, sys::kOfxStatErrBadHandle);
     }
 }

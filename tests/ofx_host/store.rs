@@ -14,6 +14,7 @@ pub struct Props { pub m: Mutex<HashMap<String, Val>> }
 
 pub static PROPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 pub static PARAMS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+pub static PARAMSETS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 
 impl Props {
     pub fn new_handle() -> OfxPropertySetHandle {
@@ -100,6 +101,10 @@ impl ParamSet {
             return None;
         }
         let props = Props::new_handle();
+        let pr = Props::get(props).unwrap();
+        pr.set_str("OfxPropType", "OfxTypeParameter");
+        pr.set_str("OfxParamPropType", kind);
+        pr.set_str("OfxPropName", name);
         let p = Box::into_raw(Box::new(Param { kind: kind.into(), props, value: Mutex::new(vec![]),
             string: Mutex::new(CString::default()), keys: Mutex::new(BTreeMap::new()) }));
         PARAMS.lock().unwrap().get_or_insert_with(HashSet::new).insert(p as usize);
@@ -109,6 +114,32 @@ impl ParamSet {
     pub fn param(&self, name: &str) -> Option<&Param> {
         let h = *self.m.lock().unwrap().get(name)?;
         Param::get(h as OfxParamHandle)
+    }
+    /// A new registered, empty parameter set.
+    pub fn new_handle() -> OfxParamSetHandle {
+        let ps = Box::into_raw(Box::new(ParamSet { props: Props::new_handle() as usize, ..Default::default() }));
+        PARAMSETS.lock().unwrap().get_or_insert_with(HashSet::new).insert(ps as usize);
+        ps.cast()
+    }
+    /// The set behind a handle, or None for a foreign one.
+    pub fn get<'a>(h: OfxParamSetHandle) -> Option<&'a ParamSet> {
+        let ok = PARAMSETS.lock().unwrap().as_ref().is_some_and(|s| s.contains(&(h as usize)));
+        // SAFETY: registered handles are leaked boxes that live for the whole test.
+        ok.then(|| unsafe { &*(h as *const ParamSet) })
+    }
+    /// An instance's parameters: the descriptor's definitions (kind and properties) with
+    /// their defaults as values.
+    pub fn instantiate(&self) -> OfxParamSetHandle {
+        let h = Self::new_handle();
+        let new = Self::get(h).unwrap();
+        for (name, ph) in self.m.lock().unwrap().iter() {
+            let d = Param::get(*ph as OfxParamHandle).unwrap();
+            let (_, props) = new.define(&d.kind, name).unwrap();
+            let copy = Props::get(d.props).unwrap().m.lock().unwrap().clone();
+            *Props::get(props).unwrap().m.lock().unwrap() = copy;
+        }
+        new.apply_defaults();
+        h
     }
     /// Copies descriptor defaults into values (what a host does at instance creation).
     pub fn apply_defaults(&self) {

@@ -11,7 +11,10 @@ use samurai_roto::ofx::sys::*;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::sync::Mutex;
 
-pub static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Every message the plugin posted: (persistent?, "kind: text").
+pub static MESSAGES: Mutex<Vec<(bool, String)>> = Mutex::new(Vec::new());
+/// How many times the plugin cleared its persistent message.
+pub static CLEARED: Mutex<usize> = Mutex::new(0);
 pub static DRAWN: Mutex<Vec<(c_int, Vec<OfxPointD>)>> = Mutex::new(Vec::new());
 pub static PROGRESS: Mutex<Vec<f64>> = Mutex::new(Vec::new());
 
@@ -45,7 +48,7 @@ macro_rules! setter {
     };
 }
 setter!(set_ptr, *mut c_void, P, |v: *mut c_void| v as usize);
-setter!(set_str, *const c_char, S, |v: *const c_char| CString::from(CStr::from_ptr(v)));
+setter!(set_str, *const c_char, S, |v: *const c_char| if v.is_null() { CString::default() } else { CString::from(CStr::from_ptr(v)) });
 setter!(set_dbl, f64, D, |v| v);
 setter!(set_int, c_int, I, |v| v);
 unsafe extern "C" fn set_dbl_n(h: P, k: *const c_char, n: c_int, v: *const f64) -> OfxStatus {
@@ -70,7 +73,7 @@ macro_rules! getter {
         unsafe extern "C" fn $name(h: P, k: *const c_char, i: c_int, out: *mut $t) -> OfxStatus {
             if out.is_null() { return kOfxStatErrValue; }
             match get_val(h, k) {
-                Ok(Val::$var(v)) => match v.get(i as usize) { Some(x) => { *out = $conv(x); kOfxStatOK } None => kOfxStatErrBadIndex },
+                Ok(Val::$var(v)) => match usize::try_from(i).ok().and_then(|i| v.get(i)) { Some(x) => { *out = $conv(x); kOfxStatOK } None => kOfxStatErrBadIndex },
                 Ok(_) => kOfxStatErrValue,
                 Err(e) => e,
             }
@@ -78,7 +81,21 @@ macro_rules! getter {
     };
 }
 getter!(get_ptr, *mut c_void, P, |x: &usize| *x as *mut c_void);
-getter!(get_str, *mut c_char, S, |x: &CString| x.as_ptr() as *mut c_char);
+/// Strings are answered with a pointer into the *stored* CString (valid until the property
+/// is set again), never into a temporary copy.
+unsafe extern "C" fn get_str(h: P, k: *const c_char, i: c_int, out: *mut *mut c_char) -> OfxStatus {
+    let p = props_or_bad!(h);
+    if out.is_null() || k.is_null() { return kOfxStatErrValue; }
+    let m = p.m.lock().unwrap();
+    match m.get(s(k)) {
+        Some(Val::S(v)) => match usize::try_from(i).ok().and_then(|i| v.get(i)) {
+            Some(x) => { *out = x.as_ptr() as *mut c_char; kOfxStatOK }
+            None => kOfxStatErrBadIndex,
+        },
+        Some(_) => kOfxStatErrValue,
+        None => kOfxStatErrUnknown,
+    }
+}
 getter!(get_dbl, f64, D, |x: &f64| *x);
 getter!(get_int, c_int, I, |x: &c_int| *x);
 unsafe extern "C" fn get_dbl_n(h: P, k: *const c_char, n: c_int, out: *mut f64) -> OfxStatus {
@@ -88,6 +105,7 @@ unsafe extern "C" fn get_int_n(h: P, k: *const c_char, n: c_int, out: *mut c_int
     (0..n).map(|i| get_int(h, k, i, out.add(i as usize))).find(|s| *s != kOfxStatOK).unwrap_or(kOfxStatOK)
 }
 unsafe extern "C" fn get_dim(h: P, k: *const c_char, out: *mut c_int) -> OfxStatus {
+    if out.is_null() { return kOfxStatErrValue; }
     match get_val(h, k) {
         Ok(v) => { *out = match v { Val::I(x) => x.len(), Val::D(x) => x.len(), Val::S(x) => x.len(), Val::P(x) => x.len() } as c_int; kOfxStatOK }
         Err(e) => e,
@@ -113,12 +131,20 @@ pub fn property_suite() -> OfxPropertySuiteV1 {
 }
 
 // ---- messages and progress ----
-unsafe extern "C" fn message(_h: *mut c_void, kind: *const c_char, _id: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
+unsafe fn record(persistent: bool, kind: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
+    if kind.is_null() || fmt.is_null() { return kOfxStatErrValue; }
+    // Only "%s" is expanded (the plugin always sends its text through "%s").
     let text = if s(fmt) == "%s" { s(a1) } else { s(fmt) };
-    MESSAGES.lock().unwrap().push(format!("{}: {text}", s(kind)));
+    MESSAGES.lock().unwrap().push((persistent, format!("{}: {text}", s(kind))));
     kOfxStatOK
 }
-unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn message(_h: *mut c_void, kind: *const c_char, _id: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
+    record(false, kind, fmt, a1)
+}
+unsafe extern "C" fn persistent(_h: *mut c_void, kind: *const c_char, _id: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
+    record(true, kind, fmt, a1)
+}
+unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus { *CLEARED.lock().unwrap() += 1; kOfxStatOK }
 unsafe extern "C" fn progress_start(_h: *mut c_void, _l: *const c_char, _i: *const c_char) -> OfxStatus { kOfxStatOK }
 unsafe extern "C" fn progress_update(_h: *mut c_void, v: f64) -> OfxStatus { PROGRESS.lock().unwrap().push(v); kOfxStatOK }
 unsafe extern "C" fn progress_end(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
@@ -126,7 +152,7 @@ unsafe extern "C" fn progress_end(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
 pub type MessageFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> OfxStatus;
 #[repr(C)]
 pub struct MessageSuite { pub message: MessageFn, pub set_persistent: MessageFn, pub clear: unsafe extern "C" fn(*mut c_void) -> OfxStatus }
-pub fn message_suite() -> MessageSuite { MessageSuite { message, set_persistent: message, clear: clear_persistent } }
+pub fn message_suite() -> MessageSuite { MessageSuite { message, set_persistent: persistent, clear: clear_persistent } }
 pub fn progress_suite() -> OfxProgressSuiteV2 {
     OfxProgressSuiteV2 { progressStart: progress_start, progressUpdate: progress_update, progressEnd: progress_end }
 }
@@ -149,25 +175,80 @@ pub fn draw_suite() -> OfxDrawSuiteV1 {
 }
 
 // ---- memory and multithread (plain implementations) ----
+// Blocks carry their size in a 16-byte header so memoryFree can rebuild the layout.
+const HDR: usize = 16;
 unsafe extern "C" fn mem_alloc(_h: *mut c_void, n: usize, out: *mut *mut c_void) -> OfxStatus {
-    *out = libc_alloc(n);
-    if (*out).is_null() { kOfxStatErrMemory } else { kOfxStatOK }
-}
-unsafe extern "C" fn mem_free(p: *mut c_void) -> OfxStatus { drop(Box::from_raw(p.cast::<Vec<u8>>())); kOfxStatOK }
-fn libc_alloc(n: usize) -> *mut c_void { Box::into_raw(Box::new(vec![0u8; n])).cast() }
-pub fn memory_suite() -> OfxMemorySuiteV1 { OfxMemorySuiteV1 { memoryAlloc: mem_alloc, memoryFree: mem_free } }
-unsafe extern "C" fn mt_run(f: OfxThreadFunctionV1, n: c_uint, arg: *mut c_void) -> OfxStatus {
-    let arg = arg as usize;
-    std::thread::scope(|sc| for i in 0..n { sc.spawn(move || f(i, n, arg as *mut c_void)); });
+    if out.is_null() { return kOfxStatErrValue; }
+    let Ok(layout) = std::alloc::Layout::from_size_align(n + HDR, HDR) else { return kOfxStatErrMemory };
+    let base = std::alloc::alloc_zeroed(layout);
+    if base.is_null() { return kOfxStatErrMemory; }
+    base.cast::<usize>().write(n);
+    *out = base.add(HDR).cast();
     kOfxStatOK
 }
-unsafe extern "C" fn mt_cpus(n: *mut c_uint) -> OfxStatus { *n = 2; kOfxStatOK }
-unsafe extern "C" fn mt_index(n: *mut c_uint) -> OfxStatus { *n = 0; kOfxStatOK }
-unsafe extern "C" fn mt_spawned() -> c_int { 0 }
-unsafe extern "C" fn mx_create(m: *mut OfxMutexHandle, _c: c_int) -> OfxStatus { *m = Box::into_raw(Box::new(0u8)).cast(); kOfxStatOK }
-unsafe extern "C" fn mx_noop(_m: OfxMutexHandle) -> OfxStatus { kOfxStatOK }
+unsafe extern "C" fn mem_free(p: *mut c_void) -> OfxStatus {
+    if p.is_null() { return kOfxStatErrBadHandle; }
+    let base = p.cast::<u8>().sub(HDR);
+    let n = base.cast::<usize>().read();
+    std::alloc::dealloc(base, std::alloc::Layout::from_size_align_unchecked(n + HDR, HDR));
+    kOfxStatOK
+}
+pub fn memory_suite() -> OfxMemorySuiteV1 { OfxMemorySuiteV1 { memoryAlloc: mem_alloc, memoryFree: mem_free } }
+thread_local! { static MT_INDEX: std::cell::Cell<Option<c_uint>> = const { std::cell::Cell::new(None) }; }
+unsafe extern "C" fn mt_run(f: OfxThreadFunctionV1, n: c_uint, arg: *mut c_void) -> OfxStatus {
+    let arg = arg as usize;
+    std::thread::scope(|sc| for i in 0..n {
+        sc.spawn(move || { MT_INDEX.with(|c| c.set(Some(i))); f(i, n, arg as *mut c_void) });
+    });
+    kOfxStatOK
+}
+unsafe extern "C" fn mt_cpus(n: *mut c_uint) -> OfxStatus { if n.is_null() { return kOfxStatErrValue; } *n = 2; kOfxStatOK }
+unsafe extern "C" fn mt_index(n: *mut c_uint) -> OfxStatus {
+    if n.is_null() { return kOfxStatErrValue; }
+    *n = MT_INDEX.with(|c| c.get()).unwrap_or(0);
+    kOfxStatOK
+}
+unsafe extern "C" fn mt_spawned() -> c_int { MT_INDEX.with(|c| c.get()).is_some() as c_int }
+
+/// OFX mutexes are recursive and may be created already locked `count` times.
+struct HostMutex { state: Mutex<(Option<std::thread::ThreadId>, c_int)>, cv: std::sync::Condvar }
+unsafe fn hm<'a>(m: OfxMutexHandle) -> Option<&'a HostMutex> { m.cast::<HostMutex>().as_ref() }
+unsafe extern "C" fn mx_create(m: *mut OfxMutexHandle, count: c_int) -> OfxStatus {
+    if m.is_null() { return kOfxStatErrValue; }
+    let owner = (count > 0).then(|| std::thread::current().id());
+    *m = Box::into_raw(Box::new(HostMutex { state: Mutex::new((owner, count.max(0))), cv: Default::default() })).cast();
+    kOfxStatOK
+}
+unsafe extern "C" fn mx_destroy(m: OfxMutexHandle) -> OfxStatus {
+    if m.is_null() { return kOfxStatErrBadHandle; }
+    drop(Box::from_raw(m.cast::<HostMutex>()));
+    kOfxStatOK
+}
+unsafe fn mx_acquire(m: OfxMutexHandle, wait: bool) -> OfxStatus {
+    let Some(m) = hm(m) else { return kOfxStatErrBadHandle };
+    let me = std::thread::current().id();
+    let mut st = m.state.lock().unwrap();
+    loop {
+        if st.1 == 0 || st.0 == Some(me) {
+            *st = (Some(me), st.1 + 1);
+            return kOfxStatOK;
+        }
+        if !wait { return kOfxStatFailed; }
+        st = m.cv.wait(st).unwrap();
+    }
+}
+unsafe extern "C" fn mx_lock(m: OfxMutexHandle) -> OfxStatus { mx_acquire(m, true) }
+unsafe extern "C" fn mx_try(m: OfxMutexHandle) -> OfxStatus { mx_acquire(m, false) }
+unsafe extern "C" fn mx_unlock(m: OfxMutexHandle) -> OfxStatus {
+    let Some(m) = hm(m) else { return kOfxStatErrBadHandle };
+    let mut st = m.state.lock().unwrap();
+    if st.1 == 0 || st.0 != Some(std::thread::current().id()) { return kOfxStatFailed; }
+    st.1 -= 1;
+    if st.1 == 0 { st.0 = None; m.cv.notify_one(); }
+    kOfxStatOK
+}
 pub fn thread_suite() -> OfxMultiThreadSuiteV1 {
     OfxMultiThreadSuiteV1 { multiThread: mt_run, multiThreadNumCPUs: mt_cpus, multiThreadIndex: mt_index,
-        multiThreadIsSpawnedThread: mt_spawned, mutexCreate: mx_create, mutexDestroy: mx_noop, mutexLock: mx_noop,
-        mutexUnLock: mx_noop, mutexTryLock: mx_noop }
+        multiThreadIsSpawnedThread: mt_spawned, mutexCreate: mx_create, mutexDestroy: mx_destroy, mutexLock: mx_lock,
+        mutexUnLock: mx_unlock, mutexTryLock: mx_try }
 }

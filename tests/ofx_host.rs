@@ -1,0 +1,450 @@
+//! End-to-end OpenFX test: loads the built SamuraiRoto plugin library (cdylib) into the
+//! in-repo test host (`tests/ofx_host/`) and drives it through the whole OFX lifecycle with
+//! the box-matte test engine (`SAMURAI_ROTO_FAKE_ENGINE=1`): load → describe → describe in
+//! context → create instance → clip preferences → renders from several threads in random
+//! order (checked against the expected box mattes) → overlay draw and pen edit → destroy →
+//! unload, plus error paths (null/bad handles, missing checkpoint).
+//!
+//! One `#[test]`: the plugin and the host keep process-wide state (a host loads a plugin
+//! once), so the phases run in order inside it.
+#[path = "ofx_host/mod.rs"]
+mod ofx_host;
+
+use ofx_host::effect::{self, Clip, Effect, FRAMES, H, W};
+use ofx_host::host::{args, sval, Plugin, FETCHED};
+use ofx_host::params::{self, keys_of, EDIT_LOG};
+use ofx_host::store::{Param, Props, Val};
+use ofx_host::suites::{CLEARED, DRAWN, MESSAGES, PROGRESS};
+use samurai_roto::ofx::sys::*;
+use std::ffi::c_void;
+
+/// Box keys: (time, bottom-left, top-right) in canonical coordinates (= pixels, y up).
+type Key = (f64, [f64; 2], [f64; 2]);
+const KEYS: [Key; 2] = [(0.0, [8.0, 10.0], [24.0, 30.0]), (10.0, [28.0, 6.0], [52.0, 26.0])];
+const OUTPUT_MATTE_ONLY: f64 = 1.0;
+
+fn eh(h: OfxImageEffectHandle) -> *mut c_void {
+    h.cast()
+}
+fn effect_of<'a>(h: OfxImageEffectHandle) -> &'a Effect {
+    Effect::get(h).expect("registered effect")
+}
+fn param<'a>(e: &'a Effect, name: &str) -> &'a Param {
+    e.param_set().param(name).unwrap_or_else(|| panic!("plugin did not define parameter {name}"))
+}
+fn last_message() -> (bool, String) {
+    MESSAGES.lock().unwrap().last().cloned().expect("no message posted")
+}
+
+/// The fake engine's matte for `keys` at frame `t`, as the output's alpha (rows bottom-up):
+/// engine boxes (y down) interpolated linearly between keys, held outside; a pixel is in
+/// when its centre is in [x1, x2) × [y1, y2).
+fn expected_alpha(keys: &[Key], t: f64) -> Vec<f32> {
+    let h = H as f64;
+    let engine: Vec<(i64, [f64; 4])> = keys.iter().map(|(k, bl, tr)| {
+        let (a, b) = ([bl[0], h - bl[1]], [tr[0], h - tr[1]]);
+        (*k as i64, [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])])
+    }).collect();
+    let f = t.round() as i64;
+    let before = engine.iter().rev().find(|(k, _)| *k <= f);
+    let after = engine.iter().find(|(k, _)| *k >= f);
+    let bx = match (before, after) {
+        (Some((a, ba)), Some((b, bb))) if b > a => {
+            let w = (f - a) as f64 / (b - a) as f64;
+            std::array::from_fn(|i| ba[i] + (bb[i] - ba[i]) * w)
+        }
+        (Some((_, v)), _) | (None, Some((_, v))) => *v,
+        (None, None) => unreachable!(),
+    };
+    let mut out = Vec::with_capacity((W * H) as usize);
+    for y in 0..H {
+        let ey = (H - 1 - y) as f64 + 0.5;
+        for x in 0..W {
+            let xc = x as f64 + 0.5;
+            out.push((xc >= bx[0] && xc < bx[2] && ey >= bx[1] && ey < bx[3]) as u8 as f32);
+        }
+    }
+    out
+}
+
+fn render_args(t: f64) -> OfxPropertySetHandle {
+    args(&[("OfxPropTime", Val::D(vec![t])), ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, W, H])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])), ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
+        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])), ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![0]))])
+}
+
+fn render(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64) -> OfxStatus {
+    plugin.call("OfxImageEffectActionRender", eh(inst), render_args(t), std::ptr::null_mut())
+}
+
+/// Checks the Output image rendered at `t` is the "matte only" output of `keys`.
+fn check_output(inst: &Effect, keys: &[Key], t: f64) {
+    let out = inst.clip("Output").and_then(|c: &Clip| c.output(t)).unwrap_or_else(|| panic!("no output at {t}"));
+    let want = expected_alpha(keys, t);
+    let mut bad = 0;
+    for (i, a) in want.iter().enumerate() {
+        if out[i * 4..i * 4 + 4] != [*a; 4] {
+            bad += 1;
+        }
+    }
+    let inside = want.iter().filter(|a| **a > 0.0).count();
+    assert_eq!(bad, 0, "time {t}: {bad} of {} pixels differ from the expected box matte ({inside} inside)", want.len());
+    assert!(inside > 0, "time {t}: expected matte is empty; the test keys are wrong");
+}
+
+fn describe(plugin: &Plugin) -> (OfxImageEffectHandle, OfxImageEffectHandle) {
+    let desc = Effect::new_handle("");
+    assert_eq!(plugin.call("OfxActionDescribe", eh(desc), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    let d = effect_of(desc).props();
+    assert_eq!(d.str("OfxPropLabel").as_deref(), Some("SamuraiRoto"));
+    assert!(d.strs("OfxImageEffectPropSupportedContexts").contains(&"OfxImageEffectContextFilter".to_string()));
+    assert!(d.strs("OfxImageEffectPropSupportedPixelDepths").contains(&"OfxBitDepthFloat".to_string()));
+    assert_eq!(d.str("OfxImageEffectPluginRenderThreadSafety").as_deref(), Some("OfxImageEffectRenderInstanceSafe"));
+    assert!(matches!(d.get_val("OfxImageEffectPluginPropOverlayInteractV1"), Some(Val::P(v)) if v[0] != 0), "no overlay entry point");
+    // Describe in context gets a descriptor carrying the describe-time properties.
+    let ctx = Effect::new_handle("OfxImageEffectContextFilter");
+    let copy = d.m.lock().unwrap().clone();
+    effect_of(ctx).props().m.lock().unwrap().extend(copy);
+    let in_args = args(&[("OfxImageEffectPropContext", sval("OfxImageEffectContextFilter"))]);
+    assert_eq!(plugin.call("OfxImageEffectActionDescribeInContext", eh(ctx), in_args, std::ptr::null_mut()), kOfxStatOK);
+    let c = effect_of(ctx);
+    assert!(c.clip("Source").is_some() && c.clip("Output").is_some(), "Source/Output clips not defined");
+    for name in ["checkpoint", "outputMode", "obj1BoxBL", "obj1BoxTR", "obj8Enable", "clearCache", "trackCacheFile"] {
+        param(c, name);
+    }
+    println!("ofx_host: describe + describe in context OK ({} parameters)", c.param_set().m.lock().unwrap().len());
+    (desc, ctx)
+}
+
+fn create_instance(plugin: &Plugin, ctx: OfxImageEffectHandle) -> OfxImageEffectHandle {
+    let inst = effect_of(ctx).instantiate();
+    let before = MESSAGES.lock().unwrap().len();
+    assert_eq!(plugin.call("OfxActionCreateInstance", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    assert!(matches!(effect_of(inst).props().get_val("OfxPropInstanceData"), Some(Val::P(v)) if v[0] != 0), "no instance data");
+    assert_eq!(MESSAGES.lock().unwrap().len(), before, "create instance posted {:?}", MESSAGES.lock().unwrap().last());
+    let e = effect_of(inst);
+    *param(e, "outputMode").value.lock().unwrap() = vec![OUTPUT_MATTE_ONLY];
+    for (t, bl, tr) in KEYS {
+        param(e, "obj1BoxBL").keys.lock().unwrap().insert(ofx_host::store::time_key(t), bl.to_vec());
+        param(e, "obj1BoxTR").keys.lock().unwrap().insert(ofx_host::store::time_key(t), tr.to_vec());
+    }
+    inst
+}
+
+fn clip_preferences(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    let out = args(&[]);
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
+    let o = Props::get(out).unwrap();
+    assert_eq!(o.str("OfxImageClipPropComponents_Output").as_deref(), Some("OfxImageComponentRGBA"));
+    assert_eq!(o.str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaPremultiplied"));
+    let out = args(&[]);
+    let in_args = args(&[("OfxPropTime", Val::D(vec![3.0]))]);
+    assert_eq!(plugin.call("OfxImageEffectActionGetFramesNeeded", eh(inst), in_args, out), kOfxStatOK);
+    assert_eq!(Props::get(out).unwrap().dbl("OfxImageClipPropFrameRange_Source"), vec![FRAMES.0 as f64, FRAMES.1 as f64]);
+    println!("ofx_host: clip preferences + frames needed OK");
+}
+
+/// Render without a usable checkpoint: kOfxStatFailed and a persistent error message.
+fn render_without_checkpoint(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    let e = effect_of(inst);
+    for (path, expect) in [("", "No checkpoint"), ("/nonexistent/samurai/sam2.1_hiera_tiny.pt", "Checkpoint not found")] {
+        *param(e, "checkpoint").string.lock().unwrap() = std::ffi::CString::new(path).unwrap();
+        assert_eq!(render(plugin, inst, 2.0), kOfxStatFailed, "render with checkpoint {path:?}");
+        let (persistent, text) = last_message();
+        assert!(persistent && text.starts_with("OfxMessageError") && text.contains(expect), "message after render with checkpoint {path:?}: {text:?}");
+        println!("ofx_host: render with checkpoint {path:?} -> kOfxStatFailed, persistent message {text:?}");
+    }
+    assert_eq!(effect::outstanding_images(), 0, "images leaked by the failed renders");
+}
+
+/// Small deterministic shuffle (xorshift), so the render order is "random" but repeatable.
+fn shuffled(mut v: Vec<f64>, mut seed: u64) -> Vec<f64> {
+    for i in (1..v.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        v.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+struct SharedPlugin<'a>(&'a Plugin, usize);
+// SAFETY: the plugin declares instance-safe rendering; the host side is all Mutex-guarded.
+unsafe impl Sync for SharedPlugin<'_> {}
+
+fn threaded_renders(plugin: &Plugin, inst: OfxImageEffectHandle, checkpoint: &std::path::Path) {
+    let e = effect_of(inst);
+    *param(e, "checkpoint").string.lock().unwrap() = std::ffi::CString::new(checkpoint.to_str().unwrap()).unwrap();
+    let cleared = *CLEARED.lock().unwrap();
+    let times = shuffled((FRAMES.0..=FRAMES.1).map(f64::from).collect(), 0x5eed);
+    println!("ofx_host: rendering frames {times:?} on 3 threads");
+    let shared = SharedPlugin(plugin, inst as usize);
+    std::thread::scope(|s| {
+        for chunk in times.chunks(4) {
+            let shared = &shared;
+            s.spawn(move || for t in chunk {
+                let st = render(shared.0, shared.1 as OfxImageEffectHandle, *t);
+                assert_eq!(st, kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+            });
+        }
+    });
+    for t in &times {
+        check_output(e, &KEYS, *t);
+    }
+    assert!(*CLEARED.lock().unwrap() >= cleared + times.len(), "successful renders must clear the persistent message");
+    assert_eq!(effect::outstanding_images(), 0, "images not released after render");
+    let fetched = effect::SOURCE_FETCHES.lock().unwrap().clone();
+    assert!(fetched.contains(&0.0) && fetched.contains(&10.0), "engine never pulled the keyframes: {fetched:?}");
+    let progress = PROGRESS.lock().unwrap().clone();
+    assert!(!progress.is_empty() && progress.iter().all(|p| (0.0..=1.0).contains(p)), "progress {progress:?}");
+    println!("ofx_host: {} renders OK, every output equals its box matte; source fetches {}", times.len(), fetched.len());
+}
+
+fn overlay_args(inst: OfxImageEffectHandle, t: f64, pen: Option<[f64; 2]>, draw_ctx: usize) -> OfxPropertySetHandle {
+    let mut v = vec![("OfxPropEffectInstance", Val::P(vec![inst as usize])), ("OfxPropTime", Val::D(vec![t])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])), ("OfxInteractPropPixelScale", Val::D(vec![1.0, 1.0])),
+        ("OfxInteractPropBackgroundColour", Val::D(vec![0.0; 3]))];
+    if let Some(p) = pen {
+        v.extend([("OfxInteractPropPenPosition", Val::D(p.to_vec())), ("OfxInteractPropPenPressure", Val::D(vec![1.0]))]);
+    }
+    if draw_ctx != 0 {
+        v.push(("OfxInteractPropDrawContext", Val::P(vec![draw_ctx])));
+    }
+    args(&v)
+}
+
+/// Draw at frame 5 (tracked box drawn), then drag the box's bottom-left corner: both corner
+/// parameters get a key at frame 5, the bottom-left one at the dragged position.
+fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
+    let Some(Val::P(p)) = effect_of(desc).props().get_val("OfxImageEffectPluginPropOverlayInteractV1") else { panic!("no overlay") };
+    // SAFETY: the plugin stored its overlay entry point (an OfxPluginEntryPoint) there.
+    let entry: OfxPluginEntryPoint = unsafe { std::mem::transmute::<usize, OfxPluginEntryPoint>(p[0]) };
+    let interact = Props::new_handle();
+    let call = |action: &std::ffi::CStr, a: OfxPropertySetHandle| unsafe { entry(action.as_ptr(), interact as *const c_void, a, std::ptr::null_mut()) };
+    assert_eq!(call(c"OfxActionDescribe", std::ptr::null_mut()), kOfxStatReplyDefault);
+    assert_eq!(call(c"OfxActionCreateInstance", overlay_args(inst, 0.0, None, 0)), kOfxStatReplyDefault);
+    let t = 5.0;
+    params::set_current_time(t);
+    let draw_ctx = Props::new_handle() as usize;
+    assert_eq!(call(c"OfxInteractActionDraw", overlay_args(inst, t, None, draw_ctx)), kOfxStatOK);
+    let drawn = DRAWN.lock().unwrap().clone();
+    let (bl, tr) = ([18.0, 8.0], [38.0, 28.0]); // KEYS interpolated at frame 5
+    let want = [[bl[0], bl[1]], [tr[0], bl[1]], [tr[0], tr[1]], [bl[0], tr[1]]];
+    assert!(drawn.iter().any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop
+        && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == want), "box {want:?} not drawn: {drawn:?}");
+    EDIT_LOG.lock().unwrap().clear();
+    assert_eq!(call(c"OfxInteractActionPenDown", overlay_args(inst, t, Some(bl), 0)), kOfxStatOK);
+    assert_eq!(call(c"OfxInteractActionPenMotion", overlay_args(inst, t, Some([21.0, 6.0]), 0)), kOfxStatOK);
+    assert_eq!(call(c"OfxInteractActionPenUp", overlay_args(inst, t, Some([23.0, 4.0]), 0)), kOfxStatOK);
+    let e = effect_of(inst);
+    let (kbl, ktr) = (keys_of(param(e, "obj1BoxBL")), keys_of(param(e, "obj1BoxTR")));
+    assert_eq!(kbl, vec![(0.0, KEYS[0].1.to_vec()), (5.0, vec![23.0, 4.0]), (10.0, KEYS[1].1.to_vec())], "BL keys");
+    assert_eq!(ktr, vec![(0.0, KEYS[0].2.to_vec()), (5.0, tr.to_vec()), (10.0, KEYS[1].2.to_vec())], "TR keys");
+    assert_eq!(*e.param_set().edits.lock().unwrap(), 0, "unbalanced paramEditBegin/End: {:?}", EDIT_LOG.lock().unwrap());
+    let log = EDIT_LOG.lock().unwrap().clone();
+    assert!(log.iter().filter(|l| l.starts_with("begin")).count() == 2 && log.contains(&"set obj1BoxBL@5".to_string()), "edit log {log:?}");
+    // A pen-up without a drag in progress is not handled.
+    assert_eq!(call(c"OfxInteractActionPenUp", overlay_args(inst, t, Some([0.0, 0.0]), 0)), kOfxStatReplyDefault);
+    // Overlay error paths: an error status, never a crash.
+    let mut junk = [0u64; 8];
+    let bogus = junk.as_mut_ptr() as usize;
+    // SAFETY: the entry point must cope with null/bogus arguments; that is what is tested.
+    let overlay_errors = [
+        ("null action", unsafe { entry(std::ptr::null(), interact as *const c_void, overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut()) }),
+        ("pen down, null inArgs", call(c"OfxInteractActionPenDown", std::ptr::null_mut())),
+        ("pen down, bogus effect", call(c"OfxInteractActionPenDown", overlay_args(bogus as OfxImageEffectHandle, t, Some(bl), 0))),
+        ("pen down, null interact", unsafe { entry(c"OfxInteractActionPenDown".as_ptr(), std::ptr::null(), overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut()) }),
+        ("draw, no draw context", call(c"OfxInteractActionDraw", overlay_args(inst, t, None, 0))),
+    ];
+    for (what, st) in overlay_errors {
+        println!("ofx_host: overlay error path {what:<24} -> status {st}");
+        // Without a draw context the overlay leaves drawing to the host (default).
+        let ok = if what.starts_with("draw") { st == kOfxStatReplyDefault } else { st != kOfxStatOK && st != kOfxStatReplyDefault };
+        assert!(ok, "overlay {what} returned {st}");
+    }
+    assert_eq!(keys_of(param(e, "obj1BoxBL")).len(), 3, "an overlay error path changed the keys");
+    println!("ofx_host: overlay draw + corner drag OK; BL keys {kbl:?}");
+    vec![KEYS[0], (5.0, [23.0, 4.0], tr), KEYS[1]]
+}
+
+/// The other output modes at frame `t`: source + matte in alpha, ID matte, colour overlay
+/// (object 1's default colour), each pixel against the source and the expected matte.
+fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64) {
+    let e = effect_of(inst);
+    let alpha = expected_alpha(keys, t);
+    let colour = [1.0f32, 0.3, 0.2];
+    for mode in [0usize, 2, 3] {
+        *param(e, "outputMode").value.lock().unwrap() = vec![mode as f64];
+        assert_eq!(render(plugin, inst, t), kOfxStatOK, "render mode {mode}");
+        let out = e.clip("Output").and_then(|c| c.output(t)).unwrap();
+        for y in 0..H {
+            for x in 0..W {
+                let i = (y * W + x) as usize;
+                let (src, a) = (effect::source_pixel(t, x, y), alpha[i]);
+                let want = match mode {
+                    0 => [src[0], src[1], src[2], a],
+                    2 => [a; 4],
+                    _ => {
+                        let mut px = [src[0], src[1], src[2], 1.0];
+                        for c in 0..3 {
+                            px[c] = px[c] * (1.0 - 0.5 * a) + colour[c] * 0.5 * a;
+                        }
+                        px
+                    }
+                };
+                assert_eq!(out[i * 4..i * 4 + 4], want, "mode {mode}, pixel ({x}, {y})");
+            }
+        }
+    }
+    let out = args(&[]);
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
+    assert_eq!(Props::get(out).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaPremultiplied"));
+    *param(e, "outputMode").value.lock().unwrap() = vec![0.0];
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
+    assert_eq!(Props::get(out).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaUnPremultiplied"));
+    // Clear cache button and purge caches are answered.
+    let changed = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("clearCache")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
+    assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
+    assert_eq!(plugin.call("OfxActionPurgeCaches", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
+}
+
+/// Null pointers and bad handles: an error status, never a crash.
+fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    let null = std::ptr::null_mut();
+    let mut junk = [0u64; 8];
+    let bogus: *mut c_void = junk.as_mut_ptr().cast();
+    let checks: Vec<(&str, OfxStatus)> = vec![
+        ("null action", plugin.call_raw(std::ptr::null(), eh(inst), null, null)),
+        ("render, null handle", plugin.call("OfxImageEffectActionRender", null.cast(), render_args(1.0), null)),
+        ("render, bogus handle", plugin.call("OfxImageEffectActionRender", bogus, render_args(1.0), null)),
+        ("render, null inArgs", plugin.call("OfxImageEffectActionRender", eh(inst), null, null)),
+        ("render, bogus inArgs", plugin.call("OfxImageEffectActionRender", eh(inst), bogus.cast(), null)),
+        ("describe, null handle", plugin.call("OfxActionDescribe", null.cast(), null, null)),
+        ("describe in context, null inArgs", plugin.call("OfxImageEffectActionDescribeInContext", eh(Effect::new_handle("")), null, null)),
+        ("clip preferences, null outArgs", plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), null, null)),
+        ("create instance, bogus handle", plugin.call("OfxActionCreateInstance", bogus, null, null)),
+        ("destroy instance, bogus handle", plugin.call("OfxActionDestroyInstance", bogus, null, null)),
+    ];
+    for (what, st) in &checks {
+        println!("ofx_host: error path {what:<36} -> status {st}");
+    }
+    let not_errors: Vec<_> = checks.iter().filter(|(_, st)| [kOfxStatOK, kOfxStatReplyDefault, kOfxStatReplyYes, kOfxStatReplyNo].contains(st)).collect();
+    assert!(not_errors.is_empty(), "these must return an error status: {not_errors:?}");
+    assert_eq!(plugin.call("SomeFutureAction", eh(inst), null, null), kOfxStatReplyDefault, "unknown actions get the default");
+    assert_eq!(effect::outstanding_images(), 0);
+}
+
+fn destroy_and_unload(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    assert_eq!(plugin.call("OfxActionDestroyInstance", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    assert!(matches!(effect_of(inst).props().get_val("OfxPropInstanceData"), Some(Val::P(v)) if v[0] == 0), "instance data not cleared");
+    let st = render(plugin, inst, 1.0);
+    assert!(st != kOfxStatOK && st != kOfxStatReplyDefault, "render after destroy returned {st}");
+    assert_eq!(plugin.call("OfxActionUnload", std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    assert_eq!(effect::outstanding_images(), 0);
+    println!("ofx_host: destroy instance + unload OK (render after destroy -> {st})");
+}
+
+#[test]
+fn plugin_lifecycle_through_the_test_host() {
+    // The fake engine must be chosen before the plugin creates an instance.
+    std::env::set_var(samurai_roto::ofx::engine::FAKE_ENGINE_ENV, "1");
+    let plugin = Plugin::load();
+    // Before the load action the plugin has no suites: describe fails, cleanly.
+    let early = plugin.call("OfxActionDescribe", eh(Effect::new_handle("")), std::ptr::null_mut(), std::ptr::null_mut());
+    assert_eq!(early, kOfxStatErrMissingHostFeature, "describe before load");
+    assert_eq!(plugin.call("OfxActionLoad", std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    let fetched = FETCHED.lock().unwrap().clone();
+    for s in ["OfxPropertySuite", "OfxParameterSuite", "OfxImageEffectSuite", "OfxMessageSuite", "OfxProgressSuite", "OfxDrawSuite"] {
+        assert!(fetched.iter().any(|(n, _)| n == s), "plugin never fetched {s}: {fetched:?}");
+    }
+    let (desc, ctx) = describe(&plugin);
+    let inst = create_instance(&plugin, ctx);
+    clip_preferences(&plugin, inst);
+    render_without_checkpoint(&plugin, inst);
+    let ckpt = tempfile::Builder::new().suffix(".pt").tempfile().expect("temp checkpoint");
+    std::fs::write(ckpt.path(), b"not a real checkpoint: the fake engine only checks it exists").unwrap();
+    threaded_renders(&plugin, inst, ckpt.path());
+    let keys = overlay(desc, inst);
+    for t in [5.0, 3.0, 8.0] {
+        assert_eq!(render(&plugin, inst, t), kOfxStatOK, "render at {t} after the overlay edit");
+        check_output(effect_of(inst), &keys, t);
+    }
+    println!("ofx_host: renders after the overlay edit follow the new keys");
+    other_output_modes(&plugin, inst, &keys, 7.0);
+    error_paths(&plugin, inst);
+    destroy_and_unload(&plugin, inst);
+    drop(plugin);
+}
+
+/// The host's own suites, called through the `sys` tables exactly as the plugin calls them
+/// (variadic parameter accessors included), without the plugin: checks the fixed-register
+/// definitions of the variadic functions, the memory suite and the multithread suite.
+#[test]
+fn host_suites_round_trip_through_the_c_tables() {
+    use ofx_host::store::ParamSet;
+    use std::ffi::{c_int, c_uint, CStr};
+    let param = ofx_host::params::parameter_suite();
+    let ps = ParamSet::new_handle();
+    let mut props = std::ptr::null_mut();
+    // SAFETY: calls into our own host tables with valid pointers (the point of the test).
+    unsafe {
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeDouble2D".as_ptr(), c"corner".as_ptr(), &mut props), kOfxStatOK);
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeChoice".as_ptr(), c"mode".as_ptr(), &mut props), kOfxStatOK);
+        assert_eq!((param.paramDefine)(ps, c"OfxParamTypeString".as_ptr(), c"path".as_ptr(), &mut props), kOfxStatOK);
+        let get = |name: &CStr| { let mut h = std::ptr::null_mut(); assert_eq!((param.paramGetHandle)(ps, name.as_ptr(), &mut h, std::ptr::null_mut()), kOfxStatOK); h };
+        let (corner, mode, path) = (get(c"corner"), get(c"mode"), get(c"path"));
+        assert_eq!((param.paramSetValueAtTime)(corner, 2.0, 1.5f64, -2.5f64), kOfxStatOK);
+        assert_eq!((param.paramSetValueAtTime)(corner, 4.0, 3.5f64, 0.5f64), kOfxStatOK);
+        let (mut x, mut y) = (0.0f64, 0.0f64);
+        assert_eq!((param.paramGetValueAtTime)(corner, 3.0, &mut x as *mut f64, &mut y as *mut f64), kOfxStatOK);
+        assert_eq!((x, y), (2.5, -1.0));
+        let (mut n, mut t, mut i) = (0 as c_uint, 0.0, -1 as c_int);
+        assert_eq!((param.paramGetNumKeys)(corner, &mut n), kOfxStatOK);
+        assert_eq!((param.paramGetKeyTime)(corner, 1, &mut t), kOfxStatOK);
+        assert_eq!((param.paramGetKeyIndex)(corner, 3.0, 1, &mut i), kOfxStatOK);
+        assert_eq!((n, t, i), (2, 4.0, 1));
+        assert_eq!((param.paramGetKeyIndex)(corner, 3.0, 0, &mut i), kOfxStatFailed);
+        assert_eq!((param.paramSetValue)(mode, 3 as c_int), kOfxStatOK);
+        let mut m: c_int = 0;
+        assert_eq!((param.paramGetValue)(mode, &mut m as *mut c_int), kOfxStatOK);
+        assert_eq!(m, 3);
+        assert_eq!((param.paramSetValue)(path, c"/tmp/a.pt".as_ptr()), kOfxStatOK);
+        let mut s: *const std::ffi::c_char = std::ptr::null();
+        assert_eq!((param.paramGetValue)(path, &mut s as *mut *const std::ffi::c_char), kOfxStatOK);
+        assert_eq!(CStr::from_ptr(s), c"/tmp/a.pt");
+        let mut junk = [0u64; 4];
+        assert_eq!((param.paramGetValue)(junk.as_mut_ptr().cast(), &mut m as *mut c_int), kOfxStatErrBadHandle);
+    }
+    let mem = ofx_host::suites::memory_suite();
+    let mt = ofx_host::suites::thread_suite();
+    // SAFETY: as above.
+    unsafe {
+        let mut p = std::ptr::null_mut();
+        assert_eq!((mem.memoryAlloc)(std::ptr::null_mut(), 1000, &mut p), kOfxStatOK);
+        std::slice::from_raw_parts_mut(p.cast::<u8>(), 1000).fill(7);
+        assert_eq!((mem.memoryFree)(p), kOfxStatOK);
+        let mut mx = std::ptr::null_mut();
+        assert_eq!((mt.mutexCreate)(&mut mx, 0), kOfxStatOK);
+        assert_eq!((mt.mutexLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexTryLock)(mx), kOfxStatOK, "OFX mutexes are recursive");
+        let other = mx as usize;
+        let st = std::thread::spawn(move || (mt.mutexTryLock)(other as OfxMutexHandle)).join().unwrap();
+        assert_eq!(st, kOfxStatFailed, "another thread must not get a held mutex");
+        assert_eq!((mt.mutexUnLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexUnLock)(mx), kOfxStatOK);
+        assert_eq!((mt.mutexDestroy)(mx), kOfxStatOK);
+        static SEEN: std::sync::Mutex<Vec<(u32, u32, c_int)>> = std::sync::Mutex::new(Vec::new());
+        unsafe extern "C" fn work(i: c_uint, n: c_uint, _arg: *mut c_void) {
+            let mut idx = 99;
+            (ofx_host::suites::thread_suite().multiThreadIndex)(&mut idx);
+            assert_eq!(idx, i);
+            SEEN.lock().unwrap().push((i, n, (ofx_host::suites::thread_suite().multiThreadIsSpawnedThread)()));
+        }
+        assert_eq!((mt.multiThread)(work, 3, std::ptr::null_mut()), kOfxStatOK);
+        let mut seen = SEEN.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen, vec![(0, 3, 1), (1, 3, 1), (2, 3, 1)]);
+    }
+}

@@ -1,0 +1,259 @@
+//! Test host image effect suite (ofxImageEffect.h `OfxImageEffectSuiteV1`): effects
+//! (descriptors and instances), clips, and images. The Source clip serves a synthetic
+//! RGBA float image per time; the Output clip hands out a fresh zeroed buffer per render
+//! and keeps it so the test can read the result. Every handle lives in a registry, so a
+//! foreign or released handle is answered with `kOfxStatErrBadHandle`.
+#![allow(clippy::missing_safety_doc)]
+use super::store::*;
+use samurai_roto::ofx::sys::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::Mutex;
+
+/// Source image size (pixels; render scale 1, pixel aspect 1, so canonical = pixel).
+pub const W: i32 = 64;
+pub const H: i32 = 48;
+/// Frame range of the test clip.
+pub const FRAMES: (i32, i32) = (0, 11);
+
+pub struct Effect {
+    pub props: OfxPropertySetHandle,
+    pub params: OfxParamSetHandle,
+    pub clips: Mutex<BTreeMap<String, usize>>,
+}
+
+pub struct Clip {
+    pub name: String,
+    pub props: OfxPropertySetHandle,
+    /// Output buffers by time key (leaked, so images may point into them).
+    pub outputs: Mutex<BTreeMap<i64, (usize, usize)>>,
+}
+
+static EFFECTS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+static CLIPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+/// Images handed out and not yet released: image props handle → owned source buffer.
+pub static IMAGES: Mutex<Option<HashMap<usize, Option<(usize, usize)>>>> = Mutex::new(None);
+/// Times the Source clip was asked for.
+pub static SOURCE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
+fn registered(r: &Mutex<Option<HashSet<usize>>>, h: usize) -> bool {
+    r.lock().unwrap().as_ref().is_some_and(|s| s.contains(&h))
+}
+
+impl Effect {
+    /// A new effect with empty properties and parameters (a descriptor until `instantiate`).
+    pub fn new_handle(context: &str) -> OfxImageEffectHandle {
+        Self::with_params(context, ParamSet::new_handle())
+    }
+    fn with_params(context: &str, params: OfxParamSetHandle) -> OfxImageEffectHandle {
+        let props = Props::new_handle();
+        let pr = Props::get(props).unwrap();
+        pr.set_str("OfxPropType", "OfxTypeImageEffect");
+        pr.set_str("OfxImageEffectPropContext", context);
+        let e = Box::into_raw(Box::new(Effect { props, params, clips: Mutex::default() }));
+        EFFECTS.lock().unwrap().get_or_insert_with(HashSet::new).insert(e as usize);
+        e.cast()
+    }
+    pub fn get<'a>(h: OfxImageEffectHandle) -> Option<&'a Effect> {
+        // SAFETY: registered handles are leaked boxes that live for the whole test.
+        registered(&EFFECTS, h as usize).then(|| unsafe { &*(h as *const Effect) })
+    }
+    pub fn props(&self) -> &Props {
+        Props::get(self.props).unwrap()
+    }
+    pub fn param_set(&self) -> &ParamSet {
+        ParamSet::get(self.params).unwrap()
+    }
+    pub fn clip(&self, name: &str) -> Option<&Clip> {
+        let h = *self.clips.lock().unwrap().get(name)?;
+        Clip::get(h as OfxImageClipHandle)
+    }
+    fn add_clip(&self, name: &str, props: OfxPropertySetHandle) -> OfxImageClipHandle {
+        let c = Box::into_raw(Box::new(Clip { name: name.into(), props, outputs: Mutex::default() }));
+        CLIPS.lock().unwrap().get_or_insert_with(HashSet::new).insert(c as usize);
+        self.clips.lock().unwrap().insert(name.into(), c as usize);
+        c.cast()
+    }
+    /// An instance of the in-context descriptor `self`: its clips (connected, RGBA float)
+    /// and parameters with their defaults, plus the effect properties a host sets.
+    pub fn instantiate(&self) -> OfxImageEffectHandle {
+        let context = self.props().str("OfxImageEffectPropContext").unwrap_or_default();
+        let h = Self::with_params(&context, self.param_set().instantiate());
+        let inst = Self::get(h).unwrap();
+        let range = Val::D(vec![FRAMES.0 as f64, FRAMES.1 as f64]);
+        inst.props().set("OfxImageEffectPropFrameRange", range.clone());
+        inst.props().set("OfxImageEffectPropProjectSize", Val::D(vec![W as f64, H as f64]));
+        inst.props().set("OfxImageEffectInstancePropSequentialRender", Val::I(vec![0]));
+        for (name, ch) in self.clips.lock().unwrap().iter() {
+            let desc = Clip::get(*ch as OfxImageClipHandle).unwrap();
+            let props = Props::new_handle();
+            let pr = Props::get(props).unwrap();
+            *pr.m.lock().unwrap() = Props::get(desc.props).unwrap().m.lock().unwrap().clone();
+            pr.set("OfxImageClipPropConnected", Val::I(vec![1]));
+            pr.set_str("OfxImageEffectPropComponents", "OfxImageComponentRGBA");
+            pr.set_str("OfxImageEffectPropPixelDepth", "OfxBitDepthFloat");
+            pr.set_str("OfxImageEffectPropPreMultiplication", "OfxImageAlphaPremultiplied");
+            pr.set("OfxImagePropPixelAspectRatio", Val::D(vec![1.0]));
+            pr.set("OfxImageEffectPropFrameRange", range.clone());
+            inst.add_clip(name, props);
+        }
+        h
+    }
+}
+
+impl Clip {
+    pub fn get<'a>(h: OfxImageClipHandle) -> Option<&'a Clip> {
+        // SAFETY: registered handles are leaked boxes that live for the whole test.
+        registered(&CLIPS, h as usize).then(|| unsafe { &*(h as *const Clip) })
+    }
+    /// The Output buffer rendered at time `t` (RGBA float rows bottom-up), if any.
+    pub fn output(&self, t: f64) -> Option<&[f32]> {
+        let (p, n) = *self.outputs.lock().unwrap().get(&time_key(t))?;
+        // SAFETY: output buffers are leaked and never freed.
+        Some(unsafe { std::slice::from_raw_parts(p as *const f32, n) })
+    }
+}
+
+/// The synthetic source pixel (RGBA float) at pixel (x, y) of time `t`.
+pub fn source_pixel(t: f64, x: i32, y: i32) -> [f32; 4] {
+    [x as f32 / W as f32, y as f32 / H as f32, ((t as f32) / 16.0).fract(), 1.0]
+}
+
+fn image_props(data: *mut f32) -> OfxPropertySetHandle {
+    let h = Props::new_handle();
+    let p = Props::get(h).unwrap();
+    p.set("OfxImagePropData", Val::P(vec![data as usize]));
+    p.set("OfxImagePropBounds", Val::I(vec![0, 0, W, H]));
+    p.set("OfxImagePropRegionOfDefinition", Val::I(vec![0, 0, W, H]));
+    p.set("OfxImagePropRowBytes", Val::I(vec![W * 4 * 4]));
+    p.set_str("OfxImageEffectPropPixelDepth", "OfxBitDepthFloat");
+    p.set_str("OfxImageEffectPropComponents", "OfxImageComponentRGBA");
+    p.set_str("OfxImageEffectPropPreMultiplication", "OfxImageAlphaPremultiplied");
+    p.set("OfxImagePropPixelAspectRatio", Val::D(vec![1.0]));
+    p.set("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0]));
+    p.set_str("OfxImagePropField", "OfxImageFieldNone");
+    h
+}
+
+macro_rules! or_bad { ($e:expr) => { match $e { Some(p) => p, None => return kOfxStatErrBadHandle } }; }
+unsafe fn name<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() { None } else { CStr::from_ptr(p).to_str().ok() }
+}
+
+unsafe extern "C" fn get_props(e: OfxImageEffectHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+    let e = or_bad!(Effect::get(e));
+    if out.is_null() { return kOfxStatErrValue; }
+    *out = e.props;
+    kOfxStatOK
+}
+unsafe extern "C" fn get_params(e: OfxImageEffectHandle, out: *mut OfxParamSetHandle) -> OfxStatus {
+    let e = or_bad!(Effect::get(e));
+    if out.is_null() { return kOfxStatErrValue; }
+    *out = e.params;
+    kOfxStatOK
+}
+unsafe extern "C" fn clip_define(e: OfxImageEffectHandle, n: *const c_char, out: *mut OfxPropertySetHandle) -> OfxStatus {
+    let e = or_bad!(Effect::get(e));
+    let Some(n) = name(n) else { return kOfxStatErrValue };
+    if e.clip(n).is_some() { return kOfxStatErrExists; }
+    let props = Props::new_handle();
+    let p = Props::get(props).unwrap();
+    p.set_str("OfxPropType", "OfxTypeClip");
+    p.set_str("OfxPropName", n);
+    e.add_clip(n, props);
+    if !out.is_null() { *out = props; }
+    kOfxStatOK
+}
+unsafe extern "C" fn clip_get_handle(e: OfxImageEffectHandle, n: *const c_char, out: *mut OfxImageClipHandle, props: *mut OfxPropertySetHandle) -> OfxStatus {
+    let e = or_bad!(Effect::get(e));
+    let Some(n) = name(n) else { return kOfxStatErrValue };
+    if out.is_null() { return kOfxStatErrValue; }
+    let Some(h) = e.clips.lock().unwrap().get(n).copied() else { return kOfxStatErrUnknown };
+    *out = h as OfxImageClipHandle;
+    if !props.is_null() { *props = Clip::get(h as OfxImageClipHandle).unwrap().props; }
+    kOfxStatOK
+}
+unsafe extern "C" fn clip_props(c: OfxImageClipHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+    let c = or_bad!(Clip::get(c));
+    if out.is_null() { return kOfxStatErrValue; }
+    *out = c.props;
+    kOfxStatOK
+}
+unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *const OfxRectD, out: *mut OfxPropertySetHandle) -> OfxStatus {
+    let c = or_bad!(Clip::get(c));
+    if out.is_null() { return kOfxStatErrValue; }
+    if t < FRAMES.0 as f64 || t > FRAMES.1 as f64 { return kOfxStatFailed; }
+    let n = (W * H * 4) as usize;
+    let (buf, owned) = if c.name == "Source" {
+        SOURCE_FETCHES.lock().unwrap().push(t);
+        let mut v = Vec::with_capacity(n);
+        for y in 0..H { for x in 0..W { v.extend(source_pixel(t, x, y)); } }
+        let b = Box::leak(v.into_boxed_slice());
+        (b.as_mut_ptr(), Some((b.as_mut_ptr() as usize, n)))
+    } else {
+        let b = Box::leak(vec![0.0f32; n].into_boxed_slice());
+        c.outputs.lock().unwrap().insert(time_key(t), (b.as_mut_ptr() as usize, n));
+        (b.as_mut_ptr(), None)
+    };
+    let h = image_props(buf);
+    IMAGES.lock().unwrap().get_or_insert_with(HashMap::new).insert(h as usize, owned);
+    *out = h;
+    kOfxStatOK
+}
+unsafe extern "C" fn release_image(h: OfxPropertySetHandle) -> OfxStatus {
+    let entry = IMAGES.lock().unwrap().as_mut().and_then(|m| m.remove(&(h as usize)));
+    match entry {
+        None => kOfxStatErrBadHandle,
+        Some(owned) => {
+            if let Some((p, n)) = owned {
+                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p as *mut f32, n)));
+            }
+            kOfxStatOK
+        }
+    }
+}
+unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxRectD) -> OfxStatus {
+    or_bad!(Clip::get(c));
+    if out.is_null() { return kOfxStatErrValue; }
+    *out = OfxRectD { x1: 0.0, y1: 0.0, x2: W as f64, y2: H as f64 };
+    kOfxStatOK
+}
+unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int { 0 }
+
+// Image memory: a boxed Vec per handle; lock hands out its data pointer.
+static IMAGE_MEMORY: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+unsafe extern "C" fn mem_alloc(_e: OfxImageEffectHandle, n: usize, out: *mut OfxImageMemoryHandle) -> OfxStatus {
+    if out.is_null() { return kOfxStatErrValue; }
+    let h = Box::into_raw(Box::new(vec![0u8; n]));
+    IMAGE_MEMORY.lock().unwrap().get_or_insert_with(HashSet::new).insert(h as usize);
+    *out = h.cast();
+    kOfxStatOK
+}
+unsafe extern "C" fn mem_free(h: OfxImageMemoryHandle) -> OfxStatus {
+    if !IMAGE_MEMORY.lock().unwrap().as_mut().is_some_and(|s| s.remove(&(h as usize))) { return kOfxStatErrBadHandle; }
+    drop(Box::from_raw(h.cast::<Vec<u8>>()));
+    kOfxStatOK
+}
+unsafe extern "C" fn mem_lock(h: OfxImageMemoryHandle, out: *mut *mut c_void) -> OfxStatus {
+    if out.is_null() { return kOfxStatErrValue; }
+    if !registered(&IMAGE_MEMORY, h as usize) { return kOfxStatErrBadHandle; }
+    *out = (*h.cast::<Vec<u8>>()).as_mut_ptr().cast();
+    kOfxStatOK
+}
+unsafe extern "C" fn mem_unlock(h: OfxImageMemoryHandle) -> OfxStatus {
+    if registered(&IMAGE_MEMORY, h as usize) { kOfxStatOK } else { kOfxStatErrBadHandle }
+}
+
+pub fn image_effect_suite() -> OfxImageEffectSuiteV1 {
+    OfxImageEffectSuiteV1 {
+        getPropertySet: get_props, getParamSet: get_params, clipDefine: clip_define, clipGetHandle: clip_get_handle,
+        clipGetPropertySet: clip_props, clipGetImage: clip_image, clipReleaseImage: release_image,
+        clipGetRegionOfDefinition: clip_rod, abort, imageMemoryAlloc: mem_alloc, imageMemoryFree: mem_free,
+        imageMemoryLock: mem_lock, imageMemoryUnlock: mem_unlock,
+    }
+}
+
+/// Images fetched and not released yet.
+pub fn outstanding_images() -> usize {
+    IMAGES.lock().unwrap().as_ref().map_or(0, |m| m.len())
+}
