@@ -47,14 +47,14 @@ case "$mode" in
       ck=$(checkpoint "$n1")
       ours=$(target/release/samurai-bench track --checkpoint "$ck" --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
-      ratio "$ours" "$ref" "track@$n1x$frames"
+      ratio "$ours" "$ref" "track@${n1}x${frames}"
     done; done ;;
   memory)
     ck=$(checkpoint 256)
     for frames in "${@:-50 200}"; do for f in $frames; do
       ours=$(target/release/samurai-bench track --checkpoint "$ck" --frames "$clip" --count "$f" --image-size 256 --box "$box")
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$f" --image-size 256 --box "$box")
-      ratio "$ours" "$ref" "rss@256x$f"
+      ratio "$ours" "$ref" "rss@256x${f}"
     done; done ;;
   *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory)" >&2; exit 2 ;;
 esac
