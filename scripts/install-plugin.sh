@@ -17,13 +17,18 @@ cargo build --release --lib
 target="${CARGO_TARGET_DIR:-$root/target}/release"
 lib="$target/libsamurai_roto.so"
 [ -f "$lib" ] || { echo "missing $lib" >&2; exit 1; }
-torch_lib="$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 bundle="$dest/SamuraiRoto.ofx.bundle"
 bin_dir="$bundle/Contents/Linux-x86-64"
+rm -rf "$bin_dir"
 mkdir -p "$bin_dir" "$bundle/Contents/Resources"
 cp "$lib" "$bin_dir/SamuraiRoto.ofx"
-# Every libtorch library the plugin needs (and their own dependencies shipped with torch).
-for so in "$torch_lib"/*.so*; do cp -L "$so" "$bin_dir/"; done
+# Every shared library the plugin resolves from the project venv: libtorch (and, in a
+# SAMURAI_ROTO_CUDA=1 build, libtorch_cuda and the CUDA libraries of the torch wheel).
+venv="$(cd "$root/.venv" && pwd -P)"
+ldd "$lib" | awk '/=> \//{print $3}' | while read -r so; do
+  real="$(readlink -f "$so")"
+  case "$real" in "$venv"/*) cp -L "$so" "$bin_dir/$(basename "$so")" ;; esac
+done
 if ! command -v patchelf >/dev/null; then
   apt-get install -y patchelf >/dev/null || { echo "install patchelf (Debian: apt-get install patchelf)" >&2; exit 1; }
 fi
