@@ -201,20 +201,6 @@ pub fn box_iou(a: &BoxXyxy, candidate: &BoxXyxy) -> f64 {
     }
 }
 
-/// The reference's mask box: integer min/max column and row of the pixels `> 0` of a
-/// row-major `width`-wide mask, or `[0, 0, 0, 0]` when no pixel is positive.
-pub fn mask_box(mask: &[f32], width: usize) -> BoxXyxy {
-    let mut b: Option<[usize; 4]> = None;
-    for (idx, _) in mask.iter().enumerate().filter(|(_, &v)| v > 0.0) {
-        let (x, y) = (idx % width, idx / width);
-        b = Some(match b {
-            None => [x, y, x, y],
-            Some([x1, y1, x2, y2]) => [x1.min(x), y1.min(y), x2.max(x), y2.max(y)],
-        });
-    }
-    b.map_or([0.0; 4], |v| v.map(|c| c as f64))
-}
-
 fn identity8() -> Mat8 {
     std::array::from_fn(|i| std::array::from_fn(|j| if i == j { 1.0 } else { 0.0 }))
 }
@@ -324,17 +310,6 @@ mod tests {
         // The empty box scores 0 even when it overlaps the prediction.
         assert_eq!(compute_iou([0.0, 0.0, 1.0, 2.0], &[[0.0; 4]]), vec![0.0]);
         assert!(compute_iou(pred, &[]).is_empty());
-    }
-
-    #[test]
-    fn mask_box_cases() {
-        let mut m = vec![0.0f32; 6 * 4];
-        assert_eq!(mask_box(&m, 6), [0.0; 4]);
-        m[6 + 2] = 0.5;
-        assert_eq!(mask_box(&m, 6), [2.0, 1.0, 2.0, 1.0]);
-        m[3 * 6 + 4] = 1.0;
-        m[2 * 6 + 1] = -3.0;
-        assert_eq!(mask_box(&m, 6), [2.0, 1.0, 4.0, 3.0]);
     }
 
     fn is_positive_definite8(a: &Mat8) -> bool {
