@@ -17,7 +17,7 @@ pub struct EngineSettings {
     pub model_size: Option<String>,
     /// "auto", "cpu" or "cuda".
     pub device: String,
-    /// "auto", "fp32", "fp16" or "bf16".
+    /// "auto" (bf16 on CUDA, fp32 on CPU), "fp32" or "bf16".
     pub precision: String,
     pub image_size: i64,
     /// SAMURAI tuning keyed by the upstream YAML names.

@@ -63,7 +63,7 @@ pub fn obj_id(i: usize, suffix: &str) -> String {
 
 pub const MODEL_SIZES: [&str; 5] = ["auto", "tiny", "small", "base_plus", "large"];
 pub const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
-pub const PRECISIONS: [&str; 4] = ["auto", "fp32", "fp16", "bf16"];
+pub const PRECISIONS: [&str; 3] = ["auto", "fp32", "bf16"];
 pub const IMAGE_SIZES: [i64; 4] = [1024, 768, 512, 256];
 pub const PROPAGATIONS: [&str; 3] = ["blend", "nearest", "forward"];
 pub const OUTPUT_MODES: [&str; 4] = ["Source + matte in alpha", "Matte only", "ID matte", "Colour overlay"];

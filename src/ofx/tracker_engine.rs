@@ -85,6 +85,7 @@ fn load_model(s: &EngineSettings) -> Result<(ModelKey, SharedModel, ModelSize), 
     let key = (s.checkpoint.clone(), s.image_size, s.device.clone(), s.precision.clone());
     let device = DeviceChoice::parse(&s.device).and_then(DeviceChoice::resolve).map_err(|e| e.to_string())?;
     let precision = match s.precision.as_str() {
+        "auto" if device.is_cuda() => Precision::Bf16,
         "auto" => Precision::F32,
         other => Precision::parse(other).map_err(|e| e.to_string())?,
     };
