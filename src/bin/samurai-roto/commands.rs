@@ -28,18 +28,32 @@ pub struct SegmentArgs {
     /// Model input resolution: a multiple of 64 from 256 to 1024.
     #[arg(long, default_value_t = 1024)]
     pub image_size: i64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// fp32 or bf16 (bf16 is meant for CUDA).
-    #[arg(long, default_value = "fp32")]
-    pub precision: String,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Output mask (8-bit PNG, 0/255) at the image's resolution.
     #[arg(long)]
     pub out: PathBuf,
     /// Also write the float32 logits as a .npy array of shape (H, W).
     #[arg(long)]
     pub logits: Option<PathBuf>,
+}
+
+/// Where and in which precision the network runs (shared by the commands that run it).
+#[derive(Args)]
+pub struct RunArgs {
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// fp32 or bf16 (bf16 is meant for CUDA).
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
+}
+
+impl RunArgs {
+    /// Resolves the device (failing clearly when CUDA is asked for but absent) and precision.
+    pub fn load_options(&self) -> Result<LoadOptions> {
+        Ok(LoadOptions { device: DeviceChoice::parse(&self.device)?.resolve()?, precision: Precision::parse(&self.precision)? })
+    }
 }
 
 #[derive(Args)]
@@ -73,11 +87,9 @@ fn require_checkpoint(path: &Path) -> Result<()> {
 }
 
 /// Loads a checkpoint with the built-in preset of its own size at `image_size`.
-pub fn load_model(checkpoint: &Path, image_size: i64, device: &str, precision: &str) -> Result<Sam2Model> {
+pub fn load_model(checkpoint: &Path, image_size: i64, run: &RunArgs) -> Result<Sam2Model> {
     require_checkpoint(checkpoint)?;
-    let device = DeviceChoice::parse(device)?.resolve()?;
-    let precision = Precision::parse(precision)?;
-    Ok(Sam2Model::load_detect(checkpoint, image_size, &LoadOptions { device, precision })?)
+    Ok(Sam2Model::load_detect(checkpoint, image_size, &run.load_options()?)?)
 }
 
 pub fn segment(args: &SegmentArgs) -> Result<()> {
@@ -86,7 +98,7 @@ pub fn segment(args: &SegmentArgs) -> Result<()> {
     let orig_hw = (img.height as i64, img.width as i64);
     samurai_roto::model::image_predictor::validate_box(bbox, orig_hw.1, orig_hw.0)
         .with_context(|| format!("--box for {}", args.image.display()))?;
-    let model = load_model(&args.checkpoint, args.image_size, &args.device, &args.precision)?;
+    let model = load_model(&args.checkpoint, args.image_size, &args.run)?;
     let input = image::image_predictor_input_tensor(&img, args.image_size);
     let emb = model.embed_image(&input, orig_hw);
     let pred = model.predict_box(&emb, bbox)?;

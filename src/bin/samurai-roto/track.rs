@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::image;
-use samurai_roto::model::{DeviceChoice, LoadOptions, Precision, Sam2Model};
+use samurai_roto::model::Sam2Model;
 use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, Session, TrackerOptions};
 use std::path::PathBuf;
 
@@ -40,12 +40,8 @@ pub struct TrackArgs {
     /// How frames between two keyframes combine: blend, nearest or forward.
     #[arg(long, default_value = "blend")]
     pub mode: String,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// fp32 or bf16 (bf16 is meant for CUDA).
-    #[arg(long, default_value = "fp32")]
-    pub precision: String,
+    #[command(flatten)]
+    pub run: crate::commands::RunArgs,
     /// Output folder: OUT/NAME/NNNNN.png (or .exr).
     #[arg(long)]
     pub out: PathBuf,
@@ -92,14 +88,13 @@ fn collect_prompts(args: &TrackArgs) -> Result<Vec<ObjectPrompt>> {
 }
 
 fn load_model(args: &TrackArgs) -> Result<Sam2Model> {
-    let device = DeviceChoice::parse(&args.device)?.resolve()?;
-    let precision = Precision::parse(&args.precision)?;
+    let options = args.run.load_options()?;
     let checkpoint = match &args.checkpoint {
         Some(p) if p.exists() => p.clone(),
         Some(p) => bail!("checkpoint {} not found. {CHECKPOINT_HELP}", p.display()),
         None => crate::download::cached_or_download(ModelSize::parse(&args.model_size)?)?,
     };
-    Ok(Sam2Model::load_detect(&checkpoint, args.image_size, &LoadOptions { device, precision })?)
+    Ok(Sam2Model::load_detect(&checkpoint, args.image_size, &options)?)
 }
 
 pub fn track(args: &TrackArgs) -> Result<()> {
