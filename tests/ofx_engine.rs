@@ -32,7 +32,8 @@ fn host_frame(f: i64) -> Result<FrameImage, String> {
 fn objects() -> Vec<ObjectKeys> {
     vec![
         ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]) },
-        ObjectKeys { name: "boy#2".into(), keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0])]) },
+        // The key at FIRST + 30 lies outside the host's range and is ignored.
+        ObjectKeys { name: "boy#2".into(), keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]) },
     ]
 }
 
@@ -59,7 +60,7 @@ fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
     let mut session = Session::new(model, Preset::builtin(ModelSize::Tiny).samurai, Box::new(FolderSource::open(tmp.path()).unwrap()), options).unwrap();
     for o in objects() {
         session.add_object(&o.name).unwrap();
-        for (f, b) in o.keyframes {
+        for (f, b) in o.keyframes.into_iter().filter(|(f, _)| *f <= FIRST + 6) {
             session.set_keyframe(&o.name, (f - FIRST) as usize, b).unwrap();
         }
     }

@@ -125,6 +125,7 @@ impl State {
     fn apply_objects(&mut self, objects: &[ObjectKeys]) -> Result<(), String> {
         let first = self.first;
         let session = self.session.as_mut().ok_or("engine used before configure")?;
+        let frames = session.num_frames() as i64;
         let names: Vec<String> = session.objects().iter().map(|o| o.name.clone()).collect();
         for o in objects {
             if !names.contains(&o.name) {
@@ -133,7 +134,8 @@ impl State {
         }
         for o in objects {
             let current: BTreeMap<usize, [f64; 4]> = session.objects().iter().find(|x| x.name == o.name).map(|x| x.keyframes.clone()).unwrap_or_default();
-            let target: BTreeMap<usize, [f64; 4]> = o.keyframes.iter().filter(|(f, _)| **f >= first).map(|(f, b)| ((*f - first) as usize, *b)).collect();
+            // Keys outside the clip's frame range (the host allows them) are ignored.
+            let target: BTreeMap<usize, [f64; 4]> = o.keyframes.iter().filter(|(f, _)| **f >= first && **f < first + frames).map(|(f, b)| ((*f - first) as usize, *b)).collect();
             for frame in current.keys().filter(|f| !target.contains_key(f)) {
                 session.remove_keyframe(&o.name, *frame).map_err(|e| e.to_string())?;
             }
