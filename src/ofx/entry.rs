@@ -117,6 +117,12 @@ fn instance_changed(inst: &Instance, name: &str) -> OfxResult<OfxStatus> {
         }
         return Ok(sys::kOfxStatOK);
     }
+    if name == params::ANALYSE.id {
+        // Not implemented yet: say so rather than do nothing silently.
+        suites::post_message(Some(inst.effect), n::kOfxMessageWarning,
+            "SamuraiRoto: Analyse and track-cache files are not available in this version; frames are tracked when they are rendered.");
+        return Ok(sys::kOfxStatOK);
+    }
     Ok(sys::kOfxStatReplyDefault)
 }
 
