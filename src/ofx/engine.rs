@@ -6,7 +6,7 @@
 //! Pixel coordinates here are those of the frames handed to the engine: x right, y down,
 //! origin at the top-left of the source image (at the current render scale).
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Everything that configures tracking; any change invalidates the engine's results.
@@ -47,14 +47,32 @@ pub struct FrameImage {
 /// Per-object logits at frame resolution, in object order.
 pub type Mattes = Vec<(String, Vec<f32>)>;
 
+/// What "Analyse" did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyseReport {
+    /// Frames tracked (the whole range).
+    pub frames: usize,
+    /// The track cache written and its size in bytes (none when no path is set).
+    pub written: Option<(PathBuf, u64)>,
+}
+
 pub trait MatteEngine: Send + Sync {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String>;
     fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String>;
     /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
     /// `fetch` pulls other frames; `abort` polled between frames.
     fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String>;
-    /// Like `mattes` but only from cache, never blocking behind a running propagation.
-    fn cached_mattes(&self, frame: i64) -> Option<Mattes>;
+    /// Like `mattes` but only from what is already computed or in the track cache file
+    /// (`current` = the host's image of `frame`, checked against the file), never
+    /// blocking behind a running propagation.
+    fn cached_mattes(&self, frame: i64, current: Option<&FrameImage>) -> Option<Mattes>;
+    /// The track cache file to read (and that `analyse` writes); `None` for none.
+    fn set_track_cache(&self, path: Option<&Path>) -> Result<(), String>;
+    /// Why the track cache file set is not used (stale or damaged), for the artist.
+    fn notice(&self) -> Option<String>;
+    /// Tracks every frame of the range (progress in 0..=1; `false` from `progress`
+    /// cancels) and writes the track cache file when one is set.
+    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String>;
     fn clear_cache(&self);
 }
 
@@ -148,7 +166,7 @@ impl MatteEngine for BoxMatteEngine {
 
     fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
         let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
-        if let Some(m) = self.cached_mattes(frame) {
+        if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
         let (size, objects) = {
@@ -174,8 +192,29 @@ impl MatteEngine for BoxMatteEngine {
         Ok(out)
     }
 
-    fn cached_mattes(&self, frame: i64) -> Option<Mattes> {
+    fn cached_mattes(&self, frame: i64, _current: Option<&FrameImage>) -> Option<Mattes> {
         self.cache.lock().ok()?.get(&frame).cloned()
+    }
+
+    fn set_track_cache(&self, _path: Option<&Path>) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn notice(&self) -> Option<String> {
+        None
+    }
+
+    /// Renders every frame of the range (pulling each keyframe's frame as `mattes`
+    /// does); writes no file.
+    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
+        let (_, (a, b), _) = self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
+        for f in a..=b {
+            if !progress((f - a) as f64 / (b - a + 1) as f64) {
+                return Err("Analyse cancelled".into());
+            }
+            self.mattes(f, fetch, &|| false)?;
+        }
+        Ok(AnalyseReport { frames: (b - a + 1) as usize, written: None })
     }
 
     fn clear_cache(&self) {

@@ -110,7 +110,7 @@ fn destroy_instance(effect: Effect) -> OfxResult<OfxStatus> {
     Ok(sys::kOfxStatOK)
 }
 
-fn instance_changed(inst: &Instance, name: &str) -> OfxResult<OfxStatus> {
+fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStatus> {
     if name == params::CLEAR_CACHE.id {
         if let Ok(e) = &inst.engine {
             e.clear_cache();
@@ -118,9 +118,13 @@ fn instance_changed(inst: &Instance, name: &str) -> OfxResult<OfxStatus> {
         return Ok(sys::kOfxStatOK);
     }
     if name == params::ANALYSE.id {
-        // Not implemented yet: say so rather than do nothing silently.
-        suites::post_message(Some(inst.effect), n::kOfxMessageWarning,
-            "SamuraiRoto: Analyse and track-cache files are not available in this version; frames are tracked when they are rendered.");
+        let report = render::analyse(inst, time)?;
+        let done = match &report.written {
+            Some((path, bytes)) => format!("SamuraiRoto: analysed {} frames; wrote the track cache {} ({:.1} MB).", report.frames, path.display(), *bytes as f64 / 1e6),
+            None => format!("SamuraiRoto: analysed {} frames (kept in memory; set Track cache file to keep them for farm renders).", report.frames),
+        };
+        tracing::info!("{done}");
+        suites::clear_persistent(inst.effect);
         return Ok(sys::kOfxStatOK);
     }
     Ok(sys::kOfxStatReplyDefault)
@@ -141,7 +145,7 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
         Action::DescribeInContext { .. } => ok(describe::describe_in_context(effect_or()?)),
         Action::CreateInstance => create_instance(effect_or()?),
         Action::DestroyInstance => destroy_instance(effect_or()?),
-        Action::InstanceChanged { name, .. } => instance_changed(instance(effect_or()?)?, &name),
+        Action::InstanceChanged { name, time, .. } => instance_changed(instance(effect_or()?)?, &name, time),
         Action::PurgeCaches => {
             if let Ok(e) = &instance(effect_or()?)?.engine {
                 e.clear_cache();
@@ -152,8 +156,13 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
         Action::GetClipPreferences => ok(render::clip_preferences(instance(effect_or()?)?, out()?)),
         Action::Render { time, window, .. } => {
             let e = effect_or()?;
-            render::render(instance(e)?, time, window)?;
-            suites::clear_persistent(e);
+            let inst = instance(e)?;
+            render::render(inst, time, window)?;
+            // A track cache that cannot be used stays on screen; anything else is cleared.
+            match inst.engine.as_ref().ok().and_then(|en| en.notice()) {
+                Some(notice) => { suites::post_persistent(e, n::kOfxMessageWarning, &format!("SamuraiRoto: {notice}")); }
+                None => suites::clear_persistent(e),
+            }
             Ok(sys::kOfxStatOK)
         }
         _ => Ok(sys::kOfxStatReplyDefault),

@@ -96,6 +96,8 @@ pub struct Settings {
     /// Enabled objects only.
     pub objects: Vec<ObjectParams>,
     pub selected: usize,
+    /// Track cache file (none when the parameter is empty).
+    pub track_cache: Option<PathBuf>,
 }
 
 fn choice_str<T: ToString>(ps: ParamSet, d: p::Def, options: &[T], t: f64) -> OfxResult<String> {
@@ -152,6 +154,7 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
         softness: ps.param(p::SOFTNESS.id)?.get_f64(t)?.max(0.0),
         objects,
         selected: ps.param(p::SELECTED.id)?.get_int(t)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize,
+        track_cache: Some(ps.param(p::TRACK_CACHE.id)?.get_string()?).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(PathBuf::from),
     })
 }
 

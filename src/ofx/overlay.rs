@@ -82,7 +82,7 @@ pub fn draw(inst: &Instance, args: &InteractArgs, ctx: Option<DrawContext>) -> O
 /// The tracker's box for object `i` at `time` (bounding box of its matte), canonical.
 fn tracked_box(inst: &Instance, i: usize, time: f64) -> Option<[f64; 4]> {
     let geo = (*inst.last_geometry.lock().ok()?)?;
-    let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64)?;
+    let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64, None)?;
     let suffix = format!("#{}", i + 1);
     let (_, m) = mattes.iter().find(|(k, _)| k.ends_with(&suffix))?;
     let (w, _) = geo.size();

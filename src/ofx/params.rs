@@ -41,9 +41,9 @@ defs! {
     NON_OVERLAP = "nonOverlap", "Non-overlap", "Each pixel belongs to at most one object.";
     PROPAGATION = "propagation", "Propagation", "Between keyframes: blend forward and backward passes, use the nearest keyframe's pass, or forward only.";
     ADVANCED = "samuraiGroup", "SAMURAI tuning", "Motion-model and memory-selection settings of SAMURAI.";
-    ANALYSE = "analyse", "Analyse", "Not available yet: will track the whole frame range and write the track cache for farm renders.";
+    ANALYSE = "analyse", "Analyse", "Track the whole frame range now (with progress and cancel) and write the track cache file, if one is set, for farm renders.";
     CLEAR_CACHE = "clearCache", "Clear cache", "Forget every tracked frame; the next render tracks again.";
-    TRACK_CACHE = "trackCacheFile", "Track cache file", "Not used yet: the file Analyse will write and farm renders read instead of tracking again.";
+    TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
 }
 
 /// Per-object parameter IDs: `obj{N}{suffix}` with N in 1..=8.

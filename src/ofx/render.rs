@@ -106,14 +106,47 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
         let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
         Ok(to_frame(&img, settings.input_linear)) // `img` is released here
     };
-    let mattes = mattes_for(inst, frame, range, &fetch)?;
+    let mattes = mattes_for(inst, frame, range, &current, &fetch)?;
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, geo.size());
     Ok(())
 }
 
-fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32, u32), objects: Vec<super::engine::ObjectKeys>) -> OfxResult<()> {
+/// The Analyse button: tracks the whole frame range with the host's progress bar (its
+/// cancel button stops between frames, keeping what was tracked) and writes the track
+/// cache file when one is set.
+///
+/// Host quirk: images are fetched here, in the instance-changed action, as trackers do
+/// (openfx-misc's tracker, Natron's and Nuke's analysis buttons); hosts serve them at
+/// render scale 1.
+pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseReport> {
+    let effect = inst.effect;
+    let params = inst.params()?;
+    let settings = read_settings(params, time)?;
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
+    let range = inst.frame_range()?;
+    let geo = {
+        let src = src_clip.image(range.0 as f64)?;
+        Geometry { render_scale: src.render_scale, pixel_aspect: src.pixel_aspect, bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2] }
+    };
+    let objects = object_keys(params, &settings, &geo, range.0)?;
+    apply_config(inst, &settings, range, geo.size(), objects)?;
+    let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let fetch = |f: i64| -> Result<FrameImage, String> {
+        let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
+        Ok(to_frame(&img, settings.input_linear))
+    };
+    let bar = Progress::start(effect, "SamuraiRoto: analysing");
+    let progress = |p: f64| bar.as_ref().is_none_or(|b| b.update(p));
+    engine.analyse(&fetch, &progress).map_err(OfxError::failed)
+}
+
+/// Brings the engine in line with the parameters (configuration, objects, track cache
+/// file); waits for a running propagation only when something changed.
+pub fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32, u32), objects: Vec<super::engine::ObjectKeys>) -> OfxResult<()> {
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    engine.set_track_cache(s.track_cache.as_deref()).map_err(OfxError::failed)?;
     let wanted = (s.engine.clone(), range, size, objects);
     let poisoned = |_| OfxError::failed("state poisoned");
     if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
@@ -143,10 +176,10 @@ fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
 
 /// Cached mattes first; otherwise run the propagation if nobody else is, else poll the
 /// cache (a frame finished by the other thread's propagation is returned at once).
-fn mattes_for(inst: &Instance, frame: i64, range: (i64, i64), fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
+fn mattes_for(inst: &Instance, frame: i64, range: (i64, i64), current: &FrameImage, fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     loop {
-        if let Some(m) = engine.cached_mattes(frame) {
+        if let Some(m) = engine.cached_mattes(frame, Some(current)) {
             return Ok(m);
         }
         if let Ok(_guard) = inst.track_lock.try_lock() {

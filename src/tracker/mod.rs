@@ -9,7 +9,9 @@ pub mod pass;
 pub mod postprocess;
 pub mod samurai;
 pub mod session;
+pub mod track_cache;
 
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
-pub use session::{BlendMode, ObjectMatte, Progress, Session, SessionStats, TrackedObject, TrackerOptions};
+pub use session::{finish_frame, BlendMode, LowResFrame, ObjectMatte, Progress, Session, SessionStats, TrackedObject, TrackerOptions};
+pub use track_cache::{CacheProblem, TrackCache, TrackCacheHeader};

@@ -77,6 +77,36 @@ pub struct ObjectMatte {
     pub logits: Tensor,
 }
 
+/// Every object's blended low-resolution logits on one frame (`side × side`, row-major,
+/// in object order): the tracker's result before upsampling. Plain data, so it can be
+/// shared between threads and written to track caches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowResFrame {
+    pub side: i64,
+    pub objects: Vec<(String, Vec<f32>)>,
+}
+
+impl LowResFrame {
+    /// Bytes of logits held.
+    pub fn bytes(&self) -> usize {
+        self.objects.iter().map(|(n, v)| v.len() * 4 + n.len()).sum::<usize>() + 32
+    }
+}
+
+/// Mattes at the clip's resolution (`frame_size` = width, height) from a frame's
+/// low-resolution logits: bilinear upsampling, then optional non-overlap. The one path
+/// from tracker results to mattes, shared by live tracking and track caches.
+pub fn finish_frame(low: &LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Vec<ObjectMatte> {
+    let (w, h) = (frame_size.0 as i64, frame_size.1 as i64);
+    let mut logits: Vec<Tensor> = low.objects.iter()
+        .map(|(_, v)| to_video_resolution(&Tensor::from_slice(v).view([1, 1, low.side, low.side]), h, w))
+        .collect();
+    if non_overlap && logits.len() > 1 {
+        let stacked = non_overlapping(&Tensor::cat(&logits, 0));
+        logits = (0..logits.len() as i64).map(|i| stacked.narrow(0, i, 1)).collect();
+    }
+    low.objects.iter().zip(logits).map(|((name, _), l)| ObjectMatte { name: name.clone(), logits: l.view([h, w]) }).collect()
+}
 /// Progress of a propagation: `done` of `total` pass steps.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -265,15 +295,21 @@ impl Session {
     /// [`mask_at`](Self::mask_at) with frames from `source`; `progress` may cancel between
     /// frames (the error then says so; finished frames stay cached).
     pub fn mask_at_from(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<ObjectMatte>> {
+        let low = self.low_res_frame_from(frame, source, progress)?;
+        Ok(finish_frame(&low, self.frame_size(), self.options.non_overlap))
+    }
+
+    /// The tracker's result for `frame` before upsampling: every object's blended
+    /// low-resolution logits (what track caches store; [`finish_frame`] turns it into
+    /// mattes exactly as [`mask_at_from`](Self::mask_at_from) does).
+    pub fn low_res_frame_from(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<LowResFrame> {
         self.check_frame(frame)?;
         let lows = self.low_res_at(frame, source, progress)?;
-        let (w, h) = self.frame_size();
-        let mut logits: Vec<Tensor> = lows.iter().map(|l| to_video_resolution(l, h as i64, w as i64)).collect();
-        if self.options.non_overlap && logits.len() > 1 {
-            let stacked = non_overlapping(&Tensor::cat(&logits, 0));
-            logits = (0..logits.len() as i64).map(|i| stacked.narrow(0, i, 1)).collect();
-        }
-        Ok(self.objects.iter().zip(logits).map(|(o, l)| ObjectMatte { name: o.name.clone(), logits: l.view([h as i64, w as i64]) }).collect())
+        let objects = self.objects.iter().zip(lows).map(|(o, l)| {
+            let values = Vec::<f32>::try_from(l.flatten(0, -1)).map_err(Error::from)?;
+            Ok((o.name.clone(), values))
+        }).collect::<Result<Vec<_>>>()?;
+        Ok(LowResFrame { side: self.image_size / 4, objects })
     }
 
     /// The pass records behind `frame` for each object (for inspection and parity tests).
