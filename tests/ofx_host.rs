@@ -153,6 +153,12 @@ fn render_without_checkpoint(plugin: &Plugin, inst: OfxImageEffectHandle) {
         let (persistent, text) = last_message();
         assert!(persistent && text.starts_with("OfxMessageError") && text.contains(expect), "message after render with checkpoint {path:?}: {text:?}");
         println!("ofx_host: render with checkpoint {path:?} -> kOfxStatFailed, persistent message {text:?}");
+        // The Analyse button fails the same way (error status, message), never crashes.
+        let analyse = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("analyse")),
+            ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![2.0]))]);
+        assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()), kOfxStatFailed, "Analyse with checkpoint {path:?}");
+        let (persistent, text) = last_message();
+        assert!(persistent && text.contains(expect), "message after Analyse with checkpoint {path:?}: {text:?}");
     }
     assert_eq!(effect::outstanding_images(), 0, "images leaked by the failed renders");
 }
@@ -307,6 +313,13 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
         ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
     assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
     assert_eq!(plugin.call("OfxActionPurgeCaches", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
+    // Analyse runs over the whole range with the host's progress bar (the test engine
+    // writes no file; the real one is checked in ofx_host_tracker.rs).
+    PROGRESS.lock().unwrap().clear();
+    let analyse = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("analyse")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
+    assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()), kOfxStatOK, "{:?}", last_message());
+    assert!(PROGRESS.lock().unwrap().len() >= 12, "Analyse showed no progress");
     println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
 }
 

@@ -8,11 +8,25 @@ use super::store::*;
 use samurai_roto::ofx::sys::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// Source image size (pixels; render scale 1, pixel aspect 1, so canonical = pixel).
+/// Source image size at render scale 1 (pixels; with pixel aspect 1, canonical = pixel).
 pub const W: i32 = 64;
 pub const H: i32 = 48;
+/// Render scale and pixel aspect ratio of the images the host hands out (1, 1 unless a
+/// test changes them): at scale s an image is round(W·s) × round(H·s) pixels and canonical
+/// x = pixel x · aspect / s, canonical y = pixel y / s.
+pub static GEOMETRY: Mutex<(f64, f64)> = Mutex::new((1.0, 1.0));
+/// The host's abort flag comes on once the Source clip has served this many images
+/// (`usize::MAX`: never).
+pub static ABORT_AFTER_FETCHES: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Pixel size of the images at the current render scale.
+pub fn image_size() -> (i32, i32) {
+    let s = GEOMETRY.lock().unwrap().0;
+    ((W as f64 * s).round() as i32, (H as f64 * s).round() as i32)
+}
 /// Frame range of the test clip.
 pub const FRAMES: (i32, i32) = (0, 11);
 
@@ -114,23 +128,30 @@ impl Clip {
     }
 }
 
-/// The synthetic source pixel (RGBA float) at pixel (x, y) of time `t`.
+/// The synthetic source pixel (RGBA float) at pixel (x, y) of time `t` (render scale 1).
 pub fn source_pixel(t: f64, x: i32, y: i32) -> [f32; 4] {
-    [x as f32 / W as f32, y as f32 / H as f32, ((t as f32) / 16.0).fract(), 1.0]
+    source_pixel_sized(t, x, y, (W, H))
+}
+
+/// The synthetic source pixel of an image `size` pixels large (any render scale).
+pub fn source_pixel_sized(t: f64, x: i32, y: i32, size: (i32, i32)) -> [f32; 4] {
+    [x as f32 / size.0 as f32, y as f32 / size.1 as f32, ((t as f32) / 16.0).fract(), 1.0]
 }
 
 fn image_props(data: *mut f32) -> OfxPropertySetHandle {
     let h = Props::new_handle();
     let p = Props::get(h).unwrap();
+    let (w, ht) = image_size();
+    let (scale, aspect) = *GEOMETRY.lock().unwrap();
     p.set("OfxImagePropData", Val::P(vec![data as usize]));
-    p.set("OfxImagePropBounds", Val::I(vec![0, 0, W, H]));
-    p.set("OfxImagePropRegionOfDefinition", Val::I(vec![0, 0, W, H]));
-    p.set("OfxImagePropRowBytes", Val::I(vec![W * 4 * 4]));
+    p.set("OfxImagePropBounds", Val::I(vec![0, 0, w, ht]));
+    p.set("OfxImagePropRegionOfDefinition", Val::I(vec![0, 0, w, ht]));
+    p.set("OfxImagePropRowBytes", Val::I(vec![w * 4 * 4]));
     p.set_str("OfxImageEffectPropPixelDepth", "OfxBitDepthFloat");
     p.set_str("OfxImageEffectPropComponents", "OfxImageComponentRGBA");
     p.set_str("OfxImageEffectPropPreMultiplication", "OfxImageAlphaPremultiplied");
-    p.set("OfxImagePropPixelAspectRatio", Val::D(vec![1.0]));
-    p.set("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0]));
+    p.set("OfxImagePropPixelAspectRatio", Val::D(vec![aspect]));
+    p.set("OfxImageEffectPropRenderScale", Val::D(vec![scale, scale]));
     p.set_str("OfxImagePropField", "OfxImageFieldNone");
     h
 }
@@ -183,11 +204,12 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     let c = or_bad!(Clip::get(c));
     if out.is_null() { return kOfxStatErrValue; }
     if t < FRAMES.0 as f64 || t > FRAMES.1 as f64 { return kOfxStatFailed; }
-    let n = (W * H * 4) as usize;
+    let (w, h) = image_size();
+    let n = (w * h * 4) as usize;
     let (buf, owned) = if c.name == "Source" {
         SOURCE_FETCHES.lock().unwrap().push(t);
         let mut v = Vec::with_capacity(n);
-        for y in 0..H { for x in 0..W { v.extend(source_pixel(t, x, y)); } }
+        for y in 0..h { for x in 0..w { v.extend(source_pixel_sized(t, x, y, (w, h))); } }
         let b = Box::leak(v.into_boxed_slice());
         (b.as_mut_ptr(), Some((b.as_mut_ptr() as usize, n)))
     } else {
@@ -215,10 +237,13 @@ unsafe extern "C" fn release_image(h: OfxPropertySetHandle) -> OfxStatus {
 unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxRectD) -> OfxStatus {
     or_bad!(Clip::get(c));
     if out.is_null() { return kOfxStatErrValue; }
-    *out = OfxRectD { x1: 0.0, y1: 0.0, x2: W as f64, y2: H as f64 };
+    let aspect = GEOMETRY.lock().unwrap().1;
+    *out = OfxRectD { x1: 0.0, y1: 0.0, x2: W as f64 * aspect, y2: H as f64 };
     kOfxStatOK
 }
-unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int { 0 }
+unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int {
+    (SOURCE_FETCHES.lock().unwrap().len() >= ABORT_AFTER_FETCHES.load(Ordering::SeqCst)) as c_int
+}
 
 // Image memory: a boxed Vec per handle; lock hands out its data pointer.
 static IMAGE_MEMORY: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
