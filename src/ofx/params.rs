@@ -135,7 +135,7 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     choice(ps, MODEL_SIZE, &MODEL_SIZES, 0)?;
     choice(ps, DEVICE, &DEVICES, 0)?;
     choice(ps, PRECISION, &PRECISIONS, 0)?;
-    choice(ps, IMAGE_SIZE, &["1024 (full)", "768", "512 (fast)"], 0)?;
+    choice(ps, IMAGE_SIZE, &["1024 (full)", "768", "512 (fast)", "256 (draft)"], 0)?;
     choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0)?;
     let labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
     choice(ps, SELECTED, &labels.iter().map(String::as_str).collect::<Vec<_>>(), 0)?;
