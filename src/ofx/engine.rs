@@ -44,6 +44,9 @@ pub struct FrameImage {
     pub rgb8: Vec<u8>,
 }
 
+/// First and last host frame.
+pub type FrameRange = (i64, i64);
+
 /// Per-object logits at frame resolution, in object order.
 pub type Mattes = Vec<(String, Vec<f32>)>;
 
@@ -91,7 +94,8 @@ pub fn create_engine() -> Result<Arc<dyn MatteEngine>, String> {
 
 #[derive(Default)]
 struct BoxState {
-    configured: Option<(EngineSettings, (i64, i64), (u32, u32))>,
+    /// Settings, host frame range, frame size.
+    configured: Option<(EngineSettings, FrameRange, (u32, u32))>,
     objects: Vec<ObjectKeys>,
 }
 

@@ -211,6 +211,8 @@ impl PropSet {
             check(unsafe { (self.s()?.propSetString)(self.0, name.as_ptr(), i as c_int, s.as_ptr()) }, Self::err(name))
         })
     }
+    // The pointer is only stored as a value (instance data), never dereferenced here.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn set_pointer(&self, name: &CStr, v: *mut c_void) -> OfxResult<()> {
         // SAFETY: the host stores the pointer value, never dereferences it.
         check(unsafe { (self.s()?.propSetPointer)(self.0, name.as_ptr(), 0, v) }, Self::err(name))

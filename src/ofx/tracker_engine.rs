@@ -10,6 +10,7 @@
 //! - `state` (network, session, objects) is held for a whole propagation;
 //! - `store` (finished frames) and `baked` (the track cache file) are only held briefly,
 //!   so a render of a finished or cached frame never waits behind a running propagation.
+//!
 //! The network and session are built on first need: renders served from a track cache
 //! never load the network.
 use super::engine::{AnalyseReport, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
@@ -25,6 +26,10 @@ use std::sync::{Arc, Mutex};
 
 /// What decides which network is loaded.
 type ModelKey = (PathBuf, i64, String, String);
+/// Settings, host frame range and frame size the engine was configured with.
+type Configured = (EngineSettings, (i64, i64), (u32, u32));
+/// A checkpoint file's identity for the hash memo: path, length, modification time.
+type FileId = (PathBuf, u64, Option<std::time::SystemTime>);
 
 /// Byte budget of the finished-frame store (low-resolution logits; 256 KiB per object and
 /// frame at quality 1024).
@@ -37,7 +42,7 @@ struct State {
     session: Option<Session>,
     /// First frame of the host's range (session frame 0).
     first: i64,
-    configured: Option<(EngineSettings, (i64, i64), (u32, u32))>,
+    configured: Option<Configured>,
     objects: Vec<ObjectKeys>,
 }
 
@@ -180,7 +185,7 @@ impl FrameSource for FetchSource<'_> {
 
 /// Content hashes of checkpoint files, per (path, length, modification time), so a
 /// process hashes each checkpoint once.
-static CHECKPOINT_HASHES: Mutex<BTreeMap<(PathBuf, u64, Option<std::time::SystemTime>), String>> = Mutex::new(BTreeMap::new());
+static CHECKPOINT_HASHES: Mutex<BTreeMap<FileId, String>> = Mutex::new(BTreeMap::new());
 
 fn checkpoint_hash(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("checkpoint {}: {e}", path.display()))?;
