@@ -323,6 +323,38 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
     println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
 }
 
+/// Sources in RGB and Alpha at 8 and 16 bits: "source + matte in alpha" carries the source
+/// (quantised as the host stored it; RGB reads as opaque, Alpha fills every channel) and
+/// the matte of the keys.
+fn source_formats(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64) {
+    let e = effect_of(inst);
+    *param(e, "outputMode").value.lock().unwrap() = vec![0.0];
+    let alpha = expected_alpha(keys, t);
+    for (comps, depth, levels) in [("OfxImageComponentRGB", "OfxBitDepthByte", 255.0f32), ("OfxImageComponentAlpha", "OfxBitDepthShort", 65535.0),
+        ("OfxImageComponentRGBA", "OfxBitDepthShort", 65535.0)] {
+        *effect::SOURCE_FORMAT.lock().unwrap() = (comps, depth);
+        assert_eq!(render(plugin, inst, t), kOfxStatOK, "render with a {comps} {depth} source: {:?}", last_message());
+        let out = e.clip("Output").and_then(|c| c.output(t)).unwrap();
+        for y in 0..H {
+            for x in 0..W {
+                let i = (y * W + x) as usize;
+                let q = |v: f32| (v * levels).round() / levels;
+                let src = effect::source_pixel(t, x, y);
+                let want = match comps {
+                    "OfxImageComponentRGB" => [q(src[0]), q(src[1]), q(src[2]), alpha[i]],
+                    "OfxImageComponentAlpha" => [q(src[3]), q(src[3]), q(src[3]), alpha[i]],
+                    _ => [q(src[0]), q(src[1]), q(src[2]), alpha[i]],
+                };
+                let got = &out[i * 4..i * 4 + 4];
+                assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6), "{comps} {depth} pixel ({x},{y}): {got:?} vs {want:?}");
+            }
+        }
+        println!("ofx_host: {comps} {depth} source renders OK at frame {t}");
+    }
+    *effect::SOURCE_FORMAT.lock().unwrap() = ("OfxImageComponentRGBA", "OfxBitDepthFloat");
+    assert_eq!(effect::outstanding_images(), 0, "images leaked");
+}
+
 /// Null pointers and bad handles: an error status, never a crash.
 fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let null = std::ptr::null_mut();
@@ -386,6 +418,7 @@ fn plugin_lifecycle_through_the_test_host() {
     }
     println!("ofx_host: renders after the overlay edit follow the new keys");
     other_output_modes(&plugin, inst, &keys, 7.0);
+    source_formats(&plugin, inst, &keys, 6.0);
     error_paths(&plugin, inst);
     destroy_and_unload(&plugin, inst);
     drop(plugin);

@@ -267,4 +267,20 @@ mod tests {
         }
         assert!((linear_to_srgb(0.214_041) - 0.5).abs() < 1e-3);
     }
+
+    #[test]
+    fn rgb_and_alpha_sources_read_and_write_in_every_depth() {
+        for depth in [PixelDepth::Byte, PixelDepth::Short, PixelDepth::Float] {
+            let close = |a: [f32; 4], b: [f32; 4]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1.0 / 255.0);
+            let mut rgb = vec![0u8; 2 * 3 * depth.bytes()];
+            write_px(&mut rgb, 1, depth, Components::Rgb, [0.2, 0.4, 0.8, 0.3]);
+            // RGB has no alpha: it reads back opaque.
+            assert!(close(read_px(&rgb, 1, depth, Components::Rgb), [0.2, 0.4, 0.8, 1.0]), "{depth:?} RGB");
+            assert!(close(read_px(&rgb, 0, depth, Components::Rgb), [0.0, 0.0, 0.0, 1.0]), "{depth:?} RGB untouched pixel");
+            let mut alpha = vec![0u8; 2 * depth.bytes()];
+            write_px(&mut alpha, 1, depth, Components::Alpha, [0.1, 0.1, 0.1, 0.6]);
+            // Alpha-only writes the alpha and reads it back on every channel.
+            assert!(close(read_px(&alpha, 1, depth, Components::Alpha), [0.6; 4]), "{depth:?} alpha");
+        }
+    }
 }

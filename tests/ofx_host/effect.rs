@@ -22,6 +22,33 @@ pub static GEOMETRY: Mutex<(f64, f64)> = Mutex::new((1.0, 1.0));
 /// (`usize::MAX`: never).
 pub static ABORT_AFTER_FETCHES: AtomicUsize = AtomicUsize::new(usize::MAX);
 
+/// Components and depth of the Source clip's images (RGBA float unless a test changes
+/// them): ("OfxImageComponentRGBA" | "OfxImageComponentRGB" | "OfxImageComponentAlpha",
+/// "OfxBitDepthFloat" | "OfxBitDepthShort" | "OfxBitDepthByte").
+pub static SOURCE_FORMAT: Mutex<(&str, &str)> = Mutex::new(("OfxImageComponentRGBA", "OfxBitDepthFloat"));
+
+/// The Source image of time `t` in `SOURCE_FORMAT` (rows bottom-up), and its row bytes.
+fn source_bytes(t: f64, (w, h): (i32, i32)) -> (Vec<u8>, i32) {
+    let (comps, depth) = *SOURCE_FORMAT.lock().unwrap();
+    let channels: &[usize] = match comps { "OfxImageComponentRGB" => &[0, 1, 2], "OfxImageComponentAlpha" => &[3], _ => &[0, 1, 2, 3] };
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let px = source_pixel_sized(t, x, y, (w, h));
+            for &c in channels {
+                let v = px[c];
+                match depth {
+                    "OfxBitDepthByte" => out.push((v.clamp(0.0, 1.0) * 255.0).round() as u8),
+                    "OfxBitDepthShort" => out.extend(((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes()),
+                    _ => out.extend(v.to_ne_bytes()),
+                }
+            }
+        }
+    }
+    let row = out.len() as i32 / h.max(1);
+    (out, row)
+}
+
 /// Pixel size of the images at the current render scale.
 pub fn image_size() -> (i32, i32) {
     let s = GEOMETRY.lock().unwrap().0;
@@ -45,7 +72,8 @@ pub struct Clip {
 
 static EFFECTS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 static CLIPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
-/// Images handed out and not yet released: image props handle → owned source buffer.
+/// Images handed out and not yet released: image props handle → owned source buffer
+/// (pointer and byte length).
 pub static IMAGES: Mutex<Option<HashMap<usize, Option<(usize, usize)>>>> = Mutex::new(None);
 /// Times the Source clip was asked for.
 pub static SOURCE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
@@ -138,7 +166,7 @@ pub fn source_pixel_sized(t: f64, x: i32, y: i32, size: (i32, i32)) -> [f32; 4] 
     [x as f32 / size.0 as f32, y as f32 / size.1 as f32, ((t as f32) / 16.0).fract(), 1.0]
 }
 
-fn image_props(data: *mut f32) -> OfxPropertySetHandle {
+fn image_props(data: *mut u8, row_bytes: i32, format: (&str, &str)) -> OfxPropertySetHandle {
     let h = Props::new_handle();
     let p = Props::get(h).unwrap();
     let (w, ht) = image_size();
@@ -146,9 +174,9 @@ fn image_props(data: *mut f32) -> OfxPropertySetHandle {
     p.set("OfxImagePropData", Val::P(vec![data as usize]));
     p.set("OfxImagePropBounds", Val::I(vec![0, 0, w, ht]));
     p.set("OfxImagePropRegionOfDefinition", Val::I(vec![0, 0, w, ht]));
-    p.set("OfxImagePropRowBytes", Val::I(vec![w * 4 * 4]));
-    p.set_str("OfxImageEffectPropPixelDepth", "OfxBitDepthFloat");
-    p.set_str("OfxImageEffectPropComponents", "OfxImageComponentRGBA");
+    p.set("OfxImagePropRowBytes", Val::I(vec![row_bytes]));
+    p.set_str("OfxImageEffectPropPixelDepth", format.1);
+    p.set_str("OfxImageEffectPropComponents", format.0);
     p.set_str("OfxImageEffectPropPreMultiplication", "OfxImageAlphaPremultiplied");
     p.set("OfxImagePropPixelAspectRatio", Val::D(vec![aspect]));
     p.set("OfxImageEffectPropRenderScale", Val::D(vec![scale, scale]));
@@ -206,18 +234,18 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     if t < FRAMES.0 as f64 || t > FRAMES.1 as f64 { return kOfxStatFailed; }
     let (w, h) = image_size();
     let n = (w * h * 4) as usize;
-    let (buf, owned) = if c.name == "Source" {
+    let (buf, owned, row_bytes, format) = if c.name == "Source" {
         SOURCE_FETCHES.lock().unwrap().push(t);
-        let mut v = Vec::with_capacity(n);
-        for y in 0..h { for x in 0..w { v.extend(source_pixel_sized(t, x, y, (w, h))); } }
-        let b = Box::leak(v.into_boxed_slice());
-        (b.as_mut_ptr(), Some((b.as_mut_ptr() as usize, n)))
+        let (bytes, row_bytes) = source_bytes(t, (w, h));
+        let len = bytes.len();
+        let b = Box::leak(bytes.into_boxed_slice());
+        (b.as_mut_ptr(), Some((b.as_mut_ptr() as usize, len)), row_bytes, *SOURCE_FORMAT.lock().unwrap())
     } else {
         let b = Box::leak(vec![0.0f32; n].into_boxed_slice());
         c.outputs.lock().unwrap().insert(time_key(t), (b.as_mut_ptr() as usize, n));
-        (b.as_mut_ptr(), None)
+        (b.as_mut_ptr().cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
     };
-    let h = image_props(buf);
+    let h = image_props(buf, row_bytes, format);
     IMAGES.lock().unwrap().get_or_insert_with(HashMap::new).insert(h as usize, owned);
     *out = h;
     kOfxStatOK
@@ -228,7 +256,7 @@ unsafe extern "C" fn release_image(h: OfxPropertySetHandle) -> OfxStatus {
         None => kOfxStatErrBadHandle,
         Some(owned) => {
             if let Some((p, n)) = owned {
-                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p as *mut f32, n)));
+                drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p as *mut u8, n)));
             }
             kOfxStatOK
         }
