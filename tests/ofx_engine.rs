@@ -92,6 +92,13 @@ fn cancellation_and_missing_frames_are_errors() {
     let broken = |f: i64| -> Result<FrameImage, String> { if f == FIRST + 2 { Err("disk offline".into()) } else { host_frame(f) } };
     let err = engine.mattes(FIRST + 2, &broken, &|| false).unwrap_err();
     assert!(err.contains("frame 12") && err.contains("disk offline"), "{err}");
+    // A panic inside a request (here the host's fetch; in life e.g. libtorch out of
+    // memory) is caught at the OFX boundary; the engine recovers for the next request.
+    let panicking = |f: i64| -> Result<FrameImage, String> { if f == FIRST + 3 { panic!("host crashed fetching {f}") } else { host_frame(f) } };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.mattes(FIRST + 4, &panicking, &|| false)));
+    assert!(caught.is_err(), "the fetch panic should unwind out of the engine");
+    let recovered = engine.mattes(FIRST + 4, &host_frame, &|| false);
+    assert!(recovered.as_ref().is_ok_and(|m| m.len() == 2), "no recovery after a panic: {:?}", recovered.err());
     let err = engine.mattes(FIRST + 40, &host_frame, &|| false).unwrap_err();
     assert!(err.contains("outside"), "{err}");
     let mut bad = settings(PathBuf::from("/nonexistent/sam2.1_hiera_tiny.pt"));

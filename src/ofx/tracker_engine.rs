@@ -22,7 +22,7 @@ use crate::tracker::{finish_frame, BlendMode, FrameSource, LowResFrame, Session,
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What decides which network is loaded.
 type ModelKey = (PathBuf, i64, String, String);
@@ -78,9 +78,10 @@ impl Store {
         }
     }
 
-    fn mattes(&self, frame: i64) -> Option<Mattes> {
+    /// A finished frame with what `finish_frame` needs (finish it after unlocking).
+    fn get(&self, frame: i64) -> Option<(Arc<LowResFrame>, (u32, u32), bool)> {
         let (size, non_overlap) = self.finish?;
-        self.frames.get(&frame).map(|low| to_mattes(low, size, non_overlap))
+        Some((self.frames.get(&frame)?.clone(), size, non_overlap))
     }
 }
 
@@ -322,11 +323,42 @@ impl State {
     }
 }
 
-impl TrackerEngine {
-    fn forget_frames(&self) {
-        if let Ok(mut m) = self.store.lock() {
-            m.clear();
+/// Locks `m`. A panic inside an earlier call (caught at the OFX boundary, e.g. libtorch
+/// running out of memory) poisons the lock and may have left the data half-updated:
+/// `reset` puts it back into a safe state and the engine carries on, instead of failing
+/// every later render of the node.
+fn recover<'a, T>(m: &'a Mutex<T>, what: &str, reset: impl FnOnce(&mut T)) -> MutexGuard<'a, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            tracing::warn!("SamuraiRoto: resetting the {what} after an earlier failure");
+            let mut g = poisoned.into_inner();
+            reset(&mut g);
+            m.clear_poison();
+            g
         }
+    }
+}
+
+impl TrackerEngine {
+    /// Network, session and objects (the network is reloaded after a failure inside it).
+    fn state(&self) -> MutexGuard<'_, State> {
+        recover(&self.state, "tracker", |st| {
+            st.session = None;
+            st.model = None;
+        })
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        recover(&self.store, "finished-frame store", Store::clear)
+    }
+
+    fn baked(&self) -> MutexGuard<'_, Baked> {
+        recover(&self.baked, "track cache state", Baked::reset)
+    }
+
+    fn forget_frames(&self) {
+        self.store().clear();
     }
 
     /// Recomputes the track-cache key after a configuration or object change.
@@ -335,7 +367,7 @@ impl TrackerEngine {
             Some((s, range, size)) => Some(cache_key(s, *range, *size, &st.objects)?),
             None => None,
         };
-        let mut b = self.baked.lock().map_err(|_| "track cache state poisoned")?;
+        let mut b = self.baked();
         if b.key != key {
             b.key = key;
             b.reset();
@@ -346,7 +378,7 @@ impl TrackerEngine {
     /// Mattes of `frame` from the track cache file, when it holds the frame and the
     /// host's current frame is the one the cache was made from.
     fn baked_mattes(&self, frame: i64, current: &FrameImage) -> Option<Mattes> {
-        let mut b = self.baked.lock().ok()?;
+        let mut b = self.baked();
         let cache = b.cache()?;
         let low = cache.frame(frame)?;
         if cache.frame_hash(frame) != Some(frame_hash(current.width, current.height, &current.rgb8).as_str()) {
@@ -356,9 +388,11 @@ impl TrackerEngine {
         }
         let low = Arc::new(low.clone());
         drop(b);
-        let mut store = self.store.lock().ok()?;
-        store.insert(frame, low.clone()); // for the overlay's tracked boxes
-        let (size, non_overlap) = store.finish?;
+        let (size, non_overlap) = {
+            let mut store = self.store();
+            store.insert(frame, low.clone()); // for the overlay's tracked boxes
+            store.finish?
+        };
         Some(to_mattes(&low, size, non_overlap))
     }
 }
@@ -368,20 +402,20 @@ impl MatteEngine for TrackerEngine {
         if !settings.checkpoint.is_file() {
             return Err(format!("checkpoint {} not found. {}", settings.checkpoint.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS));
         }
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state();
         let wanted = Some((settings.clone(), frame_range, frame_size));
         if st.configured != wanted {
             self.forget_frames();
             st.session = None;
             st.configured = wanted;
-            self.store.lock().map_err(|_| "frame store poisoned")?.finish = Some((frame_size, settings.non_overlap));
+            self.store().finish = Some((frame_size, settings.non_overlap));
             self.rekey(&st)?;
         }
         Ok(())
     }
 
     fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String> {
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state();
         if st.objects != objects {
             self.forget_frames();
             if st.session.as_ref().is_some_and(|s| s.objects().len() > objects.len() || s.objects().iter().zip(objects).any(|(a, b)| a.name != b.name)) {
@@ -397,7 +431,7 @@ impl MatteEngine for TrackerEngine {
     }
 
     fn set_track_cache(&self, path: Option<&Path>) -> Result<(), String> {
-        let mut b = self.baked.lock().map_err(|_| "track cache state poisoned")?;
+        let mut b = self.baked();
         if b.path.as_deref() != path {
             b.path = path.map(Path::to_path_buf);
             b.reset();
@@ -406,19 +440,20 @@ impl MatteEngine for TrackerEngine {
     }
 
     fn notice(&self) -> Option<String> {
-        self.baked.lock().ok()?.notice.clone()
+        self.baked().notice.clone()
     }
 
     fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
-        if let Some(m) = self.store.lock().ok().and_then(|s| s.mattes(frame)) {
-            return Ok(m);
+        let finished = self.store().get(frame);
+        if let Some((low, size, non_overlap)) = finished {
+            return Ok(to_mattes(&low, size, non_overlap));
         }
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state();
         let (_, range, size) = st.configured.clone().ok_or("engine used before configure")?;
         if frame < range.0 || frame > range.1 {
             return Err(format!("frame {frame} is outside the clip's range"));
         }
-        if self.baked.lock().is_ok_and(|mut b| b.cache().is_some_and(|c| c.frame(frame).is_some())) {
+        if self.baked().cache().is_some_and(|c| c.frame(frame).is_some()) {
             let current = fetch(frame).map_err(|reason| format!("the host could not provide frame {frame}: {reason}"))?;
             if let Some(m) = self.baked_mattes(frame, &current) {
                 return Ok(m);
@@ -428,21 +463,25 @@ impl MatteEngine for TrackerEngine {
         let source = FetchSource::new(fetch, range.0, session.num_frames(), size);
         let mut progress = |_p: crate::tracker::Progress| if abort() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
         let low = Arc::new(session.low_res_frame_from((frame - range.0) as usize, &source, &mut progress).map_err(|e| e.to_string())?);
-        let mut store = self.store.lock().map_err(|_| "frame store poisoned")?;
-        store.insert(frame, low.clone());
-        let (size, non_overlap) = store.finish.ok_or("engine used before configure")?;
+        let (size, non_overlap) = {
+            let mut store = self.store();
+            store.insert(frame, low.clone());
+            store.finish.ok_or("engine used before configure")?
+        };
+        drop(st);
         Ok(to_mattes(&low, size, non_overlap))
     }
 
     fn cached_mattes(&self, frame: i64, current: Option<&FrameImage>) -> Option<Mattes> {
-        if let Some(m) = self.store.lock().ok()?.mattes(frame) {
-            return Some(m);
+        let finished = self.store().get(frame);
+        if let Some((low, size, non_overlap)) = finished {
+            return Some(to_mattes(&low, size, non_overlap));
         }
         self.baked_mattes(frame, current?)
     }
 
     fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state();
         let (_, range, size) = st.configured.clone().ok_or("engine used before configure")?;
         if st.objects.iter().all(|o| o.keyframes.range(range.0..=range.1).next().is_none()) {
             return Err("nothing to analyse: no enabled object has a box keyframe inside the frame range".into());
@@ -457,11 +496,11 @@ impl MatteEngine for TrackerEngine {
         let mut frames = Vec::with_capacity(n);
         for i in 0..n {
             let low = Arc::new(session.low_res_frame_from(i, &source, &mut |_| ControlFlow::Continue(())).map_err(|e| e.to_string())?);
-            self.store.lock().map_err(|_| "frame store poisoned")?.insert(range.0 + i as i64, low.clone());
+            self.store().insert(range.0 + i as i64, low.clone());
             frames.push(low);
         }
         let mut report = AnalyseReport { frames: n, written: None };
-        let path = self.baked.lock().map_err(|_| "track cache state poisoned")?.path.clone();
+        let path = self.baked().path.clone();
         if let Some(path) = path {
             for f in range.0..=range.1 {
                 if !source.hashes.lock().map_err(|_| "hash table poisoned")?.contains_key(&f) {
@@ -471,7 +510,7 @@ impl MatteEngine for TrackerEngine {
             let known = source.hashes.lock().map_err(|_| "hash table poisoned")?;
             let hashes: Vec<String> = (range.0..=range.1).map(|f| known[&f].clone()).collect();
             drop(known);
-            let key = self.baked.lock().map_err(|_| "track cache state poisoned")?.key.clone().ok_or("engine used before configure")?;
+            let key = self.baked().key.clone().ok_or("engine used before configure")?;
             let objects = frames.first().map(|f| f.objects.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
             let side = frames.first().map_or(0, |f| f.side);
             let cache = TrackCache {
@@ -481,7 +520,7 @@ impl MatteEngine for TrackerEngine {
             cache.write_atomic(&path).map_err(|e| format!("could not write the track cache: {e}"))?;
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             tracing::info!("SamuraiRoto: wrote track cache {} ({n} frames, {bytes} bytes)", path.display());
-            let mut b = self.baked.lock().map_err(|_| "track cache state poisoned")?;
+            let mut b = self.baked();
             b.cache = Some(Arc::new(cache));
             b.read = true;
             b.notice = None;
@@ -492,12 +531,8 @@ impl MatteEngine for TrackerEngine {
 
     fn clear_cache(&self) {
         self.forget_frames();
-        if let Ok(mut st) = self.state.lock() {
-            // Passes and their results go with the session; the network stays loaded.
-            st.session = None;
-        }
-        if let Ok(mut b) = self.baked.lock() {
-            b.reset();
-        }
+        // Passes and their results go with the session; the network stays loaded.
+        self.state().session = None;
+        self.baked().reset();
     }
 }
