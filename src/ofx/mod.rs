@@ -1,7 +1,8 @@
 //! The OpenFX host boundary: the only layer that knows OpenFX exists.
 //!
-//! `sys` (raw C ABI) → `suites` (safe wrappers over host suites) and `entry` (the exported
-//! C entry points, `catch_unwind`, status mapping) are the only files with `unsafe`.
+//! `sys` (raw C ABI) → `suites` (safe wrappers over host suites), `entry` (the exported
+//! C entry points, `catch_unwind`, status mapping) and `gl` (the overlay's OpenGL
+//! fallback, resolved at run time) are the only files with `unsafe`.
 //! Above them, in safe Rust: `action` (actions decoded into an enum), `describe`
 //! (descriptor, clips), `params` (parameter IDs and definitions), `instance` (per-instance
 //! state), `render`, `overlay` (viewer interact) and `engine` (the narrow boundary to the
@@ -13,6 +14,7 @@ pub mod action;
 pub mod describe;
 pub mod engine;
 pub mod entry;
+pub mod gl;
 pub mod instance;
 pub mod overlay;
 pub mod params;

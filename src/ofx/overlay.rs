@@ -4,8 +4,10 @@
 //! whole box, or draw a new box on empty space for the selected object. Every edit keys
 //! both corner parameters at the current time, so the host's keyframes are the boxes.
 //!
-//! Drawing needs the OFX 1.5 Draw suite; without it we draw nothing (no OpenGL linked).
+//! Drawing uses the OFX 1.5 Draw suite when the host offers it and OpenGL otherwise
+//! (`gl.rs`; no text labels there, as GL has no text).
 use super::action::InteractArgs;
+use super::gl::Gl;
 use super::instance::{box_at, Instance};
 use super::params::{self as p, obj_id};
 use super::suites::{has_draw_suite, DrawContext, OfxResult};
@@ -45,12 +47,64 @@ pub fn drag(bl: [f64; 2], tr: [f64; 2], edges: [bool; 4], delta: [f64; 2]) -> ([
     ([nb[0].min(nb[2]), nb[1].min(nb[3])], [nb[0].max(nb[2]), nb[1].max(nb[3])])
 }
 
-/// Draw action. Returns `false` (host default) when there is no Draw suite.
+/// Where the overlay draws.
+trait Painter {
+    fn colour(&self, rgba: [f32; 4]) -> OfxResult<()>;
+    fn line(&self, width: f32, stipple: i32) -> OfxResult<()>;
+    fn line_loop(&self, points: &[OfxPointD]) -> OfxResult<()>;
+    fn text(&self, text: &str, at: OfxPointD) -> OfxResult<()>;
+}
+
+impl Painter for DrawContext {
+    fn colour(&self, rgba: [f32; 4]) -> OfxResult<()> {
+        self.set_colour(rgba)
+    }
+    fn line(&self, width: f32, stipple: i32) -> OfxResult<()> {
+        self.set_line(width, stipple)
+    }
+    fn line_loop(&self, points: &[OfxPointD]) -> OfxResult<()> {
+        self.draw(sys::kOfxDrawPrimitiveLineLoop, points)
+    }
+    fn text(&self, text: &str, at: OfxPointD) -> OfxResult<()> {
+        DrawContext::text(self, text, at)
+    }
+}
+
+impl Painter for Gl {
+    fn colour(&self, rgba: [f32; 4]) -> OfxResult<()> {
+        Gl::colour(self, rgba);
+        Ok(())
+    }
+    fn line(&self, width: f32, stipple: i32) -> OfxResult<()> {
+        Gl::line(self, width, stipple);
+        Ok(())
+    }
+    fn line_loop(&self, points: &[OfxPointD]) -> OfxResult<()> {
+        Gl::line_loop(self, points);
+        Ok(())
+    }
+    fn text(&self, _text: &str, _at: OfxPointD) -> OfxResult<()> {
+        Ok(())
+    }
+}
+
+/// Draw action: through the Draw suite when the host gave a draw context and has the
+/// suite, else OpenGL; `false` (host default) when neither is available.
 pub fn draw(inst: &Instance, args: &InteractArgs, ctx: Option<DrawContext>) -> OfxResult<bool> {
-    let Some(ctx) = ctx.filter(|_| has_draw_suite()) else {
-        tracing::warn!("SamuraiRoto overlay: host has no OFX Draw suite; OpenGL drawing is not built in");
-        return Ok(false);
-    };
+    if let Some(ctx) = ctx.filter(|_| has_draw_suite()) {
+        return paint(inst, args, &ctx).map(|_| true);
+    }
+    match Gl::begin() {
+        Some(gl) => paint(inst, args, &gl).map(|_| true),
+        None => {
+            tracing::warn!("SamuraiRoto overlay: the host has neither the OFX Draw suite nor OpenGL; boxes are not drawn");
+            Ok(false)
+        }
+    }
+}
+
+/// Each enabled object's box at `args.time` in its colour.
+fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResult<()> {
     let ps = inst.params()?;
     for i in 0..p::MAX_OBJECTS {
         if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 {
@@ -59,24 +113,24 @@ pub fn draw(inst: &Instance, args: &InteractArgs, ctx: Option<DrawContext>) -> O
         let (bl, tr) = box_at(ps, i, args.time)?;
         let keyed = ps.param(&obj_id(i, p::OBJ_BOX_BL))?.has_key_at(args.time)?;
         let c = ps.param(&obj_id(i, p::OBJ_COLOUR))?.get_rgb(args.time)?;
-        ctx.set_colour([c[0] as f32, c[1] as f32, c[2] as f32, 1.0])?;
+        painter.colour([c[0] as f32, c[1] as f32, c[2] as f32, 1.0])?;
         let b = match (keyed, tracked_box(inst, i, args.time)) {
             (true, _) | (false, None) => {
                 let stipple = if keyed { sys::kOfxDrawLineStipplePatternSolid } else { sys::kOfxDrawLineStipplePatternDot };
-                ctx.set_line(if keyed { 2.0 } else { 1.0 }, stipple)?;
+                painter.line(if keyed { 2.0 } else { 1.0 }, stipple)?;
                 norm(bl, tr)
             }
             (false, Some(t)) => {
-                ctx.set_line(1.0, sys::kOfxDrawLineStipplePatternDash)?;
+                painter.line(1.0, sys::kOfxDrawLineStipplePatternDash)?;
                 t
             }
         };
         let pts = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]].map(|[x, y]| OfxPointD { x, y });
-        ctx.draw(sys::kOfxDrawPrimitiveLineLoop, &pts)?;
+        painter.line_loop(&pts)?;
         let name = ps.param(&obj_id(i, p::OBJ_NAME))?.get_string()?;
-        ctx.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] })?;
+        painter.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] })?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The tracker's box for object `i` at `time` (bounding box of its matte), canonical.
