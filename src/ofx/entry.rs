@@ -57,7 +57,7 @@ fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> 
         Err(panic) => {
             let what = panic.downcast_ref::<&str>().map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
-            (sys::kOfxStatFailed, format!("SamuraiRoto internal error: {what}"))
+            (sys::kOfxStatFailed, explain_panic(&what))
         }
     };
     tracing::error!("SamuraiRoto: {message} (status {status})");
@@ -69,6 +69,19 @@ fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> 
         tracing::warn!("SamuraiRoto: the host could not show the message above");
     }
     status
+}
+
+/// An artist-readable message for a panic caught at the boundary (libtorch reports
+/// allocation failures and device errors by panicking through tch).
+fn explain_panic(what: &str) -> String {
+    let lower = what.to_ascii_lowercase();
+    if lower.contains("out of memory") || lower.contains("can't allocate memory") || lower.contains("cannot allocate memory") {
+        format!("SamuraiRoto ran out of memory: lower Quality, track fewer objects at once, or free memory (Clear cache on other nodes). Details: {what}")
+    } else if lower.contains("cuda") {
+        format!("SamuraiRoto: CUDA failed (set Device to CPU to work without it). Details: {what}")
+    } else {
+        format!("SamuraiRoto internal error: {what}")
+    }
 }
 
 fn bad_handle(what: &str) -> OfxError {
@@ -212,4 +225,18 @@ unsafe extern "C" fn overlay_entry(action: *const c_char, handle: *const c_void,
         };
         Ok(if handled { sys::kOfxStatOK } else { sys::kOfxStatReplyDefault })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_panic;
+
+    #[test]
+    fn panics_become_messages_an_artist_can_act_on() {
+        let oom = explain_panic("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes");
+        assert!(oom.contains("ran out of memory") && oom.contains("lower Quality") && oom.contains("123 bytes"), "{oom}");
+        assert!(explain_panic("CUDA error: out of memory").contains("ran out of memory"));
+        assert!(explain_panic("CUDA error: device-side assert triggered").contains("set Device to CPU"));
+        assert!(explain_panic("index out of bounds").starts_with("SamuraiRoto internal error"));
+    }
 }
