@@ -4,7 +4,7 @@
 //! `MultiScaleBlock`, `Hiera`).
 use super::utils::{pad_to_window, window_partition, window_unpartition, PatchEmbed};
 use crate::config::TrunkConfig;
-use crate::model::layers::{LayerNorm, Linear};
+use crate::model::layers::{attention, LayerNorm, Linear};
 use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
 use tch::Tensor;
@@ -47,16 +47,7 @@ impl MultiScaleAttention {
             (h, w) = (pooled.size()[1], pooled.size()[2]);
             q = pooled.reshape([b, h * w, self.num_heads, -1]);
         }
-        let out = Tensor::scaled_dot_product_attention(
-            &q.transpose(1, 2),
-            &k.transpose(1, 2),
-            &v.transpose(1, 2),
-            None::<Tensor>,
-            0.0,
-            false,
-            None,
-            false,
-        );
+        let out = attention(&q.transpose(1, 2), &k.transpose(1, 2), &v.transpose(1, 2));
         let out = out.transpose(1, 2).reshape([b, h, w, -1]);
         self.proj.forward(&out)
     }

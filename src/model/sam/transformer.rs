@@ -1,7 +1,7 @@
 //! Attention blocks. Reference: `sam2/modeling/sam/transformer.py` (`Attention`,
 //! `RoPEAttention`, `TwoWayAttentionBlock`, `TwoWayTransformer`) — the SAM mask decoder's
 //! two-way transformer and the RoPE attention of the memory attention.
-use crate::model::layers::{LayerNorm, Linear};
+use crate::model::layers::{attention, attention_probs, explicit_attention, LayerNorm, Linear};
 use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis};
 use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
@@ -54,7 +54,7 @@ impl Attention {
     }
 
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
-        let out = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, false, None, false);
+        let out = attention(q, k, v);
         self.out_proj.forward(&Self::recombine_heads(&out))
     }
 
@@ -80,10 +80,12 @@ impl RoPEAttention {
     }
 
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor, num_k_exclude_rope: i64) -> Tensor {
-        let (q, k, v) = self.attn.project(q, k, v);
+        let a = &self.attn;
+        let q = a.separate_heads(&a.q_proj.forward(q));
+        let k = a.separate_heads(&a.k_proj.forward(k));
         let lq = q.size()[2];
         let side = (lq as f64).sqrt().round() as i64;
-        let head_dim = self.attn.internal_dim / self.attn.num_heads;
+        let head_dim = a.internal_dim / a.num_heads;
         let cis = compute_axial_cis(head_dim, side, side, self.rope_theta, q.device());
         let q = apply_rotary_enc(&q, &cis);
         let lk = k.size()[2];
@@ -95,7 +97,23 @@ impl RoPEAttention {
             let rotated = apply_rotary_enc(&k.narrow(2, 0, num_k_rope), &cis);
             Tensor::cat(&[rotated, k.narrow(2, num_k_rope, num_k_exclude_rope)], 2)
         };
-        self.attn.attend(&q, &k, &v)
+        let (b, _, kv_dim) = v.size3().expect("attention values are [B, N, C]");
+        if a.num_heads == 1 && kv_dim < a.internal_dim && explicit_attention(&q) {
+            // Narrow values (the 64-d memory): attend to them before `v_proj` instead of
+            // after. `v_proj` is affine and every row of the attention sums to one, so this
+            // is the same result with 1/4 of the products of the attention-weighted sum.
+            let scale = 1.0 / (head_dim as f64).sqrt();
+            let out: Vec<Tensor> = (0..b)
+                .map(|i| {
+                    let probs = attention_probs(&q.get(i).get(0), &k.get(i).get(0), scale);
+                    let ctx = crate::ffi::onednn_linear(&probs, &v.get(i).transpose(0, 1).contiguous(), None);
+                    a.v_proj.forward(&ctx)
+                })
+                .collect();
+            return a.out_proj.forward(&Tensor::stack(&out, 0));
+        }
+        let v = a.separate_heads(&a.v_proj.forward(v));
+        a.attend(&q, &k, &v)
     }
 }
 
