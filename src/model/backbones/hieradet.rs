@@ -6,6 +6,7 @@ use super::utils::{pad_to_window, window_partition, window_unpartition, PatchEmb
 use crate::config::TrunkConfig;
 use crate::model::layers::{attention, LayerNorm, Linear};
 use crate::model::sam2_utils::{Activation, Mlp};
+use crate::model::position_encoding::Memo;
 use crate::model::weights::Scope;
 use tch::Tensor;
 
@@ -171,6 +172,8 @@ pub struct Hiera {
     /// Window embedding `[1, C, w0, w0]`, tiled over the token grid.
     pos_embed_window: Tensor,
     blocks: Vec<MultiScaleBlock>,
+    /// [`pos_embed_for`](Self::pos_embed_for) per grid.
+    pos_memo: Memo<(i64, i64)>,
     /// Index of the last block of each stage.
     stage_ends: Vec<usize>,
     /// Output width of each stage, finest first.
@@ -197,6 +200,7 @@ impl Hiera {
             stage_dims: stage_ends.iter().map(|&e| specs[e].dim_out).collect(),
             stage_ends,
             blocks,
+            pos_memo: Memo::new(),
         }
     }
 
@@ -216,6 +220,10 @@ impl Hiera {
     /// background embedding resized bicubically (align_corners false) plus the window
     /// embedding tiled across the grid.
     fn pos_embed_for(&self, h: i64, w: i64) -> Tensor {
+        self.pos_memo.get_or((h, w), || self.compute_pos_embed(h, w))
+    }
+
+    fn compute_pos_embed(&self, h: i64, w: i64) -> Tensor {
         let ws = self.pos_embed_window.size();
         let resized = self.pos_embed.upsample_bicubic2d([h, w], false, None, None);
         let tiled = self.pos_embed_window.repeat([1, 1, h / ws[2], w / ws[3]]);

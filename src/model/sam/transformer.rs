@@ -2,7 +2,7 @@
 //! `RoPEAttention`, `TwoWayAttentionBlock`, `TwoWayTransformer`) — the SAM mask decoder's
 //! two-way transformer and the RoPE attention of the memory attention.
 use crate::model::layers::{attention, attention_probs, explicit_attention, LayerNorm, Linear};
-use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis};
+use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis, Memo};
 use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
 use tch::Tensor;
@@ -64,6 +64,9 @@ impl Attention {
     }
 }
 
+/// Queries per block of the memory cross-attention (see [`RoPEAttention::forward`]).
+const QUERY_BLOCK: i64 = 256;
+
 /// Attention with axial 2-D rotary position encoding on queries and (the first
 /// `len - num_k_exclude_rope`) keys (`RoPEAttention`). The frequencies are computed for the
 /// query grid (assumed square), so any image size works.
@@ -72,11 +75,13 @@ pub struct RoPEAttention {
     attn: Attention,
     rope_theta: f64,
     rope_k_repeat: bool,
+    /// Frequencies per grid side and device.
+    cis_memo: Memo<(i64, tch::Device)>,
 }
 
 impl RoPEAttention {
     pub fn load(s: &Scope, embedding_dim: i64, num_heads: i64, kv_in_dim: Option<i64>, rope_theta: f64, rope_k_repeat: bool) -> Self {
-        Self { attn: Attention::load(s, embedding_dim, num_heads, 1, kv_in_dim), rope_theta, rope_k_repeat }
+        Self { attn: Attention::load(s, embedding_dim, num_heads, 1, kv_in_dim), rope_theta, rope_k_repeat, cis_memo: Memo::new() }
     }
 
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor, num_k_exclude_rope: i64) -> Tensor {
@@ -86,7 +91,7 @@ impl RoPEAttention {
         let lq = q.size()[2];
         let side = (lq as f64).sqrt().round() as i64;
         let head_dim = a.internal_dim / a.num_heads;
-        let cis = compute_axial_cis(head_dim, side, side, self.rope_theta, q.device());
+        let cis = self.cis_memo.get_or((side, q.device()), || compute_axial_cis(head_dim, side, side, self.rope_theta, q.device()));
         let q = apply_rotary_enc(&q, &cis);
         let lk = k.size()[2];
         let num_k_rope = lk - num_k_exclude_rope;
@@ -102,12 +107,22 @@ impl RoPEAttention {
             // Narrow values (the 64-d memory): attend to them before `v_proj` instead of
             // after. `v_proj` is affine and every row of the attention sums to one, so this
             // is the same result with 1/4 of the products of the attention-weighted sum.
+            // Queries go in blocks so the attention matrix of a block stays in cache (and
+            // clear of the allocator's mmap threshold): 1024 queries × 7k keys would be 30 MB.
             let scale = 1.0 / (head_dim as f64).sqrt();
+            let lq = q.size()[2];
             let out: Vec<Tensor> = (0..b)
                 .map(|i| {
-                    let probs = attention_probs(&q.get(i).get(0), &k.get(i).get(0), scale);
-                    let ctx = crate::ffi::onednn_linear(&probs, &v.get(i).transpose(0, 1).contiguous(), None);
-                    a.v_proj.forward(&ctx)
+                    let (qi, ki) = (q.get(i).get(0), k.get(i).get(0).contiguous());
+                    let vt = v.get(i).transpose(0, 1).contiguous();
+                    let ctx: Vec<Tensor> = (0..lq)
+                        .step_by(QUERY_BLOCK as usize)
+                        .map(|start| {
+                            let probs = attention_probs(&qi.narrow(0, start, QUERY_BLOCK.min(lq - start)), &ki, scale);
+                            crate::ffi::onednn_linear(&probs, &vt, None)
+                        })
+                        .collect();
+                    a.v_proj.forward(&Tensor::cat(&ctx, 0))
                 })
                 .collect();
             return a.out_proj.forward(&Tensor::stack(&out, 0));
