@@ -63,7 +63,9 @@ void cuda_reset_peak_stats(int8_t device) {
 // instead of MKL's sgemm: on 2 cores oneDNN scales better. Same fp32 arithmetic (no reduced
 // precision); only the summation order of the products differs. Falls back to at::linear
 // when the op is missing or refuses the inputs. Takes and returns tch's `at::Tensor*`.
-extern "C" at::Tensor* samurai_roto_onednn_linear(const at::Tensor* x, const at::Tensor* w, const at::Tensor* b) {
+// `post` is a oneDNN post-op fused into the product: "none", "relu" or "gelu" (exact, erf).
+extern "C" at::Tensor* samurai_roto_onednn_linear(const at::Tensor* x, const at::Tensor* w, const at::Tensor* b, const char* post) {
+  const std::string attr(post);
   std::optional<at::Tensor> bias;
   if (b != nullptr) bias = *b;
   static const std::optional<c10::OperatorHandle> op =
@@ -75,13 +77,20 @@ extern "C" at::Tensor* samurai_roto_onednn_linear(const at::Tensor* x, const at:
       stack.emplace_back(*x);
       stack.emplace_back(*w);
       stack.emplace_back(bias);
-      stack.emplace_back(std::string("none"));
+      stack.emplace_back(attr);
       stack.emplace_back(c10::List<std::optional<c10::Scalar>>());
-      stack.emplace_back(c10::IValue());
+      if (attr == "gelu") {
+        stack.emplace_back(std::string("none"));
+      } else {
+        stack.emplace_back(c10::IValue());
+      }
       op->callBoxed(&stack);
       return new at::Tensor(std::move(stack.back()).toTensor());
     } catch (...) {
     }
   }
-  return new at::Tensor(at::linear(*x, *w, bias));
+  at::Tensor y = at::linear(*x, *w, bias);
+  if (attr == "relu") y = at::relu(y);
+  if (attr == "gelu") y = at::gelu(y);
+  return new at::Tensor(std::move(y));
 }

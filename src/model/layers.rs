@@ -1,6 +1,7 @@
 //! Plain inference layers over tch tensors (no autograd, no VarStore): each holds its
 //! weights and runs with `&self`. Weights are fetched by their upstream key names
 //! (`<prefix>.weight`, `<prefix>.bias`).
+pub use crate::ffi::PostOp;
 use super::weights::Scope;
 use tch::{Device, Kind, Tensor};
 
@@ -21,15 +22,32 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         linear(x, &self.weight, self.bias.as_ref())
     }
+
+    /// `post(forward(x))`, fused into the product on the oneDNN path.
+    pub fn forward_post(&self, x: &Tensor, post: PostOp) -> Tensor {
+        if onednn_applies(x, &self.weight) {
+            return crate::ffi::onednn_linear_post(x, &self.weight, self.bias.as_ref(), post);
+        }
+        let y = self.forward(x);
+        match post {
+            PostOp::None => y,
+            PostOp::Relu => y.relu(),
+            PostOp::Gelu => y.gelu("none"),
+        }
+    }
 }
 
 /// `x·wᵀ + b`; fp32 on the CPU goes through oneDNN (see [`crate::ffi::onednn_linear`]).
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
-    if x.device() == Device::Cpu && x.kind() == Kind::Float && w.kind() == Kind::Float && use_onednn() {
+    if onednn_applies(x, w) {
         crate::ffi::onednn_linear(x, w, b)
     } else {
         x.linear(w, b)
     }
+}
+
+fn onednn_applies(x: &Tensor, w: &Tensor) -> bool {
+    x.device() == Device::Cpu && x.kind() == Kind::Float && w.kind() == Kind::Float && use_onednn()
 }
 
 /// oneDNN for fp32 CPU linears unless `SAMURAI_ROTO_MKL_LINEAR=1` (for A/B timing).
