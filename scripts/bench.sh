@@ -11,6 +11,7 @@ cd "$root"
 bash scripts/setup.sh --reference >&2
 source scripts/env.sh
 cargo build --release --locked --bin samurai-bench >&2
+bench="${CARGO_TARGET_DIR:-$root/target}/release/samurai-bench"
 py="$root/.venv/bin/python"
 clip="$root/../shared/data/clips/bedroom"
 box="310,0,515,400"
@@ -37,7 +38,7 @@ case "$mode" in
   blocks)
     for n in "${@:-1024 512}"; do for n1 in $n; do
       ck=$(checkpoint "$n1")
-      ours=$(target/release/samurai-bench blocks --checkpoint "$ck" --image "$clip/00000.jpg" --image-size "$n1")
+      ours=$("$bench" blocks --checkpoint "$ck" --image "$clip/00000.jpg" --image-size "$n1")
       ref=$("$py" benches/reference_bench.py blocks --checkpoint "$ck" --size tiny --image "$clip/00000.jpg" --image-size "$n1")
       ratio "$ours" "$ref" "blocks@$n1"
     done; done ;;
@@ -45,14 +46,14 @@ case "$mode" in
     for spec in "${@:-512:10 1024:5}"; do for s in $spec; do
       n1="${s%%:*}"; frames="${s##*:}"
       ck=$(checkpoint "$n1")
-      ours=$(target/release/samurai-bench track --checkpoint "$ck" --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
+      ours=$("$bench" track --checkpoint "$ck" --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
       ratio "$ours" "$ref" "track@${n1}x${frames}"
     done; done ;;
   memory)
     ck=$(checkpoint 256)
     for frames in "${@:-50 200}"; do for f in $frames; do
-      ours=$(target/release/samurai-bench track --checkpoint "$ck" --frames "$clip" --count "$f" --image-size 256 --box "$box")
+      ours=$("$bench" track --checkpoint "$ck" --frames "$clip" --count "$f" --image-size 256 --box "$box")
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$f" --image-size 256 --box "$box")
       ratio "$ours" "$ref" "rss@256x${f}"
     done; done ;;

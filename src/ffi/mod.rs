@@ -53,6 +53,39 @@ pub fn cuda_reset_peak_stats(device: i8) -> Result<(), String> {
     bridge::cuda_reset_peak_stats(device).map_err(|e| e.what().to_owned())
 }
 
+extern "C" {
+    /// `cpp/shim.cpp`: fp32 linear through oneDNN, `at::linear` when oneDNN refuses.
+    fn samurai_roto_onednn_linear(x: *const torch_sys::C_tensor, w: *const torch_sys::C_tensor, b: *const torch_sys::C_tensor, post: *const std::ffi::c_char) -> *mut torch_sys::C_tensor;
+}
+
+/// An elementwise function oneDNN applies to a product's output as it writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostOp {
+    None,
+    Relu,
+    /// Exact (erf) GELU.
+    Gelu,
+}
+
+/// `x·wᵀ + b` computed by oneDNN (`mkldnn::_linear_pointwise`) rather than MKL's sgemm:
+/// the same fp32 products, summed in another order, faster on few cores.
+pub fn onednn_linear(x: &tch::Tensor, w: &tch::Tensor, b: Option<&tch::Tensor>) -> tch::Tensor {
+    onednn_linear_post(x, w, b, PostOp::None)
+}
+
+/// [`onednn_linear`] followed by `post`, fused.
+pub fn onednn_linear_post(x: &tch::Tensor, w: &tch::Tensor, b: Option<&tch::Tensor>, post: PostOp) -> tch::Tensor {
+    let b = b.map_or(std::ptr::null(), tch::Tensor::as_ptr);
+    let post = match post {
+        PostOp::None => c"none",
+        PostOp::Relu => c"relu",
+        PostOp::Gelu => c"gelu",
+    };
+    // SAFETY: the shim only reads the three tensors and the string and returns a new heap
+    // `at::Tensor` (never null: it falls back to `at::linear`), whose ownership passes to tch.
+    unsafe { tch::Tensor::from_ptr(samurai_roto_onednn_linear(x.as_ptr(), w.as_ptr(), b, post.as_ptr())) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

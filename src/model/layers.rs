@@ -1,8 +1,9 @@
 //! Plain inference layers over tch tensors (no autograd, no VarStore): each holds its
 //! weights and runs with `&self`. Weights are fetched by their upstream key names
 //! (`<prefix>.weight`, `<prefix>.bias`).
+pub use crate::ffi::PostOp;
 use super::weights::Scope;
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// `torch.nn.Linear`.
 #[derive(Debug)]
@@ -19,8 +20,58 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
+        linear(x, &self.weight, self.bias.as_ref())
     }
+
+    /// `post(forward(x))`, fused into the product on the oneDNN path.
+    pub fn forward_post(&self, x: &Tensor, post: PostOp) -> Tensor {
+        if onednn_applies(x, &self.weight) {
+            return crate::ffi::onednn_linear_post(x, &self.weight, self.bias.as_ref(), post);
+        }
+        let y = self.forward(x);
+        match post {
+            PostOp::None => y,
+            PostOp::Relu => y.relu(),
+            PostOp::Gelu => y.gelu("none"),
+        }
+    }
+}
+
+/// `x·wᵀ + b`; fp32 on the CPU goes through oneDNN (see [`crate::ffi::onednn_linear`]).
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+    if onednn_applies(x, w) {
+        crate::ffi::onednn_linear(x, w, b)
+    } else {
+        x.linear(w, b)
+    }
+}
+
+fn onednn_applies(x: &Tensor, w: &Tensor) -> bool {
+    x.device() == Device::Cpu && x.kind() == Kind::Float && w.kind() == Kind::Float && use_onednn()
+}
+
+/// oneDNN for fp32 CPU linears unless `SAMURAI_ROTO_MKL_LINEAR=1` (for A/B timing).
+fn use_onednn() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("SAMURAI_ROTO_MKL_LINEAR").map_or(true, |v| v != "1"))
+}
+
+/// Whether [`attention`] computes `q`, `k` on the CPU in fp32 with oneDNN products.
+pub fn explicit_attention(q: &Tensor) -> bool {
+    q.device() == Device::Cpu && q.kind() == Kind::Float && use_onednn()
+}
+
+/// `softmax(q·kᵀ·scale)` for one head: `q` `[Lq, c]`, `k` `[Lk, c]` → `[Lq, Lk]` (fp32 CPU).
+/// The scale is applied to `q` (exactly the reference's order when it is a power of two,
+/// as `1/√256` of the memory attention is).
+pub fn attention_probs(q: &Tensor, k: &Tensor, scale: f64) -> Tensor {
+    crate::ffi::onednn_linear(&q.multiply_scalar(scale), &k.contiguous(), None).softmax(-1, Kind::Float)
+}
+
+/// Scaled dot-product attention over `[B, H, L, c]` (`F.scaled_dot_product_attention`
+/// without mask or dropout): torch's flash kernel.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
+    Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, false, None, false)
 }
 
 /// `torch.nn.Conv2d` (square kernel, symmetric stride/padding).

@@ -2,7 +2,7 @@
 //! image embedding on the memory bank (past memories and object pointers) with a stack of
 //! pre-norm transformer layers using axial RoPE.
 //! Reference: `sam2/modeling/memory_attention.py` (`MemoryAttentionLayer`, `MemoryAttention`).
-use super::layers::{LayerNorm, Linear};
+use super::layers::{LayerNorm, Linear, PostOp};
 use super::sam::transformer::RoPEAttention;
 use super::weights::Scope;
 use crate::config::MemoryAttentionConfig;
@@ -65,7 +65,7 @@ impl MemoryAttentionLayer {
     fn forward(&self, tgt: &Tensor, memory: &Tensor, pos: &Tensor, query_pos: &Tensor, num_k_exclude_rope: i64) -> Tensor {
         let tgt = self.self_attention(tgt, query_pos);
         let tgt = self.cross_attention(&tgt, memory, query_pos, pos, num_k_exclude_rope);
-        let ffn = self.linear2.forward(&self.linear1.forward(&self.norm3.forward(&tgt)).relu());
+        let ffn = self.linear2.forward(&self.linear1.forward_post(&self.norm3.forward(&tgt), PostOp::Relu));
         tgt + ffn
     }
 }

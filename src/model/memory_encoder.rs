@@ -2,7 +2,7 @@
 //! with its predicted mask into a compact 64-channel memory plus its sine position encoding.
 //! Reference: `sam2/modeling/memory_encoder.py` (`MaskDownSampler`, `CXBlock`, `Fuser`,
 //! `MemoryEncoder`).
-use super::layers::{Conv2d, Linear};
+use super::layers::{Conv2d, Linear, PostOp};
 use super::position_encoding::PositionEmbeddingSine;
 use super::sam2_utils::{Activation, LayerNorm2d};
 use super::weights::Scope;
@@ -85,7 +85,7 @@ impl CxBlock {
 
     fn forward(&self, x: &Tensor) -> Tensor {
         let y = self.norm.forward(&self.dwconv.forward(x)).permute([0, 2, 3, 1]);
-        let y = self.pwconv2.forward(&Activation::Gelu.apply(&self.pwconv1.forward(&y)));
+        let y = self.pwconv2.forward(&self.pwconv1.forward_post(&y, PostOp::Gelu));
         let y = (&self.gamma * y).permute([0, 3, 1, 2]);
         x + y
     }

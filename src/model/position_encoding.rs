@@ -5,19 +5,50 @@
 use super::weights::Scope;
 use tch::{Device, Kind, Tensor};
 
+/// Tensors that depend only on a small key (a grid size, a device), computed once: the
+/// position encodings and RoPE frequencies are the same for every frame. Callers get shallow
+/// copies and must not write into them. Cloning gives an empty memo.
+#[derive(Debug, Default)]
+pub struct Memo<K>(std::sync::Mutex<Vec<(K, Tensor)>>);
+
+impl<K: PartialEq> Memo<K> {
+    pub fn new() -> Self {
+        Self(std::sync::Mutex::new(Vec::new()))
+    }
+
+    /// The tensor of `key`, computing it with `f` the first time.
+    pub fn get_or(&self, key: K, f: impl FnOnce() -> Tensor) -> Tensor {
+        let mut memo = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, t)) = memo.iter().find(|(k, _)| *k == key) {
+            return t.shallow_clone();
+        }
+        let t = f();
+        memo.push((key, t.shallow_clone()));
+        t
+    }
+}
+
+impl<K> Clone for Memo<K> {
+    fn clone(&self) -> Self {
+        Self(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
 /// DETR-style 2-D sine encoding, normalised, scale 2π (`PositionEmbeddingSine`).
 #[derive(Debug, Clone)]
 pub struct PositionEmbeddingSine {
     /// Half the output channels (the reference stores `num_pos_feats // 2`).
     half_feats: i64,
     temperature: f64,
+    /// `[1, C, h, w]` per grid and device (the reference caches per grid too).
+    memo: Memo<(i64, i64, Device)>,
 }
 
 impl PositionEmbeddingSine {
     /// `num_pos_feats` is the number of output channels (256 for the neck, 64 for memory).
     pub fn new(num_pos_feats: i64, temperature: f64) -> Self {
         assert!(num_pos_feats % 2 == 0, "sine position encoding needs an even width");
-        Self { half_feats: num_pos_feats / 2, temperature }
+        Self { half_feats: num_pos_feats / 2, temperature, memo: Memo::new() }
     }
 
     /// `1 / temperature^(2 * (i // 2) / half_feats)` factors, as `dim_t` in the reference.
@@ -36,8 +67,14 @@ impl PositionEmbeddingSine {
         Tensor::stack(&[even, odd], last + 1).flatten(last, last + 1)
     }
 
-    /// The encoding of an `h × w` grid: `[b, 2·half_feats, h, w]` (float32).
+    /// The encoding of an `h × w` grid: `[b, 2·half_feats, h, w]` (float32; the batch is an
+    /// expanded view of one grid).
     pub fn forward(&self, b: i64, h: i64, w: i64, device: Device) -> Tensor {
+        self.memo.get_or((h, w, device), || self.grid(h, w, device)).expand([b, -1, -1, -1], false)
+    }
+
+    /// `[1, 2·half_feats, h, w]`.
+    fn grid(&self, h: i64, w: i64, device: Device) -> Tensor {
         let scale = 2.0 * std::f64::consts::PI;
         let eps = 1e-6;
         let y = Tensor::arange_start(1, h + 1, (Kind::Float, device)).view([h, 1]).expand([h, w], true);
@@ -47,8 +84,7 @@ impl PositionEmbeddingSine {
         let dim_t = self.dim_t(device);
         let pos_x = Self::sin_cos(&x.unsqueeze(-1).divide(&dim_t));
         let pos_y = Self::sin_cos(&y.unsqueeze(-1).divide(&dim_t));
-        let pos = Tensor::cat(&[pos_y, pos_x], 2).permute([2, 0, 1]).unsqueeze(0);
-        pos.expand([b, -1, -1, -1], true).contiguous()
+        Tensor::cat(&[pos_y, pos_x], 2).permute([2, 0, 1]).unsqueeze(0).contiguous()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Small shared blocks. Reference: `sam2/modeling/sam2_utils.py` (`MLP`, `LayerNorm2d`,
 //! `get_activation_fn`, `get_1d_sine_pe`).
-use super::layers::Linear;
+use super::layers::{Linear, PostOp};
 use super::weights::Scope;
 use tch::Tensor;
 
@@ -15,6 +15,14 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The same function as a post-op fused into the preceding product.
+    pub fn post_op(self) -> PostOp {
+        match self {
+            Activation::Relu => PostOp::Relu,
+            Activation::Gelu => PostOp::Gelu,
+        }
+    }
+
     pub fn apply(self, x: &Tensor) -> Tensor {
         match self {
             Activation::Relu => x.relu(),
@@ -47,10 +55,7 @@ impl Mlp {
         let n = self.layers.len();
         let mut x = x.shallow_clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x);
-            if i + 1 < n {
-                x = self.act.apply(&x);
-            }
+            x = if i + 1 < n { layer.forward_post(&x, self.act.post_op()) } else { layer.forward(&x) };
         }
         if self.sigmoid_output {
             x.sigmoid()

@@ -4,8 +4,9 @@
 //! `MultiScaleBlock`, `Hiera`).
 use super::utils::{pad_to_window, window_partition, window_unpartition, PatchEmbed};
 use crate::config::TrunkConfig;
-use crate::model::layers::{LayerNorm, Linear};
+use crate::model::layers::{attention, LayerNorm, Linear};
 use crate::model::sam2_utils::{Activation, Mlp};
+use crate::model::position_encoding::Memo;
 use crate::model::weights::Scope;
 use tch::Tensor;
 
@@ -38,8 +39,13 @@ impl MultiScaleAttention {
 
     /// `[B, H, W, dim] -> [B, H', W', dim_out]` (H' = H / stride when pooling queries).
     fn forward(&self, x: &Tensor) -> Tensor {
-        let (b, mut h, mut w, _) = x.size4().expect("attention expects [B, H, W, C]");
-        let qkv = self.qkv.forward(x).reshape([b, h * w, 3, self.num_heads, -1]);
+        self.proj.forward(&self.attend(&self.qkv.forward(x)))
+    }
+
+    /// The attention proper on projected tokens `[B, H, W, 3·dim_out]`, before `proj`.
+    fn attend(&self, qkv: &Tensor) -> Tensor {
+        let (b, mut h, mut w, _) = qkv.size4().expect("attention expects [B, H, W, C]");
+        let qkv = qkv.reshape([b, h * w, 3, self.num_heads, -1]);
         let parts = qkv.unbind(2);
         let (mut q, k, v) = (parts[0].shallow_clone(), &parts[1], &parts[2]);
         if let Some(stride) = self.q_stride {
@@ -47,18 +53,8 @@ impl MultiScaleAttention {
             (h, w) = (pooled.size()[1], pooled.size()[2]);
             q = pooled.reshape([b, h * w, self.num_heads, -1]);
         }
-        let out = Tensor::scaled_dot_product_attention(
-            &q.transpose(1, 2),
-            &k.transpose(1, 2),
-            &v.transpose(1, 2),
-            None::<Tensor>,
-            0.0,
-            false,
-            None,
-            false,
-        );
-        let out = out.transpose(1, 2).reshape([b, h, w, -1]);
-        self.proj.forward(&out)
+        let out = attention(&q.transpose(1, 2), &k.transpose(1, 2), &v.transpose(1, 2));
+        out.transpose(1, 2).reshape([b, h, w, -1])
     }
 }
 
@@ -127,17 +123,42 @@ impl MultiScaleBlock {
 
     /// Attention inside `window × window` tiles of the input; with query pooling the tiles
     /// shrink by the stride and are reassembled on the (pooled) shortcut's grid.
+    ///
+    /// When the grid needs padding, `qkv` runs on the real tokens only and the padding of
+    /// its output is filled with `qkv`'s bias (what `qkv` makes of the reference's zero
+    /// padding), and `proj` runs after cropping: the same values without spending the
+    /// products on padding (72% more tokens at 512 with windows of 14 on a 32×32 grid).
     fn windowed_attention(&self, normed: &Tensor, shortcut: &Tensor) -> Tensor {
-        let (tiles, mut padded) = window_partition(normed, self.window);
-        let mut hw = (normed.size()[1], normed.size()[2]);
+        let (_, h, w, _) = normed.size4().expect("block input is [B, H, W, C]");
+        let padding = pad_to_window(h, self.window) > 0 || pad_to_window(w, self.window) > 0;
+        let (out, mut padded) = match (&self.attn.qkv.bias, padding) {
+            (Some(bias), true) => {
+                let qkv = self.attn.qkv.forward(normed);
+                let (b, c) = (qkv.size()[0], qkv.size()[3]);
+                let (hp, wp) = (h + pad_to_window(h, self.window), w + pad_to_window(w, self.window));
+                let full = bias.view([1, 1, 1, c]).expand([b, hp, wp, c], false).contiguous();
+                full.narrow(1, 0, h).narrow(2, 0, w).copy_(&qkv);
+                let (tiles, padded) = window_partition(&full, self.window);
+                (self.attn.attend(&tiles), padded)
+            }
+            _ => {
+                let (tiles, padded) = window_partition(normed, self.window);
+                (self.attn.forward(&tiles), padded)
+            }
+        };
+        let mut hw = (h, w);
         let mut window = self.window;
-        let out = self.attn.forward(&tiles);
         if let Some(stride) = self.q_stride {
             window = self.window / stride[0];
             hw = (shortcut.size()[1], shortcut.size()[2]);
             padded = (hw.0 + pad_to_window(hw.0, window), hw.1 + pad_to_window(hw.1, window));
         }
-        window_unpartition(&out, window, padded, hw)
+        let out = window_unpartition(&out, window, padded, hw);
+        if padding && self.attn.qkv.bias.is_some() {
+            self.attn.proj.forward(&out)
+        } else {
+            out
+        }
     }
 }
 
@@ -151,6 +172,8 @@ pub struct Hiera {
     /// Window embedding `[1, C, w0, w0]`, tiled over the token grid.
     pos_embed_window: Tensor,
     blocks: Vec<MultiScaleBlock>,
+    /// [`pos_embed_for`](Self::pos_embed_for) per grid.
+    pos_memo: Memo<(i64, i64)>,
     /// Index of the last block of each stage.
     stage_ends: Vec<usize>,
     /// Output width of each stage, finest first.
@@ -177,6 +200,7 @@ impl Hiera {
             stage_dims: stage_ends.iter().map(|&e| specs[e].dim_out).collect(),
             stage_ends,
             blocks,
+            pos_memo: Memo::new(),
         }
     }
 
@@ -196,6 +220,10 @@ impl Hiera {
     /// background embedding resized bicubically (align_corners false) plus the window
     /// embedding tiled across the grid.
     fn pos_embed_for(&self, h: i64, w: i64) -> Tensor {
+        self.pos_memo.get_or((h, w), || self.compute_pos_embed(h, w))
+    }
+
+    fn compute_pos_embed(&self, h: i64, w: i64) -> Tensor {
         let ws = self.pos_embed_window.size();
         let resized = self.pos_embed.upsample_bicubic2d([h, w], false, None, None);
         let tiled = self.pos_embed_window.repeat([1, 1, h / ws[2], w / ws[3]]);

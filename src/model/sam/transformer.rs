@@ -1,8 +1,8 @@
 //! Attention blocks. Reference: `sam2/modeling/sam/transformer.py` (`Attention`,
 //! `RoPEAttention`, `TwoWayAttentionBlock`, `TwoWayTransformer`) — the SAM mask decoder's
 //! two-way transformer and the RoPE attention of the memory attention.
-use crate::model::layers::{LayerNorm, Linear};
-use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis};
+use crate::model::layers::{attention, attention_probs, explicit_attention, LayerNorm, Linear};
+use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis, Memo};
 use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
 use tch::Tensor;
@@ -54,7 +54,7 @@ impl Attention {
     }
 
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
-        let out = Tensor::scaled_dot_product_attention(q, k, v, None::<Tensor>, 0.0, false, None, false);
+        let out = attention(q, k, v);
         self.out_proj.forward(&Self::recombine_heads(&out))
     }
 
@@ -64,6 +64,9 @@ impl Attention {
     }
 }
 
+/// Queries per block of the memory cross-attention (see [`RoPEAttention::forward`]).
+const QUERY_BLOCK: i64 = 256;
+
 /// Attention with axial 2-D rotary position encoding on queries and (the first
 /// `len - num_k_exclude_rope`) keys (`RoPEAttention`). The frequencies are computed for the
 /// query grid (assumed square), so any image size works.
@@ -72,19 +75,23 @@ pub struct RoPEAttention {
     attn: Attention,
     rope_theta: f64,
     rope_k_repeat: bool,
+    /// Frequencies per grid side and device.
+    cis_memo: Memo<(i64, tch::Device)>,
 }
 
 impl RoPEAttention {
     pub fn load(s: &Scope, embedding_dim: i64, num_heads: i64, kv_in_dim: Option<i64>, rope_theta: f64, rope_k_repeat: bool) -> Self {
-        Self { attn: Attention::load(s, embedding_dim, num_heads, 1, kv_in_dim), rope_theta, rope_k_repeat }
+        Self { attn: Attention::load(s, embedding_dim, num_heads, 1, kv_in_dim), rope_theta, rope_k_repeat, cis_memo: Memo::new() }
     }
 
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor, num_k_exclude_rope: i64) -> Tensor {
-        let (q, k, v) = self.attn.project(q, k, v);
+        let a = &self.attn;
+        let q = a.separate_heads(&a.q_proj.forward(q));
+        let k = a.separate_heads(&a.k_proj.forward(k));
         let lq = q.size()[2];
         let side = (lq as f64).sqrt().round() as i64;
-        let head_dim = self.attn.internal_dim / self.attn.num_heads;
-        let cis = compute_axial_cis(head_dim, side, side, self.rope_theta, q.device());
+        let head_dim = a.internal_dim / a.num_heads;
+        let cis = self.cis_memo.get_or((side, q.device()), || compute_axial_cis(head_dim, side, side, self.rope_theta, q.device()));
         let q = apply_rotary_enc(&q, &cis);
         let lk = k.size()[2];
         let num_k_rope = lk - num_k_exclude_rope;
@@ -95,7 +102,33 @@ impl RoPEAttention {
             let rotated = apply_rotary_enc(&k.narrow(2, 0, num_k_rope), &cis);
             Tensor::cat(&[rotated, k.narrow(2, num_k_rope, num_k_exclude_rope)], 2)
         };
-        self.attn.attend(&q, &k, &v)
+        let (b, _, kv_dim) = v.size3().expect("attention values are [B, N, C]");
+        if a.num_heads == 1 && kv_dim < a.internal_dim && explicit_attention(&q) {
+            // Narrow values (the 64-d memory): attend to them before `v_proj` instead of
+            // after. `v_proj` is affine and every row of the attention sums to one, so this
+            // is the same result with 1/4 of the products of the attention-weighted sum.
+            // Queries go in blocks so the attention matrix of a block stays in cache (and
+            // clear of the allocator's mmap threshold): 1024 queries × 7k keys would be 30 MB.
+            let scale = 1.0 / (head_dim as f64).sqrt();
+            let lq = q.size()[2];
+            let out: Vec<Tensor> = (0..b)
+                .map(|i| {
+                    let (qi, ki) = (q.get(i).get(0), k.get(i).get(0).contiguous());
+                    let vt = v.get(i).transpose(0, 1).contiguous();
+                    let ctx: Vec<Tensor> = (0..lq)
+                        .step_by(QUERY_BLOCK as usize)
+                        .map(|start| {
+                            let probs = attention_probs(&qi.narrow(0, start, QUERY_BLOCK.min(lq - start)), &ki, scale);
+                            crate::ffi::onednn_linear(&probs, &vt, None)
+                        })
+                        .collect();
+                    a.v_proj.forward(&Tensor::cat(&ctx, 0))
+                })
+                .collect();
+            return a.out_proj.forward(&Tensor::stack(&out, 0));
+        }
+        let v = a.separate_heads(&a.v_proj.forward(v));
+        a.attend(&q, &k, &v)
     }
 }
 
