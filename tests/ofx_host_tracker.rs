@@ -7,7 +7,9 @@
 //!   image, and keeps the finished frames (the next render does not fetch them again);
 //! - Analyse writes the track cache; renders of frames 0–5 and 6–11 in two separate
 //!   processes read it without tracking and give the same bits as one process rendering
-//!   0–11, and as the analysing process; a stale cache is reported and ignored.
+//!   0–11, and as the analysing process; a stale cache is reported and ignored;
+//! - the bundle `scripts/install-plugin.sh` installs renders equal to `track` in a process
+//!   with a hostile BLAS preloaded (the uninstalled build, as a control, calls into it).
 //!
 //! The lifecycle, overlay and most error paths are covered with the test engine in
 //! `ofx_host.rs`; this binary never sets `SAMURAI_ROTO_FAKE_ENGINE`.
@@ -16,7 +18,7 @@ mod common;
 mod ofx_host;
 
 use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCHES, FRAMES, GEOMETRY, SOURCE_FETCHES};
-use ofx_host::host::{args, sval, Plugin};
+use ofx_host::host::{args, plugin_path, sval, Plugin, PLUGIN_ENV};
 use ofx_host::store::{time_key, Val};
 use ofx_host::suites::{MESSAGES, PROGRESS};
 use samurai_roto::ofx::sys::*;
@@ -31,6 +33,10 @@ type Key = (f64, [f64; 2], [f64; 2]);
 const KEYS: [Key; 2] = [(0.0, [10.0, 8.0], [50.0, 40.0]), (7.0, [14.0, 10.0], [54.0, 42.0])];
 /// Environment of the child process role (`farm_child`): "checkpoint|cache|frames A-B|out dir".
 const CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FARM_CHILD";
+/// Environment of the child process role (`bundle_child`): "checkpoint|out dir".
+const BUNDLE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_BUNDLE_CHILD";
+/// Frames `bundle_child` renders.
+const BUNDLE_FRAMES: [f64; 2] = [2.0, 5.0];
 
 fn eh(h: OfxImageEffectHandle) -> *mut c_void {
     h.cast()
@@ -150,8 +156,12 @@ fn track(checkpoint: &Path, keys: &[Key], dir: &Path) -> PathBuf {
 
 /// Asserts the matte-only output at `t` is `track`'s logits > 0, pixel for pixel.
 fn assert_matches_track(inst: OfxImageEffectHandle, t: f64, logits: &Path, what: &str) {
+    assert_output_matches_track(&output(inst, t), t, logits, what);
+}
+
+/// Asserts `got` (a matte-only RGBA float output at `t`) is `track`'s logits > 0.
+fn assert_output_matches_track(got: &[f32], t: f64, logits: &Path, what: &str) {
     let (w, h) = image_size();
-    let got = output(inst, t);
     let l = tch::Tensor::read_npy(logits.join(format!("obj/{:05}.npy", t as i64))).unwrap();
     assert_eq!(l.size(), [h as i64, w as i64], "{what}: track logits size");
     let l: Vec<f32> = Vec::try_from(l.flatten(0, -1)).unwrap();
@@ -324,6 +334,98 @@ fn farm_child() {
     for t in &times {
         let bytes: Vec<u8> = output(inst, *t).iter().flat_map(|v| v.to_ne_bytes()).collect();
         std::fs::write(Path::new(out).join(format!("{:05}.f32", *t as i64)), bytes).unwrap();
+    }
+    destroy(&plugin, inst);
+}
+
+/// BLAS entry points a host process may already have loaded (the system BLAS, through
+/// Ceres in NatronRenderer), as a library whose every function aborts naming itself.
+const HOSTILE_BLAS: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+static void hostile(const char *name) { fprintf(stderr, "HOSTILE BLAS: %s called\n", name); abort(); }
+#define H(n) void n(void) { hostile(#n); }
+H(sgemm_) H(dgemm_) H(sgemv_) H(dgemv_) H(sdot_) H(ddot_) H(saxpy_) H(daxpy_) H(sscal_) H(dscal_)
+H(scopy_) H(dcopy_) H(strsm_) H(dtrsm_) H(lsame_) H(xerbla_)
+H(cblas_sgemm) H(cblas_dgemm) H(cblas_sgemv) H(cblas_dgemv) H(cblas_sdot) H(cblas_saxpy)
+H(cblas_sgemm_batch) H(cblas_sgemm_batch_strided) H(cblas_dgemm_batch)
+"#;
+
+/// The installed bundle keeps libtorch on its own BLAS in a host that already has another
+/// one loaded. Found in Natron: NatronRenderer links the system BLAS, libtorch_cpu called
+/// it instead of its own MKL, and the mattes stopped matching `track`.
+/// `scripts/install-plugin.sh` installs this build; a child process with a hostile BLAS
+/// preloaded then renders through the installed bundle (its libtorch, from the bundle) and
+/// must equal `track`; the same child with the uninstalled build must hit the hostile BLAS,
+/// which shows the check can fail.
+#[test]
+fn installed_bundle_keeps_libtorch_on_its_own_blas() {
+    assert!(std::env::var_os(samurai_roto::ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("hostile_blas.c");
+    std::fs::write(&src, HOSTILE_BLAS).unwrap();
+    let hostile = tmp.path().join("libhostile_blas.so");
+    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&hostile).arg(&src).output().expect("cc (C compiler) missing");
+    assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
+
+    let plugins = tmp.path().join("ofx");
+    let install = Command::new("bash").arg(common::root().join("scripts/install-plugin.sh")).arg(&plugins)
+        .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path()).output().unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&install.stdout), String::from_utf8_lossy(&install.stderr));
+    assert!(install.status.success(), "install-plugin.sh failed:\n{log}");
+    let bin_dir = plugins.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
+    assert!(bin_dir.join("SamuraiRoto.ofx").is_file() && bin_dir.join("libtorch_cpu.so").is_file(), "install log:\n{log}");
+
+    let child = |installed: bool, out: &Path| -> (bool, String) {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--ignored", "--exact", "bundle_child", "--nocapture", "--test-threads=1"])
+            .env(BUNDLE_CHILD_ENV, format!("{}|{}", ckpt.display(), out.display())).env("LD_PRELOAD", &hostile);
+        if installed {
+            // The bundle's libraries first, for this test binary's own libtorch too: one copy
+            // of libtorch_cpu in the process, the installed one.
+            cmd.env(PLUGIN_ENV, bin_dir.join("SamuraiRoto.ofx")).env("LD_LIBRARY_PATH", &bin_dir);
+        }
+        let run = cmd.output().unwrap();
+        (run.status.success(), format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr)))
+    };
+    let (ok, log) = child(false, &tmp.path().join("uninstalled"));
+    assert!(!ok && log.contains("HOSTILE BLAS"), "control: the uninstalled build must reach the host's BLAS; log:\n{log}");
+    eprintln!("ofx_host_tracker: control: the uninstalled build called the host's BLAS ({})",
+        log.lines().find(|l| l.contains("HOSTILE BLAS")).unwrap_or_default().trim());
+    let out = tmp.path().join("installed");
+    let (ok, log) = child(true, &out);
+    assert!(ok && log.contains("1 passed"), "the installed bundle with a hostile BLAS loaded failed:\n{log}");
+    let logits = track(&ckpt, &KEYS, &tmp.path().join("track"));
+    for t in BUNDLE_FRAMES {
+        let bytes = std::fs::read(out.join(format!("{:05}.f32", t as i64))).unwrap();
+        let got: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
+        assert_output_matches_track(&got, t, &logits, "installed bundle, hostile BLAS loaded");
+    }
+}
+
+/// Child-process role of the bundle check above: renders `BUNDLE_FRAMES` with the plugin
+/// `PLUGIN_ENV` names (or the crate's build) and writes each output as raw f32.
+#[test]
+#[ignore = "child process of installed_bundle_keeps_libtorch_on_its_own_blas"]
+fn bundle_child() {
+    let spec = std::env::var(BUNDLE_CHILD_ENV).expect("run by installed_bundle_keeps_libtorch_on_its_own_blas");
+    let (ckpt, out) = spec.split_once('|').expect("checkpoint|out");
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let torch: std::collections::BTreeSet<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.ends_with("/libtorch_cpu.so")).collect();
+    eprintln!("bundle_child: libtorch_cpu mapped from {torch:?}");
+    if let Some(plugin) = std::env::var_os(PLUGIN_ENV) {
+        let dir = Path::new(&plugin).parent().unwrap().to_str().unwrap().to_string();
+        assert!(torch.len() == 1 && torch.iter().all(|p| p.starts_with(&dir)), "libtorch_cpu must come from the bundle ({dir}) only: {torch:?}");
+    }
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
+    std::fs::create_dir_all(out).unwrap();
+    for t in BUNDLE_FRAMES {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+        let bytes: Vec<u8> = output(inst, t).iter().flat_map(|v| v.to_ne_bytes()).collect();
+        std::fs::write(Path::new(out).join(format!("{:05}.f32", t as i64)), bytes).unwrap();
     }
     destroy(&plugin, inst);
 }

@@ -37,9 +37,22 @@ impl Instance {
     pub fn params(&self) -> OfxResult<ParamSet> {
         self.effect.params()
     }
-    /// The effect's frame range, rounded to whole frames.
+    /// The frames tracking may use, rounded to whole frames: the Source clip's frame range
+    /// (the frames it has images for), else the effect's.
+    ///
+    /// Host quirk: Natron 2.5 gives the effect instance no `OfxImageEffectPropFrameRange`
+    /// in the filter context (the property lookup fails), so the clip's is asked first.
     pub fn frame_range(&self) -> OfxResult<(i64, i64)> {
-        let r = self.effect.props()?.get_doubles::<2>(n::kOfxImageEffectPropFrameRange)?;
+        let source = self.effect.clip(n::kOfxImageEffectSimpleSourceClipName)
+            .and_then(|c| c.props()).and_then(|p| p.get_doubles::<2>(n::kOfxImageEffectPropFrameRange));
+        let r = match source {
+            Ok(r) => r,
+            Err(_) => self.effect.props()?.get_doubles::<2>(n::kOfxImageEffectPropFrameRange)
+                .map_err(|_| OfxError::failed("the host gives neither the Source clip's nor the effect's frame range"))?,
+        };
+        if !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1]) {
+            return Err(OfxError::failed(format!("the host gives an invalid frame range {}–{}", r[0], r[1])));
+        }
         Ok((r[0].floor() as i64, r[1].ceil() as i64))
     }
 }

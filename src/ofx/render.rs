@@ -235,9 +235,16 @@ fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s
         0 => [src[0], src[1], src[2], a],
         1 => [a; 4],
         2 => {
-            let best = objs.iter().zip(alphas).filter(|(_, a)| *a >= 0.5)
-                .max_by(|x, y| mi.map_or(0.0, |i| x.0 .1[i]).total_cmp(&mi.map_or(0.0, |i| y.0 .1[i])));
-            let id = best.map_or(0.0, |((idx, _, _), _)| (*idx + 1) as f32);
+            // The object with the largest logit among those inside; on a tie (hole filling
+            // gives every object the same 0.1 in a filled hole) the lower object number.
+            let mut best: Option<(usize, f32)> = None;
+            for ((idx, m, _), a) in objs.iter().zip(alphas) {
+                let logit = mi.map_or(0.0, |i| m[i]);
+                if a >= 0.5 && best.is_none_or(|(_, l)| logit > l) {
+                    best = Some((*idx, logit));
+                }
+            }
+            let id = best.map_or(0.0, |(idx, _)| (idx + 1) as f32);
             let v = match depth { PixelDepth::Byte => id / 255.0, PixelDepth::Short => id / 65535.0, PixelDepth::Float => id };
             [v, v, v, (id > 0.0) as u8 as f32]
         }
@@ -266,6 +273,20 @@ mod tests {
             assert!(back.iter().zip([0.0, 0.2, 0.6, 1.0]).all(|(a, b)| (a - b).abs() < 1.0 / 255.0), "{depth:?}: {back:?}");
         }
         assert!((linear_to_srgb(0.214_041) - 0.5).abs() < 1e-3);
+    }
+
+    #[test]
+    fn id_matte_takes_the_largest_logit_and_the_lower_number_on_ties() {
+        use crate::ofx::engine::EngineSettings;
+        use std::collections::BTreeMap;
+        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: "cpu".into(), precision: "fp32".into(),
+            image_size: 256, tuning: BTreeMap::new(), mode: "blend".into(), non_overlap: false, fill_hole_area: 8 };
+        let s = Settings { engine, input_linear: false, output_mode: 2, threshold: 0.0, softness: 0.0, objects: vec![], selected: 0, track_cache: None };
+        // Pixels: 0 both outside, 1 object 3 larger, 2 tie at hole filling's 0.1, 3 only object 1 inside.
+        let (a, b) = ([-1.0f32, 0.5, 0.1, 0.2], [-2.0f32, 0.7, 0.1, -0.3]);
+        let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (2usize, &b[..], [0.0f32, 1.0, 0.0])];
+        let ids: Vec<f32> = (0..4).map(|i| shade([0.0; 4], Some(i), &objs, &s, PixelDepth::Float)[0]).collect();
+        assert_eq!(ids, [0.0, 3.0, 1.0, 1.0]);
     }
 
     #[test]

@@ -123,7 +123,11 @@ impl Effect {
         let h = Self::with_params(&context, self.param_set().instantiate());
         let inst = Self::get(h).unwrap();
         let range = Val::D(vec![FRAMES.0 as f64, FRAMES.1 as f64]);
-        inst.props().set("OfxImageEffectPropFrameRange", range.clone());
+        // Like Natron 2.5: the effect has a frame range in the general context only (the
+        // plugin must take the Source clip's).
+        if context == "OfxImageEffectContextGeneral" {
+            inst.props().set("OfxImageEffectPropFrameRange", range.clone());
+        }
         inst.props().set("OfxImageEffectPropProjectSize", Val::D(vec![W as f64, H as f64]));
         inst.props().set("OfxImageEffectInstancePropSequentialRender", Val::I(vec![0]));
         for (name, ch) in self.clips.lock().unwrap().iter() {

@@ -94,11 +94,17 @@ fn interact_suite() -> OfxInteractSuiteV1 {
     OfxInteractSuiteV1 { interactSwapBuffers: swap_buffers, interactRedraw: redraw, interactGetPropertySet: interact_props }
 }
 
-/// Where cargo put the plugin. Integration tests of a crate with crate-type
+/// Loads this plugin binary instead of the crate's build (an installed bundle's).
+pub const PLUGIN_ENV: &str = "SAMURAI_ROTO_TEST_PLUGIN";
+
+/// Where cargo put the plugin (unless `PLUGIN_ENV` names one). Integration tests of a crate with crate-type
 /// ["rlib", "cdylib"] get the cdylib built too, as `deps/libsamurai_roto.so` next to this
 /// test binary. `cargo build` also copies it up to `<target>/debug/libsamurai_roto.so`, but
 /// `cargo test` does not, so that copy can be stale: the newest of the two is loaded.
 pub fn plugin_path() -> PathBuf {
+    if let Some(p) = std::env::var_os(PLUGIN_ENV) {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test binary has a directory").to_path_buf();
     let candidates: Vec<PathBuf> = [Some(deps.join("libsamurai_roto.so")), deps.parent().map(|d| d.join("libsamurai_roto.so"))]

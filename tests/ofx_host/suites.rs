@@ -133,8 +133,19 @@ pub fn property_suite() -> OfxPropertySuiteV1 {
 // ---- messages and progress ----
 unsafe fn record(persistent: bool, kind: *const c_char, fmt: *const c_char, a1: *const c_char) -> OfxStatus {
     if kind.is_null() || fmt.is_null() { return kOfxStatErrValue; }
-    // Only "%s" is expanded (the plugin always sends its text through "%s").
-    let text = if s(fmt) == "%s" { s(a1) } else { s(fmt) };
+    // printf semantics for what the plugin may send: "%%" prints '%' and "%s" the one
+    // argument; any other conversion is a plugin bug (a host would read garbage).
+    let (fmt, mut text, mut chars) = (s(fmt), String::new(), Vec::new());
+    chars.extend(fmt.chars());
+    let mut i = 0;
+    while i < chars.len() {
+        match (chars[i], chars.get(i + 1)) {
+            ('%', Some('%')) => { text.push('%'); i += 2; }
+            ('%', Some('s')) => { text.push_str(&s(a1)); i += 2; }
+            ('%', other) => panic!("message format {fmt:?}: conversion %{other:?} the host would read garbage for"),
+            (c, _) => { text.push(c); i += 1; }
+        }
+    }
     MESSAGES.lock().unwrap().push((persistent, format!("{}: {text}", s(kind))));
     kOfxStatOK
 }

@@ -5,19 +5,18 @@ use crate::ofx::sys::{self, names as n, OfxPointD, OfxRGBAColourF};
 use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 
-const FMT: &CStr = c"%s";
 const MESSAGE_ID: &CStr = c"SamuraiRoto";
 
 /// Shows `text` as a persistent message on an effect instance (error/warning badge), or as
 /// a one-off message when the host only has message suite V1. Returns whether shown.
 pub fn post_persistent(effect: Effect, kind: &CStr, text: &str) -> bool {
     let Ok(s) = suites() else { return false };
-    let c = cstring(text);
+    let c = cstring(&printf_literal(text));
     let h: *mut c_void = effect.as_raw();
-    // The text goes through "%s" so a '%' in a path is never read as a format directive.
     if let Some(m) = s.message2 {
-        // SAFETY: "%s" consumes exactly the one char* we pass; all strings outlive the call.
-        return unsafe { (m.setPersistentMessage)(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), FMT.as_ptr(), c.as_ptr()) } == sys::kOfxStatOK;
+        // SAFETY: the format has no conversion left (every '%' doubled), so the host reads
+        // no variadic argument; the trailing null is never read. Strings outlive the call.
+        return unsafe { (m.setPersistentMessage)(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), c.as_ptr(), null_mut::<c_void>()) } == sys::kOfxStatOK;
     }
     post_message(Some(effect), kind, text)
 }
@@ -33,11 +32,21 @@ pub fn clear_persistent(effect: Effect) {
 /// A one-off message (dialog or log, host's choice); `None` targets the plugin as a whole.
 pub fn post_message(effect: Option<Effect>, kind: &CStr, text: &str) -> bool {
     let Ok(s) = suites() else { return false };
-    let c = cstring(text);
+    let c = cstring(&printf_literal(text));
     let h = effect.map_or(null_mut(), |e| e.as_raw());
     let Some(f) = s.message2.map(|m| m.message).or(s.message1.map(|m| m.message)) else { return false };
-    // SAFETY: "%s" consumes exactly the one char* we pass; all strings outlive the call.
-    unsafe { f(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), FMT.as_ptr(), c.as_ptr()) == sys::kOfxStatOK }
+    // SAFETY: as in `post_persistent`: a format without conversions, no argument read.
+    unsafe { f(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), c.as_ptr(), null_mut::<c_void>()) == sys::kOfxStatOK }
+}
+
+/// `text` as a printf format that prints it literally: every '%' doubled.
+///
+/// Host quirk: the message suites are printf-style (`format, ...`). Natron 2.5 forwards the
+/// host's `va_list` into a `...` function, so a "%s" conversion prints garbage (seen as an
+/// empty message in NatronRenderer). A format with no conversion is printed correctly by
+/// every host, so the text itself is the format and no argument is passed.
+pub fn printf_literal(text: &str) -> String {
+    text.replace('%', "%%")
 }
 
 /// A running host progress bar; ended on drop. `update` reports whether to go on.
@@ -131,5 +140,14 @@ impl DrawContext {
         let align = sys::kOfxDrawTextAlignmentLeft | sys::kOfxDrawTextAlignmentBaseline;
         // SAFETY: `c` and `at` outlive the call.
         check(unsafe { (self.d()?.drawText)(self.0, c.as_ptr(), &at, align) }, || "drawText".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_are_formats_that_print_the_text_literally() {
+        assert_eq!(super::printf_literal("50% done, 100%s"), "50%% done, 100%%s");
+        assert_eq!(super::printf_literal("no percent"), "no percent");
     }
 }

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""SamuraiRoto inside Natron: renders the installed bundle with NatronRenderer and compares
+every pixel with `samurai-roto track` on the same checkpoint, frames and boxes.
+
+Run through `scripts/natron-check.sh` (which builds and installs the bundle first). Natron
+is not installable from this project's registries, so this is not part of `scripts/test.sh`;
+the README's "Checked in Natron" section says how it was built and what this printed.
+
+What it does, in a work folder:
+1. the first --count frames of --clip as 8-bit RGB PNG files (`frames/00000.png` ...);
+2. `samurai-roto track` on them with every --object (blend mode, --image-size) and --logits;
+3. a Natron script: Read (PNG) -> SamuraiRoto (the objects' boxes keyed on their frames,
+   output "ID matte", threshold 0, softness 0) -> Write (PFM, float), rendered by
+   NatronRenderer over the whole range ("live");
+4. with --farm: the same graph with a track cache file, the Analyse button pressed from
+   Python, then two more NatronRenderer processes rendering the two halves of the range
+   from the cache ("farm").
+Each Natron render must equal, pixel for pixel, the ID matte the track logits define: the
+object with the largest logit among those whose logit is > 0, numbered from 1, else 0.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PLUGIN_ID = "org.samuraiRoto.SamuraiRoto"
+
+
+def parse_object(spec):
+    """NAME:FRAME:x1,y1,x2,y2 (the track command's syntax)."""
+    try:
+        name, frame, box = spec.split(":")
+        x1, y1, x2, y2 = (float(v) for v in box.split(","))
+        return name, int(frame), (x1, y1, x2, y2)
+    except ValueError:
+        sys.exit(f"--object {spec!r}: expected NAME:FRAME:x1,y1,x2,y2")
+
+
+def read_pfm(path):
+    """A PFM file as an (H, W, C) float32 array, rows top-down."""
+    with open(path, "rb") as f:
+        kind = f.readline().strip()
+        if kind not in (b"PF", b"Pf"):
+            raise ValueError(f"{path}: not a PFM file (header {kind!r})")
+        w, h = (int(v) for v in f.readline().split())
+        scale = float(f.readline())
+        data = np.frombuffer(f.read(), dtype="<f4" if scale < 0 else ">f4")
+    c = 3 if kind == b"PF" else 1
+    if data.size != w * h * c:
+        raise ValueError(f"{path}: {data.size} floats for {w}x{h}x{c}")
+    return data.reshape(h, w, c)[::-1]
+
+
+def expected_ids(logits_dir, names, frame):
+    """The ID matte of `track`'s logits at `frame`."""
+    stack = np.stack([np.load(logits_dir / name / f"{frame:05d}.npy") for name in names])
+    masked = np.where(stack > 0, stack, -np.inf)
+    best = masked.argmax(axis=0)
+    return np.where(np.isfinite(masked.max(axis=0)), best + 1, 0).astype(np.float32)
+
+
+def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, analyse=False):
+    """The Natron Python script of the graph Read -> SamuraiRoto -> Write."""
+    w, h = size
+    lines = [
+        "import NatronEngine",
+        "read = app.createNode('fr.inria.openfx.ReadPNG')",
+        "read.setScriptName('Frames')",
+        f"read.getParam('filename').setValue({str(frames_dir / '#####.png')!r})",
+        f"roto = app.createNode({PLUGIN_ID!r})",
+        "roto.setScriptName('SamuraiRoto1')",
+        "roto.connectInput(0, read)",
+        f"roto.getParam('checkpoint').setValue({str(args.checkpoint)!r})",
+        f"roto.getParam('imageSize').setValue({ {1024: 0, 768: 1, 512: 2, 256: 3}[args.image_size] })",
+        "roto.getParam('outputMode').setValue(2)  # ID matte",
+        "roto.getParam('threshold').setValue(0.0)",
+        "roto.getParam('softness').setValue(0.0)",
+        "roto.getParam('propagation').setValue(0)  # blend",
+    ]
+    for i, (name, keys) in enumerate(objects.items(), start=1):
+        lines.append(f"roto.getParam('obj{i}Enable').setValue(True)")
+        lines.append(f"roto.getParam('obj{i}Name').setValue({name!r})")
+        for frame, (x1, y1, x2, y2) in keys:
+            # Frame pixels (y down) to OFX canonical coordinates (y up, pixel aspect 1).
+            for param, (x, y) in (("BoxBL", (x1, h - y2)), ("BoxTR", (x2, h - y1))):
+                lines.append(f"roto.getParam('obj{i}{param}').setValueAtTime({x!r}, {frame}, 0)")
+                lines.append(f"roto.getParam('obj{i}{param}').setValueAtTime({y!r}, {frame}, 1)")
+    if cache is not None:
+        lines.append(f"roto.getParam('trackCacheFile').setValue({str(cache)!r})")
+    if analyse:
+        lines.append("roto.getParam('analyse').trigger()")
+        lines.append(f"assert os.path.isfile({str(cache)!r}), 'Analyse wrote no track cache'")
+        lines.insert(0, "import os")
+    lines += [
+        "write = app.createNode('fr.inria.openfx.WritePFM')",
+        "write.setScriptName('Mattes')",
+        "write.connectInput(0, roto)",
+        f"write.getParam('filename').setValue({out_pattern!r})",
+        "write.getParam('formatType').setValue(0)  # the input's format, not the project's (HD)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_natron(args, script_path, first, last, log_path):
+    env = dict(os.environ)
+    env["OFX_PLUGIN_PATH"] = f"{args.plugins}:{args.io_plugins}"
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # Natron disables site-packages: PySide2 and qtpy must be on PYTHONPATH.
+    env["PYTHONPATH"] = ":".join(p for p in (args.python_path, env.get("PYTHONPATH")) if p)
+    cmd = [str(args.natron_renderer), "-w", "Mattes", f"{first}-{last}", str(script_path)]
+    start = time.monotonic()
+    with open(log_path, "w") as log:
+        rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    took = time.monotonic() - start
+    text = Path(log_path).read_text(errors="replace")
+    if rc != 0:
+        sys.exit(f"NatronRenderer exited with {rc} ({' '.join(cmd)}); log {log_path}:\n{text[-4000:]}")
+    # NatronRenderer prints the nodes' persistent messages; the plugin's start "SamuraiRoto".
+    shown = [line for line in text.splitlines() if line.startswith("Persistent message: SamuraiRoto")]
+    failed = [line for line in text.splitlines() if "Rendering Failed" in line or "Traceback" in line]
+    if shown or failed:
+        sys.exit(f"{log_path}: the plugin or Natron reported a problem:\n" + "\n".join(shown + failed))
+    return took, text
+
+
+def compare(out_dir, logits, names, frames, what):
+    total_inside = 0
+    for t in frames:
+        path = out_dir / f"{t:05d}.pfm"
+        if not path.is_file():
+            sys.exit(f"{what}: Natron wrote no {path}")
+        got = read_pfm(path)[..., 0]
+        want = expected_ids(logits, names, t)
+        if got.shape != want.shape:
+            sys.exit(f"{what}: frame {t}: Natron {got.shape} vs track {want.shape}")
+        bad = np.argwhere(got != want)
+        if len(bad):
+            y, x = bad[0]
+            sys.exit(f"{what}: frame {t}: {len(bad)} pixels differ, first at (x {x}, y {y}): Natron {got[y, x]} vs track {want[y, x]}")
+        counts = [int((want == i + 1).sum()) for i in range(len(names))]
+        if not all(0 < c < want.size for c in counts):
+            sys.exit(f"{what}: frame {t}: degenerate matte, pixels per object {counts}")
+        total_inside += sum(counts)
+        print(f"{what}: frame {t}: Natron ID matte == track ({', '.join(f'{n} {c}' for n, c in zip(names, counts))} of {want.size} pixels)")
+    return total_inside
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--natron-renderer", type=Path, required=True)
+    ap.add_argument("--io-plugins", required=True, help="folder(s) with Natron's PNG and PFM reader/writer bundles")
+    ap.add_argument("--plugins", type=Path, required=True, help="folder with SamuraiRoto.ofx.bundle")
+    ap.add_argument("--cli", type=Path, required=True, help="the samurai-roto binary")
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--clip", type=Path, required=True)
+    ap.add_argument("--count", type=int, default=8)
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--object", action="append", required=True)
+    ap.add_argument("--python-path", default="/usr/lib/python3/dist-packages",
+                    help="where Natron's Python finds PySide2 and qtpy (Debian: python3-pyside2.qtcore, python3-qtpy)")
+    ap.add_argument("--farm", action="store_true")
+    ap.add_argument("--work", type=Path, required=True)
+    args = ap.parse_args()
+    args.checkpoint = args.checkpoint.resolve()
+
+    objects = {}
+    for spec in args.object:
+        name, frame, box = parse_object(spec)
+        objects.setdefault(name, []).append((frame, box))
+    names = list(objects)
+    work = args.work.resolve()
+    frames_dir = work / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    sources = sorted(p for p in args.clip.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[: args.count]
+    if len(sources) < args.count:
+        sys.exit(f"{args.clip}: {len(sources)} frames, --count {args.count}")
+    for i, src in enumerate(sources):
+        Image.open(src).convert("RGB").save(frames_dir / f"{i:05d}.png")
+    size = Image.open(frames_dir / "00000.png").size
+    last = args.count - 1
+
+    logits = work / "logits"
+    cmd = [str(args.cli), "--threads", "2", "track", "--checkpoint", str(args.checkpoint), "--frames", str(frames_dir),
+           "--image-size", str(args.image_size), "--mode", "blend", "--device", "cpu",
+           "--out", str(work / "track"), "--logits", str(logits)]
+    for spec in args.object:
+        cmd += ["--object", spec]
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    print(f"track: {args.count} frames in {time.monotonic() - start:.1f} s")
+
+    live = work / "natron_live"
+    live.mkdir(exist_ok=True)
+    script = work / "live.py"
+    script.write_text(natron_script(args, frames_dir, size, objects, str(live / "#####.pfm")))
+    took, _ = run_natron(args, script, 0, last, work / "natron_live.log")
+    print(f"NatronRenderer live: frames 0-{last} in {took:.1f} s")
+    compare(live, logits, names, range(args.count), "live")
+
+    if args.farm:
+        cache = work / "shot.srtrack"
+        if cache.exists():
+            cache.unlink()
+        analysed = work / "natron_analyse"
+        analysed.mkdir(exist_ok=True)
+        script = work / "analyse.py"
+        # Analyse from Python, then render one frame so NatronRenderer has something to do.
+        script.write_text(natron_script(args, frames_dir, size, objects, str(analysed / "#####.pfm"), cache, analyse=True))
+        took, _ = run_natron(args, script, 0, 0, work / "natron_analyse.log")
+        print(f"NatronRenderer Analyse: wrote {cache.name} ({cache.stat().st_size} bytes) in {took:.1f} s")
+        farm = work / "natron_farm"
+        farm.mkdir(exist_ok=True)
+        script = work / "farm.py"
+        script.write_text(natron_script(args, frames_dir, size, objects, str(farm / "#####.pfm"), cache))
+        half = args.count // 2
+        for i, (a, b) in enumerate(((0, half - 1), (half, last))):
+            took, log = run_natron(args, script, a, b, work / f"natron_farm_{i}.log")
+            print(f"NatronRenderer farm process {i + 1}: frames {a}-{b} from the cache in {took:.1f} s")
+        compare(farm, logits, names, range(args.count), "farm")
+        for t in range(args.count):
+            if (farm / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
+                sys.exit(f"farm: frame {t}: file differs from the live render")
+        print(f"farm: the two processes' files equal the live render byte for byte (frames 0-{last})")
+    print("natron check: OK")
+
+
+if __name__ == "__main__":
+    main()
