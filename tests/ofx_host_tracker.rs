@@ -20,7 +20,7 @@ mod ofx_host;
 use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCHES, FRAMES, GEOMETRY, SOURCE_FETCHES};
 use ofx_host::host::{args, plugin_path, sval, Plugin, PLUGIN_ENV};
 use ofx_host::store::{time_key, Val};
-use ofx_host::suites::{MESSAGES, PROGRESS};
+use ofx_host::suites::{MESSAGES, PROGRESS, PROGRESS_REPLIES};
 use samurai_roto::ofx::sys::*;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
@@ -213,7 +213,11 @@ fn renders_with_the_tracker_equal_the_track_command() {
     // Scale 1: random order from two threads = track.
     let inst = instance(&plugin, ctx, &ckpt, &KEYS);
     let order = [5.0, 0.0, 11.0, 3.0, 8.0, 1.0];
+    // Like Natron's GUI, the host answers "cancelled" until it has registered the progress
+    // bar a render thread started: that is not the artist cancelling.
+    PROGRESS_REPLIES.lock().unwrap().extend([kOfxStatReplyNo, kOfxStatReplyNo]);
     render_threaded(&plugin, inst, &order);
+    assert!(PROGRESS_REPLIES.lock().unwrap().is_empty(), "the renders reported no progress");
     let logits = track(&ckpt, &KEYS, &tmp.path().join("scale1"));
     for t in order {
         assert_matches_track(inst, t, &logits, "scale 1");
@@ -266,6 +270,11 @@ fn renders_with_the_tracker_equal_the_track_command() {
     let cache = tmp.path().join("cache/shot.srtc");
     let inst = instance(&plugin, ctx, &ckpt, &KEYS);
     set_string(Effect::get(inst).unwrap(), "trackCacheFile", cache.to_str().unwrap());
+    // The artist cancels Analyse (the host answered "go on" before): stopped, nothing written.
+    PROGRESS_REPLIES.lock().unwrap().extend([kOfxStatOK, kOfxStatOK, kOfxStatReplyNo]);
+    assert_ne!(press(&plugin, inst, "analyse"), kOfxStatOK, "a cancelled Analyse must not report success");
+    let (_, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
+    assert!(msg.contains("cancelled") && !cache.exists(), "cancelled Analyse: message {msg:?}, cache written: {}", cache.exists());
     PROGRESS.lock().unwrap().clear();
     assert_eq!(press(&plugin, inst, "analyse"), kOfxStatOK, "Analyse: {:?}", MESSAGES.lock().unwrap().last());
     assert!(cache.is_file(), "Analyse wrote no track cache");

@@ -157,7 +157,13 @@ unsafe extern "C" fn persistent(_h: *mut c_void, kind: *const c_char, _id: *cons
 }
 unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus { *CLEARED.lock().unwrap() += 1; kOfxStatOK }
 unsafe extern "C" fn progress_start(_h: *mut c_void, _l: *const c_char, _i: *const c_char) -> OfxStatus { kOfxStatOK }
-unsafe extern "C" fn progress_update(_h: *mut c_void, v: f64) -> OfxStatus { PROGRESS.lock().unwrap().push(v); kOfxStatOK }
+/// Replies of the next progress updates (then kOfxStatOK): kOfxStatReplyNo is "cancelled",
+/// or, before any kOfxStatOK, Natron's GUI before it has registered the progress.
+pub static PROGRESS_REPLIES: Mutex<std::collections::VecDeque<OfxStatus>> = Mutex::new(std::collections::VecDeque::new());
+unsafe extern "C" fn progress_update(_h: *mut c_void, v: f64) -> OfxStatus {
+    PROGRESS.lock().unwrap().push(v);
+    PROGRESS_REPLIES.lock().unwrap().pop_front().unwrap_or(kOfxStatOK)
+}
 unsafe extern "C" fn progress_end(_h: *mut c_void) -> OfxStatus { kOfxStatOK }
 
 pub type MessageFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *const c_char, *const c_char) -> OfxStatus;

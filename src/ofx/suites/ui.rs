@@ -52,6 +52,8 @@ pub fn printf_literal(text: &str) -> String {
 /// A running host progress bar; ended on drop. `update` reports whether to go on.
 pub struct Progress {
     effect: Effect,
+    /// Whether the host has answered an update with "go on" (see `update`).
+    acknowledged: std::cell::Cell<bool>,
 }
 
 impl Progress {
@@ -67,14 +69,22 @@ impl Progress {
             // SAFETY: as above.
             unsafe { (s.progress1?.progressStartBegin)(h, c.as_ptr()) }
         };
-        (st == sys::kOfxStatOK).then_some(Progress { effect })
+        (st == sys::kOfxStatOK).then_some(Progress { effect, acknowledged: std::cell::Cell::new(false) })
     }
     /// Sets the fraction done; `false` when the artist cancelled.
+    ///
+    /// Host quirk: Natron's GUI registers a progress started from a render thread later, on
+    /// its main thread, and answers "cancelled" (kOfxStatReplyNo) to updates until then. A
+    /// cancel therefore counts only once the host has answered "go on" at least once.
     pub fn update(&self, fraction: f64) -> bool {
         let Ok(s) = suites() else { return true };
-        let f = s.progress2.map(|p| p.progressUpdate).or(s.progress1.map(|p| p.progressUpdate));
+        let Some(f) = s.progress2.map(|p| p.progressUpdate).or(s.progress1.map(|p| p.progressUpdate)) else { return true };
         // SAFETY: plain values; the handle was accepted by progress start.
-        f.is_none_or(|f| unsafe { f(self.effect.as_raw(), fraction.clamp(0.0, 1.0)) } != sys::kOfxStatReplyNo)
+        let go_on = unsafe { f(self.effect.as_raw(), fraction.clamp(0.0, 1.0)) } != sys::kOfxStatReplyNo;
+        if go_on {
+            self.acknowledged.set(true);
+        }
+        go_on || !self.acknowledged.get()
     }
 }
 
