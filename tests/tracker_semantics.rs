@@ -164,6 +164,43 @@ fn random_request_order_gives_the_same_bits() {
 }
 
 #[test]
+fn passes_share_image_features_with_identical_results() {
+    let _g = lock();
+    let (_tmp, dir) = frames(10);
+    let setup = |s: &mut Session| {
+        s.add_object("girl").unwrap();
+        s.add_object("boy").unwrap();
+        s.set_keyframe("girl", 2, GIRL).unwrap();
+        s.set_keyframe("girl", 7, GIRL).unwrap();
+        s.set_keyframe("boy", 5, BOY).unwrap();
+    };
+    let mut own = session(&dir, TrackerOptions { feature_bytes: 0, ..TrackerOptions::default() });
+    setup(&mut own);
+    let mut shared = session(&dir, TrackerOptions::default());
+    setup(&mut shared);
+    for f in 0..10 {
+        let (a, b) = (mattes(&mut own, f), mattes(&mut shared, f));
+        assert_bits_equal(&a, &b, &format!("frame {f}"));
+    }
+    let (o, s) = (own.stats(), shared.stats());
+    assert_eq!((o.steps, o.encoder_reuses), (s.steps, 0), "same pass steps; no reuse without a budget");
+    // Frames 0-9 are visited by forward and backward passes of both objects; with the
+    // features kept between visits the encoder runs once per frame.
+    assert_eq!(s.encoder_runs, 10, "encoder runs with shared features (without: {})", o.encoder_runs);
+    assert_eq!(s.encoder_runs + s.encoder_reuses, o.encoder_runs);
+    assert_eq!(shared.kept_feature_bytes(), 0, "nothing is kept once every pass has visited every frame");
+    // One object keyed on frame 0 only: no frame is visited twice, nothing is kept.
+    let mut forward = session(&dir, TrackerOptions::default());
+    forward.add_object("girl").unwrap();
+    forward.set_keyframe("girl", 0, GIRL).unwrap();
+    for f in 0..5 {
+        mattes(&mut forward, f);
+        assert_eq!(forward.kept_feature_bytes(), 0, "frame {f}: single-direction tracking keeps no features");
+    }
+    eprintln!("tracker_semantics: encoder runs {} with shared features, {} without (10 frames, 2 objects, 3 keyframes)", s.encoder_runs, o.encoder_runs);
+}
+
+#[test]
 fn bounded_memory_gives_identical_results() {
     let _g = lock();
     let n = 40;

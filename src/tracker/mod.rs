@@ -2,6 +2,7 @@
 //! with SAMURAI's motion model and memory selection, and a per-frame result cache. Knows
 //! nothing about OpenFX; the CLI and the OFX layer both drive it through [`Session`].
 pub mod cache;
+pub mod feature_store;
 pub mod frame_source;
 pub mod kalman;
 pub mod memory_bank;

@@ -6,6 +6,7 @@
 //! only invalidates the passes that start at k, and every frame's matte is a pure function
 //! of the keyframes: request order cannot change a bit.
 use super::cache::{FrameRecord, PassKey, ResultCache, SharedCache};
+use super::feature_store::FeatureStore;
 use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
 use super::pass::{Direction, Pass, PassSpec, StepOutput};
@@ -53,11 +54,14 @@ pub struct TrackerOptions {
     pub non_overlap: bool,
     /// Byte budget of the per-frame result cache.
     pub cache_bytes: usize,
+    /// Byte budget of image features kept for passes that have yet to visit their frame
+    /// (0: every pass runs the image encoder itself). Results are the same either way.
+    pub feature_bytes: usize,
 }
 
 impl Default for TrackerOptions {
     fn default() -> Self {
-        Self { mode: BlendMode::Blend, bounded_memory: true, non_overlap: false, cache_bytes: 2 << 30 }
+        Self { mode: BlendMode::Blend, bounded_memory: true, non_overlap: false, cache_bytes: 2 << 30, feature_bytes: 512 << 20 }
     }
 }
 
@@ -120,6 +124,8 @@ pub struct Progress {
 pub struct SessionStats {
     /// Frames run through the image encoder.
     pub encoder_runs: usize,
+    /// Frames whose image features were reused from another pass's visit.
+    pub encoder_reuses: usize,
     /// Pass steps computed.
     pub steps: usize,
 }
@@ -154,6 +160,8 @@ pub struct Session {
     objects: Vec<TrackedObject>,
     passes: HashMap<PassKey, Pass>,
     cache: SharedCache,
+    /// Image features kept for passes that have yet to visit their frame.
+    features: FeatureStore,
     next_id: u64,
     stats: SessionStats,
 }
@@ -177,8 +185,9 @@ impl Session {
         }
         tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
         let cache = ResultCache::shared(options.cache_bytes);
+        let features = FeatureStore::new(options.feature_bytes);
         let image_size = lock_model(&model)?.config.image_size;
-        Ok(Self { model, image_size, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, next_id: 1, stats: SessionStats::default() })
+        Ok(Self { model, image_size, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, features, next_id: 1, stats: SessionStats::default() })
     }
 
     pub fn num_frames(&self) -> usize {
@@ -201,6 +210,11 @@ impl Session {
     /// Work done so far.
     pub fn stats(&self) -> SessionStats {
         self.stats
+    }
+
+    /// Bytes of image features kept for passes that have yet to visit their frames.
+    pub fn kept_feature_bytes(&self) -> usize {
+        self.features.bytes()
     }
 
     /// Bytes held by the memory banks of all live passes.
@@ -429,8 +443,17 @@ impl Session {
                 return Ok(true);
             };
             let model = lock_model(&self.model)?;
-            let feats = features(&model, source, frame, self.frame_size)?;
-            self.stats.encoder_runs += 1;
+            let feats = match self.features.get(frame) {
+                Some(kept) => {
+                    self.stats.encoder_reuses += 1;
+                    kept
+                }
+                None => {
+                    self.stats.encoder_runs += 1;
+                    features(&model, source, frame, self.frame_size)?
+                }
+            };
+            let mut cancelled = false;
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
                 let out = self.passes.get_mut(&key).expect("planned pass").step(&model, &feats, self.frame_size, n)?;
                 debug_assert_eq!(out.frame, f);
@@ -441,9 +464,40 @@ impl Session {
                 run.done += 1;
                 self.stats.steps += 1;
                 if progress(Progress { done: run.done, total: run.total, frame }).is_break() {
-                    return Ok(false);
+                    cancelled = true;
+                    break;
                 }
             }
+            drop(model);
+            self.keep_features_if_pending(frame, &feats);
+            if cancelled {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Keeps `frame`'s features while a known pass has yet to visit the frame (one of the
+    /// passes its objects' mattes come from, or a pass starting there), else drops them.
+    fn keep_features_if_pending(&mut self, frame: usize, feats: &BackboneFeatures) {
+        let n = self.num_frames();
+        let mut visiting: Vec<PassKey> = Vec::new();
+        for object in &self.objects {
+            visiting.extend(self.contributions(object, frame).into_iter().map(|(k, _, _)| k));
+            for near in [frame.checked_sub(1), Some(frame + 1).filter(|f| *f < n)].into_iter().flatten() {
+                visiting.extend(self.contributions(object, near).into_iter().map(|(k, _, _)| k).filter(|k| k.keyframe == frame));
+            }
+        }
+        let cache = self.cache.lock().expect("cache lock");
+        let pending = visiting.iter().any(|k| {
+            let spec = PassSpec { keyframe: k.keyframe, bbox: k.bbox(), direction: k.direction };
+            let step = spec.step_of_frame(frame).expect("a visiting pass covers the frame");
+            !cache.contains(*k, frame) && self.passes.get(k).is_none_or(|p| p.next_step() <= step)
+        });
+        drop(cache);
+        if pending {
+            self.features.keep(frame, feats);
+        } else {
+            self.features.drop_frame(frame);
         }
     }
 }

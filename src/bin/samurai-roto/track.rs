@@ -60,6 +60,10 @@ pub struct TrackArgs {
     /// Result cache budget in MiB.
     #[arg(long, default_value_t = 1024)]
     pub cache_mb: usize,
+    /// Budget in MiB of image features kept for passes that revisit a frame (between two
+    /// keyframes, objects keyed on different frames); 0 re-runs the encoder per pass.
+    #[arg(long, default_value_t = 512)]
+    pub feature_cache_mb: usize,
 }
 
 /// Parses `A-B` (inclusive) within `0..n`.
@@ -118,7 +122,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     if let Some(area) = args.fill_hole_area {
         tuning.fill_hole_area = area;
     }
-    let options = TrackerOptions { mode, non_overlap: args.non_overlap, cache_bytes: args.cache_mb << 20, ..TrackerOptions::default() };
+    let options = TrackerOptions { mode, non_overlap: args.non_overlap, cache_bytes: args.cache_mb << 20, feature_bytes: args.feature_cache_mb << 20, ..TrackerOptions::default() };
     let mut session = Session::new(model, tuning, Box::new(source), options)?;
     for p in &prompts {
         if !session.objects().iter().any(|o| o.name == p.name) {

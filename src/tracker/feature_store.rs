@@ -1,0 +1,108 @@
+//! Image-encoder outputs kept for passes that have yet to visit their frame.
+//!
+//! Passes advance one direction at a time, so a frame that several passes need (the two
+//! passes of a span between keyframes, objects keyed on different frames) would otherwise
+//! run the image encoder once per direction. The session keeps a frame's features while a
+//! known pass still has to visit it and drops them when none has; a byte budget bounds what
+//! is held (the oldest kept frame goes first). Single-direction tracking keeps nothing.
+use crate::model::BackboneFeatures;
+use std::collections::VecDeque;
+
+/// Features by frame, oldest first, within a byte budget.
+pub struct FeatureStore {
+    budget: usize,
+    bytes: usize,
+    entries: VecDeque<(usize, BackboneFeatures, usize)>,
+}
+
+/// Bytes a frame's features hold of their own: the feature levels. The position encodings
+/// are the same tensors for every frame (computed once per grid) and are not counted.
+fn feature_bytes(f: &BackboneFeatures) -> usize {
+    f.vision_feats.iter().map(|t| t.numel() * t.kind().elt_size_in_bytes()).sum()
+}
+
+fn shallow(f: &BackboneFeatures) -> BackboneFeatures {
+    BackboneFeatures {
+        vision_feats: f.vision_feats.iter().map(|t| t.shallow_clone()).collect(),
+        vision_pos_embeds: f.vision_pos_embeds.iter().map(|t| t.shallow_clone()).collect(),
+        feat_sizes: f.feat_sizes.clone(),
+    }
+}
+
+impl FeatureStore {
+    pub fn new(budget: usize) -> Self {
+        Self { budget, bytes: 0, entries: VecDeque::new() }
+    }
+
+    /// The kept features of `frame` (sharing their storage), if any.
+    pub fn get(&self, frame: usize) -> Option<BackboneFeatures> {
+        self.entries.iter().find(|(f, _, _)| *f == frame).map(|(_, feats, _)| shallow(feats))
+    }
+
+    /// Keeps `feats` for `frame` (no-op when already kept or larger than the budget),
+    /// dropping the oldest frames while over budget.
+    pub fn keep(&mut self, frame: usize, feats: &BackboneFeatures) {
+        if self.entries.iter().any(|(f, _, _)| *f == frame) {
+            return;
+        }
+        let size = feature_bytes(feats);
+        if size > self.budget {
+            return;
+        }
+        while self.bytes + size > self.budget {
+            let Some((_, _, old)) = self.entries.pop_front() else { break };
+            self.bytes -= old;
+        }
+        self.entries.push_back((frame, shallow(feats), size));
+        self.bytes += size;
+    }
+
+    /// Drops the features of `frame`, if kept.
+    pub fn drop_frame(&mut self, frame: usize) {
+        if let Some(i) = self.entries.iter().position(|(f, _, _)| *f == frame) {
+            let (_, _, size) = self.entries.remove(i).expect("index from position");
+            self.bytes -= size;
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Frames held, oldest first.
+    pub fn frames(&self) -> Vec<usize> {
+        self.entries.iter().map(|(f, _, _)| *f).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Kind, Tensor};
+
+    fn feats(v: f32) -> BackboneFeatures {
+        // 1000 floats = 4000 bytes per frame; the position encoding is not counted.
+        BackboneFeatures { vision_feats: vec![Tensor::full([1000, 1, 1], v as f64, (Kind::Float, tch::Device::Cpu))],
+            vision_pos_embeds: vec![Tensor::zeros([1000, 1, 1], (Kind::Float, tch::Device::Cpu))], feat_sizes: vec![(10, 100)] }
+    }
+
+    #[test]
+    fn keeps_within_the_budget_dropping_the_oldest_first() {
+        let mut s = FeatureStore::new(10_000);
+        for f in 0..3 {
+            s.keep(f, &feats(f as f32));
+        }
+        assert_eq!((s.frames(), s.bytes()), (vec![1, 2], 8000));
+        let got = s.get(2).expect("kept");
+        assert_eq!(got.vision_feats[0].double_value(&[0, 0, 0]), 2.0);
+        s.keep(2, &feats(9.0));
+        assert_eq!(s.get(2).unwrap().vision_feats[0].double_value(&[0, 0, 0]), 2.0, "a kept frame is not replaced");
+        s.drop_frame(1);
+        assert_eq!((s.frames(), s.bytes()), (vec![2], 4000));
+        assert!(s.get(1).is_none());
+        let mut tiny = FeatureStore::new(3999);
+        tiny.keep(0, &feats(0.0));
+        assert_eq!(tiny.frames(), Vec::<usize>::new(), "a frame larger than the budget is not kept");
+    }
+}
