@@ -94,8 +94,11 @@ fn cancellation_and_missing_frames_are_errors() {
     assert!(err.contains("frame 12") && err.contains("disk offline"), "{err}");
     // A panic inside a request (here the host's fetch; in life e.g. libtorch out of
     // memory) is caught at the OFX boundary; the engine recovers for the next request.
-    let panicking = |f: i64| -> Result<FrameImage, String> { if f == FIRST + 3 { panic!("host crashed fetching {f}") } else { host_frame(f) } };
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.mattes(FIRST + 4, &panicking, &|| false)));
+    // (Any fetch panics: frames visited by the requests above may have their image
+    // features kept for the passes still to come, so a request need not fetch them again;
+    // frame FIRST + 6 has not been visited yet.)
+    let panicking = |f: i64| -> Result<FrameImage, String> { panic!("host crashed fetching {f}") };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.mattes(FIRST + 6, &panicking, &|| false)));
     assert!(caught.is_err(), "the fetch panic should unwind out of the engine");
     let recovered = engine.mattes(FIRST + 4, &host_frame, &|| false);
     assert!(recovered.as_ref().is_ok_and(|m| m.len() == 2), "no recovery after a panic: {:?}", recovered.err());
