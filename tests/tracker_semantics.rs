@@ -60,6 +60,15 @@ fn assert_bits_equal(a: &[Tensor], b: &[Tensor], what: &str) {
     }
 }
 
+/// Girl keyed on frames 2 and 7, boy on frame 5: forward, backward and blended spans.
+fn two_objects_three_keyframes(s: &mut Session) {
+    s.add_object("girl").unwrap();
+    s.add_object("boy").unwrap();
+    s.set_keyframe("girl", 2, GIRL).unwrap();
+    s.set_keyframe("girl", 7, GIRL).unwrap();
+    s.set_keyframe("boy", 5, BOY).unwrap();
+}
+
 #[test]
 fn two_objects_share_one_encoder_run_per_frame() {
     let _g = lock();
@@ -143,20 +152,13 @@ fn editing_a_keyframe_recomputes_only_its_spans() {
 fn random_request_order_gives_the_same_bits() {
     let _g = lock();
     let (_tmp, dir) = frames(10);
-    let setup = |s: &mut Session| {
-        s.add_object("girl").unwrap();
-        s.add_object("boy").unwrap();
-        s.set_keyframe("girl", 2, GIRL).unwrap();
-        s.set_keyframe("girl", 7, GIRL).unwrap();
-        s.set_keyframe("boy", 5, BOY).unwrap();
-    };
     let mut seq = session(&dir, TrackerOptions::default());
-    setup(&mut seq);
+    two_objects_three_keyframes(&mut seq);
     let sequential: Vec<Vec<Tensor>> = (0..10).map(|f| mattes(&mut seq, f)).collect();
     // A fixed pseudo-random order, with a cache so small that passes must restart.
     let order = [7, 3, 9, 0, 5, 8, 1, 6, 2, 4, 9, 0];
     let mut shuffled = session(&dir, TrackerOptions { cache_bytes: 1, ..TrackerOptions::default() });
-    setup(&mut shuffled);
+    two_objects_three_keyframes(&mut shuffled);
     for f in order {
         let m = mattes(&mut shuffled, f);
         assert_bits_equal(&sequential[f], &m, &format!("frame {f}"));
@@ -167,17 +169,10 @@ fn random_request_order_gives_the_same_bits() {
 fn passes_share_image_features_with_identical_results() {
     let _g = lock();
     let (_tmp, dir) = frames(10);
-    let setup = |s: &mut Session| {
-        s.add_object("girl").unwrap();
-        s.add_object("boy").unwrap();
-        s.set_keyframe("girl", 2, GIRL).unwrap();
-        s.set_keyframe("girl", 7, GIRL).unwrap();
-        s.set_keyframe("boy", 5, BOY).unwrap();
-    };
     let mut own = session(&dir, TrackerOptions { feature_bytes: 0, ..TrackerOptions::default() });
-    setup(&mut own);
+    two_objects_three_keyframes(&mut own);
     let mut shared = session(&dir, TrackerOptions::default());
-    setup(&mut shared);
+    two_objects_three_keyframes(&mut shared);
     for f in 0..10 {
         let (a, b) = (mattes(&mut own, f), mattes(&mut shared, f));
         assert_bits_equal(&a, &b, &format!("frame {f}"));
