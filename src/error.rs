@@ -41,6 +41,10 @@ pub enum Error {
     #[error("cancelled: {0}")]
     Cancelled(String),
 
+    /// An error of the libtorch-free layer (settings, track caches, the helper protocol).
+    #[error(transparent)]
+    Core(#[from] samurai_core::Error),
+
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -8,32 +8,16 @@
 use crate::error::{Error, Result};
 use tch::{Device, Kind};
 
-/// Which device the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    /// CUDA device 0 when available, else CPU.
-    #[default]
-    Auto,
-    Cpu,
-    Cuda(usize),
+pub use samurai_core::settings::{DeviceChoice, Precision};
+
+/// Resolving a [`DeviceChoice`] to a libtorch device.
+pub trait ResolveDevice {
+    /// Resolves to a libtorch device, failing clearly when CUDA was asked for but is absent.
+    fn resolve(self) -> Result<Device>;
 }
 
-impl DeviceChoice {
-    /// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "cuda" | "gpu" => Ok(Self::Cuda(0)),
-            other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-                Some(n) => Ok(Self::Cuda(n)),
-                None => Err(Error::invalid("device", format!("'{s}' is not one of auto, cpu, cuda, cuda:N"))),
-            },
-        }
-    }
-
-    /// Resolves to a libtorch device, failing clearly when CUDA was asked for but is absent.
-    pub fn resolve(self) -> Result<Device> {
+impl ResolveDevice for DeviceChoice {
+    fn resolve(self) -> Result<Device> {
         let n = crate::ffi::cuda_device_count().max(0) as usize;
         match self {
             Self::Cpu => Ok(Device::Cpu),
@@ -48,31 +32,11 @@ impl DeviceChoice {
     }
 }
 
-/// Numeric precision of weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Precision {
-    /// float32 everywhere (reference parity).
-    #[default]
-    F32,
-    /// bfloat16 weights and activations (meant for CUDA; allowed on CPU for testing).
-    Bf16,
-}
-
-impl Precision {
-    pub fn kind(self) -> Kind {
-        match self {
-            Self::F32 => Kind::Float,
-            Self::Bf16 => Kind::BFloat16,
-        }
-    }
-
-    /// Parses `fp32`/`f32`/`float32` or `bf16`/`bfloat16`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "f32" | "float32" | "float" => Ok(Self::F32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            other => Err(Error::invalid("precision", format!("'{other}' is not one of fp32, bf16"))),
-        }
+/// The libtorch kind of a [`Precision`].
+pub fn precision_kind(p: Precision) -> Kind {
+    match p {
+        Precision::F32 => Kind::Float,
+        Precision::Bf16 => Kind::BFloat16,
     }
 }
 

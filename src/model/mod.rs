@@ -13,6 +13,6 @@ pub mod weights;
 pub mod device;
 pub mod sam2_base;
 
-pub use device::{DeviceChoice, LoadOptions, Precision};
+pub use device::{precision_kind, DeviceChoice, LoadOptions, Precision, ResolveDevice};
 pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut, SharedModel};
 pub mod image_predictor;

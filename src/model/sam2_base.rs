@@ -154,7 +154,7 @@ impl Sam2Model {
                 reason: format!("checkpoint {} holds a {size} model but the config describes a trunk of embed_dim {dim} with {blocks} blocks", checkpoint.display()),
             });
         }
-        let kind = options.precision.kind();
+        let kind = crate::model::device::precision_kind(options.precision);
         let store = WeightStore::new(checkpoint, tensors, options.device, kind);
         let model = tch::no_grad(|| Self::build(&store, config, size, options.device, kind));
         store.finish(size.name())?;

@@ -10,7 +10,7 @@ pub mod pass;
 pub mod postprocess;
 pub mod samurai;
 pub mod session;
-pub mod track_cache;
+pub use samurai_core::track_cache;
 
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;

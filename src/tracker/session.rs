@@ -11,6 +11,8 @@ use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
 use super::pass::{Direction, Pass, PassSpec, StepOutput};
 use super::postprocess::{non_overlapping, to_video_resolution};
+pub use samurai_core::settings::BlendMode;
+pub use samurai_core::lowres::LowResFrame;
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
 use crate::model::image_predictor::validate_box;
@@ -20,29 +22,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
-
-/// How frames between two keyframes combine the two passes that cover them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BlendMode {
-    /// Linear blend of logits by temporal distance (no pop at the midpoint).
-    #[default]
-    Blend,
-    /// The pass of the nearer keyframe (ties go to the earlier keyframe).
-    Nearest,
-    /// The forward pass from the earlier keyframe only.
-    Forward,
-}
-
-impl BlendMode {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "blend" => Ok(Self::Blend),
-            "nearest" => Ok(Self::Nearest),
-            "forward" => Ok(Self::Forward),
-            other => Err(Error::invalid("mode", format!("'{other}' is not one of blend, nearest, forward"))),
-        }
-    }
-}
 
 /// Session settings.
 #[derive(Debug, Clone)]
@@ -79,22 +58,6 @@ pub struct ObjectMatte {
     pub name: String,
     /// `[H, W]` float32 logits at the clip's resolution (mask = logits > 0).
     pub logits: Tensor,
-}
-
-/// Every object's blended low-resolution logits on one frame (`side × side`, row-major,
-/// in object order): the tracker's result before upsampling. Plain data, so it can be
-/// shared between threads and written to track caches.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LowResFrame {
-    pub side: i64,
-    pub objects: Vec<(String, Vec<f32>)>,
-}
-
-impl LowResFrame {
-    /// Bytes of logits held.
-    pub fn bytes(&self) -> usize {
-        self.objects.iter().map(|(n, v)| v.len() * 4 + n.len()).sum::<usize>() + 32
-    }
 }
 
 /// Mattes at the clip's resolution (`frame_size` = width, height) from a frame's

@@ -89,10 +89,10 @@ pub struct Preset {
     pub samurai: SamuraiConfig,
 }
 
-const PRESET_T: &str = include_str!("../../configs/sam2.1_hiera_t.yaml");
-const PRESET_S: &str = include_str!("../../configs/sam2.1_hiera_s.yaml");
-const PRESET_BP: &str = include_str!("../../configs/sam2.1_hiera_b+.yaml");
-const PRESET_L: &str = include_str!("../../configs/sam2.1_hiera_l.yaml");
+const PRESET_T: &str = include_str!("../../../../configs/sam2.1_hiera_t.yaml");
+const PRESET_S: &str = include_str!("../../../../configs/sam2.1_hiera_s.yaml");
+const PRESET_BP: &str = include_str!("../../../../configs/sam2.1_hiera_b+.yaml");
+const PRESET_L: &str = include_str!("../../../../configs/sam2.1_hiera_l.yaml");
 
 impl Preset {
     /// The built-in preset for a model size (the files in `configs/`).

@@ -13,11 +13,13 @@
 //! reader never sees half a file. On reading, a wrong magic, version, length or checksum
 //! makes the file *damaged*; a key or footage that differs from the caller's makes it
 //! *stale*. Either way the caller tracks live instead.
-use super::session::LowResFrame;
+use crate::lowres::LowResFrame;
 use crate::error::{Error, Result};
+use crate::settings::{EngineSettings, ObjectKeys};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 16] = b"SAMURAIROTO-TRK\n";
 const VERSION: u32 = 1;
@@ -117,6 +119,51 @@ impl KeyBuilder {
     }
 }
 
+/// A checkpoint file's identity for the hash memo: path, length, modification time.
+type FileId = (PathBuf, u64, Option<std::time::SystemTime>);
+
+/// Content hashes of checkpoint files, per (path, length, modification time), so a
+/// process hashes each checkpoint once.
+static CHECKPOINT_HASHES: parking_lot::Mutex<BTreeMap<FileId, String>> = parking_lot::Mutex::new(BTreeMap::new());
+
+/// BLAKE3 of a checkpoint's contents, memoised per path, length and modification time.
+pub fn checkpoint_hash(path: &Path) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let id = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    if let Some(h) = CHECKPOINT_HASHES.lock().get(&id) {
+        return Ok(h.clone());
+    }
+    let h = file_hash(path)?;
+    CHECKPOINT_HASHES.lock().insert(id, h.clone());
+    Ok(h)
+}
+
+/// The track-cache key: everything that decides the stored logits. Not in it: device and
+/// precision (a cache is the analysed result whichever device made it), the model-size
+/// parameter (implied by the checkpoint's contents) and non-overlap (applied at render).
+pub fn cache_key(s: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<String> {
+    let mut k = KeyBuilder::default()
+        .field("checkpoint", &checkpoint_hash(&s.checkpoint)?)
+        .field("image_size", &s.image_size.to_string())
+        .field("mode", s.mode.name())
+        .field("fill_holes", &s.fill_holes.to_string())
+        .field("range", &format!("{}..={}", range.0, range.1))
+        .field("frame_size", &format!("{}x{}", size.0, size.1));
+    match &s.tuning {
+        None => k = k.field("tuning", "preset"),
+        Some(t) => {
+            for (name, v) in t.fields() {
+                k = k.field(name, &format!("{:016x}", v.to_bits()));
+            }
+        }
+    }
+    for o in objects {
+        let keys: Vec<String> = o.keyframes.iter().map(|(f, b)| format!("{f}:{:016x},{:016x},{:016x},{:016x}", b[0].to_bits(), b[1].to_bits(), b[2].to_bits(), b[3].to_bits())).collect();
+        k = k.field(&format!("object {}", o.name), &keys.join(";"));
+    }
+    Ok(k.finish())
+}
+
 impl TrackCache {
     /// Checks that the header and the frames agree with each other.
     fn validate(&self) -> std::result::Result<(), String> {
@@ -124,7 +171,7 @@ impl TrackCache {
         if self.frames.len() != h.frames || h.frame_hashes.len() != h.frames {
             return Err(format!("{} frames of data and {} frame hashes for {} frames", self.frames.len(), h.frame_hashes.len(), h.frames));
         }
-        let cells = (h.side * h.side) as usize;
+        let cells = usize::try_from(h.side).ok().and_then(|s| s.checked_mul(s)).filter(|_| h.side > 0).ok_or_else(|| format!("bad side {}", h.side))?;
         for (i, f) in self.frames.iter().enumerate() {
             let names: Vec<&String> = f.objects.iter().map(|(n, _)| n).collect();
             if f.side != h.side || names != h.objects.iter().collect::<Vec<_>>() || f.objects.iter().any(|(_, v)| v.len() != cells) {
@@ -186,8 +233,9 @@ impl TrackCache {
         let data = body.get(28..).filter(|d| d.len() >= header_len).ok_or_else(|| damaged("header runs past the end"))?;
         let (header, data) = data.split_at(header_len);
         let header: TrackCacheHeader = std::str::from_utf8(header).ok().and_then(|s| serde_yaml::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
-        let cells = usize::try_from(header.side * header.side).map_err(|_| damaged("negative side"))?;
-        if data.len() != header.frames * header.objects.len() * cells * 4 {
+        let cells = usize::try_from(header.side).ok().and_then(|s| s.checked_mul(s)).ok_or_else(|| damaged("bad side"))?;
+        let expected = header.frames.checked_mul(header.objects.len()).and_then(|n| n.checked_mul(cells)).and_then(|n| n.checked_mul(4));
+        if expected != Some(data.len()) {
             return Err(damaged("data length does not match the header"));
         }
         let mut values = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));

@@ -1,0 +1,38 @@
+//! The libtorch-free layer's error type. Every variant names what went wrong and where
+//! (file, key, frame, parameter) so the CLI and the plugin can show it as it is.
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// A configuration file or value is invalid (unknown key, bad value, ...).
+    #[error("config {origin}: {reason}")]
+    Config { origin: String, reason: String },
+
+    /// A caller-supplied value is out of range or malformed (box, image size, frame, ...).
+    #[error("invalid {what}: {reason}")]
+    InvalidInput { what: String, reason: String },
+
+    /// A message between the plugin and the helper is malformed, oversized or unexpected,
+    /// or the connection broke.
+    #[error("helper protocol: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { what: what.into(), reason: reason.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,16 @@
+//! SamuraiRoto's libtorch-free layer, shared by the plugin (which must never load
+//! libtorch: the host may carry its own) and the engine (the helper process and the CLI).
+//!
+//! - [`config`]: presets and tuning with the upstream YAML key names;
+//! - [`settings`]: what configures tracking, as types (never strings parsed back);
+//! - [`lowres`]: the tracker's per-frame result, and [`finish`]: turning it into mattes
+//!   at the frame's resolution, bit-identical to the libtorch path;
+//! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
+//! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
+pub mod config;
+pub mod error;
+pub mod lowres;
+pub mod settings;
+pub mod track_cache;
+
+pub use error::{Error, Result};

@@ -1,0 +1,230 @@
+//! What configures tracking and what the artist prompts, as types. These travel unchanged
+//! from the plugin's parameters over the helper socket into the engine (never as strings
+//! parsed back); the CLI builds the same types from its arguments.
+use crate::config::{ModelSize, Preset, SamuraiConfig};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How frames between two keyframes combine the two passes that cover them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum BlendMode {
+    /// Linear blend of logits by temporal distance (no pop at the midpoint).
+    #[default]
+    Blend,
+    /// The pass of the nearer keyframe (ties go to the earlier keyframe).
+    Nearest,
+    /// The forward pass from the earlier keyframe only.
+    Forward,
+}
+
+impl BlendMode {
+    pub const ALL: [BlendMode; 3] = [Self::Blend, Self::Nearest, Self::Forward];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blend => "blend",
+            Self::Nearest => "nearest",
+            Self::Forward => "forward",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| Error::invalid("mode", format!("'{s}' is not one of blend, nearest, forward")))
+    }
+}
+
+/// Which device the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum DeviceChoice {
+    /// CUDA device 0 when available, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    /// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                Some(n) => Ok(Self::Cuda(n)),
+                None => Err(Error::invalid("device", format!("'{s}' is not one of auto, cpu, cuda, cuda:N"))),
+            },
+        }
+    }
+}
+
+/// Numeric precision of weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Precision {
+    /// float32 everywhere (reference parity).
+    #[default]
+    F32,
+    /// bfloat16 weights and activations (meant for CUDA; allowed on CPU for testing).
+    Bf16,
+}
+
+impl Precision {
+    /// Parses `fp32`/`f32`/`float32` or `bf16`/`bfloat16`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "f32" | "float32" | "float" => Ok(Self::F32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            other => Err(Error::invalid("precision", format!("'{other}' is not one of fp32, bf16"))),
+        }
+    }
+}
+
+/// SAMURAI tuning values an artist may set instead of the model's preset (upstream key
+/// names, see `configs/`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    pub stable_frames_threshold: u32,
+    pub stable_ious_threshold: f64,
+    pub min_obj_score_logits: f64,
+    pub kf_score_weight: f64,
+    pub memory_bank_iou_threshold: f64,
+    pub memory_bank_obj_score_threshold: f64,
+    pub memory_bank_kf_score_threshold: f64,
+    pub fill_hole_area: i64,
+}
+
+impl Tuning {
+    /// The tuning values of a configuration.
+    pub fn of(c: &SamuraiConfig) -> Self {
+        Tuning {
+            stable_frames_threshold: c.stable_frames_threshold,
+            stable_ious_threshold: c.stable_ious_threshold,
+            min_obj_score_logits: c.min_obj_score_logits,
+            kf_score_weight: c.kf_score_weight,
+            memory_bank_iou_threshold: c.memory_bank_iou_threshold,
+            memory_bank_obj_score_threshold: c.memory_bank_obj_score_threshold,
+            memory_bank_kf_score_threshold: c.memory_bank_kf_score_threshold,
+            fill_hole_area: c.fill_hole_area,
+        }
+    }
+
+    /// `base` with these values in place of its own.
+    pub fn apply(&self, base: SamuraiConfig) -> SamuraiConfig {
+        SamuraiConfig {
+            stable_frames_threshold: self.stable_frames_threshold,
+            stable_ious_threshold: self.stable_ious_threshold,
+            min_obj_score_logits: self.min_obj_score_logits,
+            kf_score_weight: self.kf_score_weight,
+            memory_bank_iou_threshold: self.memory_bank_iou_threshold,
+            memory_bank_obj_score_threshold: self.memory_bank_obj_score_threshold,
+            memory_bank_kf_score_threshold: self.memory_bank_kf_score_threshold,
+            fill_hole_area: self.fill_hole_area,
+            ..base
+        }
+    }
+
+    /// `(upstream key, value)` pairs, in a fixed order (track-cache keys, messages).
+    pub fn fields(&self) -> [(&'static str, f64); 8] {
+        [
+            ("stable_frames_threshold", self.stable_frames_threshold as f64),
+            ("stable_ious_threshold", self.stable_ious_threshold),
+            ("min_obj_score_logits", self.min_obj_score_logits),
+            ("kf_score_weight", self.kf_score_weight),
+            ("memory_bank_iou_threshold", self.memory_bank_iou_threshold),
+            ("memory_bank_obj_score_threshold", self.memory_bank_obj_score_threshold),
+            ("memory_bank_kf_score_threshold", self.memory_bank_kf_score_threshold),
+            ("fill_hole_area", self.fill_hole_area as f64),
+        ]
+    }
+}
+
+/// Everything that configures tracking; any change invalidates the engine's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    pub checkpoint: PathBuf,
+    /// `None` = detect from the checkpoint.
+    pub model_size: Option<ModelSize>,
+    pub device: DeviceChoice,
+    /// `None` = automatic: bf16 on CUDA, fp32 on CPU.
+    pub precision: Option<Precision>,
+    /// The network's input size (a multiple of 64 from 256 to 1024).
+    pub image_size: i64,
+    /// `None` = the preset of the model actually loaded.
+    pub tuning: Option<Tuning>,
+    /// Hole filling on (with the tuning's `fill_hole_area`) or off.
+    pub fill_holes: bool,
+    pub mode: BlendMode,
+    pub non_overlap: bool,
+}
+
+impl EngineSettings {
+    /// The SAMURAI configuration for a model of `size`: its preset, with the artist's
+    /// tuning in place when set, and hole filling as asked.
+    pub fn samurai(&self, size: ModelSize) -> Result<SamuraiConfig> {
+        let preset = Preset::builtin(size).samurai;
+        let mut c = match &self.tuning {
+            Some(t) => t.apply(preset),
+            None => preset,
+        };
+        if !self.fill_holes {
+            c.fill_hole_area = 0;
+        }
+        c.validate().map_err(|reason| Error::Config { origin: "SAMURAI tuning".into(), reason })?;
+        Ok(c)
+    }
+
+    /// What decides which network is loaded (the helper loads each once).
+    pub fn model_key(&self) -> (PathBuf, i64, DeviceChoice, Option<Precision>) {
+        (self.checkpoint.clone(), self.image_size, self.device, self.precision)
+    }
+}
+
+/// One object's keyframe boxes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectKeys {
+    pub name: String,
+    /// frame → [x1, y1, x2, y2] in pixels of the frames (x right, y down, origin top-left).
+    pub keyframes: BTreeMap<i64, [f64; 4]>,
+}
+
+/// One frame as the engine eats it: sRGB 8-bit RGB, rows top to bottom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameImage {
+    pub width: u32,
+    pub height: u32,
+    pub rgb8: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untouched_tuning_is_the_loaded_models_preset() {
+        let s = EngineSettings {
+            checkpoint: "x.pt".into(),
+            model_size: None,
+            device: DeviceChoice::Cpu,
+            precision: None,
+            image_size: 256,
+            tuning: None,
+            fill_holes: true,
+            mode: BlendMode::Blend,
+            non_overlap: false,
+        };
+        assert_eq!(s.samurai(ModelSize::Large).unwrap().kf_score_weight, 0.15);
+        assert_eq!(s.samurai(ModelSize::Tiny).unwrap().kf_score_weight, 0.25);
+        let custom = Tuning { kf_score_weight: 0.5, ..Tuning::of(&Preset::builtin(ModelSize::Large).samurai) };
+        let s = EngineSettings { tuning: Some(custom), fill_holes: false, ..s };
+        let c = s.samurai(ModelSize::Large).unwrap();
+        assert_eq!((c.kf_score_weight, c.fill_hole_area), (0.5, 0));
+        assert_eq!(BlendMode::parse("Nearest").unwrap(), BlendMode::Nearest);
+        assert!(BlendMode::parse("both").unwrap_err().to_string().contains("both"));
+        assert_eq!(DeviceChoice::parse("cuda:1").unwrap(), DeviceChoice::Cuda(1));
+    }
+}
