@@ -10,7 +10,9 @@
 pub mod config;
 pub mod error;
 pub mod lowres;
+pub mod protocol;
 pub mod settings;
+pub mod shm;
 pub mod track_cache;
 
 pub use error::{Error, Result};

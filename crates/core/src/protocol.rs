@@ -1,0 +1,269 @@
+//! The plugin ↔ helper protocol (version [`VERSION`]).
+//!
+//! The plugin starts `samurai-roto serve --fd 3` with one end of a socket pair on fd 3:
+//! the *lifeline*. The helper exits when the lifeline closes, so it dies with the host
+//! process. Over the lifeline the plugin only passes new *connections*: a
+//! [`LIFELINE_CONNECT`] byte with two file descriptors (one end of a fresh socket pair and
+//! a sealed shared-memory region, see [`crate::shm`]). Each connection carries one
+//! request at a time, so several host threads and instances talk to the helper at once
+//! over separate connections.
+//!
+//! On a connection every message is a little-endian `u32` length and a postcard-encoded
+//! [`Request`] (plugin → helper) or [`Reply`] (helper → plugin), at most
+//! [`MAX_MESSAGE_BYTES`]. Pixels and logits never travel in messages: they sit in the
+//! connection's shared region at offset 0 and the message gives their shape. A request
+//! runs as a dialogue: while tracking, the helper asks for frames ([`Reply::NeedFrame`],
+//! answered by [`Request::Frame`] or [`Request::FrameUnavailable`]) and reports progress
+//! ([`Reply::Progress`], answered by [`Request::Go`]: `false` cancels), and ends with
+//! [`Reply::Result`], [`Reply::Done`] or [`Reply::Failed`].
+//!
+//! Nothing received is trusted: lengths are checked before anything is allocated, every
+//! decoded message is validated ([`Request::validate`], [`Reply::validate`]), and a bad
+//! one fails that connection with an error, never the process.
+use crate::error::{Error, Result};
+use crate::settings::{EngineSettings, ObjectKeys};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{Read, Write};
+
+/// Protocol version; both sides must agree (checked by [`Request::Hello`]).
+pub const VERSION: u32 = 1;
+/// Largest message body (control messages only; pixels go through shared memory).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// Limits on what a request may describe.
+pub const MAX_OBJECTS: usize = 64;
+pub const MAX_NAME_BYTES: usize = 256;
+pub const MAX_KEYFRAMES: usize = 100_000;
+pub const MAX_FRAMES: i64 = 10_000_000;
+pub const MAX_FRAME_SIDE: u32 = 16_384;
+/// The byte sent on the lifeline with a new connection's descriptors.
+pub const LIFELINE_CONNECT: u8 = b'C';
+
+/// Plugin → helper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// First message of a connection.
+    Hello { version: u32 },
+    /// Settings, frame range, frame size and objects of an effect instance's session
+    /// (created on first use; an unchanged configuration costs nothing).
+    Configure { session: u64, settings: EngineSettings, range: (i64, i64), frame_size: (u32, u32), objects: Vec<ObjectKeys> },
+    /// The low-resolution result of one frame, tracking as needed.
+    Track { session: u64, frame: i64 },
+    /// Track every frame of the range; each frame's result is sent as it is known.
+    Analyse { session: u64 },
+    /// Forget every tracked frame of the session (the network stays loaded).
+    Clear { session: u64 },
+    /// The instance is gone.
+    Close { session: u64 },
+    /// Counters ([`Reply::Stats`]).
+    Stats,
+    /// Answer to [`Reply::NeedFrame`]: the frame, RGB8 rows top-down, at shared offset 0.
+    Frame { frame: i64, width: u32, height: u32 },
+    /// Answer to [`Reply::NeedFrame`]: the host could not provide it.
+    FrameUnavailable { frame: i64, reason: String },
+    /// Answer to [`Reply::Progress`] and to [`Reply::Result`] during Analyse: go on or stop.
+    Go { on: bool },
+}
+
+/// What the helper counts (for tests and the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HelperStats {
+    pub pid: u32,
+    /// Networks loaded since the helper started (each (checkpoint, size, device,
+    /// precision) once, however many instances use it).
+    pub model_loads: u64,
+    pub sessions: u32,
+}
+
+/// Helper → plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Welcome { version: u32, pid: u32 },
+    Done,
+    Failed { message: String },
+    NeedFrame { frame: i64 },
+    Progress { done: u32, total: u32 },
+    /// A frame's low-resolution logits at shared offset 0: `objects.len() × side²` f32,
+    /// native endianness, in `objects` order.
+    Result { frame: i64, side: u32, objects: Vec<String> },
+    Stats(HelperStats),
+}
+
+fn bad(what: impl Into<String>) -> Error {
+    Error::Protocol(what.into())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(bad(format!("object name of {} bytes (at most {MAX_NAME_BYTES})", name.len())));
+    }
+    Ok(())
+}
+
+fn check_size(w: u32, h: u32) -> Result<()> {
+    if w == 0 || h == 0 || w > MAX_FRAME_SIDE || h > MAX_FRAME_SIDE {
+        return Err(bad(format!("frame size {w}x{h} (each side 1..={MAX_FRAME_SIDE})")));
+    }
+    Ok(())
+}
+
+fn check_configure(settings: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<()> {
+    if range.0 > range.1 || range.1.checked_sub(range.0).is_none_or(|n| n >= MAX_FRAMES) {
+        return Err(bad(format!("frame range {}..{}", range.0, range.1)));
+    }
+    check_size(size.0, size.1)?;
+    if !(256..=1024).contains(&settings.image_size) || settings.image_size % 64 != 0 {
+        return Err(bad(format!("image size {} (a multiple of 64 from 256 to 1024)", settings.image_size)));
+    }
+    if objects.len() > MAX_OBJECTS {
+        return Err(bad(format!("{} objects (at most {MAX_OBJECTS})", objects.len())));
+    }
+    for o in objects {
+        check_name(&o.name)?;
+        if o.keyframes.len() > MAX_KEYFRAMES || o.keyframes.values().flatten().any(|v| !v.is_finite()) {
+            return Err(bad(format!("object '{}': too many keyframes or a box that is not finite", o.name)));
+        }
+    }
+    Ok(())
+}
+
+impl Request {
+    /// Checks everything decoding cannot (ranges, sizes, counts).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Request::Configure { settings, range, frame_size, objects, .. } => check_configure(settings, *range, *frame_size, objects),
+            Request::Frame { width, height, .. } => check_size(*width, *height),
+            Request::FrameUnavailable { reason, .. } if reason.len() > MAX_MESSAGE_BYTES / 2 => Err(bad("reason too long")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Reply {
+    /// Checks everything decoding cannot (ranges, sizes, counts).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Reply::Result { side, objects, .. } => {
+                if *side == 0 || *side > 4096 || objects.len() > MAX_OBJECTS {
+                    return Err(bad(format!("result of side {side} with {} objects", objects.len())));
+                }
+                objects.iter().try_for_each(|n| check_name(n))
+            }
+            Reply::Progress { done, total } if done > total => Err(bad(format!("progress {done} of {total}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Bytes of shared memory a [`Reply::Result`] occupies.
+    pub fn result_bytes(side: u32, objects: usize) -> usize {
+        objects * (side as usize) * (side as usize) * 4
+    }
+}
+
+/// Decodes and validates a request body.
+pub fn decode_request(body: &[u8]) -> Result<Request> {
+    let r: Request = decode(body)?;
+    r.validate()?;
+    Ok(r)
+}
+
+/// Decodes and validates a reply body.
+pub fn decode_reply(body: &[u8]) -> Result<Reply> {
+    let r: Reply = decode(body)?;
+    r.validate()?;
+    Ok(r)
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(bad(format!("message of {} bytes (at most {MAX_MESSAGE_BYTES})", body.len())));
+    }
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| bad(format!("undecodable message: {e}")))?;
+    if !rest.is_empty() {
+        return Err(bad(format!("{} stray bytes after a message", rest.len())));
+    }
+    Ok(value)
+}
+
+/// Writes one framed message.
+pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
+    let body = postcard::to_stdvec(msg).map_err(|e| bad(format!("cannot encode: {e}")))?;
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(bad(format!("message of {} bytes (at most {MAX_MESSAGE_BYTES})", body.len())));
+    }
+    let mut framed = Vec::with_capacity(4 + body.len());
+    framed.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    framed.extend_from_slice(&body);
+    w.write_all(&framed).and_then(|_| w.flush()).map_err(|e| bad(format!("connection lost while sending: {e}")))
+}
+
+/// Reads one framed message body (the length is checked before anything is allocated).
+/// `Ok(None)` at a clean end of stream.
+pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(bad(format!("connection lost: {e}"))),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_MESSAGE_BYTES {
+        return Err(bad(format!("message of {len} bytes announced (at most {MAX_MESSAGE_BYTES})")));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).map_err(|e| bad(format!("connection lost inside a message: {e}")))?;
+    Ok(Some(body))
+}
+
+/// Reads and validates the next request; `Ok(None)` when the plugin closed the connection.
+pub fn read_request(r: &mut impl Read) -> Result<Option<Request>> {
+    read_frame(r)?.map(|b| decode_request(&b)).transpose()
+}
+
+/// Reads and validates the next reply; a closed connection is an error here (the helper
+/// never closes a connection in the middle of a request unless it died).
+pub fn read_reply(r: &mut impl Read) -> Result<Reply> {
+    let body = read_frame(r)?.ok_or_else(|| bad("the helper closed the connection"))?;
+    decode_reply(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{BlendMode, DeviceChoice};
+
+    fn settings() -> EngineSettings {
+        EngineSettings { checkpoint: "c.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None, image_size: 512, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false }
+    }
+
+    #[test]
+    fn messages_round_trip_and_bad_ones_are_refused() {
+        let objects = vec![ObjectKeys { name: "a#1".into(), keyframes: [(3, [1.0, 2.0, 30.0, 40.0])].into() }];
+        let msgs = [
+            Request::Hello { version: VERSION },
+            Request::Configure { session: 7, settings: settings(), range: (0, 99), frame_size: (1920, 1080), objects },
+            Request::Frame { frame: 3, width: 64, height: 48 },
+            Request::Go { on: false },
+        ];
+        for m in &msgs {
+            let mut buf = Vec::new();
+            write_message(&mut buf, m).unwrap();
+            assert_eq!(read_request(&mut buf.as_slice()).unwrap().as_ref(), Some(m));
+        }
+        // Oversized announcement, stray bytes, bad sizes, a truncated body.
+        let huge = [0xff, 0xff, 0xff, 0x7f];
+        assert!(read_request(&mut &huge[..]).unwrap_err().to_string().contains("announced"));
+        let mut body = postcard::to_stdvec(&Request::Stats).unwrap();
+        body.push(0);
+        assert!(decode_request(&body).unwrap_err().to_string().contains("stray"));
+        let frame = postcard::to_stdvec(&Request::Frame { frame: 0, width: 0, height: 5 }).unwrap();
+        assert!(decode_request(&frame).unwrap_err().to_string().contains("frame size"));
+        let cfg = Request::Configure { session: 1, settings: EngineSettings { image_size: 300, ..settings() }, range: (0, 1), frame_size: (8, 8), objects: vec![] };
+        assert!(decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string().contains("image size"));
+        let mut buf = Vec::new();
+        write_message(&mut buf, &Reply::Done).unwrap();
+        buf.truncate(buf.len() - 1);
+        buf[0] += 1;
+        assert!(read_reply(&mut buf.as_slice()).is_err());
+        assert!(read_request(&mut &[][..]).unwrap().is_none(), "clean end of stream");
+    }
+}
