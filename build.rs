@@ -34,13 +34,9 @@ fn main() {
         }
     }
 
-    // Binaries, tests and the plugin bundle find libtorch through this rpath; the installer
-    // additionally copies libtorch beside the plugin (see scripts/install-plugin.sh).
+    // Binaries and tests find libtorch through this rpath; the installer copies libtorch
+    // into the bundle beside the helper and points its rpath there (scripts/install-plugin.sh).
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
-    // The plugin is never unmapped, even if a host dlcloses it: threads that ran our code
-    // (host render threads, libtorch's pools) hold thread-local destructors pointing into
-    // it, which would crash at thread exit once the code is gone.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rerun-if-changed=cpp/shim.cpp");
     println!("cargo:rerun-if-changed=cpp/shim.h");
     println!("cargo:rerun-if-changed=src/ffi/mod.rs");

@@ -8,7 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh --reference
 source scripts/env.sh
-cargo build --all-targets --locked
+cargo build --workspace --all-targets --locked
 # Tests pin libtorch to 2 threads each; run them one at a time so parity timings and
 # memory stay predictable on a 2-core machine.
-cargo test --locked --no-fail-fast "$@" -- --test-threads=1
+cargo test --workspace --locked --no-fail-fast "$@" -- --test-threads=1

@@ -112,6 +112,12 @@ def run_natron(args, script_path, first, last, log_path):
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     # Natron disables site-packages: PySide2 and qtpy must be on PYTHONPATH.
     env["PYTHONPATH"] = ":".join(p for p in (args.python_path, env.get("PYTHONPATH")) if p)
+    if args.foreign_torch:
+        # Nuke's process, simulated: another libtorch on LD_LIBRARY_PATH and loaded at start
+        # (its static initialisers fill its registries before our plugin is opened).
+        lib = args.foreign_torch / "lib"
+        env["LD_LIBRARY_PATH"] = ":".join(p for p in (str(lib), env.get("LD_LIBRARY_PATH")) if p)
+        env["LD_PRELOAD"] = " ".join(str(lib / n) for n in ("libc10.so", "libtorch_cpu.so"))
     cmd = [str(args.natron_renderer), "-w", "Mattes", f"{first}-{last}", str(script_path)]
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -164,6 +170,8 @@ def main():
     ap.add_argument("--python-path", default="/usr/lib/python3/dist-packages",
                     help="where Natron's Python finds PySide2 and qtpy (Debian: python3-pyside2.qtcore, python3-qtpy)")
     ap.add_argument("--farm", action="store_true")
+    ap.add_argument("--foreign-torch", type=Path,
+                    help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args()
     args.checkpoint = args.checkpoint.resolve()

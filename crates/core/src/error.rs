@@ -36,3 +36,21 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 }
+
+/// An artist-readable message for a panic caught at a boundary (libtorch reports
+/// allocation failures and device errors by panicking through tch).
+pub fn explain_panic(what: &str) -> String {
+    let lower = what.to_ascii_lowercase();
+    if lower.contains("out of memory") || lower.contains("can't allocate memory") || lower.contains("cannot allocate memory") {
+        format!("SamuraiRoto ran out of memory: lower Quality, track fewer objects at once, or free memory (Clear cache on other nodes). Details: {what}")
+    } else if lower.contains("cuda") {
+        format!("SamuraiRoto: CUDA failed (set Device to CPU to work without it). Details: {what}")
+    } else {
+        format!("SamuraiRoto internal error: {what}")
+    }
+}
+
+/// The text of a caught panic's payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+}

@@ -39,7 +39,7 @@ impl BlendMode {
 }
 
 /// Which device the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum DeviceChoice {
     /// CUDA device 0 when available, else CPU.
     #[default]
@@ -64,7 +64,7 @@ impl DeviceChoice {
 }
 
 /// Numeric precision of weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Precision {
     /// float32 everywhere (reference parity).
     #[default]

@@ -1,7 +1,9 @@
 //! The narrow boundary between the OpenFX layer and the tracking engine (SAM 2.1 +
-//! SAMURAI, `tracker/`). The OFX layer only ever talks to a [`MatteEngine`], so the engine
-//! can later move into a helper process (Nuke ships its own libtorch; two copies in one
-//! process can clash) without touching the host code.
+//! SAMURAI). The OFX layer only ever talks to a [`MatteEngine`]: in production the
+//! [`HelperEngine`](crate::helper_engine::HelperEngine), which runs the network in the
+//! helper process (Nuke ships its own libtorch; two copies in one process clash) and
+//! everything else (finished frames, track caches, mattes) here in pure Rust; in tests of
+//! the host plumbing the [`BoxMatteEngine`].
 //!
 //! Pixel coordinates here are those of the frames handed to the engine: x right, y down,
 //! origin at the top-left of the source image (at the current render scale).
@@ -9,40 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Everything that configures tracking; any change invalidates the engine's results.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EngineSettings {
-    pub checkpoint: PathBuf,
-    /// `None` = detect from the checkpoint.
-    pub model_size: Option<String>,
-    /// "auto", "cpu" or "cuda".
-    pub device: String,
-    /// "auto" (bf16 on CUDA, fp32 on CPU), "fp32" or "bf16".
-    pub precision: String,
-    pub image_size: i64,
-    /// SAMURAI tuning keyed by the upstream YAML names.
-    pub tuning: BTreeMap<String, f64>,
-    /// Propagation mode: "blend", "nearest" or "forward".
-    pub mode: String,
-    pub non_overlap: bool,
-    pub fill_hole_area: i64,
-}
-
-/// One object's keyframe boxes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ObjectKeys {
-    pub name: String,
-    /// frame → [x1, y1, x2, y2] in engine pixels (see the module doc).
-    pub keyframes: BTreeMap<i64, [f64; 4]>,
-}
-
-/// One frame as the engine eats it: sRGB 8-bit RGB, rows top to bottom.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameImage {
-    pub width: u32,
-    pub height: u32,
-    pub rgb8: Vec<u8>,
-}
+pub use samurai_core::settings::{EngineSettings, FrameImage, ObjectKeys};
 
 /// First and last host frame.
 pub type FrameRange = (i64, i64);
@@ -82,14 +51,14 @@ pub trait MatteEngine: Send + Sync {
 /// Environment switch (tests only): `SAMURAI_ROTO_FAKE_ENGINE=1` selects [`BoxMatteEngine`].
 pub const FAKE_ENGINE_ENV: &str = "SAMURAI_ROTO_FAKE_ENGINE";
 
-/// The engine a new instance uses: the tracker, or the box-matte test engine when
+/// The engine a new instance uses: the helper-process engine, or the box-matte test engine when
 /// `SAMURAI_ROTO_FAKE_ENGINE=1` (tests of the host plumbing only).
 pub fn create_engine() -> Result<Arc<dyn MatteEngine>, String> {
     if std::env::var(FAKE_ENGINE_ENV).is_ok_and(|v| v == "1") {
         tracing::warn!("{FAKE_ENGINE_ENV}=1: using the box-matte test engine, not the tracker");
         return Ok(Arc::new(BoxMatteEngine::default()));
     }
-    Ok(Arc::new(super::tracker_engine::TrackerEngine::default()))
+    Ok(Arc::new(crate::helper_engine::HelperEngine::new()))
 }
 
 #[derive(Default)]

@@ -11,6 +11,7 @@ use super::instance::Instance;
 use super::suites::{self, DrawContext, Effect, OfxError, OfxResult, PropSet};
 use super::sys::{self, names as n, OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus};
 use super::{engine, overlay, params, render};
+use samurai_core::error::{explain_panic, panic_text};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -55,9 +56,7 @@ fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> 
         Ok(Ok(status)) => return status,
         Ok(Err(e)) => (e.status, e.message),
         Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
-            (sys::kOfxStatFailed, explain_panic(&what))
+            (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref())))
         }
     };
     tracing::error!("SamuraiRoto: {message} (status {status})");
@@ -69,19 +68,6 @@ fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> 
         tracing::warn!("SamuraiRoto: the host could not show the message above");
     }
     status
-}
-
-/// An artist-readable message for a panic caught at the boundary (libtorch reports
-/// allocation failures and device errors by panicking through tch).
-fn explain_panic(what: &str) -> String {
-    let lower = what.to_ascii_lowercase();
-    if lower.contains("out of memory") || lower.contains("can't allocate memory") || lower.contains("cannot allocate memory") {
-        format!("SamuraiRoto ran out of memory: lower Quality, track fewer objects at once, or free memory (Clear cache on other nodes). Details: {what}")
-    } else if lower.contains("cuda") {
-        format!("SamuraiRoto: CUDA failed (set Device to CPU to work without it). Details: {what}")
-    } else {
-        format!("SamuraiRoto internal error: {what}")
-    }
 }
 
 fn bad_handle(what: &str) -> OfxError {
@@ -229,7 +215,7 @@ unsafe extern "C" fn overlay_entry(action: *const c_char, handle: *const c_void,
 
 #[cfg(test)]
 mod tests {
-    use super::explain_panic;
+    use samurai_core::error::explain_panic;
 
     #[test]
     fn panics_become_messages_an_artist_can_act_on() {

@@ -10,6 +10,7 @@ use super::overlay::DragState;
 use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
+use samurai_core::settings::Tuning;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -113,9 +114,33 @@ pub struct Settings {
     pub track_cache: Option<PathBuf>,
 }
 
-fn choice_str<T: ToString>(ps: ParamSet, d: p::Def, options: &[T], t: f64) -> OfxResult<String> {
+/// The typed value of a choice parameter.
+fn choice<T: Copy>(ps: ParamSet, d: p::Def, options: &[(&str, T)], t: f64) -> OfxResult<T> {
     let i = ps.param(d.id)?.get_int(t)?;
-    options.get(i.max(0) as usize).map(|o| o.to_string()).ok_or_else(|| OfxError::failed(format!("{}: bad choice {i}", d.label)))
+    options.get(i.max(0) as usize).map(|(_, v)| *v).ok_or_else(|| OfxError::failed(format!("{}: bad choice {i}", d.label)))
+}
+
+/// The artist's SAMURAI tuning, or `None` (the loaded model's preset) unless "Custom
+/// tuning" is on.
+fn read_tuning(ps: ParamSet, t: f64) -> OfxResult<Option<Tuning>> {
+    if ps.param(p::CUSTOM_TUNING.id)?.get_int(t)? == 0 {
+        return Ok(None);
+    }
+    let mut v = [0.0; 8];
+    for (slot, (key, _, integer)) in v.iter_mut().zip(p::TUNING) {
+        let prm = ps.param(key)?;
+        *slot = if integer { prm.get_int(t)? as f64 } else { prm.get_f64(t)? };
+    }
+    Ok(Some(Tuning {
+        stable_frames_threshold: v[0].max(0.0) as u32,
+        stable_ious_threshold: v[1],
+        min_obj_score_logits: v[2],
+        kf_score_weight: v[3],
+        memory_bank_iou_threshold: v[4],
+        memory_bank_obj_score_threshold: v[5],
+        memory_bank_kf_score_threshold: v[6],
+        fill_hole_area: v[7].max(0.0) as i64,
+    }))
 }
 
 /// Reads all parameters at time `t`. Fails with an artist-readable message when the
@@ -129,22 +154,15 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
     if !checkpoint.is_file() {
         return Err(OfxError::failed(format!("Checkpoint not found: {}", checkpoint.display())));
     }
-    let mut tuning = BTreeMap::new();
-    for (key, _, _, integer) in p::TUNING {
-        let prm = ps.param(key)?;
-        tuning.insert(key.to_owned(), if integer { prm.get_int(t)? as f64 } else { prm.get_f64(t)? });
-    }
-    let fill = ps.param(p::FILL_HOLES.id)?.get_int(t)? != 0;
-    let model = choice_str(ps, p::MODEL_SIZE, &p::MODEL_SIZES, t)?;
     let engine = EngineSettings {
         checkpoint,
-        model_size: (model != "auto").then_some(model),
-        device: choice_str(ps, p::DEVICE, &p::DEVICES, t)?,
-        precision: choice_str(ps, p::PRECISION, &p::PRECISIONS, t)?,
-        image_size: choice_str(ps, p::IMAGE_SIZE, &p::IMAGE_SIZES, t)?.parse().unwrap_or(1024),
-        fill_hole_area: if fill { tuning["fill_hole_area"] as i64 } else { 0 },
-        tuning,
-        mode: choice_str(ps, p::PROPAGATION, &p::PROPAGATIONS, t)?,
+        model_size: choice(ps, p::MODEL_SIZE, &p::MODEL_SIZES, t)?,
+        device: choice(ps, p::DEVICE, &p::DEVICES, t)?,
+        precision: choice(ps, p::PRECISION, &p::PRECISIONS, t)?,
+        image_size: choice(ps, p::IMAGE_SIZE, &p::IMAGE_SIZES, t)?,
+        tuning: read_tuning(ps, t)?,
+        fill_holes: ps.param(p::FILL_HOLES.id)?.get_int(t)? != 0,
+        mode: choice(ps, p::PROPAGATION, &p::PROPAGATIONS, t)?,
         non_overlap: ps.param(p::NON_OVERLAP.id)?.get_int(t)? != 0,
     };
     let mut objects = Vec::new();

@@ -1,22 +1,27 @@
 //! The OpenFX host boundary: the only layer that knows OpenFX exists.
 //!
+//! This crate links no libtorch: the network runs in the helper process
+//! (`samurai-roto serve`), which `client` starts and talks to; `helper_engine` keeps
+//! finished frames and track caches and finishes mattes here in pure Rust.
+//!
 //! `sys` (raw C ABI) → `suites` (safe wrappers over host suites), `entry` (the exported
 //! C entry points, `catch_unwind`, status mapping) and `gl` (the overlay's OpenGL
-//! fallback, resolved at run time) are the only files with `unsafe`.
-//! Above them, in safe Rust: `action` (actions decoded into an enum), `describe`
-//! (descriptor, clips), `params` (parameter IDs and definitions), `instance` (per-instance
-//! state), `render`, `overlay` (viewer interact) and `engine` (the narrow boundary to the
-//! tracking engine, so the tracker can later move into a helper process) with
-//! `tracker_engine`, the tracker behind it.
+//! fallback, resolved at run time) are the only files with `unsafe` (besides
+//! `samurai_core::shm`'s mapping). Above them, in safe Rust: `action` (actions decoded
+//! into an enum), `describe` (descriptor, clips), `params` (parameter IDs and
+//! definitions), `instance` (per-instance state), `render`, `overlay` (viewer interact)
+//! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
+//! `client` behind it.
 pub mod sys;
 pub mod suites;
 pub mod action;
+pub mod client;
 pub mod describe;
 pub mod engine;
 pub mod entry;
 pub mod gl;
+pub mod helper_engine;
 pub mod instance;
 pub mod overlay;
 pub mod params;
 pub mod render;
-pub mod tracker_engine;

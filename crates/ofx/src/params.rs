@@ -9,6 +9,8 @@
 //! handling (proxy scaling, copy/paste, per-point curves) and the overlay keeps them keyed
 //! together, so the union of their key times is the object's keyframe set.
 use super::suites::{OfxResult, ParamSet, PropSet};
+use samurai_core::config::ModelSize;
+use samurai_core::settings::{BlendMode, DeviceChoice, Precision};
 use super::sys::names as n;
 use std::ffi::CStr;
 
@@ -41,6 +43,7 @@ defs! {
     NON_OVERLAP = "nonOverlap", "Non-overlap", "Each pixel belongs to at most one object.";
     PROPAGATION = "propagation", "Propagation", "Between keyframes: blend forward and backward passes, use the nearest keyframe's pass, or forward only.";
     ADVANCED = "samuraiGroup", "SAMURAI tuning", "Motion-model and memory-selection settings of SAMURAI.";
+    CUSTOM_TUNING = "customTuning", "Custom tuning", "Off: the loaded model's own preset, as the command line and the reference use (the values below are ignored). On: the values below.";
     ANALYSE = "analyse", "Analyse", "Track the whole frame range now (with progress and cancel) and write the track cache file, if one is set, for farm renders.";
     CLEAR_CACHE = "clearCache", "Clear cache", "Forget every tracked frame; the next render tracks again.";
     TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
@@ -61,24 +64,42 @@ pub fn obj_id(i: usize, suffix: &str) -> String {
     format!("obj{}{}", i + 1, suffix)
 }
 
-pub const MODEL_SIZES: [&str; 5] = ["auto", "tiny", "small", "base_plus", "large"];
-pub const DEVICES: [&str; 3] = ["auto", "cpu", "cuda"];
-pub const PRECISIONS: [&str; 3] = ["auto", "fp32", "bf16"];
-pub const IMAGE_SIZES: [i64; 4] = [1024, 768, 512, 256];
-pub const PROPAGATIONS: [&str; 3] = ["blend", "nearest", "forward"];
+/// Typed choice parameters: (option label, value), in option order (saved scripts store
+/// the index: append only).
+pub const MODEL_SIZES: [(&str, Option<ModelSize>); 5] =
+    [("auto", None), ("tiny", Some(ModelSize::Tiny)), ("small", Some(ModelSize::Small)), ("base_plus", Some(ModelSize::BasePlus)), ("large", Some(ModelSize::Large))];
+pub const DEVICES: [(&str, DeviceChoice); 3] = [("auto", DeviceChoice::Auto), ("cpu", DeviceChoice::Cpu), ("cuda", DeviceChoice::Cuda(0))];
+pub const PRECISIONS: [(&str, Option<Precision>); 3] = [("auto", None), ("fp32", Some(Precision::F32)), ("bf16", Some(Precision::Bf16))];
+pub const IMAGE_SIZES: [(&str, i64); 4] = [("1024 (full)", 1024), ("768", 768), ("512 (fast)", 512), ("256 (draft)", 256)];
+pub const PROPAGATIONS: [(&str, BlendMode); 3] = [("Blend", BlendMode::Blend), ("Nearest keyframe", BlendMode::Nearest), ("Forward only", BlendMode::Forward)];
+
+/// The option labels of a typed choice.
+pub fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
+    options.iter().map(|(l, _)| *l).collect()
+}
 pub const OUTPUT_MODES: [&str; 4] = ["Source + matte in alpha", "Matte only", "ID matte", "Colour overlay"];
 
-/// SAMURAI tuning: (upstream key, label, default, is integer).
-pub const TUNING: [(&str, &str, f64, bool); 8] = [
-    ("stable_frames_threshold", "Stable frames", 15.0, true),
-    ("stable_ious_threshold", "Stable IoU", 0.3, false),
-    ("min_obj_score_logits", "Min object score", -1.0, false),
-    ("kf_score_weight", "Kalman score weight", 0.25, false),
-    ("memory_bank_iou_threshold", "Memory IoU threshold", 0.5, false),
-    ("memory_bank_obj_score_threshold", "Memory object-score threshold", 0.0, false),
-    ("memory_bank_kf_score_threshold", "Memory Kalman-score threshold", 0.0, false),
-    ("fill_hole_area", "Fill hole area", 8.0, true),
+/// SAMURAI tuning: (upstream key, label, is integer), in the order of
+/// `samurai_core::settings::Tuning::fields`. Defaults come from the presets (`configs/`),
+/// never from a second copy here.
+pub const TUNING: [(&str, &str, bool); 8] = [
+    ("stable_frames_threshold", "Stable frames", true),
+    ("stable_ious_threshold", "Stable IoU", false),
+    ("min_obj_score_logits", "Min object score", false),
+    ("kf_score_weight", "Kalman score weight", false),
+    ("memory_bank_iou_threshold", "Memory IoU threshold", false),
+    ("memory_bank_obj_score_threshold", "Memory object-score threshold", false),
+    ("memory_bank_kf_score_threshold", "Memory Kalman-score threshold", false),
+    ("fill_hole_area", "Fill hole area", true),
 ];
+
+/// The values the tuning parameters start at: the tiny model's preset (small and
+/// base_plus share it; large differs in `kf_score_weight`, which is why untouched tuning
+/// means the loaded model's preset, see [`CUSTOM_TUNING`]).
+pub fn tuning_defaults() -> [(&'static str, f64); 8] {
+    use samurai_core::config::{ModelSize, Preset};
+    samurai_core::settings::Tuning::of(&Preset::builtin(ModelSize::Tiny).samurai).fields()
+}
 
 const OBJECT_COLOURS: [[f64; 3]; MAX_OBJECTS] = [
     [1.0, 0.3, 0.2], [0.2, 0.8, 0.3], [0.25, 0.5, 1.0], [1.0, 0.85, 0.1],
@@ -132,10 +153,10 @@ fn file_path(ps: ParamSet, d: Def, must_exist: bool) -> OfxResult<()> {
 /// Defines every parameter (describe-in-context).
 pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     file_path(ps, CHECKPOINT, true)?;
-    choice(ps, MODEL_SIZE, &MODEL_SIZES, 0)?;
-    choice(ps, DEVICE, &DEVICES, 0)?;
-    choice(ps, PRECISION, &PRECISIONS, 0)?;
-    choice(ps, IMAGE_SIZE, &["1024 (full)", "768", "512 (fast)", "256 (draft)"], 0)?;
+    choice(ps, MODEL_SIZE, &labels(&MODEL_SIZES), 0)?;
+    choice(ps, DEVICE, &labels(&DEVICES), 0)?;
+    choice(ps, PRECISION, &labels(&PRECISIONS), 0)?;
+    choice(ps, IMAGE_SIZE, &labels(&IMAGE_SIZES), 0)?;
     choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0)?;
     let labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
     choice(ps, SELECTED, &labels.iter().map(String::as_str).collect::<Vec<_>>(), 0)?;
@@ -147,7 +168,7 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     double(ps, SOFTNESS, 0.0, (0.0, 5.0), None)?;
     boolean(ps, FILL_HOLES.id, FILL_HOLES.label, FILL_HOLES.hint, true, None)?;
     boolean(ps, NON_OVERLAP.id, NON_OVERLAP.label, NON_OVERLAP.hint, false, None)?;
-    choice(ps, PROPAGATION, &["Blend", "Nearest keyframe", "Forward only"], 0)?;
+    choice(ps, PROPAGATION, &labels(&PROPAGATIONS), 0)?;
     define_tuning(ps)?;
     def(ps, n::kOfxParamTypePushButton, ANALYSE, None)?;
     def(ps, n::kOfxParamTypePushButton, CLEAR_CACHE, None)?;
@@ -183,7 +204,8 @@ fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
 fn define_tuning(ps: ParamSet) -> OfxResult<()> {
     let g = def(ps, n::kOfxParamTypeGroup, ADVANCED, None)?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
-    for (key, label, default, integer) in TUNING {
+    boolean(ps, CUSTOM_TUNING.id, CUSTOM_TUNING.label, CUSTOM_TUNING.hint, false, Some(ADVANCED.id))?;
+    for ((key, label, integer), (_, default)) in TUNING.into_iter().zip(tuning_defaults()) {
         let kind = if integer { n::kOfxParamTypeInteger } else { n::kOfxParamTypeDouble };
         let p = define(ps, kind, key, label, "SAMURAI tuning (upstream config key of the same name).", Some(ADVANCED.id))?;
         if integer {

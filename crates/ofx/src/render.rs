@@ -277,10 +277,10 @@ mod tests {
 
     #[test]
     fn id_matte_takes_the_largest_logit_and_the_lower_number_on_ties() {
-        use crate::ofx::engine::EngineSettings;
-        use std::collections::BTreeMap;
-        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: "cpu".into(), precision: "fp32".into(),
-            image_size: 256, tuning: BTreeMap::new(), mode: "blend".into(), non_overlap: false, fill_hole_area: 8 };
+        use crate::engine::EngineSettings;
+        use samurai_core::settings::{BlendMode, DeviceChoice};
+        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None,
+            image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false };
         let s = Settings { engine, input_linear: false, output_mode: 2, threshold: 0.0, softness: 0.0, objects: vec![], selected: 0, track_cache: None };
         // Pixels: 0 both outside, 1 object 3 larger, 2 tie at hole filling's 0.1, 3 only object 1 inside.
         let (a, b) = ([-1.0f32, 0.5, 0.1, 0.2], [-2.0f32, 0.7, 0.1, -0.3]);

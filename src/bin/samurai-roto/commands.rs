@@ -5,7 +5,7 @@ use clap::Args;
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::image;
 use samurai_roto::model::checkpoint::read_checkpoint;
-use samurai_roto::model::{DeviceChoice, LoadOptions, Precision, Sam2Model};
+use samurai_roto::model::{DeviceChoice, LoadOptions, Precision, ResolveDevice, Sam2Model};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -4,6 +4,7 @@
 //!   `predict(box=..., multimask_output=False, return_logits=True)`).
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
 //! - `track`: mattes for every frame from keyframe boxes (the main job).
+//! - `serve`: the helper process of the OpenFX plugin (started by the plugin, not by hand).
 mod commands;
 mod download;
 mod prompts;
@@ -33,6 +34,10 @@ enum Command {
     Inspect(commands::InspectArgs),
     /// Track objects from keyframe boxes through a folder of frames (the main job).
     Track(track::TrackArgs),
+    /// The OpenFX plugin's helper process: serves the plugin over the socket on standard
+    /// input and exits when it closes. Started by the plugin; not meant to be run by hand.
+    #[command(hide = true)]
+    Serve,
 }
 
 fn main() {
@@ -48,6 +53,7 @@ fn main() {
             Command::Segment(args) => commands::segment(&args),
             Command::Inspect(args) => commands::inspect(&args),
             Command::Track(args) => track::track(&args),
+            Command::Serve => serve(),
         }
     });
     match result {
@@ -61,4 +67,13 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `serve`: the lifeline is standard input (a socket the plugin passed).
+fn serve() -> Result<()> {
+    use std::os::fd::AsFd;
+    let lifeline = std::io::stdin().as_fd().try_clone_to_owned()?;
+    samurai_roto::serve::serve(lifeline)?;
+    // Connection threads may still be inside a request: the host is gone, so end them.
+    std::process::exit(0)
 }

@@ -1,7 +1,7 @@
 //! Safe wrappers over the image effect suite: effect/param-set/clip handles, fetching and
 //! releasing images, and row access into an image's pixels.
 use super::{check, cstring, suites, Clip, Effect, OfxError, OfxResult, ParamSet, PropSet};
-use crate::ofx::sys::{self, names as n};
+use crate::sys::{self, names as n};
 use std::ffi::CStr;
 use std::ptr::null_mut;
 

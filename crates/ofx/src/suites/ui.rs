@@ -1,7 +1,7 @@
 //! Safe wrappers over the artist-facing suites: messages (V2 persistent messages when the
 //! host has them, V1 otherwise), progress (V2 or V1), interact redraw and the Draw suite.
 use super::{check, cstring, suites, DrawContext, Effect, Interact, OfxResult, PropSet};
-use crate::ofx::sys::{self, names as n, OfxPointD, OfxRGBAColourF};
+use crate::sys::{self, names as n, OfxPointD, OfxRGBAColourF};
 use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 

@@ -5,7 +5,7 @@
 //! foreign or released handle is answered with `kOfxStatErrBadHandle`.
 #![allow(clippy::missing_safety_doc)]
 use super::store::*;
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicUsize, Ordering};

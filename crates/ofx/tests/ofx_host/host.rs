@@ -2,7 +2,7 @@
 //! interact suite, and loading the built plugin library with `libloading`.
 #![allow(clippy::missing_safety_doc)]
 use super::{effect, params, store::*, suites};
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -107,13 +107,26 @@ pub fn plugin_path() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test binary has a directory").to_path_buf();
-    let candidates: Vec<PathBuf> = [Some(deps.join("libsamurai_roto.so")), deps.parent().map(|d| d.join("libsamurai_roto.so"))]
+    let candidates: Vec<PathBuf> = [Some(deps.join("libsamurai_roto_ofx.so")), deps.parent().map(|d| d.join("libsamurai_roto_ofx.so"))]
         .into_iter().flatten().collect();
     let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     candidates.iter().filter(|p| p.is_file()).max_by_key(|p| mtime(p)).cloned().unwrap_or_else(|| {
-        panic!("plugin library not found: looked for {candidates:?} (built by `cargo test --test ofx_host` as the crate's cdylib; \
-                is crate-type [\"rlib\", \"cdylib\"] still set in Cargo.toml?)")
+        panic!("plugin library not found: looked for {candidates:?} (built by `cargo test -p samurai-roto-ofx` as the crate's cdylib; \
+                is crate-type [\"cdylib\", \"rlib\"] still set in crates/ofx/Cargo.toml?)")
     })
+}
+
+/// The helper program the plugin starts: `SAMURAI_ROTO_HELPER`, else the workspace's
+/// build of `samurai-roto` (the target folder above this test binary's `deps/`), which
+/// `scripts/test.sh` builds first (`cargo build --workspace`).
+pub fn helper_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SAMURAI_ROTO_HELPER") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto");
+    assert!(bin.is_file(), "helper {} not built: run `cargo build --workspace` (scripts/test.sh does)", bin.display());
+    bin
 }
 
 /// The loaded plugin library and its one plugin. `lib` and `host` are only held to keep
@@ -129,6 +142,14 @@ impl Plugin {
     /// dlopens the library, checks the plugin table and calls setHost.
     pub fn load() -> Plugin {
         let path = plugin_path();
+        if std::env::var_os(PLUGIN_ENV).is_none() && std::env::var_os("SAMURAI_ROTO_HELPER").is_none() {
+            // The build's plugin has no helper beside it (an installed bundle has).
+            let exe = std::env::current_exe().expect("current_exe");
+            let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto");
+            if bin.is_file() {
+                std::env::set_var("SAMURAI_ROTO_HELPER", bin);
+            }
+        }
         println!("ofx_host: loading {}", path.display());
         // SAFETY: loading our own plugin; its initialisers are Rust statics only.
         let lib = unsafe { libloading::Library::new(&path) }.unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));

@@ -21,7 +21,7 @@ use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCH
 use ofx_host::host::{args, plugin_path, sval, Plugin, PLUGIN_ENV};
 use ofx_host::store::{time_key, Val};
 use ofx_host::suites::{MESSAGES, PROGRESS, PROGRESS_REPLIES};
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -204,7 +204,7 @@ fn fetched_times() -> Vec<i64> {
 
 #[test]
 fn renders_with_the_tracker_equal_the_track_command() {
-    assert!(std::env::var_os(samurai_roto::ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
@@ -369,7 +369,7 @@ H(cblas_sgemm_batch) H(cblas_sgemm_batch_strided) H(cblas_dgemm_batch)
 /// which shows the check can fail.
 #[test]
 fn installed_bundle_keeps_libtorch_on_its_own_blas() {
-    assert!(std::env::var_os(samurai_roto::ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("hostile_blas.c");

@@ -14,7 +14,7 @@
 //! registers are meaningful. `suites.rs` refuses to compile on any other target.
 #![allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
 use super::store::*;
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

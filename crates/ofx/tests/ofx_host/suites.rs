@@ -7,7 +7,7 @@
 compile_error!("the in-repo OFX test host relies on the Linux x86-64/aarch64 variadic calling convention");
 
 use super::store::*;
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::sync::Mutex;
 

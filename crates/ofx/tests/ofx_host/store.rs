@@ -1,7 +1,7 @@
 //! Test host storage: property sets and animated parameters, with handle registries so a
 //! foreign or freed handle is answered with kOfxStatErrBadHandle like a real host.
 #![allow(dead_code)]
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::CString;
 use std::sync::Mutex;

@@ -15,7 +15,7 @@ use ofx_host::host::{args, sval, Plugin, FETCHED};
 use ofx_host::params::{self, keys_of, EDIT_LOG};
 use ofx_host::store::{Param, Props, Val};
 use ofx_host::suites::{CLEARED, DRAWN, MESSAGES, PROGRESS};
-use samurai_roto::ofx::sys::*;
+use samurai_roto_ofx::sys::*;
 use std::ffi::c_void;
 
 /// Box keys: (time, bottom-left, top-right) in canonical coordinates (= pixels, y up).
@@ -231,7 +231,7 @@ fn opengl_draw(draw: impl FnOnce() -> OfxStatus) -> Vec<String> {
     let out = std::process::Command::new(&cc).args(["-shared", "-fPIC", "-O1", "-o"]).arg(&lib).arg(&src).output()
         .unwrap_or_else(|e| panic!("the OpenGL overlay test needs a C compiler ({cc}): {e}"));
     assert!(out.status.success(), "building the GL stub: {}", String::from_utf8_lossy(&out.stderr));
-    std::env::set_var(samurai_roto::ofx::gl::GL_LIBRARY_ENV, &lib);
+    std::env::set_var(samurai_roto_ofx::gl::GL_LIBRARY_ENV, &lib);
     assert_eq!(draw(), kOfxStatOK, "draw without a draw context (OpenGL)");
     // SAFETY: the stub has no initialisers; dlopen returns the copy the plugin loaded.
     let stub = unsafe { libloading::Library::new(&lib) }.unwrap();
@@ -429,7 +429,7 @@ fn destroy_and_unload(plugin: &Plugin, inst: OfxImageEffectHandle) {
 #[test]
 fn plugin_lifecycle_through_the_test_host() {
     // The fake engine must be chosen before the plugin creates an instance.
-    std::env::set_var(samurai_roto::ofx::engine::FAKE_ENGINE_ENV, "1");
+    std::env::set_var(samurai_roto_ofx::engine::FAKE_ENGINE_ENV, "1");
     let plugin = Plugin::load();
     // Before the load action the plugin has no suites: describe fails, cleanly.
     let early = plugin.call("OfxActionDescribe", eh(Effect::new_handle("")), std::ptr::null_mut(), std::ptr::null_mut());

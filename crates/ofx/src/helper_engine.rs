@@ -1,0 +1,420 @@
+//! The production [`MatteEngine`]: the network runs in the helper process
+//! ([`crate::client`]); everything else runs here in pure Rust. Finished frames are kept
+//! as low-resolution logits (so they survive a helper that dies) and turned into mattes by
+//! `samurai_core::finish`, bit-identical to the libtorch path; track-cache files are read
+//! and written here, so a farm render from a cache never starts a helper.
+//!
+//! Locking (any render thread may call any method): `state` (configuration, what the
+//! helper was told) and `store`/`baked` are held only briefly; a propagation holds a
+//! helper connection, not a lock of ours, so a render of a finished or cached frame never
+//! waits behind it.
+use crate::client::{self, Lease};
+use crate::engine::{AnalyseReport, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
+use parking_lot::Mutex;
+use samurai_core::finish::finish_frame;
+use samurai_core::lowres::LowResFrame;
+use samurai_core::protocol::{Reply, Request};
+use samurai_core::track_cache::{cache_key, frame_hash, CacheProblem, TrackCache, TrackCacheHeader};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Byte budget of the finished-frame store (low-resolution logits; 256 KiB per object and
+/// frame at quality 1024).
+const STORE_BYTES: usize = 1 << 30;
+
+/// Session ids, unique within the host process (the helper keeps one tracker per id).
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Settings, host frame range, frame size and objects.
+type Applied = (EngineSettings, (i64, i64), (u32, u32), Vec<ObjectKeys>);
+
+#[derive(Default)]
+struct State {
+    configured: Option<(EngineSettings, (i64, i64), (u32, u32))>,
+    objects: Vec<ObjectKeys>,
+    /// What the helper of which generation was last told for this session.
+    told: Option<(u64, Applied)>,
+}
+
+impl State {
+    fn applied(&self) -> Result<Applied, String> {
+        let (s, range, size) = self.configured.clone().ok_or("engine used before configure")?;
+        Ok((s, range, size, self.objects.clone()))
+    }
+}
+
+/// Finished frames, least recently inserted evicted first beyond the byte budget.
+#[derive(Default)]
+struct Store {
+    frames: HashMap<i64, Arc<LowResFrame>>,
+    order: VecDeque<i64>,
+    bytes: usize,
+    /// What finishing needs: frame size and non-overlap of the current configuration.
+    finish: Option<((u32, u32), bool)>,
+}
+
+impl Store {
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.order.clear();
+        self.bytes = 0;
+    }
+
+    fn insert(&mut self, frame: i64, low: Arc<LowResFrame>) {
+        if let Some(old) = self.frames.insert(frame, low.clone()) {
+            self.bytes -= old.bytes();
+            self.order.retain(|f| *f != frame);
+        }
+        self.bytes += low.bytes();
+        self.order.push_back(frame);
+        while self.bytes > STORE_BYTES && self.order.len() > 1 {
+            let Some(f) = self.order.pop_front() else { break };
+            if let Some(old) = self.frames.remove(&f) {
+                self.bytes -= old.bytes();
+            }
+        }
+    }
+
+    /// A finished frame with what finishing needs (finish it after unlocking).
+    fn get(&self, frame: i64) -> Option<(Arc<LowResFrame>, (u32, u32), bool)> {
+        let (size, non_overlap) = self.finish?;
+        Some((self.frames.get(&frame)?.clone(), size, non_overlap))
+    }
+}
+
+/// The track cache file in use.
+#[derive(Default)]
+struct Baked {
+    path: Option<PathBuf>,
+    /// Key of the current configuration and objects (`None` until both are set).
+    key: Option<String>,
+    /// Whether `path` has been read for `key`.
+    read: bool,
+    cache: Option<Arc<TrackCache>>,
+    /// Why a set file is not used, for the artist.
+    notice: Option<String>,
+}
+
+impl Baked {
+    /// Forgets the loaded file (the next use reads it again).
+    fn reset(&mut self) {
+        self.read = false;
+        self.cache = None;
+        self.notice = None;
+    }
+
+    /// The cache for the current key, reading the file on first use.
+    fn cache(&mut self) -> Option<Arc<TrackCache>> {
+        if !self.read {
+            self.read = true;
+            if let (Some(path), Some(key)) = (&self.path, &self.key) {
+                match TrackCache::read(path, key) {
+                    Ok(c) => {
+                        tracing::info!("SamuraiRoto: using track cache {} ({} frames)", path.display(), c.header.frames);
+                        self.cache = Some(Arc::new(c));
+                    }
+                    Err(CacheProblem::Missing) => {}
+                    Err(problem) => self.set_unusable(format!("track cache {} is {problem}", path.display())),
+                }
+            }
+        }
+        self.cache.clone()
+    }
+
+    fn set_unusable(&mut self, why: String) {
+        let notice = format!("{why}; tracking live instead. Press Analyse to write it again.");
+        tracing::warn!("SamuraiRoto: {notice}");
+        self.cache = None;
+        self.notice = Some(notice);
+    }
+}
+
+/// The plugin's engine: results and caches here, the network in the helper.
+pub struct HelperEngine {
+    session: u64,
+    state: Mutex<State>,
+    store: Mutex<Store>,
+    baked: Mutex<Baked>,
+}
+
+impl Default for HelperEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn to_mattes(low: &LowResFrame, size: (u32, u32), non_overlap: bool) -> Mattes {
+    finish_frame(low, size, non_overlap)
+}
+
+impl HelperEngine {
+    pub fn new() -> Self {
+        HelperEngine { session: NEXT_SESSION.fetch_add(1, Ordering::SeqCst), state: Mutex::default(), store: Mutex::default(), baked: Mutex::default() }
+    }
+
+    /// Recomputes the track-cache key after a configuration or object change.
+    fn rekey(&self, st: &State) -> Result<(), String> {
+        let key = match &st.configured {
+            Some((s, range, size)) => Some(cache_key(s, *range, *size, &st.objects).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let mut b = self.baked.lock();
+        if b.key != key {
+            b.key = key;
+            b.reset();
+        }
+        Ok(())
+    }
+
+    /// Mattes of `frame` from the track cache file, when it holds the frame and the
+    /// host's current frame is the one the cache was made from.
+    fn baked_mattes(&self, frame: i64, current: &FrameImage) -> Option<Mattes> {
+        let mut b = self.baked.lock();
+        let cache = b.cache()?;
+        let low = cache.frame(frame)?;
+        if cache.frame_hash(frame) != Some(frame_hash(current.width, current.height, &current.rgb8).as_str()) {
+            let path = b.path.clone().unwrap_or_default();
+            b.set_unusable(format!("track cache {} is stale (frame {frame} of the source differs from the analysed footage)", path.display()));
+            return None;
+        }
+        let low = Arc::new(low.clone());
+        drop(b);
+        let (size, non_overlap) = {
+            let mut store = self.store.lock();
+            store.insert(frame, low.clone()); // for the overlay's tracked boxes
+            store.finish?
+        };
+        Some(to_mattes(&low, size, non_overlap))
+    }
+
+    /// A connection to the helper on which this session is configured as it is here.
+    fn connect(&self) -> Result<Lease, String> {
+        let applied = self.state.lock().applied()?;
+        let helper = client::helper()?;
+        let mut lease = helper.connect()?;
+        let generation = lease.helper().generation;
+        if self.state.lock().told.as_ref() != Some(&(generation, applied.clone())) {
+            let (settings, range, frame_size, objects) = applied.clone();
+            let request = Request::Configure { session: self.session, settings, range, frame_size, objects };
+            match lease.call(&request, "configuring")? {
+                Reply::Done => self.state.lock().told = Some((generation, applied)),
+                Reply::Failed { message } => return Err(message),
+                other => return Err(unexpected(&mut lease, &other)),
+            }
+        }
+        Ok(lease)
+    }
+}
+
+fn unexpected(lease: &mut Lease, reply: &Reply) -> String {
+    lease.discard();
+    format!("SamuraiRoto's helper answered out of turn ({reply:?}); the connection was dropped")
+}
+
+/// The plugin's side of a tracking dialogue: serves frames, answers progress.
+struct Serve<'a> {
+    fetch: &'a dyn Fn(i64) -> Result<FrameImage, String>,
+    /// Hashes of the frames served (track caches store them).
+    hashes: BTreeMap<i64, String>,
+}
+
+impl Serve<'_> {
+    /// Answers one `NeedFrame`.
+    fn frame(&mut self, lease: &mut Lease, frame: i64, during: &str) -> Result<(), String> {
+        let request = match (self.fetch)(frame) {
+            Ok(img) => {
+                self.hashes.insert(frame, frame_hash(img.width, img.height, &img.rgb8));
+                let dst = lease.shm().get_mut(0, img.rgb8.len()).map_err(|e| e.to_string())?;
+                dst.copy_from_slice(&img.rgb8);
+                Request::Frame { frame, width: img.width, height: img.height }
+            }
+            Err(reason) => Request::FrameUnavailable { frame, reason },
+        };
+        lease.send(&request, during)
+    }
+}
+
+/// Reads a `Result` reply's logits out of the shared region.
+fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<LowResFrame, String> {
+    let cells = side as usize * side as usize;
+    let bytes = lease.shm().get(0, Reply::result_bytes(side, objects.len())).map_err(|e| e.to_string())?;
+    let values = bytes.chunks_exact(cells * 4).map(|c| c.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect());
+    Ok(LowResFrame { side: side as i64, objects: objects.into_iter().zip(values).collect() })
+}
+
+impl MatteEngine for HelperEngine {
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
+        if !settings.checkpoint.is_file() {
+            return Err(format!("checkpoint {} not found", settings.checkpoint.display()));
+        }
+        let mut st = self.state.lock();
+        let wanted = Some((settings.clone(), frame_range, frame_size));
+        if st.configured != wanted {
+            self.store.lock().clear();
+            st.configured = wanted;
+            self.store.lock().finish = Some((frame_size, settings.non_overlap));
+            self.rekey(&st)?;
+        }
+        Ok(())
+    }
+
+    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String> {
+        let mut st = self.state.lock();
+        if st.objects != objects {
+            self.store.lock().clear();
+            st.objects = objects.to_vec();
+            self.rekey(&st)?;
+        }
+        Ok(())
+    }
+
+    fn set_track_cache(&self, path: Option<&Path>) -> Result<(), String> {
+        let mut b = self.baked.lock();
+        if b.path.as_deref() != path {
+            b.path = path.map(Path::to_path_buf);
+            b.reset();
+        }
+        Ok(())
+    }
+
+    fn notice(&self) -> Option<String> {
+        self.baked.lock().notice.clone()
+    }
+
+    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
+        if let Some(m) = self.cached_mattes(frame, None) {
+            return Ok(m);
+        }
+        let (_, range, _) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
+        if frame < range.0 || frame > range.1 {
+            return Err(format!("frame {frame} is outside the clip's range"));
+        }
+        if self.baked.lock().cache().is_some_and(|c| c.frame(frame).is_some()) {
+            let current = fetch(frame).map_err(|reason| format!("the host could not provide frame {frame}: {reason}"))?;
+            if let Some(m) = self.baked_mattes(frame, &current) {
+                return Ok(m);
+            }
+        }
+        let during = format!("tracking frame {frame}");
+        let mut lease = self.connect()?;
+        lease.send(&Request::Track { session: self.session, frame }, &during)?;
+        let mut serve = Serve { fetch, hashes: BTreeMap::new() };
+        let low = loop {
+            match lease.receive(&during)? {
+                Reply::NeedFrame { frame: f } => serve.frame(&mut lease, f, &during)?,
+                Reply::Progress { .. } => lease.send(&Request::Go { on: !abort() }, &during)?,
+                Reply::Result { frame: f, side, objects } if f == frame => break read_result(&mut lease, side, objects)?,
+                Reply::Failed { message } => return Err(message),
+                other => return Err(unexpected(&mut lease, &other)),
+            }
+        };
+        let low = Arc::new(low);
+        let (size, non_overlap) = {
+            let mut store = self.store.lock();
+            store.insert(frame, low.clone());
+            store.finish.ok_or("engine used before configure")?
+        };
+        Ok(to_mattes(&low, size, non_overlap))
+    }
+
+    fn cached_mattes(&self, frame: i64, current: Option<&FrameImage>) -> Option<Mattes> {
+        let finished = self.store.lock().get(frame);
+        if let Some((low, size, non_overlap)) = finished {
+            return Some(to_mattes(&low, size, non_overlap));
+        }
+        self.baked_mattes(frame, current?)
+    }
+
+    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
+        let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
+        let during = "analysing";
+        let mut lease = self.connect()?;
+        lease.send(&Request::Analyse { session: self.session }, during)?;
+        let mut serve = Serve { fetch, hashes: BTreeMap::new() };
+        let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();
+        loop {
+            match lease.receive(during)? {
+                Reply::NeedFrame { frame } => serve.frame(&mut lease, frame, during)?,
+                Reply::Progress { done, total } => lease.send(&Request::Go { on: progress(done as f64 / total.max(1) as f64) }, during)?,
+                Reply::Result { frame, side, objects } => {
+                    let low = Arc::new(read_result(&mut lease, side, objects)?);
+                    self.store.lock().insert(frame, low.clone());
+                    frames.insert(frame, low);
+                    lease.send(&Request::Go { on: true }, during)?;
+                }
+                Reply::Done => break,
+                Reply::Failed { message } => return Err(message),
+                other => return Err(unexpected(&mut lease, &other)),
+            }
+        }
+        drop(lease);
+        let n = (range.1 - range.0 + 1) as usize;
+        if frames.len() != n || frames.keys().next() != Some(&range.0) {
+            return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()));
+        }
+        let mut report = AnalyseReport { frames: n, written: None };
+        let path = self.baked.lock().path.clone();
+        if let Some(path) = path {
+            report.written = Some(self.write_cache(&path, range, size, &frames, &mut serve)?);
+        }
+        Ok(report)
+    }
+
+    fn clear_cache(&self) {
+        self.store.lock().clear();
+        self.baked.lock().reset();
+        // The helper's tracker forgets its passes; the network stays loaded there.
+        if let Ok(mut lease) = self.connect() {
+            let _ = lease.call(&Request::Clear { session: self.session }, "clearing");
+        }
+    }
+}
+
+impl HelperEngine {
+    /// Writes the track cache file for the analysed frames (fetching, for their hashes,
+    /// the frames no pass needed).
+    fn write_cache(&self, path: &Path, range: (i64, i64), size: (u32, u32), frames: &BTreeMap<i64, Arc<LowResFrame>>, serve: &mut Serve<'_>) -> Result<(PathBuf, u64), String> {
+        for f in range.0..=range.1 {
+            if !serve.hashes.contains_key(&f) {
+                let img = (serve.fetch)(f).map_err(|reason| format!("the host could not provide frame {f}: {reason}"))?;
+                serve.hashes.insert(f, frame_hash(img.width, img.height, &img.rgb8));
+            }
+        }
+        let key = self.baked.lock().key.clone().ok_or("engine used before configure")?;
+        let first = frames.values().next().ok_or("no frames analysed")?;
+        let header = TrackCacheHeader {
+            key,
+            first_frame: range.0,
+            frames: frames.len(),
+            frame_size: size,
+            side: first.side,
+            objects: first.objects.iter().map(|(n, _)| n.clone()).collect(),
+            frame_hashes: (range.0..=range.1).map(|f| serve.hashes[&f].clone()).collect(),
+        };
+        let cache = TrackCache { header, frames: frames.values().map(|f| (**f).clone()).collect() };
+        cache.write_atomic(path).map_err(|e| format!("could not write the track cache: {e}"))?;
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        tracing::info!("SamuraiRoto: wrote track cache {} ({} frames, {bytes} bytes)", path.display(), frames.len());
+        let mut b = self.baked.lock();
+        b.cache = Some(Arc::new(cache));
+        b.read = true;
+        b.notice = None;
+        Ok((path.to_path_buf(), bytes))
+    }
+}
+
+impl Drop for HelperEngine {
+    /// Tells a running helper that this session is gone (never starts one for it).
+    fn drop(&mut self) {
+        let told = self.state.lock().told.as_ref().map(|(g, _)| *g);
+        if let (Some(generation), Ok(helper)) = (told, client::current()) {
+            if helper.generation == generation {
+                if let Ok(mut lease) = helper.connect() {
+                    let _ = lease.call(&Request::Close { session: self.session }, "closing a session");
+                }
+            }
+        }
+    }
+}

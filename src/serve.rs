@@ -1,0 +1,234 @@
+//! `samurai-roto serve`: the helper process the OpenFX plugin starts, so that libtorch and
+//! the network never run inside the host (Nuke carries its own libtorch; a crash or an
+//! out-of-memory here must not take the artist's session down).
+//!
+//! Standard input is the *lifeline* socket (see [`samurai_core::protocol`]): new
+//! connections arrive on it with their shared-memory region, each served by its own
+//! thread against one [`Engine`]; when it closes (the host process is gone) the helper
+//! exits. Every message is validated; a malformed one fails its connection, never the
+//! process.
+use crate::engine::Engine;
+use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
+use samurai_core::settings::FrameImage;
+use samurai_core::shm::Shm;
+use samurai_core::{Error, Result};
+use std::cell::RefCell;
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+/// Serves connections passed over `lifeline` until it closes.
+pub fn serve(lifeline: OwnedFd) -> Result<()> {
+    let engine = Arc::new(Engine::default());
+    let lifeline = UnixStream::from(lifeline);
+    tracing::info!("helper {} serving", std::process::id());
+    loop {
+        match receive_connection(&lifeline) {
+            Ok(Some((stream, shm))) => {
+                let engine = engine.clone();
+                std::thread::Builder::new()
+                    .name("samurai-roto connection".into())
+                    .spawn(move || Connection { engine, stream, shm }.run())
+                    .map_err(|e| Error::Protocol(format!("cannot start a connection thread: {e}")))?;
+            }
+            Ok(None) => {
+                tracing::info!("the lifeline closed (the host process is gone): exiting");
+                return Ok(());
+            }
+            Err(e) => tracing::warn!("refused a connection: {e}"),
+        }
+    }
+}
+
+/// The next connection on the lifeline: one [`LIFELINE_CONNECT`] byte with exactly two
+/// descriptors (the connection's socket, its shared region). `None` when it closed.
+fn receive_connection(lifeline: &UnixStream) -> Result<Option<(UnixStream, Shm)>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut byte = [0u8; 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(lifeline, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| Error::Protocol(format!("lifeline: {e}")))?;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = m {
+            fds.extend(received);
+        }
+    }
+    if msg.bytes == 0 {
+        return Ok(None);
+    }
+    if byte[0] != LIFELINE_CONNECT || fds.len() != 2 {
+        return Err(Error::Protocol(format!("lifeline message {:#04x} with {} descriptors (expected a connection and its region)", byte[0], fds.len())));
+    }
+    let shm = Shm::from_fd(fds.pop().expect("two"))?;
+    Ok(Some((UnixStream::from(fds.pop().expect("two")), shm)))
+}
+
+/// One connection: a request at a time, each a dialogue (frames and progress go back and
+/// forth) ending in a final reply.
+struct Connection {
+    engine: Arc<Engine>,
+    stream: UnixStream,
+    shm: Shm,
+}
+
+impl Connection {
+    fn run(mut self) {
+        if let Err(e) = self.serve() {
+            tracing::warn!("connection closed: {e}");
+            let _ = proto::write_message(&mut self.stream, &Reply::Failed { message: e.to_string() });
+        }
+    }
+
+    fn serve(&mut self) -> Result<()> {
+        match proto::read_request(&mut self.stream)? {
+            Some(Request::Hello { version }) if version == proto::VERSION => {
+                proto::write_message(&mut self.stream, &Reply::Welcome { version: proto::VERSION, pid: std::process::id() })?
+            }
+            Some(Request::Hello { version }) => return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION))),
+            Some(other) => return Err(Error::Protocol(format!("expected Hello, got {other:?}"))),
+            None => return Ok(()),
+        }
+        while let Some(request) = proto::read_request(&mut self.stream)? {
+            let reply = self.handle(request)?;
+            proto::write_message(&mut self.stream, &reply)?;
+        }
+        Ok(())
+    }
+
+    /// The final reply to one request; `Err` only when the connection is unusable.
+    fn handle(&mut self, request: Request) -> Result<Reply> {
+        let failed = |message: String| Reply::Failed { message };
+        Ok(match request {
+            Request::Configure { session, settings, range, frame_size, objects } => {
+                self.engine.configure(session, &settings, range, frame_size, &objects).map_or_else(failed, |_| Reply::Done)
+            }
+            Request::Track { session, frame } => {
+                let engine = self.engine.clone();
+                let dialogue = Dialogue::new(self);
+                let result = engine.track(session, frame, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t));
+                dialogue.finish()?;
+                match result {
+                    Ok(low) => self.put_result(frame, &low)?,
+                    Err(message) => failed(message),
+                }
+            }
+            Request::Analyse { session } => {
+                let engine = self.engine.clone();
+                let dialogue = Dialogue::new(self);
+                let result = engine.analyse(session, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low));
+                dialogue.finish()?;
+                result.map_or_else(failed, |_| Reply::Done)
+            }
+            Request::Clear { session } => {
+                self.engine.clear(session);
+                Reply::Done
+            }
+            Request::Close { session } => {
+                self.engine.close(session);
+                Reply::Done
+            }
+            Request::Stats => Reply::Stats(self.engine.stats()),
+            other => return Err(Error::Protocol(format!("{other:?} outside a tracking dialogue"))),
+        })
+    }
+
+    /// Writes a frame's result into the shared region and describes it.
+    fn put_result(&mut self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> Result<Reply> {
+        let side = u32::try_from(low.side).map_err(|_| Error::Protocol(format!("result side {}", low.side)))?;
+        let cells = (side as usize) * (side as usize);
+        let out = self.shm.get_mut(0, Reply::result_bytes(side, low.objects.len()))?;
+        for ((_, values), chunk) in low.objects.iter().zip(out.chunks_exact_mut(cells * 4)) {
+            for (v, b) in values.iter().zip(chunk.chunks_exact_mut(4)) {
+                b.copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+        Ok(Reply::Result { frame, side, objects: low.objects.iter().map(|(n, _)| n.clone()).collect() })
+    }
+}
+
+/// The helper's side of a tracking dialogue: the engine's callbacks turned into messages.
+/// The first protocol failure is kept (and ends the request) so the connection closes.
+struct Dialogue<'c> {
+    conn: RefCell<&'c mut Connection>,
+    broken: RefCell<Option<Error>>,
+}
+
+impl<'c> Dialogue<'c> {
+    fn new(conn: &'c mut Connection) -> Self {
+        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None) }
+    }
+
+    fn exchange(&self, reply: &Reply) -> Result<Request> {
+        if let Some(e) = self.broken.borrow().as_ref() {
+            return Err(Error::Protocol(e.to_string()));
+        }
+        let mut conn = self.conn.borrow_mut();
+        let answer = proto::write_message(&mut conn.stream, reply).and_then(|_| proto::read_request(&mut conn.stream)?.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
+        if let Err(e) = &answer {
+            *self.broken.borrow_mut() = Some(Error::Protocol(e.to_string()));
+        }
+        answer
+    }
+
+    fn unexpected(&self, what: &str, got: Request) -> String {
+        let e = Error::Protocol(format!("expected {what}, got {got:?}"));
+        let text = e.to_string();
+        *self.broken.borrow_mut() = Some(e);
+        text
+    }
+
+    fn fetch(&self, frame: i64) -> Result<FrameImage, String> {
+        match self.exchange(&Reply::NeedFrame { frame }).map_err(|e| e.to_string())? {
+            Request::Frame { frame: f, width, height } if f == frame => {
+                let len = width as usize * height as usize * 3;
+                let conn = self.conn.borrow();
+                let rgb8 = conn.shm.get(0, len).map_err(|e| e.to_string())?.to_vec();
+                Ok(FrameImage { width, height, rgb8 })
+            }
+            Request::FrameUnavailable { frame: f, reason } if f == frame => Err(reason),
+            other => Err(self.unexpected(&format!("frame {frame}"), other)),
+        }
+    }
+
+    fn progress(&self, done: usize, total: usize) -> bool {
+        let (done, total) = (done.min(total) as u32, total as u32);
+        match self.exchange(&Reply::Progress { done, total }) {
+            Ok(Request::Go { on }) => on,
+            Ok(other) => {
+                self.unexpected("Go", other);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn result(&self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> bool {
+        let reply = match self.conn.borrow_mut().put_result(frame, low) {
+            Ok(r) => r,
+            Err(e) => {
+                *self.broken.borrow_mut() = Some(e);
+                return false;
+            }
+        };
+        match self.exchange(&reply) {
+            Ok(Request::Go { on }) => on,
+            Ok(other) => {
+                self.unexpected("Go", other);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// `Err` when the connection broke during the dialogue.
+    fn finish(self) -> Result<()> {
+        match self.broken.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
