@@ -9,6 +9,7 @@
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
 pub mod config;
 pub mod error;
+pub mod finish;
 pub mod lowres;
 pub mod protocol;
 pub mod settings;
