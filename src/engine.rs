@@ -198,7 +198,7 @@ impl Engine {
         models.retain(|_, (m, _)| Arc::strong_count(m) > 1);
         let loaded = load_model(s)?;
         self.loads.fetch_add(1, Ordering::SeqCst);
-        tracing::info!("loaded {} ({} model) for {:?} at {}", s.checkpoint.display(), loaded.1, s.device, s.image_size);
+        tracing::info!("model load: {} ({} model, {:?}, image size {})", s.checkpoint.display(), loaded.1, s.device, s.image_size);
         models.insert(key, loaded.clone());
         Ok(loaded)
     }

@@ -158,8 +158,8 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     choice(ps, PRECISION, &labels(&PRECISIONS), 0)?;
     choice(ps, IMAGE_SIZE, &labels(&IMAGE_SIZES), 0)?;
     choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0)?;
-    let labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
-    choice(ps, SELECTED, &labels.iter().map(String::as_str).collect::<Vec<_>>(), 0)?;
+    let object_labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
+    choice(ps, SELECTED, &object_labels.iter().map(String::as_str).collect::<Vec<_>>(), 0)?;
     for i in 0..MAX_OBJECTS {
         define_object(ps, i)?;
     }

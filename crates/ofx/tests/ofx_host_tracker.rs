@@ -8,12 +8,18 @@
 //! - Analyse writes the track cache; renders of frames 0–5 and 6–11 in two separate
 //!   processes read it without tracking and give the same bits as one process rendering
 //!   0–11, and as the analysing process; a stale cache is reported and ignored;
-//! - the bundle `scripts/install-plugin.sh` installs renders equal to `track` in a process
-//!   with a hostile BLAS preloaded (the uninstalled build, as a control, calls into it).
+//! - the network runs in one helper process per host process: two instances share it and
+//!   one model load; SIGKILL to the helper during Analyse fails that Analyse with a
+//!   message, and the next one starts a new helper and gives the same bits; SIGKILL to the
+//!   host leaves no helper behind;
+//! - the installed bundle renders equal to `track` in a process that carries another
+//!   libtorch (torch 2.1.2, as Nuke 15.1 does), loaded before or after the plugin, and
+//!   that libtorch keeps working.
 //!
 //! The lifecycle, overlay and most error paths are covered with the test engine in
 //! `ofx_host.rs`; this binary never sets `SAMURAI_ROTO_FAKE_ENGINE`.
 mod common;
+mod foreign_torch;
 #[path = "ofx_host/mod.rs"]
 mod ofx_host;
 
@@ -33,9 +39,11 @@ type Key = (f64, [f64; 2], [f64; 2]);
 const KEYS: [Key; 2] = [(0.0, [10.0, 8.0], [50.0, 40.0]), (7.0, [14.0, 10.0], [54.0, 42.0])];
 /// Environment of the child process role (`farm_child`): "checkpoint|cache|frames A-B|out dir".
 const CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FARM_CHILD";
-/// Environment of the child process role (`bundle_child`): "checkpoint|out dir".
-const BUNDLE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_BUNDLE_CHILD";
-/// Frames `bundle_child` renders.
+/// Environment of the child process role (`nuke_child`): "early|late, checkpoint, out dir".
+const NUKE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_NUKE_CHILD";
+/// Environment of the child process role (`host_child`): the checkpoint.
+const HOST_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_HOST_CHILD";
+/// Frames `nuke_child` renders.
 const BUNDLE_FRAMES: [f64; 2] = [2.0, 5.0];
 
 fn eh(h: OfxImageEffectHandle) -> *mut c_void {
@@ -140,7 +148,7 @@ fn track(checkpoint: &Path, keys: &[Key], dir: &Path) -> PathBuf {
     write_frames(&dir.join("frames"));
     let (scale, aspect) = *GEOMETRY.lock().unwrap();
     let h = image_size().1 as f64;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_samurai-roto"));
+    let mut cmd = Command::new(common::samurai_roto());
     cmd.args(["--threads", "2", "track", "--checkpoint"]).arg(checkpoint).arg("--frames").arg(dir.join("frames"));
     for (t, bl, tr) in keys {
         // Canonical (y up) corners to frame pixels (y down).
@@ -162,9 +170,8 @@ fn assert_matches_track(inst: OfxImageEffectHandle, t: f64, logits: &Path, what:
 /// Asserts `got` (a matte-only RGBA float output at `t`) is `track`'s logits > 0.
 fn assert_output_matches_track(got: &[f32], t: f64, logits: &Path, what: &str) {
     let (w, h) = image_size();
-    let l = tch::Tensor::read_npy(logits.join(format!("obj/{:05}.npy", t as i64))).unwrap();
-    assert_eq!(l.size(), [h as i64, w as i64], "{what}: track logits size");
-    let l: Vec<f32> = Vec::try_from(l.flatten(0, -1)).unwrap();
+    let (shape, l) = common::read_npy_f32(&logits.join(format!("obj/{:05}.npy", t as i64)));
+    assert_eq!(shape, [h as usize, w as usize], "{what}: track logits size");
     let mut inside = 0;
     for y in 0..h {
         for x in 0..w {
@@ -196,6 +203,11 @@ fn render_threaded(plugin: &Plugin, inst: OfxImageEffectHandle, times: &[f64]) {
     });
 }
 
+/// Networks the helpers of this process loaded, from their log.
+fn model_loads(log: &Path) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("model load:")).count()
+}
+
 fn fetched_times() -> Vec<i64> {
     let mut v: Vec<i64> = SOURCE_FETCHES.lock().unwrap().iter().map(|t| *t as i64).collect();
     v.sort();
@@ -206,9 +218,11 @@ fn fetched_times() -> Vec<i64> {
 fn renders_with_the_tracker_equal_the_track_command() {
     assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let helper_log = tmp.path().join("helper.log");
+    std::env::set_var("SAMURAI_ROTO_HELPER_LOG", &helper_log);
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
-    let tmp = tempfile::tempdir().unwrap();
 
     // Scale 1: random order from two threads = track.
     let inst = instance(&plugin, ctx, &ckpt, &KEYS);
@@ -222,6 +236,13 @@ fn renders_with_the_tracker_equal_the_track_command() {
     for t in order {
         assert_matches_track(inst, t, &logits, "scale 1");
     }
+
+    // A second instance on the same checkpoint: the same helper, no second model load.
+    let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);
+    assert_eq!(render(&plugin, second as usize, 4.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    assert_eq!(common::helper_pids().len(), 1, "one helper per host process");
+    assert_eq!(model_loads(&helper_log), 1, "one model load for two instances on one checkpoint; helper log:\n{}", std::fs::read_to_string(&helper_log).unwrap_or_default());
+    destroy(&plugin, second);
 
     // Pixel aspect 2: canonical x doubles; with the keys doubled the engine sees the same
     // boxes and frames, so the mattes are the same bits (served from the instance's
@@ -275,8 +296,29 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert_ne!(press(&plugin, inst, "analyse"), kOfxStatOK, "a cancelled Analyse must not report success");
     let (_, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
     assert!(msg.contains("cancelled") && !cache.exists(), "cancelled Analyse: message {msg:?}, cache written: {}", cache.exists());
+    // SIGKILL to the helper in the middle of Analyse: the host lives, the status is an
+    // error with a message naming what happened, nothing is written; the next Analyse
+    // starts a new helper.
+    let victim = common::helper_pids();
+    assert_eq!(victim.len(), 1, "one helper: {victim:?}");
+    SOURCE_FETCHES.lock().unwrap().clear();
+    let killer = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while SOURCE_FETCHES.lock().unwrap().len() < 4 && start.elapsed() < std::time::Duration::from_secs(300) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Command::new("kill").args(["-9", &victim[0].to_string()]).status().unwrap();
+    });
+    assert_ne!(press(&plugin, inst, "analyse"), kOfxStatOK, "Analyse with its helper killed must fail");
+    killer.join().unwrap();
+    let (persistent, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
+    assert!(persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("render again"), "message after the helper was killed: {msg}");
+    assert!(!cache.exists(), "a killed Analyse wrote a cache");
+    assert!(common::helper_pids().is_empty(), "the killed helper is still there");
+    eprintln!("ofx_host_tracker: helper killed during Analyse: {msg}");
     PROGRESS.lock().unwrap().clear();
     assert_eq!(press(&plugin, inst, "analyse"), kOfxStatOK, "Analyse: {:?}", MESSAGES.lock().unwrap().last());
+    assert_eq!(common::helper_pids().len(), 1, "Analyse after the kill runs in a new helper");
     assert!(cache.is_file(), "Analyse wrote no track cache");
     assert!(PROGRESS.lock().unwrap().len() >= 12, "Analyse showed no progress");
     let all: Vec<f64> = (FRAMES.0..=FRAMES.1).map(f64::from).collect();
@@ -347,94 +389,145 @@ fn farm_child() {
     destroy(&plugin, inst);
 }
 
-/// BLAS entry points a host process may already have loaded (the system BLAS, through
-/// Ceres in NatronRenderer), as a library whose every function aborts naming itself.
-const HOSTILE_BLAS: &str = r#"
-#include <stdio.h>
-#include <stdlib.h>
-static void hostile(const char *name) { fprintf(stderr, "HOSTILE BLAS: %s called\n", name); abort(); }
-#define H(n) void n(void) { hostile(#n); }
-H(sgemm_) H(dgemm_) H(sgemv_) H(dgemv_) H(sdot_) H(ddot_) H(saxpy_) H(daxpy_) H(sscal_) H(dscal_)
-H(scopy_) H(dcopy_) H(strsm_) H(dtrsm_) H(lsame_) H(xerbla_)
-H(cblas_sgemm) H(cblas_dgemm) H(cblas_sgemv) H(cblas_dgemv) H(cblas_sdot) H(cblas_saxpy)
-H(cblas_sgemm_batch) H(cblas_sgemm_batch_strided) H(cblas_dgemm_batch)
-"#;
+/// Which libraries of the libtorch family `pid` has mapped: (path, file name) pairs.
+fn torch_maps(pid: &str) -> std::collections::BTreeSet<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.contains("libtorch") || p.contains("libc10")).map(str::to_owned).collect()
+}
 
-/// The installed bundle keeps libtorch on its own BLAS in a host that already has another
-/// one loaded. Found in Natron: NatronRenderer links the system BLAS, libtorch_cpu called
-/// it instead of its own MKL, and the mattes stopped matching `track`.
-/// `scripts/install-plugin.sh` installs this build; a child process with a hostile BLAS
-/// preloaded then renders through the installed bundle (its libtorch, from the bundle) and
-/// must equal `track`; the same child with the uninstalled build must hit the hostile BLAS,
-/// which shows the check can fail.
-#[test]
-fn installed_bundle_keeps_libtorch_on_its_own_blas() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
-    let ckpt = common::tiny_checkpoint(256);
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("hostile_blas.c");
-    std::fs::write(&src, HOSTILE_BLAS).unwrap();
-    let hostile = tmp.path().join("libhostile_blas.so");
-    let cc = Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&hostile).arg(&src).output().expect("cc (C compiler) missing");
-    assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
-
-    let plugins = tmp.path().join("ofx");
-    let install = Command::new("bash").arg(common::root().join("scripts/install-plugin.sh")).arg(&plugins)
-        .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path()).output().unwrap();
+/// Installs this build as a bundle (plugin + helper + the helper's libtorch) into `dir`.
+fn install_bundle(dir: &Path) -> PathBuf {
+    let install = Command::new("bash").arg(common::root().join("scripts/install-plugin.sh")).arg(dir)
+        .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path()).env("SAMURAI_ROTO_HELPER_BIN", common::samurai_roto()).output().unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&install.stdout), String::from_utf8_lossy(&install.stderr));
     assert!(install.status.success(), "install-plugin.sh failed:\n{log}");
-    let bin_dir = plugins.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
-    assert!(bin_dir.join("SamuraiRoto.ofx").is_file() && bin_dir.join("libtorch_cpu.so").is_file(), "install log:\n{log}");
+    let bin_dir = dir.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
+    assert!(bin_dir.join("SamuraiRoto.ofx").is_file() && bin_dir.join("samurai-roto").is_file() && bin_dir.join("lib/libtorch_cpu.so").is_file(), "install log:\n{log}");
+    bin_dir
+}
 
-    let child = |installed: bool, out: &Path| -> (bool, String) {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--ignored", "--exact", "bundle_child", "--nocapture", "--test-threads=1"])
-            .env(BUNDLE_CHILD_ENV, format!("{}|{}", ckpt.display(), out.display())).env("LD_PRELOAD", &hostile);
-        if installed {
-            // The bundle's libraries first, for this test binary's own libtorch too: one copy
-            // of libtorch_cpu in the process, the installed one.
-            cmd.env(PLUGIN_ENV, bin_dir.join("SamuraiRoto.ofx")).env("LD_LIBRARY_PATH", &bin_dir);
-        }
-        let run = cmd.output().unwrap();
-        (run.status.success(), format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr)))
-    };
-    let (ok, log) = child(false, &tmp.path().join("uninstalled"));
-    assert!(!ok && log.contains("HOSTILE BLAS"), "control: the uninstalled build must reach the host's BLAS; log:\n{log}");
-    eprintln!("ofx_host_tracker: control: the uninstalled build called the host's BLAS ({})",
-        log.lines().find(|l| l.contains("HOSTILE BLAS")).unwrap_or_default().trim());
-    let out = tmp.path().join("installed");
-    let (ok, log) = child(true, &out);
-    assert!(ok && log.contains("1 passed"), "the installed bundle with a hostile BLAS loaded failed:\n{log}");
+/// Nuke's process, simulated: the libraries of PyPI torch 2.1.2 (what Nuke 15.1 ships) on
+/// `LD_LIBRARY_PATH` and loaded `RTLD_GLOBAL` with a tensor operation run through them,
+/// then the installed bundle loaded and rendering (`nuke_child`, order "early"); and the
+/// plugin rendering first with the foreign libtorch loaded afterwards, as when Nuke loads
+/// its own for a first Inference node (order "late"). Both orders: the renders equal
+/// `track`, the foreign libtorch still works, the host process maps no libtorch but the
+/// foreign one, and the helper maps only the bundle's and did not inherit
+/// `LD_LIBRARY_PATH` or `LD_PRELOAD`.
+#[test]
+fn renders_in_a_process_that_carries_another_libtorch() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let foreign = foreign_torch::ensure_fixture();
+    let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = install_bundle(&tmp.path().join("ofx"));
     let logits = track(&ckpt, &KEYS, &tmp.path().join("track"));
-    for t in BUNDLE_FRAMES {
-        let bytes = std::fs::read(out.join(format!("{:05}.f32", t as i64))).unwrap();
-        let got: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
-        assert_output_matches_track(&got, t, &logits, "installed bundle, hostile BLAS loaded");
+    for order in ["early", "late"] {
+        let out = tmp.path().join(order);
+        let mut cmd = foreign_torch::child_command(&foreign, "nuke_child");
+        cmd.arg("--ignored");
+        // Like Nuke: its library folder first on LD_LIBRARY_PATH; its libtorch also preloaded,
+        // which the helper must not inherit either.
+        cmd.env(NUKE_CHILD_ENV, format!("{order}|{}|{}", ckpt.display(), out.display()))
+            .env(PLUGIN_ENV, bin_dir.join("SamuraiRoto.ofx"))
+            .env("LD_PRELOAD", foreign.join("lib/libc10.so"))
+            .env_remove("SAMURAI_ROTO_HELPER");
+        let run = cmd.output().unwrap();
+        let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+        assert!(run.status.success() && log.contains("1 passed"), "the {order} Nuke-like process failed:\n{log}");
+        for line in log.lines().filter(|l| l.starts_with("nuke_child:")) {
+            eprintln!("ofx_host_tracker: {line}");
+        }
+        for t in BUNDLE_FRAMES {
+            let bytes = std::fs::read(out.join(format!("{:05}.f32", t as i64))).unwrap();
+            let got: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
+            assert_output_matches_track(&got, t, &logits, &format!("next to torch 2.1.2 ({order})"));
+        }
     }
 }
 
-/// Child-process role of the bundle check above: renders `BUNDLE_FRAMES` with the plugin
-/// `PLUGIN_ENV` names (or the crate's build) and writes each output as raw f32.
+/// Child-process role of the test above: "ORDER|checkpoint|out dir".
 #[test]
-#[ignore = "child process of installed_bundle_keeps_libtorch_on_its_own_blas"]
-fn bundle_child() {
-    let spec = std::env::var(BUNDLE_CHILD_ENV).expect("run by installed_bundle_keeps_libtorch_on_its_own_blas");
-    let (ckpt, out) = spec.split_once('|').expect("checkpoint|out");
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let torch: std::collections::BTreeSet<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.ends_with("/libtorch_cpu.so")).collect();
-    eprintln!("bundle_child: libtorch_cpu mapped from {torch:?}");
-    if let Some(plugin) = std::env::var_os(PLUGIN_ENV) {
-        let dir = Path::new(&plugin).parent().unwrap().to_str().unwrap().to_string();
-        assert!(torch.len() == 1 && torch.iter().all(|p| p.starts_with(&dir)), "libtorch_cpu must come from the bundle ({dir}) only: {torch:?}");
-    }
+#[ignore = "child process of renders_in_a_process_that_carries_another_libtorch"]
+fn nuke_child() {
+    let spec = std::env::var(NUKE_CHILD_ENV).expect("run by renders_in_a_process_that_carries_another_libtorch");
+    let [order, ckpt, out]: [&str; 3] = spec.split('|').collect::<Vec<_>>().try_into().expect("3 fields");
+    let dir = foreign_torch::fixture_dir().expect("foreign torch fixture");
+    let foreign_lib = dir.join("lib").canonicalize().unwrap();
+    let load_foreign = || {
+        let ft = foreign_torch::ForeignTorch::load(&dir).unwrap_or_else(|e| panic!("loading the foreign libtorch: {e}"));
+        let check = ft.check().unwrap_or_else(|e| panic!("the foreign libtorch failed: {e}"));
+        assert!(check.contains("2.1.2"), "{check}");
+        println!("nuke_child: {order}: host libtorch works: {check}");
+        ft
+    };
+    let foreign = (order == "early").then(load_foreign);
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
     let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
     std::fs::create_dir_all(out).unwrap();
-    for t in BUNDLE_FRAMES {
+    let render_to_file = |t: f64| {
         assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
         let bytes: Vec<u8> = output(inst, t).iter().flat_map(|v| v.to_ne_bytes()).collect();
         std::fs::write(Path::new(out).join(format!("{:05}.f32", t as i64)), bytes).unwrap();
-    }
+    };
+    render_to_file(BUNDLE_FRAMES[0]);
+    let foreign = foreign.unwrap_or_else(load_foreign);
+    render_to_file(BUNDLE_FRAMES[1]);
+    let check = foreign.check().unwrap_or_else(|e| panic!("the foreign libtorch failed after the plugin rendered: {e}"));
+    println!("nuke_child: {order}: host libtorch still works after the renders: {check}");
+
+    // The host process: only the foreign libtorch.
+    let host = torch_maps("self");
+    assert!(!host.is_empty() && host.iter().all(|p| Path::new(p).starts_with(&foreign_lib)), "the host process maps another libtorch: {host:?}");
+    // The helper: only the bundle's, and a clean environment.
+    let helpers = common::helper_pids();
+    assert_eq!(helpers.len(), 1, "one helper per host process: {helpers:?}");
+    let pid = helpers[0].to_string();
+    let bundle_lib = Path::new(&std::env::var(PLUGIN_ENV).unwrap()).parent().unwrap().join("lib").canonicalize().unwrap();
+    let theirs = torch_maps(&pid);
+    assert!(theirs.iter().any(|p| p.ends_with("libtorch_cpu.so")) && theirs.iter().all(|p| Path::new(p).starts_with(&bundle_lib)), "the helper maps {theirs:?}, not only {}", bundle_lib.display());
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let names: Vec<String> = environ.split(|b| *b == 0).filter_map(|kv| kv.split(|b| *b == b'=').next()).map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+    assert!(!names.iter().any(|k| k == "LD_LIBRARY_PATH" || k == "LD_PRELOAD"), "the helper inherited {names:?}");
+    println!("nuke_child: {order}: host maps {} libtorch libraries, all foreign; the helper (pid {pid}) maps {} from the bundle; its environment has no LD_LIBRARY_PATH/LD_PRELOAD", host.len(), theirs.len());
     destroy(&plugin, inst);
+}
+
+/// The helper dies with its host: SIGKILL to a process whose plugin started a helper
+/// leaves no helper behind.
+#[test]
+fn killing_the_host_ends_its_helper() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::tiny_checkpoint(256);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "host_child", "--nocapture", "--test-threads=1"])
+        .env(HOST_CHILD_ENV, ckpt).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let pid = lines.find_map(|l| l.ok()?.strip_prefix("HELPER ").map(str::to_owned)).expect("the child reported its helper");
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "helper {pid} not running");
+    child.kill().unwrap(); // SIGKILL: no destructor, no unload action runs
+    child.wait().unwrap();
+    let gone = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "));
+    let start = std::time::Instant::now();
+    while !gone(&pid) && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(gone(&pid), "helper {pid} outlived its host by {:?}", start.elapsed());
+    eprintln!("ofx_host_tracker: the helper (pid {pid}) ended {:?} after its host was killed", start.elapsed());
+}
+
+/// Child-process role of the test above: renders one frame, reports its helper, waits.
+#[test]
+#[ignore = "child process of killing_the_host_ends_its_helper"]
+fn host_child() {
+    let ckpt = std::env::var(HOST_CHILD_ENV).expect("run by killing_the_host_ends_its_helper");
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let inst = instance(&plugin, ctx, Path::new(&ckpt), &KEYS);
+    assert_eq!(render(&plugin, inst as usize, 0.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    let helpers = common::helper_pids();
+    assert_eq!(helpers.len(), 1);
+    println!("HELPER {}", helpers[0]);
+    std::thread::sleep(std::time::Duration::from_secs(120));
 }

@@ -61,3 +61,20 @@ pub fn helper_pids() -> Vec<u32> {
     }
     pids
 }
+
+/// A `.npy` file of little-endian float32 in C order: (shape, values).
+pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.starts_with(b"\x93NUMPY"), "{}: not a .npy file", path.display());
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{}: {header}", path.display());
+    let shape = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).unwrap();
+    let shape: Vec<usize> = shape.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    let values: Vec<f32> = bytes[start + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>(), "{}: data length", path.display());
+    (shape, values)
+}
