@@ -2,8 +2,8 @@
 # Builds the "foreign libtorch" test fixture: the libtorch Nuke 15.1 ships
 # (PyPI torch 2.1.2, CUDA 12.1 build) unpacked just enough to load and run a
 # CPU tensor op, plus a small shim library compiled against it
-# (tests/foreign_torch/foreign_torch.cpp). Tests load both into a process to
-# simulate Nuke's process (tests/foreign_torch/mod.rs).
+# (crates/ofx/tests/foreign_torch/foreign_torch.cpp). Tests load both into a process to
+# simulate Nuke's process (crates/ofx/tests/foreign_torch/mod.rs).
 #
 #   scripts/foreign-torch.sh [DIR]     DIR defaults to tests/fixtures/foreign-torch
 #
@@ -21,7 +21,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${1:-$repo/tests/fixtures/foreign-torch}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-src=$repo/tests/foreign_torch/foreign_torch.cpp
+src=$repo/crates/ofx/tests/foreign_torch/foreign_torch.cpp
 shim=$dir/libforeign_torch_shim.so
 
 log() { echo "foreign-torch: $*" >&2; }

@@ -3,7 +3,7 @@
 //! Nuke 15.1 ships its own libtorch (PyPI torch 2.1.2) and loads it into its
 //! process before any plugin. This fixture gets the same libraries
 //! (`scripts/foreign-torch.sh`: libc10.so, libtorch_cpu.so and their
-//! dependencies, plus a shim compiled from `tests/foreign_torch/foreign_torch.cpp`)
+//! dependencies, plus a shim compiled from `crates/ofx/tests/foreign_torch/foreign_torch.cpp`)
 //! and loads them with `RTLD_NOW | RTLD_GLOBAL`, so their static initialisers
 //! register into their registries and their symbols sit in the global scope
 //! before anything of ours is loaded.
