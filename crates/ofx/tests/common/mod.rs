@@ -78,3 +78,11 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     assert_eq!(values.len(), shape.iter().product::<usize>(), "{}: data length", path.display());
     (shape, values)
 }
+
+/// Points the plugin's client at the workspace's `samurai-roto` (tests that use the
+/// plugin's engine without the test host).
+pub fn use_built_helper() {
+    if std::env::var_os("SAMURAI_ROTO_HELPER").is_none() {
+        std::env::set_var("SAMURAI_ROTO_HELPER", samurai_roto());
+    }
+}

@@ -1,0 +1,127 @@
+//! The helper's engine (`samurai_roto::engine::Engine`) driven as the plugin drives it:
+//! host frames pulled through the fetch callback give, finished in pure Rust, the same
+//! bits as the tracker reading the folder itself (what `track` does); Analyse hands out
+//! every frame equal to per-frame requests; cancellation, frames the host cannot provide,
+//! a frame outside the range and a missing checkpoint are clear errors; a panic inside a
+//! request is caught and the session recovers; sessions share one network load.
+mod common;
+
+use samurai_core::finish::finish_frame;
+use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_roto::config::{ModelSize, Preset};
+use samurai_roto::engine::Engine;
+use samurai_roto::image::load_rgb8;
+use samurai_roto::model::{LoadOptions, Sam2Model};
+use samurai_roto::tracker::{FolderSource, Session, TrackerOptions};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const FIRST: i64 = 10; // host frame of clip frame 0
+const RANGE: (i64, i64) = (FIRST, FIRST + 6);
+const SIZE: (u32, u32) = (960, 540);
+
+fn settings(ckpt: PathBuf) -> EngineSettings {
+    EngineSettings { checkpoint: ckpt, model_size: None, device: DeviceChoice::Cpu, precision: None, image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false }
+}
+
+fn host_frame(f: i64) -> Result<FrameImage, String> {
+    let path = common::clips().join(format!("bedroom/{:05}.jpg", f - FIRST));
+    let img = load_rgb8(&path).map_err(|e| e.to_string())?;
+    Ok(FrameImage { width: img.width, height: img.height, rgb8: img.data })
+}
+
+fn objects() -> Vec<ObjectKeys> {
+    vec![
+        ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]) },
+        // The key at FIRST + 30 lies outside the host's range and is ignored.
+        ObjectKeys { name: "boy#2".into(), keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]) },
+    ]
+}
+
+fn configured(engine: &Engine, id: u64) {
+    engine.configure(id, &settings(common::tiny_checkpoint(256)), RANGE, SIZE, &objects()).unwrap();
+}
+
+#[test]
+fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
+    tch::set_num_threads(2);
+    let engine = Engine::default();
+    configured(&engine, 1);
+    // Random order, as a host scrubbing the timeline.
+    let order = [FIRST + 4, FIRST, FIRST + 6, FIRST + 2];
+    let got: Vec<_> = order.iter().map(|&f| engine.track(1, f, &mut host_frame, &mut |_, _| true).unwrap()).collect();
+
+    // The same keyframes on a session that reads the folder itself (as `track` does).
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..7 {
+        let name = format!("{i:05}.jpg");
+        std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), tmp.path().join(&name)).unwrap();
+    }
+    let model = Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).unwrap().shared();
+    let mut session = Session::new(model, Preset::builtin(ModelSize::Tiny).samurai, Box::new(FolderSource::open(tmp.path()).unwrap()), TrackerOptions::default()).unwrap();
+    for o in objects() {
+        session.add_object(&o.name).unwrap();
+        for (f, b) in o.keyframes.into_iter().filter(|(f, _)| *f <= RANGE.1) {
+            session.set_keyframe(&o.name, (f - FIRST) as usize, b).unwrap();
+        }
+    }
+    for (&f, low) in order.iter().zip(&got) {
+        let expect = session.mask_at((f - FIRST) as usize).unwrap();
+        let mattes = finish_frame(low, SIZE, false);
+        assert_eq!(mattes.len(), 2);
+        for ((name, logits), e) in mattes.iter().zip(&expect) {
+            assert_eq!(name, &e.name);
+            let e: Vec<f32> = Vec::try_from(e.logits.flatten(0, -1)).unwrap();
+            assert!(logits == &e, "host frame {f} object {name}: engine (finished in Rust) and folder tracking differ");
+        }
+    }
+
+    // Analyse hands out every frame, equal to the per-frame requests.
+    let mut seen = Vec::new();
+    let mut progress = Vec::new();
+    engine.analyse(1, &mut host_frame, &mut |d, t| { progress.push((d, t)); true }, &mut |f, low| { seen.push((f, low)); true }).unwrap();
+    assert_eq!(seen.iter().map(|(f, _)| *f).collect::<Vec<_>>(), (RANGE.0..=RANGE.1).collect::<Vec<_>>());
+    for (&f, low) in order.iter().zip(&got) {
+        assert!(&seen[(f - FIRST) as usize].1 == low, "frame {f}: Analyse and a request differ");
+    }
+    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0) && progress.iter().all(|(d, t)| d <= t), "progress {progress:?}");
+
+    // A second session on the same checkpoint shares the network: one load.
+    configured(&engine, 2);
+    engine.track(2, FIRST, &mut host_frame, &mut |_, _| true).unwrap();
+    assert_eq!(engine.stats().model_loads, 1);
+    assert_eq!(engine.stats().sessions, 2);
+    engine.close(2);
+    assert_eq!(engine.stats().sessions, 1);
+}
+
+#[test]
+fn cancellation_missing_frames_and_panics_are_errors_the_session_survives() {
+    tch::set_num_threads(2);
+    let engine = Engine::default();
+    configured(&engine, 1);
+    let err = engine.track(1, FIRST + 6, &mut host_frame, &mut |_, _| false).unwrap_err();
+    assert!(err.contains("cancelled"), "{err}");
+    let mut broken = |f: i64| -> Result<FrameImage, String> { if f == FIRST + 2 { Err("disk offline".into()) } else { host_frame(f) } };
+    let err = engine.track(1, FIRST + 2, &mut broken, &mut |_, _| true).unwrap_err();
+    assert!(err.contains("frame 12") && err.contains("disk offline"), "{err}");
+    let mut small = |f: i64| -> Result<FrameImage, String> { Ok(FrameImage { width: 4, height: 4, rgb8: vec![0; 48 + f as usize * 0] }) };
+    let err = engine.track(1, FIRST + 6, &mut small, &mut |_, _| true).unwrap_err();
+    assert!(err.contains("4x4") && err.contains("960x540"), "{err}");
+    // A panic inside a request (here the fetch; in life e.g. libtorch out of memory) is
+    // caught, reported, and the session works again at the next request.
+    let mut panicking = |f: i64| -> Result<FrameImage, String> { panic!("host crashed fetching {f}") };
+    let err = engine.track(1, FIRST + 6, &mut panicking, &mut |_, _| true).unwrap_err();
+    assert!(err.contains("host crashed fetching"), "{err}");
+    let recovered = engine.track(1, FIRST + 4, &mut host_frame, &mut |_, _| true);
+    assert!(recovered.as_ref().is_ok_and(|low| low.objects.len() == 2), "no recovery after a panic: {:?}", recovered.err());
+    let err = engine.track(1, FIRST + 40, &mut host_frame, &mut |_, _| true).unwrap_err();
+    assert!(err.contains("outside"), "{err}");
+    let err = engine.track(9, FIRST, &mut host_frame, &mut |_, _| true).unwrap_err();
+    assert!(err.contains("before configuring"), "{err}");
+    let bad = settings(PathBuf::from("/nonexistent/sam2.1_hiera_tiny.pt"));
+    let err = engine.configure(3, &bad, (0, 5), SIZE, &[]).unwrap_err();
+    assert!(err.contains("not found") && err.contains("sam2.1_hiera"), "{err}");
+    let err = engine.analyse(1, &mut host_frame, &mut |_, _| true, &mut |f, _| f < FIRST + 2).unwrap_err();
+    assert!(err.contains("cancelled"), "{err}");
+}
