@@ -234,6 +234,11 @@ impl TrackCache {
         let (header, data) = data.split_at(header_len);
         let header: TrackCacheHeader = std::str::from_utf8(header).ok().and_then(|s| serde_yaml::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
         let cells = usize::try_from(header.side).ok().and_then(|s| s.checked_mul(s)).ok_or_else(|| damaged("bad side"))?;
+        // Every count is bounded by the input before anything is built from it: one hash per
+        // frame (stored in the header), at least one object, side² values each.
+        if header.frame_hashes.len() != header.frames || header.objects.is_empty() || header.side <= 0 {
+            return Err(damaged("header counts do not agree"));
+        }
         let expected = header.frames.checked_mul(header.objects.len()).and_then(|n| n.checked_mul(cells)).and_then(|n| n.checked_mul(4));
         if expected != Some(data.len()) {
             return Err(damaged("data length does not match the header"));
