@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 use tch::{Kind, Tensor};
 
@@ -104,12 +104,22 @@ fn read_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Ok(tensors)
 }
 
-type Archive = zip::ZipArchive<BufReader<File>>;
+type Archive<R> = zip::ZipArchive<R>;
 
 fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    let file = File::open(path).map_err(|e| Error::checkpoint(path, format!("cannot open the file: {e}")))?;
+    read_torch_zip_from(BufReader::new(file), path)
+}
+
+/// Reads a `torch.save` archive held in memory (`origin` names it in errors). The same
+/// checks as for a file: nothing in the bytes is trusted.
+pub fn read_checkpoint_bytes(bytes: &[u8], origin: &Path) -> Result<Vec<(String, Tensor)>> {
+    read_torch_zip_from(std::io::Cursor::new(bytes), origin)
+}
+
+fn read_torch_zip_from<R: Read + Seek>(reader: R, path: &Path) -> Result<Vec<(String, Tensor)>> {
     let fail = |reason: String| Error::checkpoint(path, reason);
-    let file = File::open(path).map_err(|e| fail(format!("cannot open the file: {e}")))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         fail(format!(
             "starts like a zip archive but cannot be opened ({e}): the file is probably truncated \
              or cut off during download"
@@ -125,7 +135,7 @@ fn read_torch_zip(path: &Path) -> Result<Vec<(String, Tensor)>> {
 
 /// The folder that holds `data.pkl` (`"<name>/"`; torch names it after the file). Exactly one
 /// top-level `data.pkl` must exist.
-fn archive_prefix(zip: &Archive) -> Result<String, String> {
+fn archive_prefix<R: Read + Seek>(zip: &Archive<R>) -> Result<String, String> {
     let found: Vec<&str> = zip
         .file_names()
         .filter(|n| {
@@ -140,7 +150,7 @@ fn archive_prefix(zip: &Archive) -> Result<String, String> {
 }
 
 /// Refuses big-endian archives (the storage bytes would need swapping).
-fn check_byteorder(zip: &mut Archive, prefix: &str) -> Result<(), String> {
+fn check_byteorder<R: Read + Seek>(zip: &mut Archive<R>, prefix: &str) -> Result<(), String> {
     let name = format!("{prefix}byteorder");
     if zip.index_for_name(&name).is_none() {
         return Ok(()); // older torch versions wrote no record; they were little-endian
@@ -153,7 +163,7 @@ fn check_byteorder(zip: &mut Archive, prefix: &str) -> Result<(), String> {
 }
 
 /// Reads one archive record, refusing anything larger than `max` bytes.
-fn read_record(zip: &mut Archive, name: &str, max: u64) -> Result<Vec<u8>, String> {
+fn read_record<R: Read + Seek>(zip: &mut Archive<R>, name: &str, max: u64) -> Result<Vec<u8>, String> {
     let mut entry = match zip.by_name(name) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => return Err(format!("record '{name}' is missing")),
@@ -166,8 +176,9 @@ fn read_record(zip: &mut Archive, name: &str, max: u64) -> Result<Vec<u8>, Strin
     if entry.compression() != zip::CompressionMethod::Stored && entry.size() > 1 << 20 {
         return Err(format!("record '{name}' is compressed, which torch.save never does: not a genuine checkpoint"));
     }
-    // The declared size is only a hint: never trust it for one big up-front allocation.
-    let mut bytes = Vec::with_capacity(usize::try_from(entry.size().min(1 << 26)).unwrap_or(0));
+    // The declared size is only a hint (a damaged or forged archive can declare anything):
+    // reserve at most 1 MiB up front and let the vector grow with what is really there.
+    let mut bytes = Vec::with_capacity(usize::try_from(entry.size().min(1 << 20)).unwrap_or(0));
     entry
         .by_ref()
         .take(max)
@@ -177,8 +188,8 @@ fn read_record(zip: &mut Archive, name: &str, max: u64) -> Result<Vec<u8>, Strin
 }
 
 /// Builds every tensor from its storage; each storage record is read once and shared.
-fn materialize(
-    zip: &mut Archive,
+fn materialize<R: Read + Seek>(
+    zip: &mut Archive<R>,
     prefix: &str,
     specs: Vec<(String, TensorSpec)>,
 ) -> Result<Vec<(String, Tensor)>, String> {
@@ -206,7 +217,7 @@ fn materialize(
 }
 
 /// Reads `<prefix>data/<key>` into a 1-D tensor of the storage's dtype.
-fn load_storage(zip: &mut Archive, prefix: &str, storage: &StorageRef) -> Result<Tensor, String> {
+fn load_storage<R: Read + Seek>(zip: &mut Archive<R>, prefix: &str, storage: &StorageRef) -> Result<Tensor, String> {
     let record = format!("{prefix}data/{}", storage.key);
     let elem = storage.kind.elt_size_in_bytes() as u64;
     let expected = u64::try_from(storage.numel).ok().and_then(|n| n.checked_mul(elem));

@@ -31,7 +31,8 @@ pub struct TensorSpec {
 
 impl TensorSpec {
     /// Checks that the view lies inside its storage (non-negative sizes, strides and offset,
-    /// no arithmetic overflow, last addressed element < storage numel).
+    /// no arithmetic overflow, last addressed element < storage numel, no more elements than
+    /// the storage).
     pub fn check_fits(&self) -> Result<(), String> {
         let bad = |what: &str| {
             Err(format!(
@@ -49,6 +50,11 @@ impl TensorSpec {
         let last = self.size.iter().zip(&self.stride).try_fold(self.offset, |acc, (&s, &st)| {
             (s.max(1) - 1).checked_mul(st).and_then(|span| acc.checked_add(span))
         });
+        // A view with more elements than its storage (zero strides) would be materialised
+        // by a copy larger than anything in the file: no state dict holds one.
+        if numel.is_some_and(|n| n > self.storage.numel) {
+            return bad("more elements than the storage holds");
+        }
         match (numel, last) {
             (Some(0), _) if self.offset <= self.storage.numel => Ok(()),
             (Some(n), Some(last)) if n > 0 && last < self.storage.numel => Ok(()),
