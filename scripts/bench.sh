@@ -5,6 +5,9 @@
 #   scripts/bench.sh blocks [IMAGE_SIZE...]          (default 1024 512)
 #   scripts/bench.sh track  [IMAGE_SIZE:FRAMES ...]  (default 512:10 1024:5)
 #   scripts/bench.sh memory [FRAMES...]              (peak RSS, default 50 200, at 256)
+#   scripts/bench.sh helper [IMAGE_SIZE [FRAMES]]    (tracking through the helper process vs
+#                                                     in process, default 512 8; then a finished
+#                                                     frame rendered through the plugin at 1920x1080)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -57,5 +60,10 @@ case "$mode" in
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$f" --image-size 256 --box "$box")
       ratio "$ours" "$ref" "rss@256x${f}"
     done; done ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory)" >&2; exit 2 ;;
+  helper)
+    checkpoint 256 >/dev/null
+    cargo build --release --locked --bin samurai-roto >&2
+    cargo bench --locked -p samurai-roto --bench helper_round_trip -- "${1:-512}" "${2:-8}"
+    cargo bench --locked -p samurai-roto-ofx --bench render_cached ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, helper)" >&2; exit 2 ;;
 esac

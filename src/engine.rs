@@ -227,6 +227,14 @@ impl SessionState {
             let options = TrackerOptions { mode: s.mode, non_overlap: s.non_overlap, ..TrackerOptions::default() };
             let frames = (range.1 - range.0 + 1).max(0) as usize;
             let tuning = s.samurai(size).map_err(|e| e.to_string())?;
+            tracing::info!(
+                "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}",
+                s.checkpoint.display(),
+                if s.tuning.is_some() { "custom" } else { "preset" },
+                tuning.kf_score_weight,
+                tuning.stable_frames_threshold,
+                tuning.fill_hole_area
+            );
             self.session = Some(Session::with_geometry(model, tuning, frames, frame_size, options).map_err(|e| e.to_string())?);
             let objects = std::mem::take(&mut self.objects);
             if let Err(e) = self.apply_objects(&objects) {

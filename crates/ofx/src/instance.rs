@@ -6,7 +6,6 @@
 //! struct adds `track_lock` (one propagation at a time per instance) and short-lived
 //! mutexes around the last applied configuration and the overlay's drag state.
 use super::engine::{EngineSettings, MatteEngine, ObjectKeys};
-use super::overlay::DragState;
 use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
@@ -14,6 +13,15 @@ use samurai_core::settings::Tuning;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+/// What the pen is dragging.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum DragState {
+    #[default]
+    Idle,
+    /// Object index, which box edges move (left, bottom, right, top), pen start, box start.
+    Editing { obj: usize, edges: [bool; 4], start: [f64; 2], bl: [f64; 2], tr: [f64; 2] },
+}
 
 /// Everything the engine was last configured with (to configure again only on change).
 pub type Applied = (EngineSettings, (i64, i64), (u32, u32), Vec<ObjectKeys>);

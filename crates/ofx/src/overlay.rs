@@ -8,19 +8,10 @@
 //! (`gl.rs`; no text labels there, as GL has no text).
 use super::action::InteractArgs;
 use super::gl::Gl;
-use super::instance::{box_at, Instance};
+use super::instance::{box_at, DragState, Instance};
 use super::params::{self as p, obj_id};
 use super::suites::{has_draw_suite, DrawContext, OfxResult};
 use super::sys::{self, OfxPointD};
-
-/// What the pen is dragging.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub enum DragState {
-    #[default]
-    Idle,
-    /// Object index, which box edges move (left, bottom, right, top), pen start, box start.
-    Editing { obj: usize, edges: [bool; 4], start: [f64; 2], bl: [f64; 2], tr: [f64; 2] },
-}
 
 fn norm(bl: [f64; 2], tr: [f64; 2]) -> [f64; 4] {
     [bl[0].min(tr[0]), bl[1].min(tr[1]), bl[0].max(tr[0]), bl[1].max(tr[1])]

@@ -98,15 +98,17 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
     let objects = object_keys(params, &settings, &geo, range.0)?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let frame = time.round() as i64;
-    let current = to_frame(&src, settings.input_linear);
+    // Converted only when needed: a finished frame is served without it.
+    let current = std::cell::OnceCell::new();
+    let current_frame = || current.get_or_init(|| to_frame(&src, settings.input_linear));
     let fetch = |f: i64| -> Result<FrameImage, String> {
         if f == frame {
-            return Ok(current.clone());
+            return Ok(current_frame().clone());
         }
         let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
         Ok(to_frame(&img, settings.input_linear)) // `img` is released here
     };
-    let mattes = mattes_for(inst, frame, range, &current, &fetch)?;
+    let mattes = mattes_for(inst, frame, range, &current_frame, &fetch)?;
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, geo.size());
     Ok(())
@@ -176,10 +178,12 @@ fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
 
 /// Cached mattes first; otherwise run the propagation if nobody else is, else poll the
 /// cache (a frame finished by the other thread's propagation is returned at once).
-fn mattes_for(inst: &Instance, frame: i64, range: (i64, i64), current: &FrameImage, fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
+fn mattes_for<'a>(inst: &Instance, frame: i64, range: (i64, i64), current: &dyn Fn() -> &'a FrameImage, fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     loop {
-        if let Some(m) = engine.cached_mattes(frame, Some(current)) {
+        // Finished frames first (no image needed), then the track cache file (checked
+        // against the host's current image).
+        if let Some(m) = engine.cached_mattes(frame, None).or_else(|| engine.cached_mattes(frame, Some(current()))) {
             return Ok(m);
         }
         if let Ok(_guard) = inst.track_lock.try_lock() {
@@ -205,6 +209,7 @@ fn mattes_for(inst: &Instance, frame: i64, range: (i64, i64), current: &FrameIma
 }
 
 fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, mattes: &Mattes, (w, h): (u32, u32)) {
+    use rayon::prelude::*;
     let objs: Vec<(usize, &[f32], [f32; 3])> = s.objects.iter().filter(|o| o.output).filter_map(|o| {
         let key = format!("{}#{}", o.name, o.index + 1);
         let m = mattes.iter().find(|(k, _)| *k == key)?;
@@ -213,19 +218,21 @@ fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, ma
     let (x1, x2) = (window[0].max(out.bounds.x1), window[2].min(out.bounds.x2));
     let (y1, y2) = (window[1].max(out.bounds.y1), window[3].min(out.bounds.y2));
     let (odepth, ocomps, ox1) = (out.depth, out.components, out.bounds.x1);
-    for y in y1..y2 {
-        let src_row = src.row(y);
-        let my = src.bounds.y2 - 1 - y; // engine rows run top-down
-        let Some(row) = out.row_mut(y) else { continue };
+    let (sx1, sy2, sdepth, scomps) = (src.bounds.x1, src.bounds.y2, src.depth, src.components);
+    let src_rows: std::collections::HashMap<i32, &[u8]> = (y1..y2).filter_map(|y| Some((y, src.row(y)?))).collect();
+    let rows: Vec<(i32, &mut [u8])> = out.rows_mut().into_iter().filter(|(y, _)| (y1..y2).contains(y)).collect();
+    rows.into_par_iter().for_each(|(y, row)| {
+        let src_row = src_rows.get(&y).copied();
+        let my = sy2 - 1 - y; // engine rows run top-down
         for x in x1..x2 {
-            let sx = x - src.bounds.x1;
+            let sx = x - sx1;
             let inside = src_row.is_some() && sx >= 0 && (sx as u32) < w && my >= 0 && (my as u32) < h;
-            let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, src.depth, src.components) } else { [0.0; 4] };
+            let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, sdepth, scomps) } else { [0.0; 4] };
             let mi = if inside { Some(my as usize * w as usize + sx as usize) } else { None };
             let px = shade(spx, mi, &objs, s, odepth);
             write_px(row, (x - ox1) as usize, odepth, ocomps, px);
         }
-    }
+    });
 }
 
 fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s: &Settings, depth: PixelDepth) -> [f32; 4] {

@@ -126,10 +126,10 @@ fn output(inst: OfxImageEffectHandle, t: f64) -> Vec<f32> {
 
 /// The host's source frames at the current render scale as 8-bit PNG files, quantised as
 /// the plugin quantises them (round(v·255)), rows top-down.
-fn write_frames(dir: &Path) {
+fn write_frames(dir: &Path, count: Option<usize>) {
     let (w, h) = image_size();
     std::fs::create_dir_all(dir).unwrap();
-    for t in FRAMES.0..=FRAMES.1 {
+    for t in (FRAMES.0..=FRAMES.1).take(count.unwrap_or(usize::MAX)) {
         let mut img = image::RgbImage::new(w as u32, h as u32);
         for r in 0..h {
             for x in 0..w {
@@ -145,7 +145,12 @@ fn write_frames(dir: &Path) {
 /// Runs `samurai-roto track` on the host's frames at the current render scale with the
 /// boxes of `keys` mapped as the plugin maps them; returns the logits folder.
 fn track(checkpoint: &Path, keys: &[Key], dir: &Path) -> PathBuf {
-    write_frames(&dir.join("frames"));
+    track_frames(checkpoint, keys, dir, None)
+}
+
+/// `track` on the first `count` frames only (all when `None`).
+fn track_frames(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize>) -> PathBuf {
+    write_frames(&dir.join("frames"), count);
     let (scale, aspect) = *GEOMETRY.lock().unwrap();
     let h = image_size().1 as f64;
     let mut cmd = Command::new(common::samurai_roto());
@@ -404,6 +409,35 @@ fn install_bundle(dir: &Path) -> PathBuf {
     let bin_dir = dir.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
     assert!(bin_dir.join("SamuraiRoto.ofx").is_file() && bin_dir.join("samurai-roto").is_file() && bin_dir.join("lib/libtorch_cpu.so").is_file(), "install log:\n{log}");
     bin_dir
+}
+
+/// Untouched SAMURAI tuning means the loaded model's preset: a large checkpoint tracks
+/// with its own `kf_score_weight` (0.15, not the 0.25 of the other sizes) in the plugin as
+/// in `track` (the helper's log says which tuning its session used), and the renders equal
+/// `track`'s.
+#[test]
+fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::checkpoint("large", 256);
+    let tmp = tempfile::tempdir().unwrap();
+    let helper_log = tmp.path().join("helper.log");
+    std::env::set_var("SAMURAI_ROTO_HELPER_LOG", &helper_log);
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    // Frames 0–4 only (a large network on a CPU): a key on frame 0 and one on frame 4.
+    let keys: [Key; 2] = [KEYS[0], (4.0, KEYS[1].1, KEYS[1].2)];
+    let inst = instance(&plugin, ctx, &ckpt, &keys);
+    for t in [1.0, 3.0] {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    }
+    let log = std::fs::read_to_string(&helper_log).unwrap();
+    let tuning: Vec<&str> = log.lines().filter(|l| l.contains("session tuning:")).collect();
+    assert!(!tuning.is_empty() && tuning.iter().all(|l| l.contains("large model") && l.contains("(preset)") && l.contains("kf_score_weight 0.15")), "helper log:\n{log}");
+    let logits = track_frames(&ckpt, &keys, &tmp.path().join("track"), Some(5));
+    for t in [1.0, 3.0] {
+        assert_matches_track(inst, t, &logits, "large checkpoint");
+    }
+    destroy(&plugin, inst);
 }
 
 /// Nuke's process, simulated: the libraries of PyPI torch 2.1.2 (what Nuke 15.1 ships) on

@@ -154,6 +154,18 @@ impl Image {
         // SAFETY: as in `row`; `&mut self` makes this the only view of the row.
         self.row_ptr(y).map(|p| unsafe { std::slice::from_raw_parts_mut(p, len) })
     }
+    /// Every row as mutable raw bytes, with its pixel y, for filling rows in parallel.
+    pub fn rows_mut(&mut self) -> Vec<(i32, &mut [u8])> {
+        let len = self.width() * self.pixel_bytes();
+        (self.bounds.y1..self.bounds.y2)
+            .filter_map(|y| {
+                // SAFETY: as in `row_mut`; rows are |rowBytes| ≥ len bytes apart (checked in
+                // `new`), so the slices never overlap, and `&mut self` keeps them the only
+                // views of the buffer while they live.
+                self.row_ptr(y).map(|p| (y, unsafe { std::slice::from_raw_parts_mut(p, len) }))
+            })
+            .collect()
+    }
 }
 
 impl Drop for Image {

@@ -29,11 +29,17 @@ pub fn samurai_roto() -> PathBuf {
 /// by the reference (generated on first use, git-ignored; the same fixture the engine's
 /// parity tests use).
 pub fn tiny_checkpoint(n: i64) -> PathBuf {
-    let dir = root().join(format!("tests/fixtures/parity/tiny_{n}"));
+    checkpoint("tiny", n)
+}
+
+/// A random-initialised checkpoint of model `size` (tiny, small, base_plus, large), the
+/// parity tests' fixture of that size at image size `n`.
+pub fn checkpoint(size: &str, n: i64) -> PathBuf {
+    let dir = root().join(format!("tests/fixtures/parity/{size}_{n}"));
     let clip = root().join("../shared/data/clips/bedroom");
     let out = Command::new(python())
         .arg(root().join("tests/parity/make_block_fixtures.py"))
-        .args(["--size", "tiny", "--image-size", &n.to_string(), "--out"])
+        .args(["--size", size, "--image-size", &n.to_string(), "--out"])
         .arg(&dir)
         .arg("--frames")
         .arg(&clip)

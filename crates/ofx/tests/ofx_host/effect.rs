@@ -49,10 +49,19 @@ fn source_bytes(t: f64, (w, h): (i32, i32)) -> (Vec<u8>, i32) {
     (out, row)
 }
 
+/// Source size at render scale 1 when not `W` × `H` (benchmarks render 1920×1080).
+pub static BASE_SIZE: Mutex<Option<(i32, i32)>> = Mutex::new(None);
+
+/// Source size at render scale 1.
+pub fn base_size() -> (i32, i32) {
+    BASE_SIZE.lock().unwrap().unwrap_or((W, H))
+}
+
 /// Pixel size of the images at the current render scale.
 pub fn image_size() -> (i32, i32) {
     let s = GEOMETRY.lock().unwrap().0;
-    ((W as f64 * s).round() as i32, (H as f64 * s).round() as i32)
+    let (w, h) = base_size();
+    ((w as f64 * s).round() as i32, (h as f64 * s).round() as i32)
 }
 /// Frame range of the test clip.
 pub const FRAMES: (i32, i32) = (0, 11);
@@ -75,6 +84,9 @@ static CLIPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 /// Images handed out and not yet released: image props handle → owned source buffer
 /// (pointer and byte length).
 pub static IMAGES: Mutex<Option<HashMap<usize, Option<(usize, usize)>>>> = Mutex::new(None);
+/// Source images made so far: (time, width, height, components, depth) → (data, row bytes).
+type SourceKey = (i64, i32, i32, &'static str, &'static str);
+static SOURCE_IMAGES: Mutex<BTreeMap<SourceKey, (usize, i32)>> = Mutex::new(BTreeMap::new());
 /// Times the Source clip was asked for.
 pub static SOURCE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
 
@@ -128,7 +140,8 @@ impl Effect {
         if context == "OfxImageEffectContextGeneral" {
             inst.props().set("OfxImageEffectPropFrameRange", range.clone());
         }
-        inst.props().set("OfxImageEffectPropProjectSize", Val::D(vec![W as f64, H as f64]));
+        let (pw, ph) = base_size();
+        inst.props().set("OfxImageEffectPropProjectSize", Val::D(vec![pw as f64, ph as f64]));
         inst.props().set("OfxImageEffectInstancePropSequentialRender", Val::I(vec![0]));
         for (name, ch) in self.clips.lock().unwrap().iter() {
             let desc = Clip::get(*ch as OfxImageClipHandle).unwrap();
@@ -240,14 +253,27 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     let n = (w * h * 4) as usize;
     let (buf, owned, row_bytes, format) = if c.name == "Source" {
         SOURCE_FETCHES.lock().unwrap().push(t);
-        let (bytes, row_bytes) = source_bytes(t, (w, h));
-        let len = bytes.len();
-        let b = Box::leak(bytes.into_boxed_slice());
-        (b.as_mut_ptr(), Some((b.as_mut_ptr() as usize, len)), row_bytes, *SOURCE_FORMAT.lock().unwrap())
+        // Like a host's image cache: each distinct image is made once and handed out
+        // read-only (the plugin never writes to Source images).
+        let format = *SOURCE_FORMAT.lock().unwrap();
+        let mut made = SOURCE_IMAGES.lock().unwrap();
+        let (p, row_bytes) = *made.entry((time_key(t), w, h, format.0, format.1)).or_insert_with(|| {
+            let (bytes, row_bytes) = source_bytes(t, (w, h));
+            (Box::leak(bytes.into_boxed_slice()).as_mut_ptr() as usize, row_bytes)
+        });
+        (p as *mut u8, None, row_bytes, format)
     } else {
-        let b = Box::leak(vec![0.0f32; n].into_boxed_slice());
-        c.outputs.lock().unwrap().insert(time_key(t), (b.as_mut_ptr() as usize, n));
-        (b.as_mut_ptr().cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
+        // One buffer per time, reused by later renders of that time (as hosts reuse theirs).
+        let mut outputs = c.outputs.lock().unwrap();
+        let (p, _) = *outputs.entry(time_key(t)).and_modify(|e| if e.1 != n { *e = (0, 0) }).or_insert((0, 0));
+        let p = if p == 0 {
+            let b = Box::leak(vec![0.0f32; n].into_boxed_slice());
+            outputs.insert(time_key(t), (b.as_mut_ptr() as usize, n));
+            b.as_mut_ptr()
+        } else {
+            p as *mut f32
+        };
+        (p.cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
     };
     let h = image_props(buf, row_bytes, format);
     IMAGES.lock().unwrap().get_or_insert_with(HashMap::new).insert(h as usize, owned);
@@ -270,7 +296,8 @@ unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxR
     or_bad!(Clip::get(c));
     if out.is_null() { return kOfxStatErrValue; }
     let aspect = GEOMETRY.lock().unwrap().1;
-    *out = OfxRectD { x1: 0.0, y1: 0.0, x2: W as f64 * aspect, y2: H as f64 };
+    let (w, h) = base_size();
+    *out = OfxRectD { x1: 0.0, y1: 0.0, x2: w as f64 * aspect, y2: h as f64 };
     kOfxStatOK
 }
 unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int {
