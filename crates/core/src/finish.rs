@@ -139,17 +139,23 @@ fn rows_across(src: &[f32], src_w: usize, xs: &[Tap], ys: &[Tap]) -> Vec<f32> {
         .par_chunks_mut(out_w)
         .enumerate()
         .filter(|(r, _)| needed[*r])
-        .for_each(|(r, row)| {
-            let s = &src[r * src_w..(r + 1) * src_w];
-            for (o, t) in row.iter_mut().zip(xs) {
-                *o = s[t.i0].mul_add(t.l0, s[t.i1] * t.l1);
-            }
-        });
+        .for_each(|(r, row)| across_row(row, &src[r * src_w..(r + 1) * src_w], xs));
     across
+}
+
+/// One source row interpolated across: `fma(s[w0], λw0, s[w1] * λw1)`. Compiled for FMA
+/// hardware too (chosen at run time): `mul_add` is the same correctly rounded operation
+/// either way, only a call instead of an instruction without it.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn across_row(row: &mut [f32], s: &[f32], xs: &[Tap]) {
+    for (o, t) in row.iter_mut().zip(xs) {
+        *o = s[t.i0].mul_add(t.l0, s[t.i1] * t.l1);
+    }
 }
 
 /// The generic kernel's outer step for one output row: `fma(a, λh0, b * λh1)` of the two
 /// source rows `t` reads, as interpolated across by [`rows_across`].
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn blend_row(row: &mut [f32], across: &[f32], t: &Tap) {
     let w = row.len();
     let (r0, r1) = (
@@ -164,17 +170,102 @@ fn blend_row(row: &mut [f32], across: &[f32], t: &Tap) {
 /// libtorch's channels-last kernel (taken for outputs with `height + width ≤ 128`): four
 /// weights `λh * λw` summed left to right, contracted into fused multiply-adds.
 fn upsample_small(src: &[f32], src_w: usize, xs: &[Tap], ys: &[Tap]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(xs.len() * ys.len());
-    for y in ys {
-        let (r0, r1) = (&src[y.i0 * src_w..], &src[y.i1 * src_w..]);
-        for x in xs {
-            let (w00, w01) = (y.l0 * x.l0, y.l0 * x.l1);
-            let (w10, w11) = (y.l1 * x.l0, y.l1 * x.l1);
-            let top = r0[x.i0].mul_add(w00, r0[x.i1] * w01);
-            out.push(r1[x.i1].mul_add(w11, r1[x.i0].mul_add(w10, top)));
-        }
+    let mut out = vec![0.0f32; xs.len() * ys.len()];
+    for (row, y) in out.chunks_mut(xs.len()).zip(ys) {
+        small_row(row, src, src_w, xs, y);
     }
     out
+}
+
+/// One output row of the channels-last kernel.
+fn small_row(row: &mut [f32], src: &[f32], src_w: usize, xs: &[Tap], y: &Tap) {
+    let (r0, r1) = (&src[y.i0 * src_w..], &src[y.i1 * src_w..]);
+    for (o, x) in row.iter_mut().zip(xs) {
+        let (w00, w01) = (y.l0 * x.l0, y.l0 * x.l1);
+        let (w10, w11) = (y.l1 * x.l0, y.l1 * x.l1);
+        let top = r0[x.i0].mul_add(w00, r0[x.i1] * w01);
+        *o = r1[x.i1].mul_add(w11, r1[x.i0].mul_add(w10, top));
+    }
+}
+
+/// One plane's upsampling, prepared once and computed a row at a time (for writers that
+/// stream rows into an image instead of holding whole planes): row `y` of
+/// [`upsample_bilinear`]'s result, the same bits.
+pub struct Upsampler<'a> {
+    src: &'a [f32],
+    src_w: usize,
+    xs: Vec<Tap>,
+    ys: Vec<Tap>,
+    kernel: Kernel,
+}
+
+enum Kernel {
+    Copy,
+    Small,
+    /// Source rows interpolated across (see [`rows_across`]).
+    Generic(Vec<f32>),
+}
+
+impl<'a> Upsampler<'a> {
+    /// # Panics
+    /// As [`upsample_bilinear`].
+    pub fn new(src: &'a [f32], src_w: usize, src_h: usize, out_w: usize, out_h: usize) -> Self {
+        assert_eq!(src.len(), src_w * src_h, "source plane is not {src_w}×{src_h}");
+        assert!(src_w > 0 && src_h > 0 && out_w > 0 && out_h > 0, "empty plane");
+        let (xs, ys) = (axis_taps(src_w, out_w), axis_taps(src_h, out_h));
+        let kernel = if (src_w, src_h) == (out_w, out_h) {
+            Kernel::Copy
+        } else if out_w + out_h <= SMALL_OUTPUT_SUM {
+            Kernel::Small
+        } else {
+            Kernel::Generic(rows_across(src, src_w, &xs, &ys))
+        };
+        Upsampler { src, src_w, xs, ys, kernel }
+    }
+
+    /// Output row `y` into `row` (`out_w` long).
+    pub fn row(&self, y: usize, row: &mut [f32]) {
+        let w = self.xs.len();
+        match &self.kernel {
+            Kernel::Copy => row.copy_from_slice(&self.src[y * w..(y + 1) * w]),
+            Kernel::Small => small_row(row, self.src, self.src_w, &self.xs, &self.ys[y]),
+            Kernel::Generic(across) => blend_row(row, across, &self.ys[y]),
+        }
+    }
+}
+
+/// A frame's finishing computed a row at a time: row `y` of every object's plane of
+/// [`finish_frame`], non-overlap included, the same bits.
+pub struct FrameRows<'a> {
+    objects: Vec<Upsampler<'a>>,
+    non_overlap: bool,
+    width: usize,
+}
+
+impl<'a> FrameRows<'a> {
+    /// # Panics
+    /// As [`finish_frame`].
+    pub fn new(low: &'a LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Self {
+        if let Err(e) = low.validate() {
+            panic!("finish_frame: {e}");
+        }
+        let side = low.side as usize;
+        let (w, h) = (frame_size.0 as usize, frame_size.1 as usize);
+        let objects = low.objects.iter().map(|(_, v)| Upsampler::new(v, side, side, w, h)).collect();
+        FrameRows { objects, non_overlap, width: w }
+    }
+
+    /// Row `y` of every object into `rows` (one `width`-long buffer per object).
+    pub fn row(&self, y: usize, rows: &mut [Vec<f32>]) {
+        for (u, r) in self.objects.iter().zip(rows.iter_mut()) {
+            r.resize(self.width, 0.0);
+            u.row(y, r);
+        }
+        if self.non_overlap && rows.len() > 1 {
+            let mut slices: Vec<&mut [f32]> = rows.iter_mut().map(|r| r.as_mut_slice()).collect();
+            keep_strongest(&mut slices);
+        }
+    }
 }
 
 /// The non-overlap constraint, in place: at each pixel the object with the highest logit
@@ -389,5 +480,34 @@ mod tests {
         assert_eq!(out[1].1[15], -10.0);
         let apart = finish_frame(&low, (4, 4), false);
         assert_eq!(apart[0].1[0], 0.0);
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+
+    #[test]
+    fn rows_equal_whole_planes_for_every_kernel_and_non_overlap() {
+        let mut seed = 1u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 20) as f32 - 8.0
+        };
+        let low = LowResFrame { side: 16, objects: (0..3).map(|i| (format!("o{i}"), (0..256).map(|_| next()).collect())).collect() };
+        for size in [(16, 16), (40, 30), (200, 90), (7, 5)] {
+            for non_overlap in [false, true] {
+                let whole = finish_frame(&low, size, non_overlap);
+                let rows = FrameRows::new(&low, size, non_overlap);
+                let mut bufs = vec![Vec::new(); 3];
+                for y in 0..size.1 as usize {
+                    rows.row(y, &mut bufs);
+                    for (b, (_, plane)) in bufs.iter().zip(&whole) {
+                        let w = size.0 as usize;
+                        assert!(b.iter().zip(&plane[y * w..(y + 1) * w]).all(|(a, b)| a.to_bits() == b.to_bits()), "{size:?} row {y}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -36,8 +36,8 @@ fn main() {
     common::use_built_helper();
     let ckpt = common::tiny_checkpoint(256);
     let plugin = Plugin::load();
-    let no = std::ptr::null_mut();
-    assert_eq!(plugin.call("OfxActionLoad", no, no, no), kOfxStatOK);
+    let (null, no) = (std::ptr::null_mut::<c_void>(), std::ptr::null_mut());
+    assert_eq!(plugin.call("OfxActionLoad", null, no, no), kOfxStatOK);
     let desc = Effect::new_handle("");
     assert_eq!(plugin.call("OfxActionDescribe", desc.cast(), no, no), kOfxStatOK);
     let ctx = Effect::new_handle("OfxImageEffectContextFilter");

@@ -12,12 +12,74 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use samurai_core::settings::{EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::finish::{finish_frame, FrameRows};
+use samurai_core::lowres::LowResFrame;
 
 /// First and last host frame.
 pub type FrameRange = (i64, i64);
 
-/// Per-object logits at frame resolution, in object order.
-pub type Mattes = Vec<(String, Vec<f32>)>;
+/// A frame's per-object logits at the frame's resolution, in object order: either whole
+/// planes, or a tracker result (low-resolution logits) finished a row at a time when read
+/// (`samurai_core::finish`, the same bits as whole planes), so a render streams rows
+/// into the output without holding full-resolution planes.
+#[derive(Clone, Debug)]
+pub enum Mattes {
+    Planes(Vec<(String, Vec<f32>)>),
+    Low { low: Arc<LowResFrame>, size: (u32, u32), non_overlap: bool },
+}
+
+/// Reads a [`Mattes`] a row at a time.
+pub enum MatteRows<'a> {
+    Planes(&'a [(String, Vec<f32>)], usize),
+    Low(FrameRows<'a>),
+}
+
+impl MatteRows<'_> {
+    /// Row `y` (top-down) of every object into `rows` (one buffer per object).
+    pub fn row(&self, y: usize, rows: &mut [Vec<f32>]) {
+        match self {
+            MatteRows::Planes(planes, w) => {
+                for (r, (_, p)) in rows.iter_mut().zip(planes.iter()) {
+                    r.clear();
+                    r.extend_from_slice(&p[y * w..(y + 1) * w]);
+                }
+            }
+            MatteRows::Low(f) => f.row(y, rows),
+        }
+    }
+}
+
+impl Mattes {
+    /// Object names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Mattes::Planes(p) => p.iter().map(|(n, _)| n.as_str()).collect(),
+            Mattes::Low { low, .. } => low.objects.iter().map(|(n, _)| n.as_str()).collect(),
+        }
+    }
+
+    /// A row reader; `width` is the frame's.
+    pub fn rows(&self, width: usize) -> MatteRows<'_> {
+        match self {
+            Mattes::Planes(p) => MatteRows::Planes(p, width),
+            Mattes::Low { low, size, non_overlap } => MatteRows::Low(FrameRows::new(low, *size, *non_overlap)),
+        }
+    }
+
+    /// Whole planes (the overlay's tracked boxes, tests).
+    pub fn planes(&self) -> Vec<(String, Vec<f32>)> {
+        match self {
+            Mattes::Planes(p) => p.clone(),
+            Mattes::Low { low, size, non_overlap } => finish_frame(low, *size, *non_overlap),
+        }
+    }
+}
+
+impl PartialEq for Mattes {
+    fn eq(&self, other: &Self) -> bool {
+        self.planes() == other.planes()
+    }
+}
 
 /// What "Analyse" did.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,6 +223,7 @@ impl MatteEngine for BoxMatteEngine {
             }
             out.push((obj.name.clone(), Self::render_box(Self::box_at(&obj.keyframes, frame), size)));
         }
+        let out = Mattes::Planes(out);
         self.cache.lock().map_err(|_| "cache poisoned")?.insert(frame, out.clone());
         Ok(out)
     }

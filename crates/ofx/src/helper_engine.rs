@@ -11,7 +11,6 @@
 use crate::client::{self, Lease};
 use crate::engine::{AnalyseReport, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
 use parking_lot::Mutex;
-use samurai_core::finish::finish_frame;
 use samurai_core::lowres::LowResFrame;
 use samurai_core::protocol::{Reply, Request};
 use samurai_core::track_cache::{cache_key, frame_hash, CacheProblem, TrackCache, TrackCacheHeader};
@@ -145,8 +144,8 @@ impl Default for HelperEngine {
     }
 }
 
-fn to_mattes(low: &LowResFrame, size: (u32, u32), non_overlap: bool) -> Mattes {
-    finish_frame(low, size, non_overlap)
+fn to_mattes(low: &Arc<LowResFrame>, size: (u32, u32), non_overlap: bool) -> Mattes {
+    Mattes::Low { low: low.clone(), size, non_overlap }
 }
 
 impl HelperEngine {

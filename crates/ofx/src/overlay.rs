@@ -127,7 +127,7 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
 /// The tracker's box for object `i` at `time` (bounding box of its matte), canonical.
 fn tracked_box(inst: &Instance, i: usize, time: f64) -> Option<[f64; 4]> {
     let geo = (*inst.last_geometry.lock().ok()?)?;
-    let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64, None)?;
+    let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64, None)?.planes();
     let suffix = format!("#{}", i + 1);
     let (_, m) = mattes.iter().find(|(k, _)| k.ends_with(&suffix))?;
     let (w, _) = geo.size();

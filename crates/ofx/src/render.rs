@@ -210,29 +210,59 @@ fn mattes_for<'a>(inst: &Instance, frame: i64, range: (i64, i64), current: &dyn 
 
 fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, mattes: &Mattes, (w, h): (u32, u32)) {
     use rayon::prelude::*;
-    let objs: Vec<(usize, &[f32], [f32; 3])> = s.objects.iter().filter(|o| o.output).filter_map(|o| {
+    // (position in `mattes`, object index, colour) of each object in the output.
+    let names = mattes.names();
+    let objs: Vec<(usize, usize, [f32; 3])> = s.objects.iter().filter(|o| o.output).filter_map(|o| {
         let key = format!("{}#{}", o.name, o.index + 1);
-        let m = mattes.iter().find(|(k, _)| *k == key)?;
-        Some((o.index, m.1.as_slice(), o.colour.map(|c| c as f32)))
+        Some((names.iter().position(|k| *k == key)?, o.index, o.colour.map(|c| c as f32)))
     }).collect();
+    let rows_of = mattes.rows(w as usize);
     let (x1, x2) = (window[0].max(out.bounds.x1), window[2].min(out.bounds.x2));
     let (y1, y2) = (window[1].max(out.bounds.y1), window[3].min(out.bounds.y2));
-    let (odepth, ocomps, ox1) = (out.depth, out.components, out.bounds.x1);
+    let (odepth, ocomps, ox1, ox2) = (out.depth, out.components, out.bounds.x1, out.bounds.x2);
     let (sx1, sy2, sdepth, scomps) = (src.bounds.x1, src.bounds.y2, src.depth, src.components);
     let src_rows: std::collections::HashMap<i32, &[u8]> = (y1..y2).filter_map(|y| Some((y, src.row(y)?))).collect();
     let rows: Vec<(i32, &mut [u8])> = out.rows_mut().into_iter().filter(|(y, _)| (y1..y2).contains(y)).collect();
-    rows.into_par_iter().for_each(|(y, row)| {
+    // The common case, without per-pixel dispatch: float RGBA in and out over whole rows,
+    // source + matte or matte only.
+    let float_rgba = |d: PixelDepth, c: Components| d == PixelDepth::Float && c == Components::Rgba;
+    let whole_rows = (x1, x2) == (src.bounds.x1, src.bounds.x2) && (x1, x2) == (ox1, ox2) && x2 - x1 == w as i32;
+    let fast = float_rgba(sdepth, scomps) && float_rgba(odepth, ocomps) && whole_rows && s.output_mode <= 1;
+    rows.into_par_iter().for_each_init(|| vec![Vec::new(); names.len()], |logits, (y, row)| {
         let src_row = src_rows.get(&y).copied();
         let my = sy2 - 1 - y; // engine rows run top-down
+        let in_frame = src_row.is_some() && my >= 0 && (my as u32) < h;
+        if in_frame {
+            rows_of.row(my as usize, logits);
+        }
+        let row_objs: Vec<(usize, &[f32], [f32; 3])> = objs.iter().map(|(k, idx, col)| (*idx, logits[*k].as_slice(), *col)).collect();
+        if fast && in_frame {
+            if let Some(src_row) = src_row {
+                matte_row_rgba_f32(src_row, row, &row_objs, s);
+                return;
+            }
+        }
         for x in x1..x2 {
             let sx = x - sx1;
-            let inside = src_row.is_some() && sx >= 0 && (sx as u32) < w && my >= 0 && (my as u32) < h;
+            let inside = in_frame && sx >= 0 && (sx as u32) < w;
             let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, sdepth, scomps) } else { [0.0; 4] };
-            let mi = if inside { Some(my as usize * w as usize + sx as usize) } else { None };
-            let px = shade(spx, mi, &objs, s, odepth);
+            let px = shade(spx, inside.then_some(sx as usize), &row_objs, s, odepth);
             write_px(row, (x - ox1) as usize, odepth, ocomps, px);
         }
     });
+}
+
+/// One row of source + matte in alpha (mode 0) or matte only (mode 1), float RGBA in and
+/// out: the same values [`shade`] gives, without its per-pixel dispatch.
+fn matte_row_rgba_f32(src: &[u8], out: &mut [u8], objs: &[(usize, &[f32], [f32; 3])], s: &Settings) {
+    let f = |b: &[u8]| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    for (x, (sp, op)) in src.chunks_exact(16).zip(out.chunks_exact_mut(16)).enumerate() {
+        let a = objs.iter().map(|(_, m, _)| matte_alpha(m[x], s)).fold(0.0f32, f32::max);
+        let px = if s.output_mode == 0 { [f(&sp[0..4]), f(&sp[4..8]), f(&sp[8..12]), a] } else { [a; 4] };
+        for (c, v) in op.chunks_exact_mut(4).zip(px) {
+            c.copy_from_slice(&v.to_ne_bytes());
+        }
+    }
 }
 
 fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s: &Settings, depth: PixelDepth) -> [f32; 4] {
@@ -294,6 +324,28 @@ mod tests {
         let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (2usize, &b[..], [0.0f32, 1.0, 0.0])];
         let ids: Vec<f32> = (0..4).map(|i| shade([0.0; 4], Some(i), &objs, &s, PixelDepth::Float)[0]).collect();
         assert_eq!(ids, [0.0, 3.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn the_float_rgba_row_path_equals_the_per_pixel_path() {
+        use crate::engine::EngineSettings;
+        use samurai_core::settings::{BlendMode, DeviceChoice};
+        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None,
+            image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false };
+        let src: Vec<u8> = (0..40).flat_map(|i| [i as f32 / 40.0, 0.5, -0.25, 1.0]).flat_map(f32::to_ne_bytes).collect();
+        let (a, b): (Vec<f32>, Vec<f32>) = ((0..40).map(|i| i as f32 / 4.0 - 5.0).collect(), (0..40).map(|i| 3.0 - i as f32 / 7.0).collect());
+        let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (1usize, &b[..], [0.0f32, 1.0, 0.0])];
+        for (mode, threshold, softness) in [(0, 0.0, 0.0), (0, 0.5, 1.5), (1, -1.0, 0.0), (1, 0.0, 0.7)] {
+            let s = Settings { engine: engine.clone(), input_linear: false, output_mode: mode, threshold, softness, objects: vec![], selected: 0, track_cache: None };
+            let mut fast = vec![0u8; src.len()];
+            matte_row_rgba_f32(&src, &mut fast, &objs, &s);
+            let mut slow = vec![0u8; src.len()];
+            for x in 0..40 {
+                let px = shade(read_px(&src, x, PixelDepth::Float, Components::Rgba), Some(x), &objs, &s, PixelDepth::Float);
+                write_px(&mut slow, x, PixelDepth::Float, Components::Rgba, px);
+            }
+            assert_eq!(fast, slow, "mode {mode}, threshold {threshold}, softness {softness}");
+        }
     }
 
     #[test]
