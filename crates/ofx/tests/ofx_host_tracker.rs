@@ -208,9 +208,10 @@ fn render_threaded(plugin: &Plugin, inst: OfxImageEffectHandle, times: &[f64]) {
     });
 }
 
-/// Networks the helpers of this process loaded, from their log.
-fn model_loads(log: &Path) -> usize {
-    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("model load:")).count()
+/// Times the helpers of this process loaded `checkpoint`, from their log.
+fn model_loads(log: &Path, checkpoint: &Path) -> usize {
+    let name = checkpoint.display().to_string();
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("model load:") && l.contains(&name)).count()
 }
 
 fn fetched_times() -> Vec<i64> {
@@ -224,8 +225,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
-    let helper_log = tmp.path().join("helper.log");
-    std::env::set_var("SAMURAI_ROTO_HELPER_LOG", &helper_log);
+    let helper_log = common::helper_log();
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
 
@@ -246,7 +246,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
     let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);
     assert_eq!(render(&plugin, second as usize, 4.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
     assert_eq!(common::helper_pids().len(), 1, "one helper per host process");
-    assert_eq!(model_loads(&helper_log), 1, "one model load for two instances on one checkpoint; helper log:\n{}", std::fs::read_to_string(&helper_log).unwrap_or_default());
+    assert_eq!(model_loads(&helper_log, &ckpt), 1, "one model load for two instances on one checkpoint; helper log:\n{}", std::fs::read_to_string(&helper_log).unwrap_or_default());
     destroy(&plugin, second);
 
     // Pixel aspect 2: canonical x doubles; with the keys doubled the engine sees the same
@@ -376,6 +376,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
 #[ignore = "child process of renders_with_the_tracker_equal_the_track_command"]
 fn farm_child() {
     let spec = std::env::var(CHILD_ENV).expect("run by renders_with_the_tracker_equal_the_track_command");
+    common::helper_log();
     let [ckpt, cache, frames, out]: [&str; 4] = spec.split('|').collect::<Vec<_>>().try_into().expect("4 fields");
     let (a, b) = frames.split_once('-').unwrap();
     let times: Vec<f64> = (a.parse::<i64>().unwrap()..=b.parse::<i64>().unwrap()).map(|t| t as f64).collect();
@@ -420,8 +421,7 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
     assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::checkpoint("large", 256);
     let tmp = tempfile::tempdir().unwrap();
-    let helper_log = tmp.path().join("helper.log");
-    std::env::set_var("SAMURAI_ROTO_HELPER_LOG", &helper_log);
+    let helper_log = common::helper_log();
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
     // Frames 0–4 only (a large network on a CPU): a key on frame 0 and one on frame 4.
@@ -431,7 +431,7 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
         assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
     }
     let log = std::fs::read_to_string(&helper_log).unwrap();
-    let tuning: Vec<&str> = log.lines().filter(|l| l.contains("session tuning:")).collect();
+    let tuning: Vec<&str> = log.lines().filter(|l| l.contains("session tuning:") && l.contains(ckpt.to_str().unwrap())).collect();
     assert!(!tuning.is_empty() && tuning.iter().all(|l| l.contains("large model") && l.contains("(preset)") && l.contains("kf_score_weight 0.15")), "helper log:\n{log}");
     let logits = track_frames(&ckpt, &keys, &tmp.path().join("track"), Some(5));
     for t in [1.0, 3.0] {
@@ -496,6 +496,7 @@ fn nuke_child() {
         ft
     };
     let foreign = (order == "early").then(load_foreign);
+    common::helper_log();
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
     let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
@@ -556,6 +557,7 @@ fn killing_the_host_ends_its_helper() {
 #[ignore = "child process of killing_the_host_ends_its_helper"]
 fn host_child() {
     let ckpt = std::env::var(HOST_CHILD_ENV).expect("run by killing_the_host_ends_its_helper");
+    common::helper_log();
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
     let inst = instance(&plugin, ctx, Path::new(&ckpt), &KEYS);

@@ -92,3 +92,16 @@ pub fn use_built_helper() {
         std::env::set_var("SAMURAI_ROTO_HELPER", samurai_roto());
     }
 }
+
+/// This test process's helper log (its helpers append to it; set before any helper
+/// starts, and per process: a child test process gets its own, not its parent's).
+pub fn helper_log() -> PathBuf {
+    static LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let p = std::env::temp_dir().join(format!("samurai-roto-test-helper-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        std::env::set_var("SAMURAI_ROTO_HELPER_LOG", &p);
+        p
+    })
+    .clone()
+}
