@@ -28,37 +28,61 @@ fn main() {
     assert!(helper.is_file(), "{} not built: cargo build --release --bin samurai-roto", helper.display());
     std::env::set_var("SAMURAI_ROTO_HELPER", &helper);
     let ckpt = common::tiny_checkpoint(256);
-    let frames: Vec<FrameImage> = (0..n).map(|i| {
-        let img = samurai_roto::image::load_rgb8(&common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
-        FrameImage { width: img.width, height: img.height, rgb8: img.data }
-    }).collect();
+    let frames: Vec<FrameImage> = (0..n)
+        .map(|i| {
+            let img = samurai_roto::image::load_rgb8(&common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
+            FrameImage { width: img.width, height: img.height, rgb8: img.data }
+        })
+        .collect();
     let size = (frames[0].width, frames[0].height);
-    let settings = EngineSettings { checkpoint: ckpt, model_size: None, device: DeviceChoice::Cpu, precision: None, image_size, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false };
+    let settings = EngineSettings {
+        checkpoint: ckpt,
+        model_size: None,
+        device: DeviceChoice::Cpu,
+        precision: None,
+        image_size,
+        tuning: None,
+        fill_holes: true,
+        mode: BlendMode::Blend,
+        non_overlap: false,
+    };
     let objects = vec![ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(0, [310.0, 0.0, 515.0, 400.0])]) }];
     let fetch = |f: i64| -> Result<FrameImage, String> { frames.get(f as usize).cloned().ok_or(format!("no frame {f}")) };
 
     let engine = Engine::default();
     engine.configure(1, &settings, (0, n - 1), size, &objects).unwrap();
-    let in_process: Vec<f64> = (0..n).map(|f| {
-        let start = Instant::now();
-        let low = engine.track(1, f, &mut |i| fetch(i), &mut |_, _| true).unwrap();
-        std::hint::black_box(finish_frame(&low, size, false));
-        start.elapsed().as_secs_f64()
-    }).collect();
+    let in_process: Vec<f64> = (0..n)
+        .map(|f| {
+            let start = Instant::now();
+            let low = engine.track(1, f, &mut |i| fetch(i), &mut |_, _| true).unwrap();
+            std::hint::black_box(finish_frame(&low, size, false));
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
 
     let plugin = HelperEngine::new();
     plugin.configure(&settings, (0, n - 1), size).unwrap();
     plugin.set_objects(&objects).unwrap();
-    let helper_times: Vec<f64> = (0..n).map(|f| {
-        let start = Instant::now();
-        std::hint::black_box(plugin.mattes(f, &fetch, &|| false).unwrap());
-        start.elapsed().as_secs_f64()
-    }).collect();
+    let helper_times: Vec<f64> = (0..n)
+        .map(|f| {
+            let start = Instant::now();
+            std::hint::black_box(plugin.mattes(f, &fetch, &|| false).unwrap());
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
 
     let mean = |v: &[f64]| v[1..].iter().sum::<f64>() / (v.len() - 1) as f64;
     let (a, b) = (mean(&in_process), mean(&helper_times));
-    println!("helper_round_trip: tiny, image size {image_size}, {} frames of {}x{} (bedroom), one object keyed on frame 0", n, size.0, size.1);
+    println!(
+        "helper_round_trip: tiny, image size {image_size}, {} frames of {}x{} (bedroom), one object keyed on frame 0",
+        n, size.0, size.1
+    );
     println!("  in process:     {}", in_process.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" "));
     println!("  through helper: {}", helper_times.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(" "));
-    println!("helper_round_trip: frames 1..{}: in process {a:.4} s/frame, through the helper {b:.4} s/frame: {:+.2} % ({:.1} ms per frame)", n - 1, (b / a - 1.0) * 100.0, (b - a) * 1e3);
+    println!(
+        "helper_round_trip: frames 1..{}: in process {a:.4} s/frame, through the helper {b:.4} s/frame: {:+.2} % ({:.1} ms per frame)",
+        n - 1,
+        (b / a - 1.0) * 100.0,
+        (b - a) * 1e3
+    );
 }

@@ -14,9 +14,9 @@
 //! a request (libtorch out of memory, say) drops that session's tracker and network, so
 //! the next request starts clean.
 use crate::config::ModelSize;
+use crate::image::Rgb8Image;
 use crate::model::{LoadOptions, Precision, ResolveDevice, Sam2Model, SharedModel};
 use crate::tracker::{FrameSource, LowResFrame, Session, TrackerOptions};
-use crate::image::Rgb8Image;
 use parking_lot::Mutex;
 use samurai_core::error::{explain_panic, panic_text};
 use samurai_core::protocol::HelperStats;
@@ -71,9 +71,13 @@ impl FrameSource for FetchSource<'_> {
     }
     fn load(&self, index: usize) -> crate::Result<Rgb8Image> {
         let frame = self.first + index as i64;
-        let img = (self.fetch.borrow_mut())(frame).map_err(|reason| crate::Error::invalid("frame", format!("the host could not provide frame {frame}: {reason}")))?;
+        let img = (self.fetch.borrow_mut())(frame)
+            .map_err(|reason| crate::Error::invalid("frame", format!("the host could not provide frame {frame}: {reason}")))?;
         if (img.width, img.height) != self.size || img.rgb8.len() != self.size.0 as usize * self.size.1 as usize * 3 {
-            return Err(crate::Error::invalid("frame", format!("frame {frame} is {}x{}, the clip is {}x{}", img.width, img.height, self.size.0, self.size.1)));
+            return Err(crate::Error::invalid(
+                "frame",
+                format!("frame {frame} is {}x{}, the clip is {}x{}", img.width, img.height, self.size.0, self.size.1),
+            ));
         }
         Ok(Rgb8Image { width: img.width, height: img.height, data: img.rgb8 })
     }
@@ -94,9 +98,20 @@ impl Engine {
 
     /// Sets a session's settings, range, frame size and objects. Keyframe edits go through
     /// the tracker (only the passes they touch are recomputed); other changes rebuild it.
-    pub fn configure(&self, id: u64, settings: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<(), String> {
+    pub fn configure(
+        &self,
+        id: u64,
+        settings: &EngineSettings,
+        range: (i64, i64),
+        size: (u32, u32),
+        objects: &[ObjectKeys],
+    ) -> Result<(), String> {
         if !settings.checkpoint.is_file() {
-            return Err(format!("checkpoint {} not found. {}", settings.checkpoint.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS));
+            return Err(format!(
+                "checkpoint {} not found. {}",
+                settings.checkpoint.display(),
+                crate::model::checkpoint::OFFICIAL_CHECKPOINTS
+            ));
         }
         let cell = self.session(id);
         let mut st = cell.lock();
@@ -106,7 +121,10 @@ impl Engine {
             st.configured = wanted;
         }
         if st.objects != objects {
-            let renamed = st.session.as_ref().is_some_and(|s| s.objects().len() > objects.len() || s.objects().iter().zip(objects).any(|(a, b)| a.name != b.name));
+            let renamed = st
+                .session
+                .as_ref()
+                .is_some_and(|s| s.objects().len() > objects.len() || s.objects().iter().zip(objects).any(|(a, b)| a.name != b.name));
             if renamed {
                 st.session = None;
             }
@@ -126,14 +144,21 @@ impl Engine {
             }
             let session = st.session(engine)?;
             let source = FetchSource { fetch: std::cell::RefCell::new(fetch), first: range.0, len: session.num_frames(), size };
-            let mut report = |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
+            let mut report =
+                |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
             session.low_res_frame_from((frame - range.0) as usize, &source, &mut report).map_err(|e| e.to_string())
         })
     }
 
     /// Tracks every frame of the range, then hands each frame's result to `on_frame`
     /// (`false` stops). A cancel keeps what was tracked for the session.
-    pub fn analyse(&self, id: u64, fetch: Fetch<'_>, progress: ProgressFn<'_>, on_frame: &mut dyn FnMut(i64, LowResFrame) -> bool) -> Result<(), String> {
+    pub fn analyse(
+        &self,
+        id: u64,
+        fetch: Fetch<'_>,
+        progress: ProgressFn<'_>,
+        on_frame: &mut dyn FnMut(i64, LowResFrame) -> bool,
+    ) -> Result<(), String> {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
@@ -144,7 +169,8 @@ impl Engine {
             let session = st.session(engine)?;
             let n = session.num_frames();
             let source = FetchSource { fetch: std::cell::RefCell::new(fetch), first: range.0, len: n, size };
-            let mut report = |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
+            let mut report =
+                |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
             let cancelled = "Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written";
             if !session.propagate_from(0..=n - 1, &source, &mut report).map_err(|e| e.to_string())? {
                 return Err(cancelled.into());
@@ -257,8 +283,14 @@ impl SessionState {
             session.add_object(&o.name)?;
         }
         for o in objects {
-            let current: BTreeMap<usize, [f64; 4]> = session.objects().iter().find(|x| x.name == o.name).map(|x| x.keyframes.clone()).unwrap_or_default();
-            let target: BTreeMap<usize, [f64; 4]> = o.keyframes.iter().filter(|(f, _)| **f >= first && **f < first + frames).map(|(f, b)| ((*f - first) as usize, *b)).collect();
+            let current: BTreeMap<usize, [f64; 4]> =
+                session.objects().iter().find(|x| x.name == o.name).map(|x| x.keyframes.clone()).unwrap_or_default();
+            let target: BTreeMap<usize, [f64; 4]> = o
+                .keyframes
+                .iter()
+                .filter(|(f, _)| **f >= first && **f < first + frames)
+                .map(|(f, b)| ((*f - first) as usize, *b))
+                .collect();
             for frame in current.keys().filter(|f| !target.contains_key(f)) {
                 session.remove_keyframe(&o.name, *frame)?;
             }

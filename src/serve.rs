@@ -61,7 +61,11 @@ fn receive_connection(lifeline: &UnixStream) -> Result<Option<(UnixStream, Shm)>
         return Ok(None);
     }
     if byte[0] != LIFELINE_CONNECT || fds.len() != 2 {
-        return Err(Error::Protocol(format!("lifeline message {:#04x} with {} descriptors (expected a connection and its region)", byte[0], fds.len())));
+        return Err(Error::Protocol(format!(
+            "lifeline message {:#04x} with {} descriptors (expected a connection and its region)",
+            byte[0],
+            fds.len()
+        )));
     }
     let shm = Shm::from_fd(fds.pop().expect("two"))?;
     Ok(Some((UnixStream::from(fds.pop().expect("two")), shm)))
@@ -88,7 +92,9 @@ impl Connection {
             Some(Request::Hello { version }) if version == proto::VERSION => {
                 proto::write_message(&mut self.stream, &Reply::Welcome { version: proto::VERSION, pid: std::process::id() })?
             }
-            Some(Request::Hello { version }) => return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION))),
+            Some(Request::Hello { version }) => {
+                return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION)))
+            }
             Some(other) => return Err(Error::Protocol(format!("expected Hello, got {other:?}"))),
             None => return Ok(()),
         }
@@ -119,7 +125,9 @@ impl Connection {
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine.analyse(session, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low));
+                let result = engine.analyse(session, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t), &mut |f, low| {
+                    dialogue.result(f, &low)
+                });
                 dialogue.finish()?;
                 result.map_or_else(failed, |_| Reply::Done)
             }
@@ -167,7 +175,8 @@ impl<'c> Dialogue<'c> {
             return Err(Error::Protocol(e.to_string()));
         }
         let mut conn = self.conn.borrow_mut();
-        let answer = proto::write_message(&mut conn.stream, reply).and_then(|_| proto::read_request(&mut conn.stream)?.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
+        let answer = proto::write_message(&mut conn.stream, reply)
+            .and_then(|_| proto::read_request(&mut conn.stream)?.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
         if let Err(e) = &answer {
             *self.broken.borrow_mut() = Some(Error::Protocol(e.to_string()));
         }

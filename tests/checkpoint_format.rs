@@ -68,21 +68,10 @@ fn torch_dtype(kind: Kind) -> &'static str {
 }
 
 fn kind_of(dtype: &str) -> Kind {
-    [
-        Kind::Float,
-        Kind::Half,
-        Kind::BFloat16,
-        Kind::Double,
-        Kind::Int64,
-        Kind::Int,
-        Kind::Int16,
-        Kind::Int8,
-        Kind::Uint8,
-        Kind::Bool,
-    ]
-    .into_iter()
-    .find(|&k| torch_dtype(k) == dtype)
-    .unwrap_or_else(|| panic!("unknown dtype {dtype}"))
+    [Kind::Float, Kind::Half, Kind::BFloat16, Kind::Double, Kind::Int64, Kind::Int, Kind::Int16, Kind::Int8, Kind::Uint8, Kind::Bool]
+        .into_iter()
+        .find(|&k| torch_dtype(k) == dtype)
+        .unwrap_or_else(|| panic!("unknown dtype {dtype}"))
 }
 
 /// The raw bytes of a tensor (row-major, little-endian).

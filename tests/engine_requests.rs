@@ -21,7 +21,17 @@ const RANGE: (i64, i64) = (FIRST, FIRST + 6);
 const SIZE: (u32, u32) = (960, 540);
 
 fn settings(ckpt: PathBuf) -> EngineSettings {
-    EngineSettings { checkpoint: ckpt, model_size: None, device: DeviceChoice::Cpu, precision: None, image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false }
+    EngineSettings {
+        checkpoint: ckpt,
+        model_size: None,
+        device: DeviceChoice::Cpu,
+        precision: None,
+        image_size: 256,
+        tuning: None,
+        fill_holes: true,
+        mode: BlendMode::Blend,
+        non_overlap: false,
+    }
 }
 
 fn host_frame(f: i64) -> Result<FrameImage, String> {
@@ -32,9 +42,15 @@ fn host_frame(f: i64) -> Result<FrameImage, String> {
 
 fn objects() -> Vec<ObjectKeys> {
     vec![
-        ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]) },
+        ObjectKeys {
+            name: "girl#1".into(),
+            keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]),
+        },
         // The key at FIRST + 30 lies outside the host's range and is ignored.
-        ObjectKeys { name: "boy#2".into(), keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]) },
+        ObjectKeys {
+            name: "boy#2".into(),
+            keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]),
+        },
     ]
 }
 
@@ -58,7 +74,13 @@ fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
         std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), tmp.path().join(&name)).unwrap();
     }
     let model = Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).unwrap().shared();
-    let mut session = Session::new(model, Preset::builtin(ModelSize::Tiny).samurai, Box::new(FolderSource::open(tmp.path()).unwrap()), TrackerOptions::default()).unwrap();
+    let mut session = Session::new(
+        model,
+        Preset::builtin(ModelSize::Tiny).samurai,
+        Box::new(FolderSource::open(tmp.path()).unwrap()),
+        TrackerOptions::default(),
+    )
+    .unwrap();
     for o in objects() {
         session.add_object(&o.name).unwrap();
         for (f, b) in o.keyframes.into_iter().filter(|(f, _)| *f <= RANGE.1) {
@@ -79,7 +101,20 @@ fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
     // Analyse hands out every frame, equal to the per-frame requests.
     let mut seen = Vec::new();
     let mut progress = Vec::new();
-    engine.analyse(1, &mut host_frame, &mut |d, t| { progress.push((d, t)); true }, &mut |f, low| { seen.push((f, low)); true }).unwrap();
+    engine
+        .analyse(
+            1,
+            &mut host_frame,
+            &mut |d, t| {
+                progress.push((d, t));
+                true
+            },
+            &mut |f, low| {
+                seen.push((f, low));
+                true
+            },
+        )
+        .unwrap();
     assert_eq!(seen.iter().map(|(f, _)| *f).collect::<Vec<_>>(), (RANGE.0..=RANGE.1).collect::<Vec<_>>());
     for (&f, low) in order.iter().zip(&got) {
         assert!(&seen[(f - FIRST) as usize].1 == low, "frame {f}: Analyse and a request differ");
@@ -102,7 +137,13 @@ fn cancellation_missing_frames_and_panics_are_errors_the_session_survives() {
     configured(&engine, 1);
     let err = engine.track(1, FIRST + 6, &mut host_frame, &mut |_, _| false).unwrap_err();
     assert!(err.contains("cancelled"), "{err}");
-    let mut broken = |f: i64| -> Result<FrameImage, String> { if f == FIRST + 2 { Err("disk offline".into()) } else { host_frame(f) } };
+    let mut broken = |f: i64| -> Result<FrameImage, String> {
+        if f == FIRST + 2 {
+            Err("disk offline".into())
+        } else {
+            host_frame(f)
+        }
+    };
     let err = engine.track(1, FIRST + 2, &mut broken, &mut |_, _| true).unwrap_err();
     assert!(err.contains("frame 12") && err.contains("disk offline"), "{err}");
     let mut small = |f: i64| -> Result<FrameImage, String> { Ok(FrameImage { width: 4, height: 4, rgb8: vec![0; 48 + f as usize * 0] }) };

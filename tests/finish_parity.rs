@@ -15,17 +15,8 @@ use tch::{Kind, Tensor};
 /// Output sizes `(width, height)` checked for every source side: the usual frame sizes,
 /// odd ones, one taking libtorch's small-output kernel (height + width ≤ 128), one keeping
 /// the height, and downsampling.
-const OUTPUTS: [(usize, usize); 9] = [
-    (1920, 1080),
-    (1280, 720),
-    (853, 480),
-    (64, 48),
-    (61, 67),
-    (257, 255),
-    (300, 64),
-    (100, 90),
-    (40, 30),
-];
+const OUTPUTS: [(usize, usize); 9] =
+    [(1920, 1080), (1280, 720), (853, 480), (64, 48), (61, 67), (257, 255), (300, 64), (100, 90), (40, 30)];
 
 /// Low-resolution sides: SAM 2.1's (image size / 4 for 1024, 512, 256) and odd ones.
 const SIDES: [usize; 5] = [256, 128, 64, 37, 255];
@@ -35,9 +26,7 @@ fn logits(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     let mut v: Vec<f32> = (0..n)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 60.0 - 30.0
         })
         .collect();
@@ -66,16 +55,9 @@ fn flat(t: &Tensor) -> Vec<f32> {
 /// Asserts bit equality of two planes; returns how many values were compared.
 fn same_bits(ours: &[f32], theirs: &[f32], what: &str) -> usize {
     assert_eq!(ours.len(), theirs.len(), "{what}: lengths differ");
-    let differ = ours
-        .iter()
-        .zip(theirs)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
+    let differ = ours.iter().zip(theirs).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
     if let Some(i) = (0..ours.len()).find(|&i| ours[i].to_bits() != theirs[i].to_bits()) {
-        panic!(
-            "{what}: {differ} values differ, first at {i}: {} vs {}",
-            ours[i], theirs[i]
-        );
+        panic!("{what}: {differ} values differ, first at {i}: {} vs {}", ours[i], theirs[i]);
     }
     ours.len()
 }
@@ -114,17 +96,8 @@ fn non_overlap_is_bit_identical_to_libtorch() {
     let tied = lows[1][side * 100..side * 120].to_vec();
     lows[2][side * 100..side * 120].copy_from_slice(&tied);
     let (w, h) = (1920, 1080);
-    let mut ours: Vec<Vec<f32>> = lows
-        .iter()
-        .map(|v| upsample_bilinear(v, side, side, w, h))
-        .collect();
-    let stacked = Tensor::cat(
-        &ours
-            .iter()
-            .map(|v| Tensor::from_slice(v).view([1, 1, h as i64, w as i64]))
-            .collect::<Vec<_>>(),
-        0,
-    );
+    let mut ours: Vec<Vec<f32>> = lows.iter().map(|v| upsample_bilinear(v, side, side, w, h)).collect();
+    let stacked = Tensor::cat(&ours.iter().map(|v| Tensor::from_slice(v).view([1, 1, h as i64, w as i64])).collect::<Vec<_>>(), 0);
     non_overlapping(&mut ours);
     let theirs = flat(&postprocess::non_overlapping(&stacked));
     let compared = same_bits(&ours.concat(), &theirs, "non-overlap of 3 objects");
@@ -136,17 +109,11 @@ fn non_overlap_is_bit_identical_to_libtorch() {
 #[test]
 fn finish_frame_is_bit_identical_to_the_libtorch_path() {
     let mut compared = 0;
-    for (side, frame) in [
-        (256, (1920u32, 1080u32)),
-        (64, (853, 480)),
-        (128, (128, 128)),
-    ] {
+    for (side, frame) in [(256, (1920u32, 1080u32)), (64, (853, 480)), (128, (128, 128))] {
         for objects in [1usize, 3] {
             let mut low = LowResFrame {
                 side: side as i64,
-                objects: (0..objects)
-                    .map(|k| (format!("obj{k}"), logits(side * side, 50 + k as u64)))
-                    .collect(),
+                objects: (0..objects).map(|k| (format!("obj{k}"), logits(side * side, 50 + k as u64))).collect(),
             };
             if objects > 1 {
                 let tied = low.objects[0].1[..side * 8].to_vec();

@@ -61,10 +61,16 @@ fn genuine() -> Vec<u8> {
     if !path.is_file() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let script = common::fixtures().join("fuzz/write_small_checkpoint.py");
-        std::fs::write(&script, format!(
-            "import collections, torch\nw = torch.arange(12, dtype=torch.float32).reshape(3, 4)\n\
+        std::fs::write(
+            &script,
+            format!(
+                "import collections, torch\nw = torch.arange(12, dtype=torch.float32).reshape(3, 4)\n\
              sd = collections.OrderedDict(w=w, w_t=w.t(), n=torch.tensor(7), mask=torch.tensor([True, False, True]), b=torch.zeros(5))\n\
-             torch.save({{'model': sd}}, {:?})\n", path.to_str().unwrap())).unwrap();
+             torch.save({{'model': sd}}, {:?})\n",
+                path.to_str().unwrap()
+            ),
+        )
+        .unwrap();
         common::run_python(&script, &[]);
     }
     std::fs::read(&path).unwrap()
@@ -72,12 +78,14 @@ fn genuine() -> Vec<u8> {
 
 fn records(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
-    (0..zip.len()).map(|i| {
-        let mut f = zip.by_index(i).unwrap();
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes).unwrap();
-        (f.name().to_owned(), bytes)
-    }).collect()
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            (f.name().to_owned(), bytes)
+        })
+        .collect()
 }
 
 fn archive(records: &[(String, Vec<u8>)]) -> Vec<u8> {

@@ -4,9 +4,7 @@
 //! and the reference package compute on the sample clips (tests/image/reference_preprocess.py).
 mod common;
 
-use samurai_roto::image::{
-    image_predictor_input_tensor, load_rgb8, resize_bicubic_pil, video_input_tensor, write_npy_f32, Rgb8Image,
-};
+use samurai_roto::image::{image_predictor_input_tensor, load_rgb8, resize_bicubic_pil, video_input_tensor, write_npy_f32, Rgb8Image};
 use samurai_roto::Error;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -83,11 +81,23 @@ fn bicubic_resize_matches_pillow_bit_for_bit() {
     // sides of Pillow 13's pass-order rule (vertical first iff the height shrinks by more
     // than twice the width's shrink: 760x140 from 960x540 is horizontal-first, 761x140 not).
     let sizes = [
-        (256, 256), (512, 512), (1024, 1024), (333, 197), (97, 1500), (1, 1), (961, 540), (960, 7),
-        (2000, 37), (900, 100), (1200, 500), (760, 140), (761, 140), (1280, 300), (1040, 380),
+        (256, 256),
+        (512, 512),
+        (1024, 1024),
+        (333, 197),
+        (97, 1500),
+        (1, 1),
+        (961, 540),
+        (960, 7),
+        (2000, 37),
+        (900, 100),
+        (1200, 500),
+        (760, 140),
+        (761, 140),
+        (1280, 300),
+        (1040, 380),
     ];
-    let specs: Vec<String> =
-        frames.iter().flat_map(|(c, f)| sizes.iter().map(move |(w, h)| format!("{c}/{f}/{w}x{h}"))).collect();
+    let specs: Vec<String> = frames.iter().flat_map(|(c, f)| sizes.iter().map(move |(w, h)| format!("{c}/{f}/{w}x{h}"))).collect();
     let dir = tempdir();
     let clips = common::clips();
     let mut args = vec!["resize", dir.path().to_str().unwrap(), clips.to_str().unwrap()];

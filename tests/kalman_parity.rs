@@ -5,9 +5,7 @@
 //! replays the same inputs, read back from the npz, comparing every intermediate in f64.
 mod common;
 
-use samurai_roto::tracker::kalman::{
-    compute_iou, xyah_to_xyxy, xyxy_to_xyah, BoxXyxy, KalmanFilter, KalmanState,
-};
+use samurai_roto::tracker::kalman::{compute_iou, xyah_to_xyxy, xyxy_to_xyah, BoxXyxy, KalmanFilter, KalmanState};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 

@@ -77,11 +77,7 @@ impl Parity {
 
     /// Every array of the file is either an input or was compared; no failure.
     fn finish(self) {
-        let unchecked: Vec<&String> = self
-            .refs
-            .keys()
-            .filter(|k| !INPUTS.contains(&k.as_str()) && !self.compared.contains(*k))
-            .collect();
+        let unchecked: Vec<&String> = self.refs.keys().filter(|k| !INPUTS.contains(&k.as_str()) && !self.compared.contains(*k)).collect();
         assert!(unchecked.is_empty(), "{}: reference arrays never compared: {unchecked:?}", self.case);
         assert!(self.failures.is_empty(), "{}: parity failed for {:?}", self.case, self.failures);
         eprintln!("{}: {} arrays within tolerance: {:?}", self.case, self.compared.len(), self.compared);
@@ -115,10 +111,7 @@ fn fixtures_for(size: ModelSize, image_size: i64) -> PathBuf {
 }
 
 fn load_model(dir: &std::path::Path, size: ModelSize, image_size: i64) -> Sam2Model {
-    let cfg = Preset::builtin(size)
-        .model
-        .with_image_size(image_size)
-        .unwrap_or_else(|e| panic!("image size {image_size} rejected: {e}"));
+    let cfg = Preset::builtin(size).model.with_image_size(image_size).unwrap_or_else(|e| panic!("image size {image_size} rejected: {e}"));
     let ckpt = dir.join("checkpoint.pt");
     let opts = LoadOptions { device: Device::Cpu, precision: Precision::F32 };
     Sam2Model::load(&ckpt, &cfg, &opts).unwrap_or_else(|e| panic!("loading {}: {e}", ckpt.display()))

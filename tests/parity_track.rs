@@ -28,7 +28,11 @@ fn mask_iou(a: &Tensor, b: &Tensor) -> f64 {
     let (a, b) = (a.gt(0.0), b.gt(0.0));
     let inter = a.logical_and(&b).sum(Kind::Int64).int64_value(&[]) as f64;
     let union = a.logical_or(&b).sum(Kind::Int64).int64_value(&[]) as f64;
-    if union == 0.0 { 1.0 } else { inter / union }
+    if union == 0.0 {
+        1.0
+    } else {
+        inter / union
+    }
 }
 
 fn run(case: Case) {
@@ -37,10 +41,23 @@ fn run(case: Case) {
     let dir = common::fixtures().join("parity_track").join(&name);
     let b = case.bbox;
     let box_arg = format!("{},{},{},{}", b[0], b[1], b[2], b[3]);
-    let out = common::run_python(&common::root().join("tests/parity/make_track_fixtures.py"), &[
-        "--size", case.size.name(), "--image-size", &case.image_size.to_string(), "--clip", case.clip,
-        "--frames", &case.frames.to_string(), "--box", &box_arg, "--out", dir.to_str().unwrap(),
-    ]);
+    let out = common::run_python(
+        &common::root().join("tests/parity/make_track_fixtures.py"),
+        &[
+            "--size",
+            case.size.name(),
+            "--image-size",
+            &case.image_size.to_string(),
+            "--clip",
+            case.clip,
+            "--frames",
+            &case.frames.to_string(),
+            "--box",
+            &box_arg,
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    );
     eprint!("{out}");
     let model = Sam2Model::load_detect(&dir.join("checkpoint.pt"), case.image_size, &LoadOptions::default()).expect("load checkpoint");
     let mut tuning = Preset::builtin(case.size).samurai;
@@ -56,7 +73,8 @@ fn run(case: Case) {
         let records = session.records_at(f).expect("records");
         let rec = &records[0].1[0].1;
         let ref_chosen = reference["chosen"].int64_value(&[f as i64]);
-        let ref_mem: Vec<i64> = Vec::<i64>::try_from(reference["memory_frames"].get(f as i64)).unwrap().into_iter().filter(|&v| v >= 0).collect();
+        let ref_mem: Vec<i64> =
+            Vec::<i64>::try_from(reference["memory_frames"].get(f as i64)).unwrap().into_iter().filter(|&v| v >= 0).collect();
         let ours_mem: Vec<i64> = rec.memory_frames.iter().map(|&v| v as i64).collect();
         let margin = reference["margin"].double_value(&[f as i64]);
         let matte = session.mask_at(f).expect("mask").remove(0).logits;

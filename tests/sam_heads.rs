@@ -79,41 +79,16 @@ fn check_all(size: i64, sharpen: &str, expect_stable: bool) {
         } else {
             track(assert_close(&tag(&format!("{case}.sparse")), &sparse, ref_sparse, REL));
         }
-        track(assert_close(
-            &tag(&format!("{case}.dense")),
-            &dense,
-            get(&io, &format!("{case}.dense")),
-            REL,
-        ));
+        track(assert_close(&tag(&format!("{case}.dense")), &dense, get(&io, &format!("{case}.dense")), REL));
         let image = get(&io, "image");
         let repeat = sparse.size()[0] != image.size()[0];
         for mm in [true, false] {
             let out = heads.dec.forward(image, &image_pe, &sparse, &dense, mm, repeat, Some((&s0, &s1)));
             let k = format!("{case}.mm{}", mm as u8);
-            track(assert_close(
-                &tag(&format!("{k}.masks")),
-                &out.masks,
-                get(&io, &format!("{k}.masks")),
-                REL,
-            ));
-            track(assert_close(
-                &tag(&format!("{k}.iou_pred")),
-                &out.iou_pred,
-                get(&io, &format!("{k}.iou_pred")),
-                REL,
-            ));
-            track(assert_close(
-                &tag(&format!("{k}.sam_tokens_out")),
-                &out.sam_tokens_out,
-                get(&io, &format!("{k}.sam_tokens_out")),
-                REL,
-            ));
-            track(assert_close(
-                &tag(&format!("{k}.obj")),
-                &out.object_score_logits,
-                get(&io, &format!("{k}.object_score_logits")),
-                REL,
-            ));
+            track(assert_close(&tag(&format!("{k}.masks")), &out.masks, get(&io, &format!("{k}.masks")), REL));
+            track(assert_close(&tag(&format!("{k}.iou_pred")), &out.iou_pred, get(&io, &format!("{k}.iou_pred")), REL));
+            track(assert_close(&tag(&format!("{k}.sam_tokens_out")), &out.sam_tokens_out, get(&io, &format!("{k}.sam_tokens_out")), REL));
+            track(assert_close(&tag(&format!("{k}.obj")), &out.object_score_logits, get(&io, &format!("{k}.object_score_logits")), REL));
         }
         let stable = get(&io, &format!("{case}.stable"));
         let want = if expect_stable { 1 } else { 0 };

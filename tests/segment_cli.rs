@@ -20,11 +20,15 @@ fn checkpoint(n: i64) -> PathBuf {
 
 fn segment(ckpt: &Path, image: &Path, bbox: &str, n: i64, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
-        .args(["--threads", "2", "segment", "--checkpoint"]).arg(ckpt)
-        .arg("--image").arg(image)
+        .args(["--threads", "2", "segment", "--checkpoint"])
+        .arg(ckpt)
+        .arg("--image")
+        .arg(image)
         .args(["--box", bbox, "--image-size", &n.to_string(), "--device", "cpu"])
-        .arg("--out").arg(out.join("mask.png"))
-        .arg("--logits").arg(out.join("logits.npy"))
+        .arg("--out")
+        .arg(out.join("mask.png"))
+        .arg("--logits")
+        .arg(out.join("logits.npy"))
         .output()
         .expect("run samurai-roto")
 }
@@ -33,10 +37,22 @@ fn compare_with_reference(n: i64, image: &Path, bbox: &str) {
     let ckpt = checkpoint(n);
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("reference.npy");
-    common::run_python(&common::root().join("tests/parity/make_segment_reference.py"), &[
-        "predict", "--checkpoint", ckpt.to_str().unwrap(), "--image-size", &n.to_string(),
-        "--image", image.to_str().unwrap(), "--box", bbox, "--out", reference.to_str().unwrap(),
-    ]);
+    common::run_python(
+        &common::root().join("tests/parity/make_segment_reference.py"),
+        &[
+            "predict",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--image-size",
+            &n.to_string(),
+            "--image",
+            image.to_str().unwrap(),
+            "--box",
+            bbox,
+            "--out",
+            reference.to_str().unwrap(),
+        ],
+    );
     let out = segment(&ckpt, image, bbox, n, tmp.path());
     assert!(out.status.success(), "segment failed: {}", String::from_utf8_lossy(&out.stderr));
     let ours = Tensor::read_npy(tmp.path().join("logits.npy")).unwrap();
@@ -70,13 +86,20 @@ fn segment_matches_the_reference_image_predictor_at_1024() {
 fn damaged_checkpoints_are_rejected_by_name() {
     let ckpt = checkpoint(256);
     let dir = common::fixtures().join("segment_corrupt");
-    common::run_python(&common::root().join("tests/parity/make_segment_reference.py"), &[
-        "corrupt", "--checkpoint", ckpt.to_str().unwrap(), "--out-dir", dir.to_str().unwrap(),
-    ]);
+    common::run_python(
+        &common::root().join("tests/parity/make_segment_reference.py"),
+        &["corrupt", "--checkpoint", ckpt.to_str().unwrap(), "--out-dir", dir.to_str().unwrap()],
+    );
     let image = common::clips().join("bedroom/00000.jpg");
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
-        ("renamed.pt", vec!["missing key 'sam_mask_decoder.iou_prediction_head.layers.0.weight'", "unexpected key 'sam_mask_decoder.iou_prediction_head.layers.0.weight_renamed'"]),
+        (
+            "renamed.pt",
+            vec![
+                "missing key 'sam_mask_decoder.iou_prediction_head.layers.0.weight'",
+                "unexpected key 'sam_mask_decoder.iou_prediction_head.layers.0.weight_renamed'",
+            ],
+        ),
         ("reshaped.pt", vec!["'memory_encoder.out_proj.weight': shape [32, 256] in file, model expects [64, 256, 1, 1]"]),
         ("truncated.pt", vec!["truncated.pt"]),
         ("no_such_file.pt", vec!["not found", "sam2.1_hiera_tiny.pt"]),
@@ -127,12 +150,17 @@ fn bf16_precision_runs_and_stays_close_to_fp32() {
     let tmp16 = tempfile::tempdir().unwrap();
     let run = |dir: &Path, precision: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
-            .args(["--threads", "2", "segment", "--checkpoint"]).arg(&ckpt)
-            .arg("--image").arg(&image)
+            .args(["--threads", "2", "segment", "--checkpoint"])
+            .arg(&ckpt)
+            .arg("--image")
+            .arg(&image)
             .args(["--box", "310,0,515,400", "--image-size", "256", "--device", "cpu", "--precision", precision])
-            .arg("--out").arg(dir.join("mask.png"))
-            .arg("--logits").arg(dir.join("logits.npy"))
-            .output().unwrap();
+            .arg("--out")
+            .arg(dir.join("mask.png"))
+            .arg("--logits")
+            .arg(dir.join("logits.npy"))
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{precision}: {}", String::from_utf8_lossy(&out.stderr));
         Tensor::read_npy(dir.join("logits.npy")).unwrap()
     };

@@ -32,8 +32,20 @@ fn tracks_two_objects_from_the_prompts_file() {
     let ckpt = checkpoint();
     let prompts = common::clips().join("prompts.yaml");
     let o = track(&[
-        "--checkpoint", ckpt.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--prompts", prompts.to_str().unwrap(),
-        "--image-size", "256", "--device", "cpu", "--out", out.to_str().unwrap(), "--logits", logits.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--frames",
+        frames.to_str().unwrap(),
+        "--prompts",
+        prompts.to_str().unwrap(),
+        "--image-size",
+        "256",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+        "--logits",
+        logits.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for name in ["girl", "boy"] {
@@ -55,11 +67,26 @@ fn range_exr_and_object_arguments() {
     let out = tmp.path().join("out");
     let ckpt = checkpoint();
     let o = track(&[
-        "--checkpoint", ckpt.to_str().unwrap(), "--frames", frames.to_str().unwrap(), "--object", "girl:2:310,0,515,400",
-        "--image-size", "256", "--device", "cpu", "--range", "1-3", "--format", "exr", "--out", out.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--frames",
+        frames.to_str().unwrap(),
+        "--object",
+        "girl:2:310,0,515,400",
+        "--image-size",
+        "256",
+        "--device",
+        "cpu",
+        "--range",
+        "1-3",
+        "--format",
+        "exr",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let written: Vec<String> = std::fs::read_dir(out.join("girl")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let written: Vec<String> =
+        std::fs::read_dir(out.join("girl")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let mut written = written;
     written.sort();
     assert_eq!(written, vec!["00001.exr", "00002.exr", "00003.exr"]);
@@ -89,8 +116,25 @@ fn bad_input_gets_clear_errors() {
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:2000,0,2100,40", "--out", out], "outside"),
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl-0-1,2,3,4", "--out", out], "NAME:FRAME"),
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:310,0,515,400", "--range", "2-7", "--out", out], "--range"),
-        (vec!["--checkpoint", ck, "--frames", empty.to_str().unwrap(), "--object", "girl:0:1,1,9,9", "--out", out], "no JPEG, PNG or EXR frames"),
-        (vec!["--checkpoint", ck, "--frames", broken.to_str().unwrap(), "--object", "girl:0:10,10,90,90", "--image-size", "256", "--out", out], "00001.jpg"),
+        (
+            vec!["--checkpoint", ck, "--frames", empty.to_str().unwrap(), "--object", "girl:0:1,1,9,9", "--out", out],
+            "no JPEG, PNG or EXR frames",
+        ),
+        (
+            vec![
+                "--checkpoint",
+                ck,
+                "--frames",
+                broken.to_str().unwrap(),
+                "--object",
+                "girl:0:10,10,90,90",
+                "--image-size",
+                "256",
+                "--out",
+                out,
+            ],
+            "00001.jpg",
+        ),
         (vec!["--checkpoint", "/nonexistent/c.pt", "--frames", fr, "--object", "girl:0:1,1,9,9", "--out", out], "sam2.1_hiera_tiny.pt"),
     ];
     for (args, needle) in cases {

@@ -192,7 +192,10 @@ fn passes_share_image_features_with_identical_results() {
         mattes(&mut forward, f);
         assert_eq!(forward.kept_feature_bytes(), 0, "frame {f}: single-direction tracking keeps no features");
     }
-    eprintln!("tracker_semantics: encoder runs {} with shared features, {} without (10 frames, 2 objects, 3 keyframes)", s.encoder_runs, o.encoder_runs);
+    eprintln!(
+        "tracker_semantics: encoder runs {} with shared features, {} without (10 frames, 2 objects, 3 keyframes)",
+        s.encoder_runs, o.encoder_runs
+    );
 }
 
 #[test]

@@ -55,8 +55,18 @@ fn check(size: ModelSize, tag: &str, image_size: i64, trunk_outputs: bool) {
     assert_eq!(out.backbone_fpn.len(), 3);
     assert_eq!(out.vision_pos_enc.len(), 3);
     for i in 0..3 {
-        common::assert_close(&format!("{tag}@{image_size} backbone_fpn.{i}"), &out.backbone_fpn[i], &reference[&format!("backbone_fpn.{i}")], REL);
-        common::assert_close(&format!("{tag}@{image_size} vision_pos_enc.{i}"), &out.vision_pos_enc[i], &reference[&format!("vision_pos_enc.{i}")], REL);
+        common::assert_close(
+            &format!("{tag}@{image_size} backbone_fpn.{i}"),
+            &out.backbone_fpn[i],
+            &reference[&format!("backbone_fpn.{i}")],
+            REL,
+        );
+        common::assert_close(
+            &format!("{tag}@{image_size} vision_pos_enc.{i}"),
+            &out.vision_pos_enc[i],
+            &reference[&format!("vision_pos_enc.{i}")],
+            REL,
+        );
     }
 }
 

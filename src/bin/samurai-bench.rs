@@ -80,8 +80,11 @@ fn blocks(checkpoint: &PathBuf, image_path: &PathBuf, image_size: i64, repeat: u
     let pix = model.init_cond_features(&feats);
     let (hr0, hr1) = feats.high_res_nchw();
     let heads = model.forward_sam_heads(&pix, None, None, Some((&hr0, &hr1)), true);
-    let t_memenc = time(repeat, || model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false));
-    let (mem, pos) = model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
+    let t_memenc = time(repeat, || {
+        model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false)
+    });
+    let (mem, pos) =
+        model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
     let memories: Vec<MemoryFrame> = (0..7).map(|t| MemoryFrame { features: &mem, pos_enc: &pos, t_pos: t }).collect();
     let ptrs: Vec<(i64, Tensor)> = (1..=16).map(|t| (t, heads.obj_ptr.shallow_clone())).collect();
     let t_memattn = time(repeat, || model.condition_on_memory(&feats, &memories, &ptrs, 16));
@@ -98,7 +101,11 @@ fn blocks(checkpoint: &PathBuf, image_path: &PathBuf, image_size: i64, repeat: u
 /// Peak resident set size of this process in bytes (Linux `VmHWM`).
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).map_or(0, |kb| kb * 1024)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str) -> Result<String> {
@@ -117,7 +124,11 @@ fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, 
         drop(session.mask_at(f)?);
     }
     let secs = t.elapsed().as_secs_f64();
-    Ok(format!("{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}}}", secs / count as f64, peak_rss()))
+    Ok(format!(
+        "{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}}}",
+        secs / count as f64,
+        peak_rss()
+    ))
 }
 
 fn source_len(s: &FolderSource) -> usize {

@@ -55,7 +55,12 @@ pub fn cuda_reset_peak_stats(device: i8) -> Result<(), String> {
 
 extern "C" {
     /// `cpp/shim.cpp`: fp32 linear through oneDNN, `at::linear` when oneDNN refuses.
-    fn samurai_roto_onednn_linear(x: *const torch_sys::C_tensor, w: *const torch_sys::C_tensor, b: *const torch_sys::C_tensor, post: *const std::ffi::c_char) -> *mut torch_sys::C_tensor;
+    fn samurai_roto_onednn_linear(
+        x: *const torch_sys::C_tensor,
+        w: *const torch_sys::C_tensor,
+        b: *const torch_sys::C_tensor,
+        post: *const std::ffi::c_char,
+    ) -> *mut torch_sys::C_tensor;
 }
 
 /// An elementwise function oneDNN applies to a product's output as it writes it.

@@ -72,7 +72,7 @@ fn rgb_image(w: usize, h: usize, data: Vec<u8>) -> Result<Rgb8Image, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::{ImageEncoder, ExtendedColorType};
+    use image::{ExtendedColorType, ImageEncoder};
 
     fn png_bytes(w: u32, h: u32, pixels: &[u8], color: ExtendedColorType) -> Vec<u8> {
         let mut out = Vec::new();

@@ -21,10 +21,7 @@ pub const PIXEL_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// `[3, H, W]` `uint8` view of an HWC RGB buffer (CPU).
 fn chw_u8(img: &Rgb8Image) -> Tensor {
     assert_eq!(img.data.len(), img.width as usize * img.height as usize * 3, "RGB buffer does not match its size");
-    Tensor::from_slice(&img.data)
-        .view([i64::from(img.height), i64::from(img.width), 3])
-        .permute([2, 0, 1])
-        .contiguous()
+    Tensor::from_slice(&img.data).view([i64::from(img.height), i64::from(img.width), 3]).permute([2, 0, 1]).contiguous()
 }
 
 /// `(x − mean) / std` per channel, in `f32`, for a `[.., 3, H, W]` float tensor.
@@ -93,8 +90,7 @@ pub fn write_mask_png(path: &Path, mask: &Tensor) -> Result<()> {
 /// Writes any tensor as a little-endian `float32` `.npy` file (converted, moved to the CPU).
 pub fn write_npy_f32(path: &Path, t: &Tensor) -> Result<()> {
     let t = t.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
-    t.write_npy(path)
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    t.write_npy(path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
 #[cfg(test)]

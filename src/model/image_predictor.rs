@@ -51,7 +51,15 @@ impl Sam2Model {
             let labels = Tensor::from_slice(&[2i32, 3]).view([1, 2]).to_device(self.device);
             let (sparse, dense) = self.sam_prompt_encoder.forward(Some((&coords, &labels)), None, None);
             let (hr0, hr1) = &emb.high_res_feats;
-            let dec = self.sam_mask_decoder.forward(&emb.image_embed, &self.sam_prompt_encoder.get_dense_pe(), &sparse, &dense, false, false, Some((hr0, hr1)));
+            let dec = self.sam_mask_decoder.forward(
+                &emb.image_embed,
+                &self.sam_prompt_encoder.get_dense_pe(),
+                &sparse,
+                &dense,
+                false,
+                false,
+                Some((hr0, hr1)),
+            );
             let low = dec.masks.to_kind(Kind::Float);
             let logits = low.upsample_bilinear2d([h, w], false, None, None);
             BoxPrediction {

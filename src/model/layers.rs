@@ -1,8 +1,8 @@
 //! Plain inference layers over tch tensors (no autograd, no VarStore): each holds its
 //! weights and runs with `&self`. Weights are fetched by their upstream key names
 //! (`<prefix>.weight`, `<prefix>.bias`).
-pub use crate::ffi::PostOp;
 use super::weights::Scope;
+pub use crate::ffi::PostOp;
 use tch::{Device, Kind, Tensor};
 
 /// `torch.nn.Linear`.

@@ -81,9 +81,7 @@ pub struct MemoryAttention {
 impl MemoryAttention {
     /// `s` is the `memory_attention` scope.
     pub fn load(s: &Scope, cfg: &MemoryAttentionConfig) -> Self {
-        let layers = (0..cfg.num_layers)
-            .map(|i| MemoryAttentionLayer::load(&s.sub("layers").sub(i), cfg))
-            .collect();
+        let layers = (0..cfg.num_layers).map(|i| MemoryAttentionLayer::load(&s.sub("layers").sub(i), cfg)).collect();
         Self { layers, norm: LayerNorm::load(&s.sub("norm"), cfg.d_model, LN_EPS), pos_enc_at_input: cfg.pos_enc_at_input }
     }
 

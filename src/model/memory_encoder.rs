@@ -106,9 +106,7 @@ impl MemoryEncoder {
     /// `s` is the `memory_encoder` scope; `in_dim` is the image-embedding width (256).
     pub fn load(s: &Scope, cfg: &MemoryEncoderConfig, in_dim: i64) -> Self {
         let fuser_scope = s.sub("fuser").sub("layers");
-        let fuser = (0..cfg.fuser_num_layers)
-            .map(|i| CxBlock::load(&fuser_scope.sub(i), in_dim, cfg.fuser_kernel_size))
-            .collect();
+        let fuser = (0..cfg.fuser_num_layers).map(|i| CxBlock::load(&fuser_scope.sub(i), in_dim, cfg.fuser_kernel_size)).collect();
         let out_proj = (cfg.out_dim != in_dim).then(|| Conv2d::load(&s.sub("out_proj"), in_dim, cfg.out_dim, 1, 1, 0, 1, true));
         Self {
             mask_downsampler: MaskDownSampler::load(&s.sub("mask_downsampler"), cfg, in_dim),

@@ -3,15 +3,15 @@
 //! `sam2/modeling/` folder so the Python and the Rust read side by side.
 pub mod backbones;
 pub mod checkpoint;
+pub mod device;
 pub mod layers;
 pub mod memory_attention;
 pub mod memory_encoder;
 pub mod position_encoding;
 pub mod sam;
+pub mod sam2_base;
 pub mod sam2_utils;
 pub mod weights;
-pub mod device;
-pub mod sam2_base;
 
 pub use device::{precision_kind, DeviceChoice, LoadOptions, Precision, ResolveDevice};
 pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut, SharedModel};

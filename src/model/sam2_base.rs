@@ -151,7 +151,10 @@ impl Sam2Model {
         if ModelSize::from_trunk_signature(dim, blocks) != Some(size) {
             return Err(Error::Config {
                 origin: "model config".into(),
-                reason: format!("checkpoint {} holds a {size} model but the config describes a trunk of embed_dim {dim} with {blocks} blocks", checkpoint.display()),
+                reason: format!(
+                    "checkpoint {} holds a {size} model but the config describes a trunk of embed_dim {dim} with {blocks} blocks",
+                    checkpoint.display()
+                ),
             });
         }
         let kind = crate::model::device::precision_kind(options.precision);
@@ -227,7 +230,14 @@ impl Sam2Model {
 
     /// Prompt encoder + mask decoder + object pointer (`_forward_sam_heads`), with SAMURAI's
     /// default occlusion threshold; see [`forward_sam_heads_with`](Self::forward_sam_heads_with).
-    pub fn forward_sam_heads(&self, backbone_features: &Tensor, points: Option<(&Tensor, &Tensor)>, mask_inputs: Option<&Tensor>, high_res: Option<(&Tensor, &Tensor)>, multimask_output: bool) -> SamHeadsOut {
+    pub fn forward_sam_heads(
+        &self,
+        backbone_features: &Tensor,
+        points: Option<(&Tensor, &Tensor)>,
+        mask_inputs: Option<&Tensor>,
+        high_res: Option<(&Tensor, &Tensor)>,
+        multimask_output: bool,
+    ) -> SamHeadsOut {
         self.forward_sam_heads_with(backbone_features, points, mask_inputs, high_res, multimask_output, DEFAULT_MIN_OBJ_SCORE_LOGITS)
     }
 
@@ -235,7 +245,15 @@ impl Sam2Model {
     /// `min_obj_score_logits` are forced to [`NO_OBJ_SCORE`]. With multimask output the
     /// candidate with the best predicted IoU is selected (plain SAM 2); the tracker may pick
     /// another with [`select_candidate`](Self::select_candidate).
-    pub fn forward_sam_heads_with(&self, backbone_features: &Tensor, points: Option<(&Tensor, &Tensor)>, mask_inputs: Option<&Tensor>, high_res: Option<(&Tensor, &Tensor)>, multimask_output: bool, min_obj_score_logits: f64) -> SamHeadsOut {
+    pub fn forward_sam_heads_with(
+        &self,
+        backbone_features: &Tensor,
+        points: Option<(&Tensor, &Tensor)>,
+        mask_inputs: Option<&Tensor>,
+        high_res: Option<(&Tensor, &Tensor)>,
+        multimask_output: bool,
+        min_obj_score_logits: f64,
+    ) -> SamHeadsOut {
         let b = backbone_features.size()[0];
         let (coords, labels) = match points {
             Some((c, l)) => (c.to_device(self.device).to_kind(Kind::Float), l.to_device(self.device)),
@@ -243,7 +261,15 @@ impl Sam2Model {
         };
         let mask_prompt = mask_inputs.map(|m| self.mask_prompt(m));
         let (sparse, dense) = self.sam_prompt_encoder.forward(Some((&coords, &labels)), None, mask_prompt.as_ref());
-        let dec = self.sam_mask_decoder.forward(backbone_features, &self.sam_prompt_encoder.get_dense_pe(), &sparse, &dense, multimask_output, false, high_res);
+        let dec = self.sam_mask_decoder.forward(
+            backbone_features,
+            &self.sam_prompt_encoder.get_dense_pe(),
+            &sparse,
+            &dense,
+            multimask_output,
+            false,
+            high_res,
+        );
         let object_score_logits = dec.object_score_logits.to_kind(Kind::Float);
         let is_obj_appearing = object_score_logits.gt(min_obj_score_logits);
         let no_obj = Tensor::from(NO_OBJ_SCORE).to_kind(Kind::Float).to_device(self.device);
@@ -296,7 +322,12 @@ impl Sam2Model {
 
     /// `_use_mask_as_output`: a binary mask prompt becomes the output directly (±10 logits),
     /// with an object pointer from the decoder run on the downsampled mask.
-    pub fn use_mask_as_output(&self, backbone_features: &Tensor, high_res: Option<(&Tensor, &Tensor)>, mask_inputs: &Tensor) -> SamHeadsOut {
+    pub fn use_mask_as_output(
+        &self,
+        backbone_features: &Tensor,
+        high_res: Option<(&Tensor, &Tensor)>,
+        mask_inputs: &Tensor,
+    ) -> SamHeadsOut {
         let m = mask_inputs.to_device(self.device).to_kind(Kind::Float);
         let high = &m * 20.0 - 10.0;
         let (h, w) = (high.size()[2], high.size()[3]);
@@ -326,7 +357,13 @@ impl Sam2Model {
     /// pointers (split into 64-d tokens with projected sine temporal encodings) and runs the
     /// memory attention. `obj_ptrs` holds `(signed temporal distance, [B, C] pointer)`;
     /// `max_obj_ptrs` is `min(num_frames, max_obj_ptrs_in_encoder)`. Returns `[B, C, h, w]`.
-    pub fn condition_on_memory(&self, feats: &BackboneFeatures, memories: &[MemoryFrame], obj_ptrs: &[(i64, Tensor)], max_obj_ptrs: usize) -> Tensor {
+    pub fn condition_on_memory(
+        &self,
+        feats: &BackboneFeatures,
+        memories: &[MemoryFrame],
+        obj_ptrs: &[(i64, Tensor)],
+        max_obj_ptrs: usize,
+    ) -> Tensor {
         let curr = feats.vision_feats.last().expect("three levels");
         let curr_pos = feats.vision_pos_embeds.last().expect("three levels");
         let b = curr.size()[1];
@@ -371,7 +408,14 @@ impl Sam2Model {
     /// memory (`[B, 64, h, w]`) and its position encoding. Prompted frames' masks are
     /// binarised (`binarize_mask_from_pts_for_mem_enc`); absent objects get
     /// `no_obj_embed_spatial` (object-score logit ≤ 0).
-    pub fn encode_new_memory(&self, vision_feats: &[Tensor], feat_sizes: &[(i64, i64)], pred_masks_high_res: &Tensor, object_score_logits: &Tensor, is_mask_from_pts: bool) -> (Tensor, Tensor) {
+    pub fn encode_new_memory(
+        &self,
+        vision_feats: &[Tensor],
+        feat_sizes: &[(i64, i64)],
+        pred_masks_high_res: &Tensor,
+        object_score_logits: &Tensor,
+        is_mask_from_pts: bool,
+    ) -> (Tensor, Tensor) {
         let pix_feat = seq_to_nchw(vision_feats.last().expect("three levels"), *feat_sizes.last().unwrap());
         let masks = pred_masks_high_res.to_device(self.device).to_kind(Kind::Float);
         let mask_for_mem = if self.config.binarize_mask_from_pts_for_mem_enc && is_mask_from_pts {

@@ -41,13 +41,19 @@ pub struct Mlp {
 
 impl Mlp {
     /// Loads `<scope>.layers.{i}.{weight,bias}`.
-    pub fn load(s: &Scope, input_dim: i64, hidden_dim: i64, output_dim: i64, num_layers: usize, act: Activation, sigmoid_output: bool) -> Self {
+    pub fn load(
+        s: &Scope,
+        input_dim: i64,
+        hidden_dim: i64,
+        output_dim: i64,
+        num_layers: usize,
+        act: Activation,
+        sigmoid_output: bool,
+    ) -> Self {
         let mut dims = vec![input_dim];
         dims.extend(std::iter::repeat_n(hidden_dim, num_layers - 1));
         dims.push(output_dim);
-        let layers = (0..num_layers)
-            .map(|i| Linear::load(&s.sub("layers").sub(i), dims[i], dims[i + 1], true))
-            .collect();
+        let layers = (0..num_layers).map(|i| Linear::load(&s.sub("layers").sub(i), dims[i], dims[i + 1], true)).collect();
         Self { layers, act, sigmoid_output }
     }
 

@@ -81,8 +81,7 @@ impl WeightStore {
     pub fn finish(self, model: &str) -> Result<()> {
         let used = self.used.into_inner();
         let mut problems = self.problems.into_inner();
-        let mut unexpected: Vec<&String> =
-            self.tensors.keys().filter(|k| !used.contains(*k)).collect();
+        let mut unexpected: Vec<&String> = self.tensors.keys().filter(|k| !used.contains(*k)).collect();
         unexpected.sort();
         problems.extend(unexpected.into_iter().map(|k| format!("unexpected key '{k}'")));
         if problems.is_empty() {

@@ -153,7 +153,15 @@ mod tests {
     }
 
     fn record() -> FrameRecord {
-        FrameRecord { low_res: vec![0.0; 256], side: 16, object_score: 0.0, best_iou: 0.0, chosen: 0, kf_score: None, memory_frames: vec![] }
+        FrameRecord {
+            low_res: vec![0.0; 256],
+            side: 16,
+            object_score: 0.0,
+            best_iou: 0.0,
+            chosen: 0,
+            kf_score: None,
+            memory_frames: vec![],
+        }
     }
 
     #[test]

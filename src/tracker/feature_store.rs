@@ -83,8 +83,11 @@ mod tests {
 
     fn feats(v: f32) -> BackboneFeatures {
         // 1000 floats = 4000 bytes per frame; the position encoding is not counted.
-        BackboneFeatures { vision_feats: vec![Tensor::full([1000, 1, 1], v as f64, (Kind::Float, tch::Device::Cpu))],
-            vision_pos_embeds: vec![Tensor::zeros([1000, 1, 1], (Kind::Float, tch::Device::Cpu))], feat_sizes: vec![(10, 100)] }
+        BackboneFeatures {
+            vision_feats: vec![Tensor::full([1000, 1, 1], v as f64, (Kind::Float, tch::Device::Cpu))],
+            vision_pos_embeds: vec![Tensor::zeros([1000, 1, 1], (Kind::Float, tch::Device::Cpu))],
+            feat_sizes: vec![(10, 100)],
+        }
     }
 
     #[test]

@@ -36,10 +36,13 @@ impl FolderSource {
         let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())))
+            .filter(|p| {
+                p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            })
             .collect();
         files.sort();
-        let first = files.first().ok_or_else(|| Error::invalid("frames folder", format!("{} holds no JPEG, PNG or EXR frames", dir.display())))?;
+        let first =
+            files.first().ok_or_else(|| Error::invalid("frames folder", format!("{} holds no JPEG, PNG or EXR frames", dir.display())))?;
         let size = image_dimensions(first)?;
         Ok(Self { dir: dir.to_owned(), files, size })
     }
@@ -64,7 +67,10 @@ impl FrameSource for FolderSource {
     }
 
     fn load(&self, index: usize) -> Result<Rgb8Image> {
-        let path = self.files.get(index).ok_or_else(|| Error::invalid("frame", format!("frame {index} is outside the clip (0..{})", self.files.len())))?;
+        let path = self
+            .files
+            .get(index)
+            .ok_or_else(|| Error::invalid("frame", format!("frame {index} is outside the clip (0..{})", self.files.len())))?;
         let img = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("exr")) { load_exr_as_srgb8(path)? } else { load_rgb8(path)? };
         if (img.width, img.height) != self.size {
             return Err(Error::Image {
@@ -80,7 +86,8 @@ impl FrameSource for FolderSource {
         for f in &self.files {
             let meta = std::fs::metadata(f).ok();
             let len = meta.as_ref().map_or(0, |m| m.len());
-            let mtime = meta.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            let mtime =
+                meta.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
             id.push_str(&format!("|{}:{len}:{mtime}", f.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
         }
         id

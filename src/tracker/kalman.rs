@@ -99,14 +99,11 @@ impl KalmanFilter {
     /// not positive definite (only possible with non-finite or degenerate inputs).
     pub fn update(&self, s: &KalmanState, measurement_xyah: [f64; 4]) -> Result<KalmanState> {
         let (proj_mean, proj_cov) = self.project(s);
-        let chol = cholesky4(&proj_cov).ok_or_else(|| {
-            Error::invalid("Kalman innovation covariance", format!("not positive definite: {proj_cov:?}"))
-        })?;
+        let chol = cholesky4(&proj_cov)
+            .ok_or_else(|| Error::invalid("Kalman innovation covariance", format!("not positive definite: {proj_cov:?}")))?;
         let gain = kalman_gain(&chol, &s.covariance);
         let innovation: Vec4 = std::array::from_fn(|i| measurement_xyah[i] - proj_mean[i]);
-        let mean: Vec8 = std::array::from_fn(|i| {
-            s.mean[i] + (0..4).map(|k| innovation[k] * gain[i][k]).sum::<f64>()
-        });
+        let mean: Vec8 = std::array::from_fn(|i| s.mean[i] + (0..4).map(|k| innovation[k] * gain[i][k]).sum::<f64>());
         let ks = mat_8x4_times_4x4(&gain, &proj_cov);
         let mut covariance = s.covariance;
         for (i, row) in covariance.iter_mut().enumerate() {
@@ -294,13 +291,7 @@ mod tests {
     #[test]
     fn iou_cases() {
         let pred = [20.0, 40.0, 0.5, 40.0]; // xyxy [10, 20, 30, 60]
-        let cands = [
-            [10.0, 20.0, 30.0, 60.0],
-            [20.0, 20.0, 40.0, 60.0],
-            [0.0; 4],
-            [100.0, 100.0, 120.0, 130.0],
-            [15.0, 30.0, 15.0, 50.0],
-        ];
+        let cands = [[10.0, 20.0, 30.0, 60.0], [20.0, 20.0, 40.0, 60.0], [0.0; 4], [100.0, 100.0, 120.0, 130.0], [15.0, 30.0, 15.0, 50.0]];
         let iou = compute_iou(pred, &cands);
         assert_eq!(iou.len(), 5);
         assert!(close(iou[0], 1.0) && close(iou[1], 1.0 / 3.0));

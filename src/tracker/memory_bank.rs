@@ -119,14 +119,8 @@ impl MemoryBank {
     /// `num_maskmem - 1` qualifying steps, and pointers outside the pointer window.
     fn prune(&mut self, latest: usize) {
         let r = self.rules;
-        let keep_memories: Vec<usize> = self
-            .steps
-            .iter()
-            .rev()
-            .filter(|(i, m)| **i >= 2 && m.qualifies(&r))
-            .map(|(i, _)| *i)
-            .take(r.num_maskmem - 1)
-            .collect();
+        let keep_memories: Vec<usize> =
+            self.steps.iter().rev().filter(|(i, m)| **i >= 2 && m.qualifies(&r)).map(|(i, _)| *i).take(r.num_maskmem - 1).collect();
         let oldest_ptr = (latest + 1).saturating_sub(r.max_obj_ptrs - 1);
         for (i, m) in self.steps.iter_mut() {
             if *i != latest && !keep_memories.contains(i) {
@@ -159,7 +153,13 @@ mod tests {
     }
 
     fn step(iou: f32) -> StepMemory {
-        StepMemory { features: Some(Tensor::zeros([1], tch::kind::FLOAT_CPU)), obj_ptr: Some(Tensor::zeros([1], tch::kind::FLOAT_CPU)), best_iou: iou, object_score: 1.0, kf_score: None }
+        StepMemory {
+            features: Some(Tensor::zeros([1], tch::kind::FLOAT_CPU)),
+            obj_ptr: Some(Tensor::zeros([1], tch::kind::FLOAT_CPU)),
+            best_iou: iou,
+            object_score: 1.0,
+            kf_score: None,
+        }
     }
 
     fn bank(bounded: bool) -> MemoryBank {

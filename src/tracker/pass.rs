@@ -100,8 +100,16 @@ impl Pass {
     /// Runs the next step on the features of its frame. `video_wh` is the frame size in
     /// pixels; `num_frames` the clip length.
     pub fn step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, video_wh: (u32, u32), num_frames: usize) -> Result<StepOutput> {
-        let frame = self.next_frame(num_frames).ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", self.spec.keyframe)))?;
-        let out = tch::no_grad(|| if self.next_step == 0 { Ok(self.keyframe_step(model, feats, video_wh, frame)) } else { self.tracked_step(model, feats, frame, num_frames) })?;
+        let frame = self
+            .next_frame(num_frames)
+            .ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", self.spec.keyframe)))?;
+        let out = tch::no_grad(|| {
+            if self.next_step == 0 {
+                Ok(self.keyframe_step(model, feats, video_wh, frame))
+            } else {
+                self.tracked_step(model, feats, frame, num_frames)
+            }
+        })?;
         self.next_step += 1;
         Ok(out)
     }
@@ -126,7 +134,8 @@ impl Pass {
         let labels = Tensor::from_slice(&[2i32, 3]).view([1, 2]).to_device(model.device);
         let pix = model.init_cond_features(feats);
         let (hr0, hr1) = feats.high_res_nchw();
-        let heads = model.forward_sam_heads_with(&pix, Some((&coords, &labels)), None, Some((&hr0, &hr1)), false, self.tuning.min_obj_score_logits);
+        let heads =
+            model.forward_sam_heads_with(&pix, Some((&coords, &labels)), None, Some((&hr0, &hr1)), false, self.tuning.min_obj_score_logits);
         let low = self.filled(&heads.low_res_masks);
         let side = model.config.image_size;
         let high = low.to_device(model.device).upsample_bilinear2d([side, side], false, None, None);
@@ -136,7 +145,15 @@ impl Pass {
         let best_iou = heads.ious.double_value(&[0, 0]) as f32;
         let bank = MemoryBank::new(self.rules(model), features.to_kind(Kind::BFloat16), heads.obj_ptr.shallow_clone(), self.bounded);
         self.bank = Some(bank);
-        StepOutput { frame, low_res_logits: low.to_device(Device::Cpu), object_score, best_iou, chosen: 0, kf_score: None, memory_frames: Vec::new() }
+        StepOutput {
+            frame,
+            low_res_logits: low.to_device(Device::Cpu),
+            object_score,
+            best_iou,
+            chosen: 0,
+            kf_score: None,
+            memory_frames: Vec::new(),
+        }
     }
 
     /// Step k ≥ 1: memory-conditioned features, multimask heads, SAMURAI selection, new
@@ -147,9 +164,14 @@ impl Pass {
         let chosen_steps = bank.select_memories(k);
         let pos = self.mem_pos.as_ref().expect("keyframe step ran first").shallow_clone();
         let cond_features = bank.cond_features.to_kind(Kind::Float);
-        let step_features: Vec<Tensor> = chosen_steps.iter().map(|(i, _)| bank.steps[i].features.as_ref().expect("selected memory").to_kind(Kind::Float)).collect();
+        let step_features: Vec<Tensor> =
+            chosen_steps.iter().map(|(i, _)| bank.steps[i].features.as_ref().expect("selected memory").to_kind(Kind::Float)).collect();
         let mut memories = vec![MemoryFrame { features: &cond_features, pos_enc: &pos, t_pos: 0 }];
-        memories.extend(chosen_steps.iter().zip(&step_features).map(|((_, t_pos), f)| MemoryFrame { features: f, pos_enc: &pos, t_pos: *t_pos }));
+        memories.extend(chosen_steps.iter().zip(&step_features).map(|((_, t_pos), f)| MemoryFrame {
+            features: f,
+            pos_enc: &pos,
+            t_pos: *t_pos,
+        }));
         let max_ptrs = num_frames.min(model.config.max_obj_ptrs_in_encoder);
         let ptrs = bank.select_obj_ptrs(k, max_ptrs);
         let pix = model.condition_on_memory(feats, &memories, &ptrs, max_ptrs);
@@ -160,14 +182,29 @@ impl Pass {
         let mut boxes = |i: usize| mask_bbox(&candidates.get(0).get(i as i64));
         let sel = self.selector.select(&self.tuning, &ious, &mut boxes)?;
         model.select_candidate(&mut heads, sel.index as i64);
-        let (features, _) = model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
+        let (features, _) =
+            model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
         let object_score = heads.object_score_logits.double_value(&[0, 0]) as f32;
-        let memory = StepMemory { features: Some(features.to_kind(Kind::BFloat16)), obj_ptr: Some(heads.obj_ptr.shallow_clone()), best_iou: sel.best_iou, object_score, kf_score: sel.kf_score };
+        let memory = StepMemory {
+            features: Some(features.to_kind(Kind::BFloat16)),
+            obj_ptr: Some(heads.obj_ptr.shallow_clone()),
+            best_iou: sel.best_iou,
+            object_score,
+            kf_score: sel.kf_score,
+        };
         let mut memory_frames = vec![self.spec.keyframe];
         memory_frames.extend(chosen_steps.iter().filter_map(|(i, _)| self.spec.frame_of_step(*i, num_frames)));
         self.bank.as_mut().expect("bank").push(k, memory);
         let low = self.filled(&heads.low_res_masks);
-        Ok(StepOutput { frame, low_res_logits: low.to_device(Device::Cpu), object_score, best_iou: sel.best_iou, chosen: sel.index, kf_score: sel.kf_score, memory_frames })
+        Ok(StepOutput {
+            frame,
+            low_res_logits: low.to_device(Device::Cpu),
+            object_score,
+            best_iou: sel.best_iou,
+            chosen: sel.index,
+            kf_score: sel.kf_score,
+            memory_frames,
+        })
     }
 
     /// Applies hole filling to low-resolution logits when configured.

@@ -18,7 +18,8 @@ pub fn fill_holes(logits: &Tensor, max_area: i64) -> Tensor {
     let device = logits.device();
     let mut out = Vec::with_capacity((b as usize) * h * w);
     for i in 0..b {
-        let plane: Vec<f32> = Vec::try_from(logits.get(i).get(0).to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1)).expect("float mask");
+        let plane: Vec<f32> =
+            Vec::try_from(logits.get(i).get(0).to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1)).expect("float mask");
         out.extend(fill_plane(plane, h, w, max_area as usize));
     }
     Tensor::from_slice(&out).view([b, 1, h as i64, w as i64]).to_device(device)

@@ -65,7 +65,13 @@ impl MotionSelector {
 
     /// Phase B: filter warming up: predict, take the best IoU, update only when it is
     /// confident enough, otherwise fall back to phase A on the next frame.
-    fn select_warming_up(&mut self, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Result<Selection> {
+    fn select_warming_up(
+        &mut self,
+        state: KalmanState,
+        ious: &[f32],
+        boxes: &mut dyn FnMut(usize) -> BoxXyxy,
+        threshold: f32,
+    ) -> Result<Selection> {
         let predicted = self.kf.predict(&state);
         let index = argmax_first(ious);
         let bbox = boxes(index);
@@ -81,7 +87,14 @@ impl MotionSelector {
 
     /// Phase C: trusted filter: weigh each candidate's IoU with the predicted box against
     /// its predicted IoU; update with the winner unless its predicted IoU is too low.
-    fn select_stable(&mut self, cfg: &SamuraiConfig, state: KalmanState, ious: &[f32], boxes: &mut dyn FnMut(usize) -> BoxXyxy, threshold: f32) -> Result<Selection> {
+    fn select_stable(
+        &mut self,
+        cfg: &SamuraiConfig,
+        state: KalmanState,
+        ious: &[f32],
+        boxes: &mut dyn FnMut(usize) -> BoxXyxy,
+        threshold: f32,
+    ) -> Result<Selection> {
         let predicted = self.kf.predict(&state);
         let all: Vec<BoxXyxy> = (0..ious.len()).map(|i| boxes(i)).collect();
         let mean4 = [predicted.mean[0], predicted.mean[1], predicted.mean[2], predicted.mean[3]];

@@ -11,13 +11,13 @@ use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
 use super::pass::{Direction, Pass, PassSpec, StepOutput};
 use super::postprocess::{non_overlapping, to_video_resolution};
-pub use samurai_core::settings::BlendMode;
-pub use samurai_core::lowres::LowResFrame;
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
 use crate::model::image_predictor::validate_box;
 use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::model::{BackboneFeatures, Sam2Model, SharedModel};
+pub use samurai_core::lowres::LowResFrame;
+pub use samurai_core::settings::BlendMode;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -65,9 +65,8 @@ pub struct ObjectMatte {
 /// from tracker results to mattes, shared by live tracking and track caches.
 pub fn finish_frame(low: &LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Vec<ObjectMatte> {
     let (w, h) = (frame_size.0 as i64, frame_size.1 as i64);
-    let mut logits: Vec<Tensor> = low.objects.iter()
-        .map(|(_, v)| to_video_resolution(&Tensor::from_slice(v).view([1, 1, low.side, low.side]), h, w))
-        .collect();
+    let mut logits: Vec<Tensor> =
+        low.objects.iter().map(|(_, v)| to_video_resolution(&Tensor::from_slice(v).view([1, 1, low.side, low.side]), h, w)).collect();
     if non_overlap && logits.len() > 1 {
         let stacked = non_overlapping(&Tensor::cat(&logits, 0));
         logits = (0..logits.len() as i64).map(|i| stacked.narrow(0, i, 1)).collect();
@@ -139,7 +138,13 @@ impl Session {
 
     /// A session over a clip of `num_frames` frames of `frame_size` whose frames are handed
     /// in with each request (`mask_at_from`, `propagate_from`).
-    pub fn with_geometry(model: SharedModel, tuning: SamuraiConfig, num_frames: usize, frame_size: (u32, u32), options: TrackerOptions) -> Result<Self> {
+    pub fn with_geometry(
+        model: SharedModel,
+        tuning: SamuraiConfig,
+        num_frames: usize,
+        frame_size: (u32, u32),
+        options: TrackerOptions,
+    ) -> Result<Self> {
         if num_frames == 0 {
             return Err(Error::invalid("clip", "it has no frames"));
         }
@@ -150,7 +155,21 @@ impl Session {
         let cache = ResultCache::shared(options.cache_bytes);
         let features = FeatureStore::new(options.feature_bytes);
         let image_size = lock_model(&model)?.config.image_size;
-        Ok(Self { model, image_size, tuning, source: None, num_frames, frame_size, options, objects: Vec::new(), passes: HashMap::new(), cache, features, next_id: 1, stats: SessionStats::default() })
+        Ok(Self {
+            model,
+            image_size,
+            tuning,
+            source: None,
+            num_frames,
+            frame_size,
+            options,
+            objects: Vec::new(),
+            passes: HashMap::new(),
+            cache,
+            features,
+            next_id: 1,
+            stats: SessionStats::default(),
+        })
     }
 
     pub fn num_frames(&self) -> usize {
@@ -164,7 +183,10 @@ impl Session {
 
     /// Runs `f` with the session's own frame source.
     fn with_own_source<T>(&mut self, f: impl FnOnce(&mut Self, &dyn FrameSource) -> Result<T>) -> Result<T> {
-        let source = self.source.take().ok_or_else(|| Error::invalid("clip", "this session has no frame source of its own; pass frames with each request"))?;
+        let source = self
+            .source
+            .take()
+            .ok_or_else(|| Error::invalid("clip", "this session has no frame source of its own; pass frames with each request"))?;
         let out = f(self, source.as_ref());
         self.source = Some(source);
         out
@@ -233,11 +255,15 @@ impl Session {
 
     /// Drops passes and cached results that no keyframe refers to any more.
     fn forget_orphans(&mut self) {
-        let live: Vec<PassKey> = self.objects.iter().flat_map(|o| {
-            o.keyframes.iter().flat_map(move |(&k, &b)| {
-                [Direction::Forward, Direction::Backward].map(|d| PassKey::new(o.id, &PassSpec { keyframe: k, bbox: b, direction: d }))
+        let live: Vec<PassKey> = self
+            .objects
+            .iter()
+            .flat_map(|o| {
+                o.keyframes.iter().flat_map(move |(&k, &b)| {
+                    [Direction::Forward, Direction::Backward].map(|d| PassKey::new(o.id, &PassSpec { keyframe: k, bbox: b, direction: d }))
+                })
             })
-        }).collect();
+            .collect();
         self.passes.retain(|k, _| live.contains(k));
         self.cache.lock().expect("cache lock").retain_passes(&|k| live.contains(k));
     }
@@ -271,7 +297,12 @@ impl Session {
 
     /// [`mask_at`](Self::mask_at) with frames from `source`; `progress` may cancel between
     /// frames (the error then says so; finished frames stay cached).
-    pub fn mask_at_from(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<ObjectMatte>> {
+    pub fn mask_at_from(
+        &mut self,
+        frame: usize,
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Vec<ObjectMatte>> {
         let low = self.low_res_frame_from(frame, source, progress)?;
         Ok(finish_frame(&low, self.frame_size(), self.options.non_overlap))
     }
@@ -279,27 +310,46 @@ impl Session {
     /// The tracker's result for `frame` before upsampling: every object's blended
     /// low-resolution logits (what track caches store; [`finish_frame`] turns it into
     /// mattes exactly as [`mask_at_from`](Self::mask_at_from) does).
-    pub fn low_res_frame_from(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<LowResFrame> {
+    pub fn low_res_frame_from(
+        &mut self,
+        frame: usize,
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<LowResFrame> {
         self.check_frame(frame)?;
         let lows = self.low_res_at(frame, source, progress)?;
-        let objects = self.objects.iter().zip(lows).map(|(o, l)| {
-            let values = Vec::<f32>::try_from(l.flatten(0, -1)).map_err(Error::from)?;
-            Ok((o.name.clone(), values))
-        }).collect::<Result<Vec<_>>>()?;
+        let objects = self
+            .objects
+            .iter()
+            .zip(lows)
+            .map(|(o, l)| {
+                let values = Vec::<f32>::try_from(l.flatten(0, -1)).map_err(Error::from)?;
+                Ok((o.name.clone(), values))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(LowResFrame { side: self.image_size / 4, objects })
     }
 
     /// The pass records behind `frame` for each object (for inspection and parity tests).
     pub fn records_at(&mut self, frame: usize) -> Result<Vec<(String, Vec<(Direction, Arc<FrameRecord>)>)>> {
         self.check_frame(frame)?;
-        let wanted: Vec<(String, Vec<Contribution>)> = self.objects.iter().map(|o| (o.name.clone(), self.contributions(o, frame))).collect();
+        let wanted: Vec<(String, Vec<Contribution>)> =
+            self.objects.iter().map(|o| (o.name.clone(), self.contributions(o, frame))).collect();
         let needed = wanted.iter().flat_map(|(_, c)| c.iter().map(|(k, f, _)| (*k, *f))).collect();
         let found = self.with_own_source(|s, src| s.ensure(needed, src, &mut |_| ControlFlow::Continue(())))?.expect("never cancelled");
-        Ok(wanted.into_iter().map(|(name, c)| (name, c.iter().map(|(k, f, _)| (k.direction, found[&(*k, *f)].clone())).collect())).collect())
+        Ok(wanted
+            .into_iter()
+            .map(|(name, c)| (name, c.iter().map(|(k, f, _)| (k.direction, found[&(*k, *f)].clone())).collect()))
+            .collect())
     }
 
     /// Blended low-resolution logits `[1, 1, S/4, S/4]` per object.
-    fn low_res_at(&mut self, frame: usize, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Vec<Tensor>> {
+    fn low_res_at(
+        &mut self,
+        frame: usize,
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Vec<Tensor>> {
         let wanted: Vec<Vec<Contribution>> = self.objects.iter().map(|o| self.contributions(o, frame)).collect();
         let Some(found) = self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? else {
             return Err(Error::Cancelled(format!("tracking towards frame {frame} was cancelled; finished frames are kept")));
@@ -312,7 +362,10 @@ impl Session {
                 let rec = &found[&(key, f)];
                 let logits = rec.low_res_logits();
                 let term = if weight == 1.0 { logits } else { logits * f64::from(weight) };
-                acc = Some(match acc { None => term, Some(a) => a + term });
+                acc = Some(match acc {
+                    None => term,
+                    Some(a) => a + term,
+                });
             }
             out.push(acc.unwrap_or_else(|| Tensor::full([1, 1, side, side], NO_OBJ_SCORE, (Kind::Float, Device::Cpu))));
         }
@@ -322,13 +375,22 @@ impl Session {
     /// Tracks every frame of `range` (all objects), reporting progress after each step;
     /// returning `ControlFlow::Break` from `progress` stops between frames, keeping what
     /// was computed.
-    pub fn propagate(&mut self, range: std::ops::RangeInclusive<usize>, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+    pub fn propagate(
+        &mut self,
+        range: std::ops::RangeInclusive<usize>,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<bool> {
         self.with_own_source(|s, src| s.propagate_from(range, src, progress))
     }
 
     /// [`propagate`](Self::propagate) with frames from `source`. Returns `false` when
     /// cancelled.
-    pub fn propagate_from(&mut self, range: std::ops::RangeInclusive<usize>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+    pub fn propagate_from(
+        &mut self,
+        range: std::ops::RangeInclusive<usize>,
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<bool> {
         self.check_frame(*range.end())?;
         let mut wanted = Vec::new();
         for frame in range {
@@ -353,7 +415,12 @@ impl Session {
     /// lockstep so the image encoder runs once per frame for all objects.
     /// Returns the records of every wanted `(pass, frame)` (they stay valid whatever the
     /// cache evicts meanwhile), or `None` when `progress` cancelled.
-    fn ensure(&mut self, wanted: Vec<(PassKey, usize)>, source: &dyn FrameSource, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<Option<Found>> {
+    fn ensure(
+        &mut self,
+        wanted: Vec<(PassKey, usize)>,
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Option<Found>> {
         let mut found = Found::new();
         {
             let mut cache = self.cache.lock().expect("cache lock");
@@ -395,10 +462,20 @@ impl Session {
     }
 
     /// Advances one direction's passes to their targets; `false` when cancelled.
-    fn advance_group(&mut self, group: &[(PassKey, usize)], source: &dyn FrameSource, run: &mut GroupRun, progress: &mut dyn FnMut(Progress) -> ControlFlow<()>) -> Result<bool> {
+    fn advance_group(
+        &mut self,
+        group: &[(PassKey, usize)],
+        source: &dyn FrameSource,
+        run: &mut GroupRun,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<bool> {
         let n = self.num_frames();
         loop {
-            let active: Vec<(PassKey, usize)> = group.iter().filter(|(k, t)| self.passes[k].next_step() <= *t).map(|(k, _)| (*k, self.passes[k].next_frame(n).expect("target inside the clip"))).collect();
+            let active: Vec<(PassKey, usize)> = group
+                .iter()
+                .filter(|(k, t)| self.passes[k].next_step() <= *t)
+                .map(|(k, _)| (*k, self.passes[k].next_frame(n).expect("target inside the clip")))
+                .collect();
             let Some(frame) = (match group.first().map(|(k, _)| k.direction) {
                 Some(Direction::Forward) => active.iter().map(|(_, f)| *f).min(),
                 _ => active.iter().map(|(_, f)| *f).max(),
@@ -474,7 +551,10 @@ fn lock_model(model: &SharedModel) -> Result<std::sync::MutexGuard<'_, Sam2Model
 fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize, frame_size: (u32, u32)) -> Result<BackboneFeatures> {
     let img = source.load(frame)?;
     if (img.width, img.height) != frame_size {
-        return Err(Error::invalid("frame", format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, frame_size.0, frame_size.1)));
+        return Err(Error::invalid(
+            "frame",
+            format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, frame_size.0, frame_size.1),
+        ));
     }
     let input = crate::image::video_input_tensor(&img, model.config.image_size);
     Ok(tch::no_grad(|| {
@@ -486,7 +566,15 @@ fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize, frame_siz
 fn record(out: StepOutput) -> FrameRecord {
     let side = out.low_res_logits.size()[3];
     let low_res = Vec::<f32>::try_from(out.low_res_logits.flatten(0, -1)).expect("float32 logits");
-    FrameRecord { low_res, side, object_score: out.object_score, best_iou: out.best_iou, chosen: out.chosen, kf_score: out.kf_score, memory_frames: out.memory_frames }
+    FrameRecord {
+        low_res,
+        side,
+        object_score: out.object_score,
+        best_iou: out.best_iou,
+        chosen: out.chosen,
+        kf_score: out.kf_score,
+        memory_frames: out.memory_frames,
+    }
 }
 
 #[cfg(test)]

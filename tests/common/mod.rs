@@ -13,9 +13,7 @@ pub fn root() -> PathBuf {
 /// The project venv's Python. `scripts/setup.sh --reference` creates it; tests fail with
 /// that instruction when it is missing (they never skip silently).
 pub fn python() -> PathBuf {
-    let p = std::env::var_os("SAMURAI_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    let p = std::env::var_os("SAMURAI_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
     assert!(p.exists(), "{} not found: run scripts/setup.sh --reference (or scripts/test.sh)", p.display());
     p
 }
@@ -29,14 +27,7 @@ pub fn run_python(script: &Path, args: &[&str]) -> String {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{} {:?} failed:\n{}\n{}",
-        script.display(),
-        args,
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{} {:?} failed:\n{}\n{}", script.display(), args, stdout, String::from_utf8_lossy(&out.stderr));
     stdout
 }
 
@@ -55,10 +46,7 @@ pub fn fixtures() -> PathBuf {
 /// Reads every array of an `.npz` file into a name → tensor map.
 pub fn read_npz(path: &Path) -> std::collections::HashMap<String, Tensor> {
     assert!(path.exists(), "fixture {} missing: run scripts/test.sh (it generates fixtures)", path.display());
-    Tensor::read_npz(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-        .into_iter()
-        .collect()
+    Tensor::read_npz(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())).into_iter().collect()
 }
 
 /// Max |a - b| as f64.
@@ -87,8 +75,9 @@ pub fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, rel: f64) -> 
 pub fn tiny_checkpoint(n: i64) -> PathBuf {
     let dir = fixtures().join(format!("parity/tiny_{n}"));
     let clip = clips().join("bedroom");
-    run_python(&root().join("tests/parity/make_block_fixtures.py"), &[
-        "--size", "tiny", "--image-size", &n.to_string(), "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap(),
-    ]);
+    run_python(
+        &root().join("tests/parity/make_block_fixtures.py"),
+        &["--size", "tiny", "--image-size", &n.to_string(), "--out", dir.to_str().unwrap(), "--frames", clip.to_str().unwrap()],
+    );
     dir.join("checkpoint.pt")
 }

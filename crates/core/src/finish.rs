@@ -51,14 +51,7 @@ struct Tap {
 /// (`align_corners = false`, no scale factor given).
 fn axis_taps(input: usize, output: usize) -> Vec<Tap> {
     if input == output {
-        return (0..output)
-            .map(|i| Tap {
-                i0: i,
-                i1: i,
-                l0: 1.0,
-                l1: 0.0,
-            })
-            .collect();
+        return (0..output).map(|i| Tap { i0: i, i1: i, l0: 1.0, l1: 0.0 }).collect();
     }
     let scale = input as f32 / output as f32;
     (0..output)
@@ -68,12 +61,7 @@ fn axis_taps(input: usize, output: usize) -> Vec<Tap> {
             let i0 = (real.floor() as usize).min(input - 1);
             let l1 = (real - i0 as f32).clamp(0.0, 1.0);
             let i1 = if i0 < input - 1 { i0 + 1 } else { i0 };
-            Tap {
-                i0,
-                i1,
-                l0: 1.0 - l1,
-                l1,
-            }
+            Tap { i0, i1, l0: 1.0 - l1, l1 }
         })
         .collect()
 }
@@ -85,22 +73,9 @@ fn axis_taps(input: usize, output: usize) -> Vec<Tap> {
 ///
 /// # Panics
 /// When `src.len() != src_w * src_h` or a size is zero.
-pub fn upsample_bilinear(
-    src: &[f32],
-    src_w: usize,
-    src_h: usize,
-    out_w: usize,
-    out_h: usize,
-) -> Vec<f32> {
-    assert_eq!(
-        src.len(),
-        src_w * src_h,
-        "source plane is not {src_w}×{src_h}"
-    );
-    assert!(
-        src_w > 0 && src_h > 0 && out_w > 0 && out_h > 0,
-        "empty plane"
-    );
+pub fn upsample_bilinear(src: &[f32], src_w: usize, src_h: usize, out_w: usize, out_h: usize) -> Vec<f32> {
+    assert_eq!(src.len(), src_w * src_h, "source plane is not {src_w}×{src_h}");
+    assert!(src_w > 0 && src_h > 0 && out_w > 0 && out_h > 0, "empty plane");
     if (src_w, src_h) == (out_w, out_h) {
         return src.to_vec();
     }
@@ -117,9 +92,7 @@ pub fn upsample_bilinear(
 fn upsample_generic(src: &[f32], src_w: usize, xs: &[Tap], ys: &[Tap]) -> Vec<f32> {
     let across = rows_across(src, src_w, xs, ys);
     let mut out = vec![0.0f32; ys.len() * xs.len()];
-    out.par_chunks_mut(xs.len())
-        .zip(ys.par_iter())
-        .for_each(|(row, t)| blend_row(row, &across, t));
+    out.par_chunks_mut(xs.len()).zip(ys.par_iter()).for_each(|(row, t)| blend_row(row, &across, t));
     out
 }
 
@@ -158,10 +131,7 @@ fn across_row(row: &mut [f32], s: &[f32], xs: &[Tap]) {
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn blend_row(row: &mut [f32], across: &[f32], t: &Tap) {
     let w = row.len();
-    let (r0, r1) = (
-        &across[t.i0 * w..(t.i0 + 1) * w],
-        &across[t.i1 * w..(t.i1 + 1) * w],
-    );
+    let (r0, r1) = (&across[t.i0 * w..(t.i0 + 1) * w], &across[t.i1 * w..(t.i1 + 1) * w]);
     for ((o, &a), &b) in row.iter_mut().zip(r0).zip(r1) {
         *o = a.mul_add(t.l0, b * t.l1);
     }
@@ -278,17 +248,12 @@ pub fn non_overlapping(objects: &mut [Vec<f32>]) {
     let Some(len) = objects.first().map(Vec::len) else {
         return;
     };
-    assert!(
-        objects.iter().all(|o| o.len() == len),
-        "objects' planes differ in size"
-    );
+    assert!(objects.iter().all(|o| o.len() == len), "objects' planes differ in size");
     if objects.len() < 2 {
         return;
     }
     let groups = transpose_chunks(objects, NON_OVERLAP_CHUNK);
-    groups
-        .into_par_iter()
-        .for_each(|mut chunks| keep_strongest(&mut chunks));
+    groups.into_par_iter().for_each(|mut chunks| keep_strongest(&mut chunks));
 }
 
 /// The planes cut into `chunk`-long pieces, grouped by position: group `g` holds piece
@@ -335,29 +300,17 @@ fn keep_strongest(chunks: &mut [&mut [f32]]) {
 ///
 /// # Panics
 /// When `low` is malformed (see [`LowResFrame::validate`]) or the frame is empty.
-pub fn finish_frame(
-    low: &LowResFrame,
-    frame_size: (u32, u32),
-    non_overlap: bool,
-) -> Vec<(String, Vec<f32>)> {
+pub fn finish_frame(low: &LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Vec<(String, Vec<f32>)> {
     if let Err(e) = low.validate() {
         panic!("finish_frame: {e}");
     }
     let side = low.side as usize;
     let (w, h) = (frame_size.0 as usize, frame_size.1 as usize);
-    let mut planes: Vec<Vec<f32>> = low
-        .objects
-        .iter()
-        .map(|(_, v)| upsample_bilinear(v, side, side, w, h))
-        .collect();
+    let mut planes: Vec<Vec<f32>> = low.objects.iter().map(|(_, v)| upsample_bilinear(v, side, side, w, h)).collect();
     if non_overlap && planes.len() > 1 {
         non_overlapping(&mut planes);
     }
-    low.objects
-        .iter()
-        .map(|(name, _)| name.clone())
-        .zip(planes)
-        .collect()
+    low.objects.iter().map(|(name, _)| name.clone()).zip(planes).collect()
 }
 
 #[cfg(test)]
@@ -380,33 +333,9 @@ mod tests {
     #[test]
     fn taps_of_an_upsampling_axis() {
         let t = axis_taps(2, 4);
-        assert_eq!(
-            t[0],
-            Tap {
-                i0: 0,
-                i1: 1,
-                l0: 1.0,
-                l1: 0.0
-            }
-        );
-        assert_eq!(
-            t[1],
-            Tap {
-                i0: 0,
-                i1: 1,
-                l0: 0.75,
-                l1: 0.25
-            }
-        );
-        assert_eq!(
-            t[3],
-            Tap {
-                i0: 1,
-                i1: 1,
-                l0: 0.75,
-                l1: 0.25
-            }
-        );
+        assert_eq!(t[0], Tap { i0: 0, i1: 1, l0: 1.0, l1: 0.0 });
+        assert_eq!(t[1], Tap { i0: 0, i1: 1, l0: 0.75, l1: 0.25 });
+        assert_eq!(t[3], Tap { i0: 1, i1: 1, l0: 0.75, l1: 0.25 });
     }
 
     #[test]
@@ -437,11 +366,7 @@ mod tests {
 
     #[test]
     fn non_overlap_ties_go_to_the_first_object() {
-        let mut o = vec![
-            vec![5.0, -1.0, 2.0, -20.0],
-            vec![3.0, 2.0, 2.0, -30.0],
-            vec![5.0, 2.0, 1.0, -25.0],
-        ];
+        let mut o = vec![vec![5.0, -1.0, 2.0, -20.0], vec![3.0, 2.0, 2.0, -30.0], vec![5.0, 2.0, 1.0, -25.0]];
         non_overlapping(&mut o);
         assert_eq!(o[0], vec![5.0, -10.0, 2.0, -20.0]);
         assert_eq!(o[1], vec![-10.0, 2.0, -10.0, -30.0]);
@@ -451,10 +376,7 @@ mod tests {
     #[test]
     fn non_overlap_spans_chunks_and_keeps_a_single_object() {
         let n = NON_OVERLAP_CHUNK * 2 + 3;
-        let mut o = vec![
-            vec![1.0; n],
-            (0..n).map(|i| if i % 2 == 0 { 2.0 } else { 0.0 }).collect(),
-        ];
+        let mut o = vec![vec![1.0; n], (0..n).map(|i| if i % 2 == 0 { 2.0 } else { 0.0 }).collect()];
         non_overlapping(&mut o);
         assert_eq!((o[0][n - 1], o[1][n - 1]), (-10.0, 2.0));
         assert_eq!((o[0][n - 2], o[1][n - 2]), (1.0, -10.0));
@@ -465,13 +387,7 @@ mod tests {
 
     #[test]
     fn finish_frame_upsamples_then_separates() {
-        let low = LowResFrame {
-            side: 2,
-            objects: vec![
-                ("a".into(), vec![0.0, 4.0, 8.0, 12.0]),
-                ("b".into(), vec![6.0; 4]),
-            ],
-        };
+        let low = LowResFrame { side: 2, objects: vec![("a".into(), vec![0.0, 4.0, 8.0, 12.0]), ("b".into(), vec![6.0; 4])] };
         let out = finish_frame(&low, (4, 4), true);
         assert_eq!(out[0].0, "a");
         assert_eq!(out[0].1[..4], [-10.0, -10.0, -10.0, -10.0]);

@@ -77,14 +77,28 @@ pub struct HelperStats {
 /// Helper → plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
-    Welcome { version: u32, pid: u32 },
+    Welcome {
+        version: u32,
+        pid: u32,
+    },
     Done,
-    Failed { message: String },
-    NeedFrame { frame: i64 },
-    Progress { done: u32, total: u32 },
+    Failed {
+        message: String,
+    },
+    NeedFrame {
+        frame: i64,
+    },
+    Progress {
+        done: u32,
+        total: u32,
+    },
     /// A frame's low-resolution logits at shared offset 0: `objects.len() × side²` f32,
     /// native endianness, in `objects` order.
-    Result { frame: i64, side: u32, objects: Vec<String> },
+    Result {
+        frame: i64,
+        side: u32,
+        objects: Vec<String>,
+    },
     Stats(HelperStats),
 }
 
@@ -232,7 +246,17 @@ mod tests {
     use crate::settings::{BlendMode, DeviceChoice};
 
     fn settings() -> EngineSettings {
-        EngineSettings { checkpoint: "c.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None, image_size: 512, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false }
+        EngineSettings {
+            checkpoint: "c.pt".into(),
+            model_size: None,
+            device: DeviceChoice::Cpu,
+            precision: None,
+            image_size: 512,
+            tuning: None,
+            fill_holes: true,
+            mode: BlendMode::Blend,
+            non_overlap: false,
+        }
     }
 
     #[test]
@@ -257,7 +281,13 @@ mod tests {
         assert!(decode_request(&body).unwrap_err().to_string().contains("stray"));
         let frame = postcard::to_stdvec(&Request::Frame { frame: 0, width: 0, height: 5 }).unwrap();
         assert!(decode_request(&frame).unwrap_err().to_string().contains("frame size"));
-        let cfg = Request::Configure { session: 1, settings: EngineSettings { image_size: 300, ..settings() }, range: (0, 1), frame_size: (8, 8), objects: vec![] };
+        let cfg = Request::Configure {
+            session: 1,
+            settings: EngineSettings { image_size: 300, ..settings() },
+            range: (0, 1),
+            frame_size: (8, 8),
+            objects: vec![],
+        };
         assert!(decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string().contains("image size"));
         let mut buf = Vec::new();
         write_message(&mut buf, &Reply::Done).unwrap();

@@ -28,7 +28,8 @@ fn os(what: &str, e: impl std::fmt::Display) -> Error {
 impl Shm {
     /// A new sealed region of `len` bytes.
     pub fn create(len: usize) -> Result<Self> {
-        let fd = rustix::fs::memfd_create("samurai-roto", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).map_err(|e| os("memfd_create", e))?;
+        let fd =
+            rustix::fs::memfd_create("samurai-roto", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).map_err(|e| os("memfd_create", e))?;
         rustix::fs::ftruncate(&fd, len as u64).map_err(|e| os("ftruncate", e))?;
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL).map_err(|e| os("seal", e))?;
         Self::map(fd, len)
@@ -41,7 +42,10 @@ impl Shm {
             return Err(Error::Protocol("shared memory: the region is not sealed against resizing".into()));
         }
         let len = rustix::fs::fstat(&fd).map_err(|e| os("fstat", e))?.st_size;
-        let len = usize::try_from(len).ok().filter(|l| *l > 0 && *l <= SHM_BYTES).ok_or_else(|| Error::Protocol(format!("shared memory: region of {len} bytes (at most {SHM_BYTES})")))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l > 0 && *l <= SHM_BYTES)
+            .ok_or_else(|| Error::Protocol(format!("shared memory: region of {len} bytes (at most {SHM_BYTES})")))?;
         Self::map(fd, len)
     }
 

@@ -13,8 +13,8 @@
 //! reader never sees half a file. On reading, a wrong magic, version, length or checksum
 //! makes the file *damaged*; a key or footage that differs from the caller's makes it
 //! *stale*. Either way the caller tracks live instead.
-use crate::lowres::LowResFrame;
 use crate::error::{Error, Result};
+use crate::lowres::LowResFrame;
 use crate::settings::{EngineSettings, ObjectKeys};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -158,7 +158,11 @@ pub fn cache_key(s: &EngineSettings, range: (i64, i64), size: (u32, u32), object
         }
     }
     for o in objects {
-        let keys: Vec<String> = o.keyframes.iter().map(|(f, b)| format!("{f}:{:016x},{:016x},{:016x},{:016x}", b[0].to_bits(), b[1].to_bits(), b[2].to_bits(), b[3].to_bits())).collect();
+        let keys: Vec<String> = o
+            .keyframes
+            .iter()
+            .map(|(f, b)| format!("{f}:{:016x},{:016x},{:016x},{:016x}", b[0].to_bits(), b[1].to_bits(), b[2].to_bits(), b[3].to_bits()))
+            .collect();
         k = k.field(&format!("object {}", o.name), &keys.join(";"));
     }
     Ok(k.finish())
@@ -171,7 +175,11 @@ impl TrackCache {
         if self.frames.len() != h.frames || h.frame_hashes.len() != h.frames {
             return Err(format!("{} frames of data and {} frame hashes for {} frames", self.frames.len(), h.frame_hashes.len(), h.frames));
         }
-        let cells = usize::try_from(h.side).ok().and_then(|s| s.checked_mul(s)).filter(|_| h.side > 0).ok_or_else(|| format!("bad side {}", h.side))?;
+        let cells = usize::try_from(h.side)
+            .ok()
+            .and_then(|s| s.checked_mul(s))
+            .filter(|_| h.side > 0)
+            .ok_or_else(|| format!("bad side {}", h.side))?;
         for (i, f) in self.frames.iter().enumerate() {
             let names: Vec<&String> = f.objects.iter().map(|(n, _)| n).collect();
             if f.side != h.side || names != h.objects.iter().collect::<Vec<_>>() || f.objects.iter().any(|(_, v)| v.len() != cells) {
@@ -232,7 +240,8 @@ impl TrackCache {
         let header_len = u64::from_le_bytes(body[20..28].try_into().expect("8 bytes")) as usize;
         let data = body.get(28..).filter(|d| d.len() >= header_len).ok_or_else(|| damaged("header runs past the end"))?;
         let (header, data) = data.split_at(header_len);
-        let header: TrackCacheHeader = std::str::from_utf8(header).ok().and_then(|s| serde_yaml::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
+        let header: TrackCacheHeader =
+            std::str::from_utf8(header).ok().and_then(|s| serde_yaml::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
         let cells = usize::try_from(header.side).ok().and_then(|s| s.checked_mul(s)).ok_or_else(|| damaged("bad side"))?;
         // Every count is bounded by the input before anything is built from it: one hash per
         // frame (stored in the header), at least one object, side² values each.
@@ -244,10 +253,12 @@ impl TrackCache {
             return Err(damaged("data length does not match the header"));
         }
         let mut values = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
-        let frames = (0..header.frames).map(|_| LowResFrame {
-            side: header.side,
-            objects: header.objects.iter().map(|n| (n.clone(), values.by_ref().take(cells).collect())).collect(),
-        }).collect();
+        let frames = (0..header.frames)
+            .map(|_| LowResFrame {
+                side: header.side,
+                objects: header.objects.iter().map(|n| (n.clone(), values.by_ref().take(cells).collect())).collect(),
+            })
+            .collect();
         let cache = TrackCache { header, frames };
         cache.validate().map_err(CacheProblem::Damaged)?;
         Ok(cache)
@@ -291,7 +302,15 @@ mod tests {
     fn sample() -> TrackCache {
         let frame = |k: f32| LowResFrame { side: 2, objects: vec![("a".into(), vec![k, -1.0, 2.5, 0.0]), ("b".into(), vec![0.5; 4])] };
         TrackCache {
-            header: TrackCacheHeader { key: "k1".into(), first_frame: 10, frames: 2, frame_size: (8, 6), side: 2, objects: vec!["a".into(), "b".into()], frame_hashes: vec!["h0".into(), "h1".into()] },
+            header: TrackCacheHeader {
+                key: "k1".into(),
+                first_frame: 10,
+                frames: 2,
+                frame_size: (8, 6),
+                side: 2,
+                objects: vec!["a".into(), "b".into()],
+                frame_hashes: vec!["h0".into(), "h1".into()],
+            },
             frames: vec![frame(1.0), frame(f32::MIN_POSITIVE)],
         }
     }
@@ -312,7 +331,12 @@ mod tests {
 
         let good = std::fs::read(&path).unwrap();
         for (what, bytes) in [
-            ("flipped bit", { let mut b = good.clone(); let i = b.len() / 2; b[i] ^= 1; b }),
+            ("flipped bit", {
+                let mut b = good.clone();
+                let i = b.len() / 2;
+                b[i] ^= 1;
+                b
+            }),
             ("truncated", good[..good.len() - 5].to_vec()),
             ("empty", Vec::new()),
             ("other file", b"P6\n2 2\n255\n............".to_vec()),

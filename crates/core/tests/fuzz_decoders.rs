@@ -95,17 +95,47 @@ fn fuzz(name: &str, seeds: &[Vec<u8>], seed: u64, mut decode: impl FnMut(&[u8]) 
         let took = start.elapsed();
         let largest = LARGEST.load(Ordering::Relaxed);
         assert!(took < Duration::from_secs(1), "{name}: input {i} ({} bytes) took {took:?}", input.len());
-        assert!(largest <= limit(input.len()), "{name}: input {i} ({} bytes) allocated {largest} bytes at once: {:02x?}", input.len(), &input[..input.len().min(64)]);
+        assert!(
+            largest <= limit(input.len()),
+            "{name}: input {i} ({} bytes) allocated {largest} bytes at once: {:02x?}",
+            input.len(),
+            &input[..input.len().min(64)]
+        );
         slowest = slowest.max(took);
         worst = worst.max(largest);
-        if accepted { ok += 1 } else { refused += 1 }
+        if accepted {
+            ok += 1
+        } else {
+            refused += 1
+        }
     }
-    eprintln!("fuzz {name}: {INPUTS} inputs, {ok} decoded, {refused} refused, slowest {slowest:?}, largest single allocation {worst} bytes");
+    eprintln!(
+        "fuzz {name}: {INPUTS} inputs, {ok} decoded, {refused} refused, slowest {slowest:?}, largest single allocation {worst} bytes"
+    );
 }
 
 fn settings() -> EngineSettings {
-    let tuning = Tuning { stable_frames_threshold: 15, stable_ious_threshold: 0.3, min_obj_score_logits: -1.0, kf_score_weight: 0.25, memory_bank_iou_threshold: 0.5, memory_bank_obj_score_threshold: 0.0, memory_bank_kf_score_threshold: 0.0, fill_hole_area: 8 };
-    EngineSettings { checkpoint: "/shots/sam2.1_hiera_tiny.pt".into(), model_size: None, device: DeviceChoice::Cuda(0), precision: None, image_size: 1024, tuning: Some(tuning), fill_holes: true, mode: BlendMode::Blend, non_overlap: true }
+    let tuning = Tuning {
+        stable_frames_threshold: 15,
+        stable_ious_threshold: 0.3,
+        min_obj_score_logits: -1.0,
+        kf_score_weight: 0.25,
+        memory_bank_iou_threshold: 0.5,
+        memory_bank_obj_score_threshold: 0.0,
+        memory_bank_kf_score_threshold: 0.0,
+        fill_hole_area: 8,
+    };
+    EngineSettings {
+        checkpoint: "/shots/sam2.1_hiera_tiny.pt".into(),
+        model_size: None,
+        device: DeviceChoice::Cuda(0),
+        precision: None,
+        image_size: 1024,
+        tuning: Some(tuning),
+        fill_holes: true,
+        mode: BlendMode::Blend,
+        non_overlap: true,
+    }
 }
 
 fn framed<T: serde::Serialize>(m: &T) -> Vec<u8> {
@@ -150,9 +180,18 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
 
 #[test]
 fn track_cache_reader_survives_random_and_mutated_files() {
-    let frame = |k: f32| LowResFrame { side: 4, objects: vec![("a#1".into(), vec![k; 16]), ("b#2".into(), (0..16).map(|i| i as f32).collect())] };
+    let frame =
+        |k: f32| LowResFrame { side: 4, objects: vec![("a#1".into(), vec![k; 16]), ("b#2".into(), (0..16).map(|i| i as f32).collect())] };
     let cache = TrackCache {
-        header: TrackCacheHeader { key: "k".repeat(64), first_frame: 10, frames: 3, frame_size: (64, 48), side: 4, objects: vec!["a#1".into(), "b#2".into()], frame_hashes: vec!["h".repeat(64); 3] },
+        header: TrackCacheHeader {
+            key: "k".repeat(64),
+            first_frame: 10,
+            frames: 3,
+            frame_size: (64, 48),
+            side: 4,
+            objects: vec!["a#1".into(), "b#2".into()],
+            frame_hashes: vec!["h".repeat(64); 3],
+        },
         frames: vec![frame(1.0), frame(-2.0), frame(0.5)],
     };
     let valid = cache.to_bytes().unwrap();

@@ -25,9 +25,14 @@ fn set(e: &Effect, name: &str, v: f64) {
 }
 
 fn render(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64) -> OfxStatus {
-    let a = args(&[("OfxPropTime", Val::D(vec![t])), ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, SIZE.0, SIZE.1])),
-        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])), ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
-        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])), ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![1]))]);
+    let a = args(&[
+        ("OfxPropTime", Val::D(vec![t])),
+        ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, SIZE.0, SIZE.1])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])),
+        ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
+        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])),
+        ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![1])),
+    ]);
     plugin.call("OfxImageEffectActionRender", inst.cast::<c_void>(), a, std::ptr::null_mut())
 }
 
@@ -62,11 +67,13 @@ fn main() {
         let start = Instant::now();
         assert_eq!(render(&plugin, inst, 0.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
         let first = start.elapsed();
-        let mut times: Vec<f64> = (0..RUNS).map(|_| {
-            let start = Instant::now();
-            assert_eq!(render(&plugin, inst, 0.0), kOfxStatOK);
-            start.elapsed().as_secs_f64() * 1e3
-        }).collect();
+        let mut times: Vec<f64> = (0..RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                assert_eq!(render(&plugin, inst, 0.0), kOfxStatOK);
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
         times.sort_by(f64::total_cmp);
         println!("render_cached: {objects} object(s): first render (tracked) {:.0} ms; finished frame over {RUNS} renders: median {:.2} ms, min {:.2} ms, max {:.2} ms",
             first.as_secs_f64() * 1e3, times[RUNS / 2], times[0], times[RUNS - 1]);

@@ -21,22 +21,37 @@ pub enum Action {
     Load,
     Unload,
     Describe,
-    DescribeInContext { context: String },
+    DescribeInContext {
+        context: String,
+    },
     CreateInstance,
     DestroyInstance,
     BeginInstanceChanged,
-    InstanceChanged { is_param: bool, name: String, user_edit: bool, time: f64 },
+    InstanceChanged {
+        is_param: bool,
+        name: String,
+        user_edit: bool,
+        time: f64,
+    },
     EndInstanceChanged,
     PurgeCaches,
     SyncPrivateData,
     GetRegionOfDefinition,
     GetRegionsOfInterest,
-    GetFramesNeeded { time: f64 },
+    GetFramesNeeded {
+        time: f64,
+    },
     GetClipPreferences,
     GetTimeDomain,
-    IsIdentity { time: f64 },
+    IsIdentity {
+        time: f64,
+    },
     BeginSequenceRender,
-    Render { time: f64, window: [i32; 4], render_scale: [f64; 2] },
+    Render {
+        time: f64,
+        window: [i32; 4],
+        render_scale: [f64; 2],
+    },
     EndSequenceRender,
     InteractDraw(InteractArgs),
     PenDown(InteractArgs),
@@ -48,9 +63,15 @@ pub enum Action {
 
 /// Actions whose in-arguments `decode` reads.
 const NEEDS_ARGS: [&CStr; 9] = [
-    n::kOfxImageEffectActionDescribeInContext, n::kOfxActionInstanceChanged, n::kOfxImageEffectActionGetFramesNeeded,
-    n::kOfxImageEffectActionIsIdentity, n::kOfxImageEffectActionRender, n::kOfxInteractActionDraw,
-    n::kOfxInteractActionPenDown, n::kOfxInteractActionPenMotion, n::kOfxInteractActionPenUp,
+    n::kOfxImageEffectActionDescribeInContext,
+    n::kOfxActionInstanceChanged,
+    n::kOfxImageEffectActionGetFramesNeeded,
+    n::kOfxImageEffectActionIsIdentity,
+    n::kOfxImageEffectActionRender,
+    n::kOfxInteractActionDraw,
+    n::kOfxInteractActionPenDown,
+    n::kOfxInteractActionPenMotion,
+    n::kOfxInteractActionPenUp,
 ];
 
 impl Action {
@@ -58,12 +79,15 @@ impl Action {
     pub fn decode(name: &CStr, in_args: Option<PropSet>) -> OfxResult<Action> {
         let b = name.to_bytes();
         let simple = [
-            (n::kOfxActionLoad, Action::Load), (n::kOfxActionUnload, Action::Unload),
-            (n::kOfxActionDescribe, Action::Describe), (n::kOfxActionCreateInstance, Action::CreateInstance),
+            (n::kOfxActionLoad, Action::Load),
+            (n::kOfxActionUnload, Action::Unload),
+            (n::kOfxActionDescribe, Action::Describe),
+            (n::kOfxActionCreateInstance, Action::CreateInstance),
             (n::kOfxActionDestroyInstance, Action::DestroyInstance),
             (n::kOfxActionBeginInstanceChanged, Action::BeginInstanceChanged),
             (n::kOfxActionEndInstanceChanged, Action::EndInstanceChanged),
-            (n::kOfxActionPurgeCaches, Action::PurgeCaches), (n::kOfxActionSyncPrivateData, Action::SyncPrivateData),
+            (n::kOfxActionPurgeCaches, Action::PurgeCaches),
+            (n::kOfxActionSyncPrivateData, Action::SyncPrivateData),
             (n::kOfxImageEffectActionGetRegionOfDefinition, Action::GetRegionOfDefinition),
             (n::kOfxImageEffectActionGetRegionsOfInterest, Action::GetRegionsOfInterest),
             (n::kOfxImageEffectActionGetClipPreferences, Action::GetClipPreferences),

@@ -30,8 +30,20 @@ pub const HELPER_LOG_ENV: &str = "SAMURAI_ROTO_HELPER_LOG";
 /// Environment variables the helper inherits (everything else, `LD_LIBRARY_PATH` and
 /// `LD_PRELOAD` above all, is dropped), plus every `SAMURAI_ROTO_*` but [`HELPER_ENV`].
 pub const KEPT_ENV: &[&str] = &[
-    "HOME", "USER", "LOGNAME", "PATH", "TMPDIR", "LANG", "LC_ALL", "XDG_CACHE_HOME", "RUST_LOG", "RUST_BACKTRACE",
-    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "PATH",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "XDG_CACHE_HOME",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "NVIDIA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
 ];
 
 /// A running helper process.
@@ -101,12 +113,19 @@ fn helper_env() -> Vec<(String, String)> {
 impl Helper {
     fn start(generation: u64) -> Result<Helper, String> {
         let bin = helper_path()?;
-        let meta = std::fs::metadata(&bin).map_err(|e| format!("SamuraiRoto's helper program {} is missing ({e}); reinstall the plugin bundle", bin.display()))?;
+        let meta = std::fs::metadata(&bin)
+            .map_err(|e| format!("SamuraiRoto's helper program {} is missing ({e}); reinstall the plugin bundle", bin.display()))?;
         if !meta.is_file() || std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 {
             return Err(format!("SamuraiRoto's helper program {} is not an executable file; reinstall the plugin bundle", bin.display()));
         }
-        let log = std::env::var_os(HELPER_LOG_ENV).map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join(format!("samurai-roto-helper-{}.log", std::process::id())));
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| format!("cannot open the helper's log {}: {e}", log.display()))?;
+        let log = std::env::var_os(HELPER_LOG_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("samurai-roto-helper-{}.log", std::process::id())));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot open the helper's log {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let (ours, theirs) = UnixStream::pair().map_err(|e| format!("cannot create the helper's socket: {e}"))?;
         let level = std::env::var("SAMURAI_ROTO_LOG").unwrap_or_else(|_| "info".into());
@@ -121,7 +140,15 @@ impl Helper {
             .map_err(|e| format!("cannot start SamuraiRoto's helper program {}: {e}", bin.display()))?;
         let pid = child.id();
         tracing::info!("SamuraiRoto: started helper {} (pid {pid}, log {})", bin.display(), log.display());
-        Ok(Helper { child: Mutex::new(child), lifeline: ours, pid, generation, log, idle: Mutex::new(Vec::new()), dead: AtomicBool::new(false) })
+        Ok(Helper {
+            child: Mutex::new(child),
+            lifeline: ours,
+            pid,
+            generation,
+            log,
+            idle: Mutex::new(Vec::new()),
+            dead: AtomicBool::new(false),
+        })
     }
 
     /// Whether the process still runs (reaps it when it ended).
@@ -176,7 +203,9 @@ impl Helper {
         let mut lease = Lease { helper: self.clone(), conn: Some(Connection { stream: ours, shm }) };
         match lease.call(&Request::Hello { version: proto::VERSION }, "connecting")? {
             Reply::Welcome { version, .. } if version == proto::VERSION => Ok(lease),
-            other => Err(format!("SamuraiRoto's helper answered {other:?} to Hello; is the bundle's helper from another version of the plugin?")),
+            other => {
+                Err(format!("SamuraiRoto's helper answered {other:?} to Hello; is the bundle's helper from another version of the plugin?"))
+            }
         }
     }
 }

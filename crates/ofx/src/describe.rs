@@ -32,7 +32,10 @@ pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {
 /// Describe-in-context: Source and Output clips, then every parameter.
 pub fn describe_in_context(effect: Effect) -> OfxResult<()> {
     let src = effect.clip_define(n::kOfxImageEffectSimpleSourceClipName)?;
-    src.set_strings(n::kOfxImageEffectPropSupportedComponents, &[n::kOfxImageComponentRGBA, n::kOfxImageComponentRGB, n::kOfxImageComponentAlpha])?;
+    src.set_strings(
+        n::kOfxImageEffectPropSupportedComponents,
+        &[n::kOfxImageComponentRGBA, n::kOfxImageComponentRGB, n::kOfxImageComponentAlpha],
+    )?;
     src.set_int(n::kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
     src.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
     let out = effect.clip_define(n::kOfxImageEffectOutputClipName)?;

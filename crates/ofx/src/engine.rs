@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use samurai_core::settings::{EngineSettings, FrameImage, ObjectKeys};
 use samurai_core::finish::{finish_frame, FrameRows};
 use samurai_core::lowres::LowResFrame;
+pub use samurai_core::settings::{EngineSettings, FrameImage, ObjectKeys};
 
 /// First and last host frame.
 pub type FrameRange = (i64, i64);
@@ -243,7 +243,8 @@ impl MatteEngine for BoxMatteEngine {
     /// Renders every frame of the range (pulling each keyframe's frame as `mattes`
     /// does); writes no file.
     fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
-        let (_, (a, b), _) = self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
+        let (_, (a, b), _) =
+            self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
         for f in a..=b {
             if !progress((f - a) as f64 / (b - a + 1) as f64) {
                 return Err("Analyse cancelled".into());

@@ -42,7 +42,11 @@ pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
 /// ofxCore.h: the nth plugin, or null for an index out of range.
 #[no_mangle]
 pub extern "C" fn OfxGetPlugin(nth: c_int) -> *const OfxPlugin {
-    if nth == 0 { &PLUGIN.0 } else { std::ptr::null() }
+    if nth == 0 {
+        &PLUGIN.0
+    } else {
+        std::ptr::null()
+    }
 }
 
 unsafe extern "C" fn set_host(host: *mut OfxHost) {
@@ -55,9 +59,7 @@ fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> 
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(status)) => return status,
         Ok(Err(e)) => (e.status, e.message),
-        Err(panic) => {
-            (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref())))
-        }
+        Err(panic) => (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref()))),
     };
     tracing::error!("SamuraiRoto: {message} (status {status})");
     let shown = match effect {
@@ -119,8 +121,16 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
     if name == params::ANALYSE.id {
         let report = render::analyse(inst, time)?;
         let done = match &report.written {
-            Some((path, bytes)) => format!("SamuraiRoto: analysed {} frames; wrote the track cache {} ({:.1} MB).", report.frames, path.display(), *bytes as f64 / 1e6),
-            None => format!("SamuraiRoto: analysed {} frames (kept in memory; set Track cache file to keep them for farm renders).", report.frames),
+            Some((path, bytes)) => format!(
+                "SamuraiRoto: analysed {} frames; wrote the track cache {} ({:.1} MB).",
+                report.frames,
+                path.display(),
+                *bytes as f64 / 1e6
+            ),
+            None => format!(
+                "SamuraiRoto: analysed {} frames (kept in memory; set Track cache file to keep them for farm renders).",
+                report.frames
+            ),
         };
         tracing::info!("{done}");
         suites::clear_persistent(inst.effect);
@@ -159,7 +169,9 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
             render::render(inst, time, window)?;
             // A track cache that cannot be used stays on screen; anything else is cleared.
             match inst.engine.as_ref().ok().and_then(|en| en.notice()) {
-                Some(notice) => { suites::post_persistent(e, n::kOfxMessageWarning, &format!("SamuraiRoto: {notice}")); }
+                Some(notice) => {
+                    suites::post_persistent(e, n::kOfxMessageWarning, &format!("SamuraiRoto: {notice}"));
+                }
                 None => suites::clear_persistent(e),
             }
             Ok(sys::kOfxStatOK)
@@ -176,7 +188,12 @@ fn c_action<'a>(action: *const c_char) -> OfxResult<&'a CStr> {
     Ok(unsafe { CStr::from_ptr(action) })
 }
 
-unsafe extern "C" fn main_entry(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn main_entry(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     let effect = Effect::from_raw(handle.cast_mut());
     let report_to = effect.filter(|e| instance(*e).is_ok());
     guarded(report_to, || {
@@ -190,7 +207,12 @@ unsafe extern "C" fn main_entry(action: *const c_char, handle: *const c_void, in
 }
 
 /// Entry point of the overlay interact (kOfxImageEffectPluginPropOverlayInteractV1).
-unsafe extern "C" fn overlay_entry(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, _out: OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn overlay_entry(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    _out: OfxPropertySetHandle,
+) -> OfxStatus {
     guarded(None, || {
         let name = c_action(action)?;
         let args = PropSet::from_raw(in_args.cast());

@@ -150,7 +150,12 @@ fn to_mattes(low: &Arc<LowResFrame>, size: (u32, u32), non_overlap: bool) -> Mat
 
 impl HelperEngine {
     pub fn new() -> Self {
-        HelperEngine { session: NEXT_SESSION.fetch_add(1, Ordering::SeqCst), state: Mutex::default(), store: Mutex::default(), baked: Mutex::default() }
+        HelperEngine {
+            session: NEXT_SESSION.fetch_add(1, Ordering::SeqCst),
+            state: Mutex::default(),
+            store: Mutex::default(),
+            baked: Mutex::default(),
+        }
     }
 
     /// Recomputes the track-cache key after a configuration or object change.
@@ -175,7 +180,10 @@ impl HelperEngine {
         let low = cache.frame(frame)?;
         if cache.frame_hash(frame) != Some(frame_hash(current.width, current.height, &current.rgb8).as_str()) {
             let path = b.path.clone().unwrap_or_default();
-            b.set_unusable(format!("track cache {} is stale (frame {frame} of the source differs from the analysed footage)", path.display()));
+            b.set_unusable(format!(
+                "track cache {} is stale (frame {frame} of the source differs from the analysed footage)",
+                path.display()
+            ));
             return None;
         }
         let low = Arc::new(low.clone());
@@ -374,7 +382,14 @@ impl MatteEngine for HelperEngine {
 impl HelperEngine {
     /// Writes the track cache file for the analysed frames (fetching, for their hashes,
     /// the frames no pass needed).
-    fn write_cache(&self, path: &Path, range: (i64, i64), size: (u32, u32), frames: &BTreeMap<i64, Arc<LowResFrame>>, serve: &mut Serve<'_>) -> Result<(PathBuf, u64), String> {
+    fn write_cache(
+        &self,
+        path: &Path,
+        range: (i64, i64),
+        size: (u32, u32),
+        frames: &BTreeMap<i64, Arc<LowResFrame>>,
+        serve: &mut Serve<'_>,
+    ) -> Result<(PathBuf, u64), String> {
         for f in range.0..=range.1 {
             if !serve.hashes.contains_key(&f) {
                 let img = (serve.fetch)(f).map_err(|reason| format!("the host could not provide frame {f}: {reason}"))?;

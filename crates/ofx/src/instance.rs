@@ -40,8 +40,14 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(effect: Effect, engine: Result<Arc<dyn MatteEngine>, String>) -> Self {
-        Instance { effect, engine, track_lock: Mutex::new(()), applied: Mutex::new(None),
-            drag: Mutex::new(DragState::default()), last_geometry: Mutex::new(None) }
+        Instance {
+            effect,
+            engine,
+            track_lock: Mutex::new(()),
+            applied: Mutex::new(None),
+            drag: Mutex::new(DragState::default()),
+            last_geometry: Mutex::new(None),
+        }
     }
     pub fn params(&self) -> OfxResult<ParamSet> {
         self.effect.params()
@@ -52,11 +58,17 @@ impl Instance {
     /// Host quirk: Natron 2.5 gives the effect instance no `OfxImageEffectPropFrameRange`
     /// in the filter context (the property lookup fails), so the clip's is asked first.
     pub fn frame_range(&self) -> OfxResult<(i64, i64)> {
-        let source = self.effect.clip(n::kOfxImageEffectSimpleSourceClipName)
-            .and_then(|c| c.props()).and_then(|p| p.get_doubles::<2>(n::kOfxImageEffectPropFrameRange));
+        let source = self
+            .effect
+            .clip(n::kOfxImageEffectSimpleSourceClipName)
+            .and_then(|c| c.props())
+            .and_then(|p| p.get_doubles::<2>(n::kOfxImageEffectPropFrameRange));
         let r = match source {
             Ok(r) => r,
-            Err(_) => self.effect.props()?.get_doubles::<2>(n::kOfxImageEffectPropFrameRange)
+            Err(_) => self
+                .effect
+                .props()?
+                .get_doubles::<2>(n::kOfxImageEffectPropFrameRange)
                 .map_err(|_| OfxError::failed("the host gives neither the Source clip's nor the effect's frame range"))?,
         };
         if !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1]) {
@@ -193,7 +205,10 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
         softness: ps.param(p::SOFTNESS.id)?.get_f64(t)?.max(0.0),
         objects,
         selected: ps.param(p::SELECTED.id)?.get_int(t)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize,
-        track_cache: Some(ps.param(p::TRACK_CACHE.id)?.get_string()?).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(PathBuf::from),
+        track_cache: Some(ps.param(p::TRACK_CACHE.id)?.get_string()?)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
     })
 }
 

@@ -12,8 +12,6 @@
 //! definitions), `instance` (per-instance state), `render`, `overlay` (viewer interact)
 //! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
 //! `client` behind it.
-pub mod sys;
-pub mod suites;
 pub mod action;
 pub mod client;
 pub mod describe;
@@ -25,3 +23,5 @@ pub mod instance;
 pub mod overlay;
 pub mod params;
 pub mod render;
+pub mod suites;
+pub mod sys;

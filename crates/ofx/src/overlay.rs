@@ -186,7 +186,9 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
     drop(guard);
     let ps = inst.params()?;
     ps.edit_begin("SamuraiRoto box")?;
-    let result = ps.param(&obj_id(obj, p::OBJ_BOX_BL)).and_then(|b| b.set_f64x2_at(args.time, nbl))
+    let result = ps
+        .param(&obj_id(obj, p::OBJ_BOX_BL))
+        .and_then(|b| b.set_f64x2_at(args.time, nbl))
         .and_then(|_| ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, ntr));
     ps.edit_end()?;
     result.map(|_| true)

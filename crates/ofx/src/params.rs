@@ -9,9 +9,9 @@
 //! handling (proxy scaling, copy/paste, per-point curves) and the overlay keeps them keyed
 //! together, so the union of their key times is the object's keyframe set.
 use super::suites::{OfxResult, ParamSet, PropSet};
+use super::sys::names as n;
 use samurai_core::config::ModelSize;
 use samurai_core::settings::{BlendMode, DeviceChoice, Precision};
-use super::sys::names as n;
 use std::ffi::CStr;
 
 /// One parameter's identity.
@@ -66,12 +66,18 @@ pub fn obj_id(i: usize, suffix: &str) -> String {
 
 /// Typed choice parameters: (option label, value), in option order (saved scripts store
 /// the index: append only).
-pub const MODEL_SIZES: [(&str, Option<ModelSize>); 5] =
-    [("auto", None), ("tiny", Some(ModelSize::Tiny)), ("small", Some(ModelSize::Small)), ("base_plus", Some(ModelSize::BasePlus)), ("large", Some(ModelSize::Large))];
+pub const MODEL_SIZES: [(&str, Option<ModelSize>); 5] = [
+    ("auto", None),
+    ("tiny", Some(ModelSize::Tiny)),
+    ("small", Some(ModelSize::Small)),
+    ("base_plus", Some(ModelSize::BasePlus)),
+    ("large", Some(ModelSize::Large)),
+];
 pub const DEVICES: [(&str, DeviceChoice); 3] = [("auto", DeviceChoice::Auto), ("cpu", DeviceChoice::Cpu), ("cuda", DeviceChoice::Cuda(0))];
 pub const PRECISIONS: [(&str, Option<Precision>); 3] = [("auto", None), ("fp32", Some(Precision::F32)), ("bf16", Some(Precision::Bf16))];
 pub const IMAGE_SIZES: [(&str, i64); 4] = [("1024 (full)", 1024), ("768", 768), ("512 (fast)", 512), ("256 (draft)", 256)];
-pub const PROPAGATIONS: [(&str, BlendMode); 3] = [("Blend", BlendMode::Blend), ("Nearest keyframe", BlendMode::Nearest), ("Forward only", BlendMode::Forward)];
+pub const PROPAGATIONS: [(&str, BlendMode); 3] =
+    [("Blend", BlendMode::Blend), ("Nearest keyframe", BlendMode::Nearest), ("Forward only", BlendMode::Forward)];
 
 /// The option labels of a typed choice.
 pub fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
@@ -102,8 +108,14 @@ pub fn tuning_defaults() -> [(&'static str, f64); 8] {
 }
 
 const OBJECT_COLOURS: [[f64; 3]; MAX_OBJECTS] = [
-    [1.0, 0.3, 0.2], [0.2, 0.8, 0.3], [0.25, 0.5, 1.0], [1.0, 0.85, 0.1],
-    [0.9, 0.3, 0.9], [0.1, 0.9, 0.9], [1.0, 0.6, 0.2], [0.7, 0.7, 0.7],
+    [1.0, 0.3, 0.2],
+    [0.2, 0.8, 0.3],
+    [0.25, 0.5, 1.0],
+    [1.0, 0.85, 0.1],
+    [0.9, 0.3, 0.9],
+    [0.1, 0.9, 0.9],
+    [1.0, 0.6, 0.2],
+    [0.7, 0.7, 0.7],
 ];
 
 fn define(ps: ParamSet, kind: &CStr, id: &str, label: &str, hint: &str, parent: Option<&str>) -> OfxResult<PropSet> {
@@ -181,7 +193,8 @@ fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
     g.set_int(n::kOfxParamPropGroupOpen, 0, (i == 0) as i32)?;
     let parent = Some(group.as_str());
     boolean(ps, &obj_id(i, OBJ_ENABLE), "Enable", "Track this object.", i == 0, parent)?;
-    let name = define(ps, n::kOfxParamTypeString, &obj_id(i, OBJ_NAME), "Name", "Object name (used in logs and the ID matte legend).", parent)?;
+    let name =
+        define(ps, n::kOfxParamTypeString, &obj_id(i, OBJ_NAME), "Name", "Object name (used in logs and the ID matte legend).", parent)?;
     name.set_string(n::kOfxParamPropDefault, 0, &format!("object{}", i + 1))?;
     name.set_int(n::kOfxParamPropAnimates, 0, 0)?;
     let colour = define(ps, n::kOfxParamTypeRGB, &obj_id(i, OBJ_COLOUR), "Colour", "Viewer and overlay colour.", parent)?;

@@ -26,7 +26,11 @@ pub fn clip_preferences(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
 
 /// sRGB encoding of a linear value (IEC 61966-2-1).
 pub fn linear_to_srgb(v: f32) -> f32 {
-    if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+    if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
 }
 
 fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
@@ -42,13 +46,19 @@ fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 
     match comps {
         Components::Rgba => [ch(0), ch(1), ch(2), ch(3)],
         Components::Rgb => [ch(0), ch(1), ch(2), 1.0],
-        Components::Alpha => { let a = ch(0); [a, a, a, a] }
+        Components::Alpha => {
+            let a = ch(0);
+            [a, a, a, a]
+        }
     }
 }
 
 fn write_px(row: &mut [u8], x: usize, depth: PixelDepth, comps: Components, px: [f32; 4]) {
     let nc = comps.count();
-    let vals: &[f32] = match comps { Components::Alpha => &px[3..], _ => &px[..nc] };
+    let vals: &[f32] = match comps {
+        Components::Alpha => &px[3..],
+        _ => &px[..nc],
+    };
     for (c, v) in vals.iter().enumerate() {
         let i = (x * nc + c) * depth.bytes();
         match depth {
@@ -80,7 +90,11 @@ pub fn to_frame(img: &Image, linear: bool) -> FrameImage {
 
 fn matte_alpha(logit: f32, s: &Settings) -> f32 {
     let d = logit as f64 - s.threshold;
-    if s.softness <= 0.0 { (d > 0.0) as u8 as f32 } else { (1.0 / (1.0 + (-d / s.softness).exp())) as f32 }
+    if s.softness <= 0.0 {
+        (d > 0.0) as u8 as f32
+    } else {
+        (1.0 / (1.0 + (-d / s.softness).exp())) as f32
+    }
 }
 
 /// The render action.
@@ -91,8 +105,11 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
     inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
     let src = src_clip.image(time)?;
-    let geo = Geometry { render_scale: src.render_scale, pixel_aspect: src.pixel_aspect,
-        bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2] };
+    let geo = Geometry {
+        render_scale: src.render_scale,
+        pixel_aspect: src.pixel_aspect,
+        bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
+    };
     *inst.last_geometry.lock().map_err(|_| OfxError::failed("state poisoned"))? = Some(geo);
     let range = inst.frame_range()?;
     let objects = object_keys(params, &settings, &geo, range.0)?;
@@ -130,7 +147,11 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
     let range = inst.frame_range()?;
     let geo = {
         let src = src_clip.image(range.0 as f64)?;
-        Geometry { render_scale: src.render_scale, pixel_aspect: src.pixel_aspect, bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2] }
+        Geometry {
+            render_scale: src.render_scale,
+            pixel_aspect: src.pixel_aspect,
+            bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
+        }
     };
     let objects = object_keys(params, &settings, &geo, range.0)?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
@@ -146,7 +167,13 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
 
 /// Brings the engine in line with the parameters (configuration, objects, track cache
 /// file); waits for a running propagation only when something changed.
-pub fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32, u32), objects: Vec<super::engine::ObjectKeys>) -> OfxResult<()> {
+pub fn apply_config(
+    inst: &Instance,
+    s: &Settings,
+    range: (i64, i64),
+    size: (u32, u32),
+    objects: Vec<super::engine::ObjectKeys>,
+) -> OfxResult<()> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     engine.set_track_cache(s.track_cache.as_deref()).map_err(OfxError::failed)?;
     let wanted = (s.engine.clone(), range, size, objects);
@@ -178,7 +205,13 @@ fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
 
 /// Cached mattes first; otherwise run the propagation if nobody else is, else poll the
 /// cache (a frame finished by the other thread's propagation is returned at once).
-fn mattes_for<'a>(inst: &Instance, frame: i64, range: (i64, i64), current: &dyn Fn() -> &'a FrameImage, fetch: &dyn Fn(i64) -> Result<FrameImage, String>) -> OfxResult<Mattes> {
+fn mattes_for<'a>(
+    inst: &Instance,
+    frame: i64,
+    range: (i64, i64),
+    current: &dyn Fn() -> &'a FrameImage,
+    fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+) -> OfxResult<Mattes> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     loop {
         // Finished frames first (no image needed), then the track cache file (checked
@@ -212,10 +245,15 @@ fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, ma
     use rayon::prelude::*;
     // (position in `mattes`, object index, colour) of each object in the output.
     let names = mattes.names();
-    let objs: Vec<(usize, usize, [f32; 3])> = s.objects.iter().filter(|o| o.output).filter_map(|o| {
-        let key = format!("{}#{}", o.name, o.index + 1);
-        Some((names.iter().position(|k| *k == key)?, o.index, o.colour.map(|c| c as f32)))
-    }).collect();
+    let objs: Vec<(usize, usize, [f32; 3])> = s
+        .objects
+        .iter()
+        .filter(|o| o.output)
+        .filter_map(|o| {
+            let key = format!("{}#{}", o.name, o.index + 1);
+            Some((names.iter().position(|k| *k == key)?, o.index, o.colour.map(|c| c as f32)))
+        })
+        .collect();
     let rows_of = mattes.rows(w as usize);
     let (x1, x2) = (window[0].max(out.bounds.x1), window[2].min(out.bounds.x2));
     let (y1, y2) = (window[1].max(out.bounds.y1), window[3].min(out.bounds.y2));
@@ -228,28 +266,31 @@ fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, ma
     let float_rgba = |d: PixelDepth, c: Components| d == PixelDepth::Float && c == Components::Rgba;
     let whole_rows = (x1, x2) == (src.bounds.x1, src.bounds.x2) && (x1, x2) == (ox1, ox2) && x2 - x1 == w as i32;
     let fast = float_rgba(sdepth, scomps) && float_rgba(odepth, ocomps) && whole_rows && s.output_mode <= 1;
-    rows.into_par_iter().for_each_init(|| vec![Vec::new(); names.len()], |logits, (y, row)| {
-        let src_row = src_rows.get(&y).copied();
-        let my = sy2 - 1 - y; // engine rows run top-down
-        let in_frame = src_row.is_some() && my >= 0 && (my as u32) < h;
-        if in_frame {
-            rows_of.row(my as usize, logits);
-        }
-        let row_objs: Vec<(usize, &[f32], [f32; 3])> = objs.iter().map(|(k, idx, col)| (*idx, logits[*k].as_slice(), *col)).collect();
-        if fast && in_frame {
-            if let Some(src_row) = src_row {
-                matte_row_rgba_f32(src_row, row, &row_objs, s);
-                return;
+    rows.into_par_iter().for_each_init(
+        || vec![Vec::new(); names.len()],
+        |logits, (y, row)| {
+            let src_row = src_rows.get(&y).copied();
+            let my = sy2 - 1 - y; // engine rows run top-down
+            let in_frame = src_row.is_some() && my >= 0 && (my as u32) < h;
+            if in_frame {
+                rows_of.row(my as usize, logits);
             }
-        }
-        for x in x1..x2 {
-            let sx = x - sx1;
-            let inside = in_frame && sx >= 0 && (sx as u32) < w;
-            let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, sdepth, scomps) } else { [0.0; 4] };
-            let px = shade(spx, inside.then_some(sx as usize), &row_objs, s, odepth);
-            write_px(row, (x - ox1) as usize, odepth, ocomps, px);
-        }
-    });
+            let row_objs: Vec<(usize, &[f32], [f32; 3])> = objs.iter().map(|(k, idx, col)| (*idx, logits[*k].as_slice(), *col)).collect();
+            if fast && in_frame {
+                if let Some(src_row) = src_row {
+                    matte_row_rgba_f32(src_row, row, &row_objs, s);
+                    return;
+                }
+            }
+            for x in x1..x2 {
+                let sx = x - sx1;
+                let inside = in_frame && sx >= 0 && (sx as u32) < w;
+                let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, sdepth, scomps) } else { [0.0; 4] };
+                let px = shade(spx, inside.then_some(sx as usize), &row_objs, s, odepth);
+                write_px(row, (x - ox1) as usize, odepth, ocomps, px);
+            }
+        },
+    );
 }
 
 /// One row of source + matte in alpha (mode 0) or matte only (mode 1), float RGBA in and
@@ -282,7 +323,11 @@ fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s
                 }
             }
             let id = best.map_or(0.0, |(idx, _)| (idx + 1) as f32);
-            let v = match depth { PixelDepth::Byte => id / 255.0, PixelDepth::Short => id / 65535.0, PixelDepth::Float => id };
+            let v = match depth {
+                PixelDepth::Byte => id / 255.0,
+                PixelDepth::Short => id / 65535.0,
+                PixelDepth::Float => id,
+            };
             [v, v, v, (id > 0.0) as u8 as f32]
         }
         _ => {
@@ -316,9 +361,27 @@ mod tests {
     fn id_matte_takes_the_largest_logit_and_the_lower_number_on_ties() {
         use crate::engine::EngineSettings;
         use samurai_core::settings::{BlendMode, DeviceChoice};
-        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None,
-            image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false };
-        let s = Settings { engine, input_linear: false, output_mode: 2, threshold: 0.0, softness: 0.0, objects: vec![], selected: 0, track_cache: None };
+        let engine = EngineSettings {
+            checkpoint: "x.pt".into(),
+            model_size: None,
+            device: DeviceChoice::Cpu,
+            precision: None,
+            image_size: 256,
+            tuning: None,
+            fill_holes: true,
+            mode: BlendMode::Blend,
+            non_overlap: false,
+        };
+        let s = Settings {
+            engine,
+            input_linear: false,
+            output_mode: 2,
+            threshold: 0.0,
+            softness: 0.0,
+            objects: vec![],
+            selected: 0,
+            track_cache: None,
+        };
         // Pixels: 0 both outside, 1 object 3 larger, 2 tie at hole filling's 0.1, 3 only object 1 inside.
         let (a, b) = ([-1.0f32, 0.5, 0.1, 0.2], [-2.0f32, 0.7, 0.1, -0.3]);
         let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (2usize, &b[..], [0.0f32, 1.0, 0.0])];
@@ -330,13 +393,32 @@ mod tests {
     fn the_float_rgba_row_path_equals_the_per_pixel_path() {
         use crate::engine::EngineSettings;
         use samurai_core::settings::{BlendMode, DeviceChoice};
-        let engine = EngineSettings { checkpoint: "x.pt".into(), model_size: None, device: DeviceChoice::Cpu, precision: None,
-            image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false };
+        let engine = EngineSettings {
+            checkpoint: "x.pt".into(),
+            model_size: None,
+            device: DeviceChoice::Cpu,
+            precision: None,
+            image_size: 256,
+            tuning: None,
+            fill_holes: true,
+            mode: BlendMode::Blend,
+            non_overlap: false,
+        };
         let src: Vec<u8> = (0..40).flat_map(|i| [i as f32 / 40.0, 0.5, -0.25, 1.0]).flat_map(f32::to_ne_bytes).collect();
-        let (a, b): (Vec<f32>, Vec<f32>) = ((0..40).map(|i| i as f32 / 4.0 - 5.0).collect(), (0..40).map(|i| 3.0 - i as f32 / 7.0).collect());
+        let (a, b): (Vec<f32>, Vec<f32>) =
+            ((0..40).map(|i| i as f32 / 4.0 - 5.0).collect(), (0..40).map(|i| 3.0 - i as f32 / 7.0).collect());
         let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (1usize, &b[..], [0.0f32, 1.0, 0.0])];
         for (mode, threshold, softness) in [(0, 0.0, 0.0), (0, 0.5, 1.5), (1, -1.0, 0.0), (1, 0.0, 0.7)] {
-            let s = Settings { engine: engine.clone(), input_linear: false, output_mode: mode, threshold, softness, objects: vec![], selected: 0, track_cache: None };
+            let s = Settings {
+                engine: engine.clone(),
+                input_linear: false,
+                output_mode: mode,
+                threshold,
+                softness,
+                objects: vec![],
+                selected: 0,
+                track_cache: None,
+            };
             let mut fast = vec![0u8; src.len()];
             matte_row_rgba_f32(&src, &mut fast, &objs, &s);
             let mut slow = vec![0u8; src.len()];

@@ -225,14 +225,18 @@ impl ParamSet {
         let c = cstring(name);
         let mut props = null_mut();
         // SAFETY: `c` outlives the call; `props` is a valid out pointer.
-        check(unsafe { (suites()?.param.paramDefine)(self.0, kind.as_ptr(), c.as_ptr(), &mut props) }, || format!("define parameter {name}"))?;
+        check(unsafe { (suites()?.param.paramDefine)(self.0, kind.as_ptr(), c.as_ptr(), &mut props) }, || {
+            format!("define parameter {name}")
+        })?;
         PropSet::from_raw(props.cast()).ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
     }
     pub fn param(&self, name: &str) -> OfxResult<Param> {
         let c = cstring(name);
         let (mut h, mut props) = (null_mut(), null_mut());
         // SAFETY: `c` outlives the call; both out pointers are valid.
-        check(unsafe { (suites()?.param.paramGetHandle)(self.0, c.as_ptr(), &mut h, &mut props) }, || format!("parameter {name} not found"))?;
+        check(unsafe { (suites()?.param.paramGetHandle)(self.0, c.as_ptr(), &mut h, &mut props) }, || {
+            format!("parameter {name} not found")
+        })?;
         Param::from_raw(h.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrUnknown, format!("parameter {name} not found")))
     }
     pub fn edit_begin(&self, label: &str) -> OfxResult<()> {
@@ -304,11 +308,13 @@ impl Param {
         let mut n: c_uint = 0;
         // SAFETY: valid out pointer.
         check(unsafe { (self.p()?.paramGetNumKeys)(self.0, &mut n) }, || "paramGetNumKeys".into())?;
-        (0..n).map(|i| {
-            let mut t = 0.0;
-            // SAFETY: valid out pointer, index below the count the host gave.
-            check(unsafe { (self.p()?.paramGetKeyTime)(self.0, i, &mut t) }, || "paramGetKeyTime".into()).map(|_| t)
-        }).collect()
+        (0..n)
+            .map(|i| {
+                let mut t = 0.0;
+                // SAFETY: valid out pointer, index below the count the host gave.
+                check(unsafe { (self.p()?.paramGetKeyTime)(self.0, i, &mut t) }, || "paramGetKeyTime".into()).map(|_| t)
+            })
+            .collect()
     }
     /// Whether a keyframe sits exactly at `t`.
     pub fn has_key_at(&self, t: f64) -> OfxResult<bool> {

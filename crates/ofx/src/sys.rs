@@ -25,8 +25,17 @@ macro_rules! opaque {
         pub struct $name { _private: [u8; 0] }
     )*};
 }
-opaque!(OfxPropertySetStruct, OfxParamSetStruct, OfxParamStruct, OfxImageEffectStruct,
-    OfxImageClipStruct, OfxImageMemoryStruct, OfxMutex, OfxInteract, OfxDrawContext);
+opaque!(
+    OfxPropertySetStruct,
+    OfxParamSetStruct,
+    OfxParamStruct,
+    OfxImageEffectStruct,
+    OfxImageClipStruct,
+    OfxImageMemoryStruct,
+    OfxMutex,
+    OfxInteract,
+    OfxDrawContext
+);
 
 pub type OfxPropertySetHandle = *mut OfxPropertySetStruct;
 pub type OfxParamSetHandle = *mut OfxParamSetStruct;
@@ -40,19 +49,40 @@ pub type OfxDrawContextHandle = *mut OfxDrawContext;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct OfxPointD { pub x: c_double, pub y: c_double }
+pub struct OfxPointD {
+    pub x: c_double,
+    pub y: c_double,
+}
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct OfxRectD { pub x1: c_double, pub y1: c_double, pub x2: c_double, pub y2: c_double }
+pub struct OfxRectD {
+    pub x1: c_double,
+    pub y1: c_double,
+    pub x2: c_double,
+    pub y2: c_double,
+}
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OfxRectI { pub x1: c_int, pub y1: c_int, pub x2: c_int, pub y2: c_int }
+pub struct OfxRectI {
+    pub x1: c_int,
+    pub y1: c_int,
+    pub x2: c_int,
+    pub y2: c_int,
+}
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct OfxRangeD { pub min: c_double, pub max: c_double }
+pub struct OfxRangeD {
+    pub min: c_double,
+    pub max: c_double,
+}
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct OfxRGBAColourF { pub r: f32, pub g: f32, pub b: f32, pub a: f32 }
+pub struct OfxRGBAColourF {
+    pub r: f32,
+    pub g: f32,
+    pub b: f32,
+    pub a: f32,
+}
 
 /// ofxCore.h: what the host hands the plugin in `setHost`.
 #[repr(C)]
@@ -63,7 +93,10 @@ pub struct OfxHost {
 
 /// ofxCore.h: the main entry point of a plugin (and of an interact).
 pub type OfxPluginEntryPoint = unsafe extern "C" fn(
-    action: *const c_char, handle: *const c_void, inArgs: OfxPropertySetHandle, outArgs: OfxPropertySetHandle,
+    action: *const c_char,
+    handle: *const c_void,
+    inArgs: OfxPropertySetHandle,
+    outArgs: OfxPropertySetHandle,
 ) -> OfxStatus;
 
 /// ofxCore.h: one plugin as returned by `OfxGetPlugin`.

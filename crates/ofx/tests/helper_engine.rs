@@ -18,7 +18,17 @@ fn checkpoint() -> PathBuf {
 }
 
 fn settings(ckpt: PathBuf) -> EngineSettings {
-    EngineSettings { checkpoint: ckpt, model_size: None, device: DeviceChoice::Cpu, precision: None, image_size: 256, tuning: None, fill_holes: true, mode: BlendMode::Blend, non_overlap: false }
+    EngineSettings {
+        checkpoint: ckpt,
+        model_size: None,
+        device: DeviceChoice::Cpu,
+        precision: None,
+        image_size: 256,
+        tuning: None,
+        fill_holes: true,
+        mode: BlendMode::Blend,
+        non_overlap: false,
+    }
 }
 
 fn host_frame(f: i64) -> Result<FrameImage, String> {
@@ -29,9 +39,15 @@ fn host_frame(f: i64) -> Result<FrameImage, String> {
 
 fn objects() -> Vec<ObjectKeys> {
     vec![
-        ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]) },
+        ObjectKeys {
+            name: "girl#1".into(),
+            keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]),
+        },
         // The key at FIRST + 30 lies outside the host's range and is ignored.
-        ObjectKeys { name: "boy#2".into(), keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]) },
+        ObjectKeys {
+            name: "boy#2".into(),
+            keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]),
+        },
     ]
 }
 
@@ -56,13 +72,21 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     };
     let analysed = fresh(&path);
     let steps = std::cell::RefCell::new(Vec::new());
-    let report = analysed.analyse(&host_frame, &|p| { steps.borrow_mut().push(p); true }).unwrap();
+    let report = analysed
+        .analyse(&host_frame, &|p| {
+            steps.borrow_mut().push(p);
+            true
+        })
+        .unwrap();
     assert_eq!(report.frames, 7);
     let (written, bytes) = report.written.clone().unwrap();
     assert_eq!(written, path);
     assert_eq!(bytes, std::fs::metadata(&path).unwrap().len());
     let steps = steps.into_inner();
-    assert!(!steps.is_empty() && steps.windows(2).all(|w| w[0] <= w[1]) && steps.iter().all(|p| (0.0..=1.0).contains(p)), "progress {steps:?}");
+    assert!(
+        !steps.is_empty() && steps.windows(2).all(|w| w[0] <= w[1]) && steps.iter().all(|p| (0.0..=1.0).contains(p)),
+        "progress {steps:?}"
+    );
     // Nothing but the cache beside it (the write is a rename of a temporary file).
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 

@@ -41,10 +41,13 @@ fn last_message() -> (bool, String) {
 /// when its centre is in [x1, x2) × [y1, y2).
 fn expected_alpha(keys: &[Key], t: f64) -> Vec<f32> {
     let h = H as f64;
-    let engine: Vec<(i64, [f64; 4])> = keys.iter().map(|(k, bl, tr)| {
-        let (a, b) = ([bl[0], h - bl[1]], [tr[0], h - tr[1]]);
-        (*k as i64, [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])])
-    }).collect();
+    let engine: Vec<(i64, [f64; 4])> = keys
+        .iter()
+        .map(|(k, bl, tr)| {
+            let (a, b) = ([bl[0], h - bl[1]], [tr[0], h - tr[1]]);
+            (*k as i64, [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])])
+        })
+        .collect();
     let f = t.round() as i64;
     let before = engine.iter().rev().find(|(k, _)| *k <= f);
     let after = engine.iter().find(|(k, _)| *k >= f);
@@ -68,9 +71,14 @@ fn expected_alpha(keys: &[Key], t: f64) -> Vec<f32> {
 }
 
 fn render_args(t: f64) -> OfxPropertySetHandle {
-    args(&[("OfxPropTime", Val::D(vec![t])), ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, W, H])),
-        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])), ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
-        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])), ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![0]))])
+    args(&[
+        ("OfxPropTime", Val::D(vec![t])),
+        ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, W, H])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])),
+        ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
+        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])),
+        ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![0])),
+    ])
 }
 
 fn render(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64) -> OfxStatus {
@@ -151,14 +159,25 @@ fn render_without_checkpoint(plugin: &Plugin, inst: OfxImageEffectHandle) {
         *param(e, "checkpoint").string.lock().unwrap() = std::ffi::CString::new(path).unwrap();
         assert_eq!(render(plugin, inst, 2.0), kOfxStatFailed, "render with checkpoint {path:?}");
         let (persistent, text) = last_message();
-        assert!(persistent && text.starts_with("OfxMessageError") && text.contains(expect), "message after render with checkpoint {path:?}: {text:?}");
+        assert!(
+            persistent && text.starts_with("OfxMessageError") && text.contains(expect),
+            "message after render with checkpoint {path:?}: {text:?}"
+        );
         // The message reaches the host as a printf format: a '%' in the path prints literally.
         assert!(text.contains(path), "message after render with checkpoint {path:?} must name it: {text:?}");
         println!("ofx_host: render with checkpoint {path:?} -> kOfxStatFailed, persistent message {text:?}");
         // The Analyse button fails the same way (error status, message), never crashes.
-        let analyse = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("analyse")),
-            ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![2.0]))]);
-        assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()), kOfxStatFailed, "Analyse with checkpoint {path:?}");
+        let analyse = args(&[
+            ("OfxPropType", sval("OfxTypeParameter")),
+            ("OfxPropName", sval("analyse")),
+            ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+            ("OfxPropTime", Val::D(vec![2.0])),
+        ]);
+        assert_eq!(
+            plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()),
+            kOfxStatFailed,
+            "Analyse with checkpoint {path:?}"
+        );
         let (persistent, text) = last_message();
         assert!(persistent && text.contains(expect), "message after Analyse with checkpoint {path:?}: {text:?}");
     }
@@ -190,9 +209,11 @@ fn threaded_renders(plugin: &Plugin, inst: OfxImageEffectHandle, checkpoint: &st
     std::thread::scope(|s| {
         for chunk in times.chunks(4) {
             let shared = &shared;
-            s.spawn(move || for t in chunk {
-                let st = render(shared.0, shared.1 as OfxImageEffectHandle, *t);
-                assert_eq!(st, kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+            s.spawn(move || {
+                for t in chunk {
+                    let st = render(shared.0, shared.1 as OfxImageEffectHandle, *t);
+                    assert_eq!(st, kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+                }
             });
         }
     });
@@ -209,9 +230,13 @@ fn threaded_renders(plugin: &Plugin, inst: OfxImageEffectHandle, checkpoint: &st
 }
 
 fn overlay_args(inst: OfxImageEffectHandle, t: f64, pen: Option<[f64; 2]>, draw_ctx: usize) -> OfxPropertySetHandle {
-    let mut v = vec![("OfxPropEffectInstance", Val::P(vec![inst as usize])), ("OfxPropTime", Val::D(vec![t])),
-        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])), ("OfxInteractPropPixelScale", Val::D(vec![1.0, 1.0])),
-        ("OfxInteractPropBackgroundColour", Val::D(vec![0.0; 3]))];
+    let mut v = vec![
+        ("OfxPropEffectInstance", Val::P(vec![inst as usize])),
+        ("OfxPropTime", Val::D(vec![t])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])),
+        ("OfxInteractPropPixelScale", Val::D(vec![1.0, 1.0])),
+        ("OfxInteractPropBackgroundColour", Val::D(vec![0.0; 3])),
+    ];
     if let Some(p) = pen {
         v.extend([("OfxInteractPropPenPosition", Val::D(p.to_vec())), ("OfxInteractPropPenPressure", Val::D(vec![1.0]))]);
     }
@@ -228,7 +253,11 @@ fn opengl_draw(draw: impl FnOnce() -> OfxStatus) -> Vec<String> {
     let lib = dir.path().join("libglstub.so");
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ofx_host/gl_stub.c");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = std::process::Command::new(&cc).args(["-shared", "-fPIC", "-O1", "-o"]).arg(&lib).arg(&src).output()
+    let out = std::process::Command::new(&cc)
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .output()
         .unwrap_or_else(|e| panic!("the OpenGL overlay test needs a C compiler ({cc}): {e}"));
     assert!(out.status.success(), "building the GL stub: {}", String::from_utf8_lossy(&out.stderr));
     std::env::set_var(samurai_roto_ofx::gl::GL_LIBRARY_ENV, &lib);
@@ -236,7 +265,8 @@ fn opengl_draw(draw: impl FnOnce() -> OfxStatus) -> Vec<String> {
     // SAFETY: the stub has no initialisers; dlopen returns the copy the plugin loaded.
     let stub = unsafe { libloading::Library::new(&lib) }.unwrap();
     // SAFETY: stub_gl_log returns its static NUL-terminated log.
-    let text = unsafe { std::ffi::CStr::from_ptr(stub.get::<unsafe extern "C" fn() -> *const std::ffi::c_char>(b"stub_gl_log\0").unwrap()()) };
+    let text =
+        unsafe { std::ffi::CStr::from_ptr(stub.get::<unsafe extern "C" fn() -> *const std::ffi::c_char>(b"stub_gl_log\0").unwrap()()) };
     let lines = text.to_string_lossy().lines().map(str::to_owned).collect();
     std::mem::forget(stub);
     std::mem::forget(dir); // the plugin keeps the stub mapped
@@ -250,7 +280,9 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     // SAFETY: the plugin stored its overlay entry point (an OfxPluginEntryPoint) there.
     let entry: OfxPluginEntryPoint = unsafe { std::mem::transmute::<usize, OfxPluginEntryPoint>(p[0]) };
     let interact = Props::new_handle();
-    let call = |action: &std::ffi::CStr, a: OfxPropertySetHandle| unsafe { entry(action.as_ptr(), interact as *const c_void, a, std::ptr::null_mut()) };
+    let call = |action: &std::ffi::CStr, a: OfxPropertySetHandle| unsafe {
+        entry(action.as_ptr(), interact as *const c_void, a, std::ptr::null_mut())
+    };
     assert_eq!(call(c"OfxActionDescribe", std::ptr::null_mut()), kOfxStatReplyDefault);
     assert_eq!(call(c"OfxActionCreateInstance", overlay_args(inst, 0.0, None, 0)), kOfxStatReplyDefault);
     let t = 5.0;
@@ -260,8 +292,10 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     let drawn = DRAWN.lock().unwrap().clone();
     let (bl, tr) = ([18.0, 8.0], [38.0, 28.0]); // KEYS interpolated at frame 5
     let want = [[bl[0], bl[1]], [tr[0], bl[1]], [tr[0], tr[1]], [bl[0], tr[1]]];
-    assert!(drawn.iter().any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop
-        && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == want), "box {want:?} not drawn: {drawn:?}");
+    assert!(
+        drawn.iter().any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == want),
+        "box {want:?} not drawn: {drawn:?}"
+    );
     // Without a draw context (an OFX 1.4 host) the overlay draws with OpenGL, here a
     // recording stub standing in for libGL: the host's GL state is saved and restored, the
     // box is drawn in object 1's colour, dashed (frame 5 is not a key: the tracked box).
@@ -272,7 +306,10 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     assert_eq!(gl_log[loop_at + 5], "end");
     assert_eq!(gl_log.first().map(String::as_str), Some("push 8197"), "GL state not saved first: {gl_log:?}");
     assert_eq!(gl_log.last().map(String::as_str), Some("pop"), "GL state not restored last: {gl_log:?}");
-    assert!(gl_log.contains(&"colour 1.00 0.30 0.20 1.00".to_string()) && gl_log.contains(&"enable 2852".to_string()), "GL colour/stipple: {gl_log:?}");
+    assert!(
+        gl_log.contains(&"colour 1.00 0.30 0.20 1.00".to_string()) && gl_log.contains(&"enable 2852".to_string()),
+        "GL colour/stipple: {gl_log:?}"
+    );
     println!("ofx_host: overlay draw through OpenGL (no Draw suite): {} GL calls, box {want:?}", gl_log.len());
     EDIT_LOG.lock().unwrap().clear();
     assert_eq!(call(c"OfxInteractActionPenDown", overlay_args(inst, t, Some(bl), 0)), kOfxStatOK);
@@ -292,10 +329,14 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     let bogus = junk.as_mut_ptr() as usize;
     // SAFETY: the entry point must cope with null/bogus arguments; that is what is tested.
     let overlay_errors = [
-        ("null action", unsafe { entry(std::ptr::null(), interact as *const c_void, overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut()) }),
+        ("null action", unsafe {
+            entry(std::ptr::null(), interact as *const c_void, overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut())
+        }),
         ("pen down, null inArgs", call(c"OfxInteractActionPenDown", std::ptr::null_mut())),
         ("pen down, bogus effect", call(c"OfxInteractActionPenDown", overlay_args(bogus as OfxImageEffectHandle, t, Some(bl), 0))),
-        ("pen down, null interact", unsafe { entry(c"OfxInteractActionPenDown".as_ptr(), std::ptr::null(), overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut()) }),
+        ("pen down, null interact", unsafe {
+            entry(c"OfxInteractActionPenDown".as_ptr(), std::ptr::null(), overlay_args(inst, t, Some(bl), 0), std::ptr::null_mut())
+        }),
     ];
     for (what, st) in overlay_errors {
         println!("ofx_host: overlay error path {what:<24} -> status {st}");
@@ -344,15 +385,23 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
     assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
     assert_eq!(Props::get(out).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaUnPremultiplied"));
     // Clear cache button and purge caches are answered.
-    let changed = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("clearCache")),
-        ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
+    let changed = args(&[
+        ("OfxPropType", sval("OfxTypeParameter")),
+        ("OfxPropName", sval("clearCache")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+        ("OfxPropTime", Val::D(vec![t])),
+    ]);
     assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
     assert_eq!(plugin.call("OfxActionPurgeCaches", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
     // Analyse runs over the whole range with the host's progress bar (the test engine
     // writes no file; the real one is checked in ofx_host_tracker.rs).
     PROGRESS.lock().unwrap().clear();
-    let analyse = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval("analyse")),
-        ("OfxPropChangeReason", sval("OfxChangeUserEdited")), ("OfxPropTime", Val::D(vec![t]))]);
+    let analyse = args(&[
+        ("OfxPropType", sval("OfxTypeParameter")),
+        ("OfxPropName", sval("analyse")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+        ("OfxPropTime", Val::D(vec![t])),
+    ]);
     assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()), kOfxStatOK, "{:?}", last_message());
     assert!(PROGRESS.lock().unwrap().len() >= 12, "Analyse showed no progress");
     println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
@@ -365,8 +414,11 @@ fn source_formats(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: 
     let e = effect_of(inst);
     *param(e, "outputMode").value.lock().unwrap() = vec![0.0];
     let alpha = expected_alpha(keys, t);
-    for (comps, depth, levels) in [("OfxImageComponentRGB", "OfxBitDepthByte", 255.0f32), ("OfxImageComponentAlpha", "OfxBitDepthShort", 65535.0),
-        ("OfxImageComponentRGBA", "OfxBitDepthShort", 65535.0)] {
+    for (comps, depth, levels) in [
+        ("OfxImageComponentRGB", "OfxBitDepthByte", 255.0f32),
+        ("OfxImageComponentAlpha", "OfxBitDepthShort", 65535.0),
+        ("OfxImageComponentRGBA", "OfxBitDepthShort", 65535.0),
+    ] {
         *effect::SOURCE_FORMAT.lock().unwrap() = (comps, depth);
         assert_eq!(render(plugin, inst, t), kOfxStatOK, "render with a {comps} {depth} source: {:?}", last_message());
         let out = e.clip("Output").and_then(|c| c.output(t)).unwrap();
@@ -410,7 +462,8 @@ fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     for (what, st) in &checks {
         println!("ofx_host: error path {what:<36} -> status {st}");
     }
-    let not_errors: Vec<_> = checks.iter().filter(|(_, st)| [kOfxStatOK, kOfxStatReplyDefault, kOfxStatReplyYes, kOfxStatReplyNo].contains(st)).collect();
+    let not_errors: Vec<_> =
+        checks.iter().filter(|(_, st)| [kOfxStatOK, kOfxStatReplyDefault, kOfxStatReplyYes, kOfxStatReplyNo].contains(st)).collect();
     assert!(not_errors.is_empty(), "these must return an error status: {not_errors:?}");
     assert_eq!(plugin.call("SomeFutureAction", eh(inst), null, null), kOfxStatReplyDefault, "unknown actions get the default");
     assert_eq!(effect::outstanding_images(), 0);
@@ -474,7 +527,11 @@ fn host_suites_round_trip_through_the_c_tables() {
         assert_eq!((param.paramDefine)(ps, c"OfxParamTypeDouble2D".as_ptr(), c"corner".as_ptr(), &mut props), kOfxStatOK);
         assert_eq!((param.paramDefine)(ps, c"OfxParamTypeChoice".as_ptr(), c"mode".as_ptr(), &mut props), kOfxStatOK);
         assert_eq!((param.paramDefine)(ps, c"OfxParamTypeString".as_ptr(), c"path".as_ptr(), &mut props), kOfxStatOK);
-        let get = |name: &CStr| { let mut h = std::ptr::null_mut(); assert_eq!((param.paramGetHandle)(ps, name.as_ptr(), &mut h, std::ptr::null_mut()), kOfxStatOK); h };
+        let get = |name: &CStr| {
+            let mut h = std::ptr::null_mut();
+            assert_eq!((param.paramGetHandle)(ps, name.as_ptr(), &mut h, std::ptr::null_mut()), kOfxStatOK);
+            h
+        };
         let (corner, mode, path) = (get(c"corner"), get(c"mode"), get(c"path"));
         assert_eq!((param.paramSetValueAtTime)(corner, 2.0, 1.5f64, -2.5f64), kOfxStatOK);
         assert_eq!((param.paramSetValueAtTime)(corner, 4.0, 3.5f64, 0.5f64), kOfxStatOK);

@@ -73,15 +73,25 @@ fn set_keys(e: &Effect, keys: &[Key]) {
 fn render(plugin: &Plugin, inst: usize, t: f64) -> OfxStatus {
     let (w, h) = image_size();
     let scale = GEOMETRY.lock().unwrap().0;
-    let a = args(&[("OfxPropTime", Val::D(vec![t])), ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, w, h])),
-        ("OfxImageEffectPropRenderScale", Val::D(vec![scale, scale])), ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
-        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])), ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![0]))]);
+    let a = args(&[
+        ("OfxPropTime", Val::D(vec![t])),
+        ("OfxImageEffectPropRenderWindow", Val::I(vec![0, 0, w, h])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![scale, scale])),
+        ("OfxImageEffectPropFieldToRender", sval("OfxImageFieldNone")),
+        ("OfxImageEffectPropSequentialRenderStatus", Val::I(vec![0])),
+        ("OfxImageEffectPropInteractiveRenderStatus", Val::I(vec![0])),
+    ]);
     plugin.call("OfxImageEffectActionRender", inst as *mut c_void, a, std::ptr::null_mut())
 }
 
 fn press(plugin: &Plugin, inst: OfxImageEffectHandle, button: &str) -> OfxStatus {
-    let a = args(&[("OfxPropType", sval("OfxTypeParameter")), ("OfxPropName", sval(button)), ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
-        ("OfxPropTime", Val::D(vec![0.0])), ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0]))]);
+    let a = args(&[
+        ("OfxPropType", sval("OfxTypeParameter")),
+        ("OfxPropName", sval(button)),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+        ("OfxPropTime", Val::D(vec![0.0])),
+        ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])),
+    ]);
     plugin.call("OfxActionInstanceChanged", eh(inst), a, std::ptr::null_mut())
 }
 
@@ -162,7 +172,14 @@ fn track_frames(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize
         cmd.args(["--object", &format!("obj:{}:{x1},{y1},{x2},{y2}", *t as i64)]);
     }
     let logits = dir.join("logits");
-    let out = cmd.args(["--image-size", "256", "--device", "cpu", "--mode", "blend"]).arg("--out").arg(dir.join("out")).arg("--logits").arg(&logits).output().unwrap();
+    let out = cmd
+        .args(["--image-size", "256", "--device", "cpu", "--mode", "blend"])
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("--logits")
+        .arg(&logits)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "track: {}", String::from_utf8_lossy(&out.stderr));
     logits
 }
@@ -200,9 +217,11 @@ fn render_threaded(plugin: &Plugin, inst: OfxImageEffectHandle, times: &[f64]) {
     std::thread::scope(|s| {
         for chunk in times.chunks(times.len().div_ceil(2)) {
             let shared = &shared;
-            s.spawn(move || for &t in chunk {
-                let st = render(shared.0, shared.1, t);
-                assert_eq!(st, kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+            s.spawn(move || {
+                for &t in chunk {
+                    let st = render(shared.0, shared.1, t);
+                    assert_eq!(st, kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+                }
             });
         }
     });
@@ -246,7 +265,12 @@ fn renders_with_the_tracker_equal_the_track_command() {
     let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);
     assert_eq!(render(&plugin, second as usize, 4.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
     assert_eq!(common::helper_pids().len(), 1, "one helper per host process");
-    assert_eq!(model_loads(&helper_log, &ckpt), 1, "one model load for two instances on one checkpoint; helper log:\n{}", std::fs::read_to_string(&helper_log).unwrap_or_default());
+    assert_eq!(
+        model_loads(&helper_log, &ckpt),
+        1,
+        "one model load for two instances on one checkpoint; helper log:\n{}",
+        std::fs::read_to_string(&helper_log).unwrap_or_default()
+    );
     destroy(&plugin, second);
 
     // Pixel aspect 2: canonical x doubles; with the keys doubled the engine sees the same
@@ -288,7 +312,10 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert_eq!(render(&plugin, inst as usize, 5.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
     let after = fetched_times();
     let finished: Vec<i64> = before.iter().copied().filter(|f| *f != 5).collect();
-    assert!(!finished.is_empty() && finished.iter().all(|f| !after.contains(f)), "frames tracked before the abort ({before:?}) were fetched again ({after:?})");
+    assert!(
+        !finished.is_empty() && finished.iter().all(|f| !after.contains(f)),
+        "frames tracked before the abort ({before:?}) were fetched again ({after:?})"
+    );
     assert_matches_track(inst, 5.0, &logits, "after abort");
     destroy(&plugin, inst);
 
@@ -317,7 +344,10 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert_ne!(press(&plugin, inst, "analyse"), kOfxStatOK, "Analyse with its helper killed must fail");
     killer.join().unwrap();
     let (persistent, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
-    assert!(persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("render again"), "message after the helper was killed: {msg}");
+    assert!(
+        persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("render again"),
+        "message after the helper was killed: {msg}"
+    );
     assert!(!cache.exists(), "a killed Analyse wrote a cache");
     assert!(common::helper_pids().is_empty(), "the killed helper is still there");
     eprintln!("ofx_host_tracker: helper killed during Analyse: {msg}");
@@ -334,7 +364,10 @@ fn renders_with_the_tracker_equal_the_track_command() {
         let out = tmp.path().join(format!("farm-{frames}"));
         let spec = format!("{}|{}|{frames}|{}", ckpt.display(), cache.display(), out.display());
         let run = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "farm_child", "--nocapture", "--test-threads=1"]).env(CHILD_ENV, spec).output().unwrap();
+            .args(["--ignored", "--exact", "farm_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, spec)
+            .output()
+            .unwrap();
         let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
         assert!(run.status.success() && log.contains("1 passed"), "farm process {frames} failed:\n{log}");
         out
@@ -385,7 +418,11 @@ fn farm_child() {
     let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
     set_string(Effect::get(inst).unwrap(), "trackCacheFile", cache);
     render_threaded(&plugin, inst, &times);
-    assert_eq!(fetched_times(), times.iter().map(|t| *t as i64).collect::<Vec<_>>(), "the farm render tracked instead of reading the cache");
+    assert_eq!(
+        fetched_times(),
+        times.iter().map(|t| *t as i64).collect::<Vec<_>>(),
+        "the farm render tracked instead of reading the cache"
+    );
     assert!(MESSAGES.lock().unwrap().iter().all(|(_, m)| !m.contains("track cache")), "{:?}", MESSAGES.lock().unwrap());
     std::fs::create_dir_all(out).unwrap();
     for t in &times {
@@ -398,17 +435,31 @@ fn farm_child() {
 /// Which libraries of the libtorch family `pid` has mapped: (path, file name) pairs.
 fn torch_maps(pid: &str) -> std::collections::BTreeSet<String> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.contains("libtorch") || p.contains("libc10")).map(str::to_owned).collect()
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("libtorch") || p.contains("libc10"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Installs this build as a bundle (plugin + helper + the helper's libtorch) into `dir`.
 fn install_bundle(dir: &Path) -> PathBuf {
-    let install = Command::new("bash").arg(common::root().join("scripts/install-plugin.sh")).arg(dir)
-        .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path()).env("SAMURAI_ROTO_HELPER_BIN", common::samurai_roto()).output().unwrap();
+    let install = Command::new("bash")
+        .arg(common::root().join("scripts/install-plugin.sh"))
+        .arg(dir)
+        .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path())
+        .env("SAMURAI_ROTO_HELPER_BIN", common::samurai_roto())
+        .output()
+        .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&install.stdout), String::from_utf8_lossy(&install.stderr));
     assert!(install.status.success(), "install-plugin.sh failed:\n{log}");
     let bin_dir = dir.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
-    assert!(bin_dir.join("SamuraiRoto.ofx").is_file() && bin_dir.join("samurai-roto").is_file() && bin_dir.join("lib/libtorch_cpu.so").is_file(), "install log:\n{log}");
+    assert!(
+        bin_dir.join("SamuraiRoto.ofx").is_file()
+            && bin_dir.join("samurai-roto").is_file()
+            && bin_dir.join("lib/libtorch_cpu.so").is_file(),
+        "install log:\n{log}"
+    );
     bin_dir
 }
 
@@ -432,7 +483,11 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
     }
     let log = std::fs::read_to_string(&helper_log).unwrap();
     let tuning: Vec<&str> = log.lines().filter(|l| l.contains("session tuning:") && l.contains(ckpt.to_str().unwrap())).collect();
-    assert!(!tuning.is_empty() && tuning.iter().all(|l| l.contains("large model") && l.contains("(preset)") && l.contains("kf_score_weight 0.15")), "helper log:\n{log}");
+    assert!(
+        !tuning.is_empty()
+            && tuning.iter().all(|l| l.contains("large model") && l.contains("(preset)") && l.contains("kf_score_weight 0.15")),
+        "helper log:\n{log}"
+    );
     let logits = track_frames(&ckpt, &keys, &tmp.path().join("track"), Some(5));
     for t in [1.0, 3.0] {
         assert_matches_track(inst, t, &logits, "large checkpoint");
@@ -514,16 +569,27 @@ fn nuke_child() {
 
     // The host process: only the foreign libtorch.
     let host = torch_maps("self");
-    assert!(!host.is_empty() && host.iter().all(|p| Path::new(p).starts_with(&foreign_lib)), "the host process maps another libtorch: {host:?}");
+    assert!(
+        !host.is_empty() && host.iter().all(|p| Path::new(p).starts_with(&foreign_lib)),
+        "the host process maps another libtorch: {host:?}"
+    );
     // The helper: only the bundle's, and a clean environment.
     let helpers = common::helper_pids();
     assert_eq!(helpers.len(), 1, "one helper per host process: {helpers:?}");
     let pid = helpers[0].to_string();
     let bundle_lib = Path::new(&std::env::var(PLUGIN_ENV).unwrap()).parent().unwrap().join("lib").canonicalize().unwrap();
     let theirs = torch_maps(&pid);
-    assert!(theirs.iter().any(|p| p.ends_with("libtorch_cpu.so")) && theirs.iter().all(|p| Path::new(p).starts_with(&bundle_lib)), "the helper maps {theirs:?}, not only {}", bundle_lib.display());
+    assert!(
+        theirs.iter().any(|p| p.ends_with("libtorch_cpu.so")) && theirs.iter().all(|p| Path::new(p).starts_with(&bundle_lib)),
+        "the helper maps {theirs:?}, not only {}",
+        bundle_lib.display()
+    );
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-    let names: Vec<String> = environ.split(|b| *b == 0).filter_map(|kv| kv.split(|b| *b == b'=').next()).map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+    let names: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| kv.split(|b| *b == b'=').next())
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
     assert!(!names.iter().any(|k| k == "LD_LIBRARY_PATH" || k == "LD_PRELOAD"), "the helper inherited {names:?}");
     println!("nuke_child: {order}: host maps {} libtorch libraries, all foreign; the helper (pid {pid}) maps {} from the bundle; its environment has no LD_LIBRARY_PATH/LD_PRELOAD", host.len(), theirs.len());
     destroy(&plugin, inst);
@@ -537,7 +603,11 @@ fn killing_the_host_ends_its_helper() {
     let ckpt = common::tiny_checkpoint(256);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "host_child", "--nocapture", "--test-threads=1"])
-        .env(HOST_CHILD_ENV, ckpt).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        .env(HOST_CHILD_ENV, ckpt)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     let pid = lines.find_map(|l| l.ok()?.strip_prefix("HELPER ").map(str::to_owned)).expect("the child reported its helper");
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "helper {pid} not running");

@@ -18,7 +18,9 @@ pub fn cache_dir() -> Result<PathBuf> {
     }
     let base = match std::env::var_os("XDG_CACHE_HOME") {
         Some(x) => PathBuf::from(x),
-        None => PathBuf::from(std::env::var_os("HOME").context("neither SAMURAI_ROTO_CACHE, XDG_CACHE_HOME nor HOME is set")?).join(".cache"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("neither SAMURAI_ROTO_CACHE, XDG_CACHE_HOME nor HOME is set")?).join(".cache")
+        }
     };
     Ok(base.join("samurai-roto").join("checkpoints"))
 }

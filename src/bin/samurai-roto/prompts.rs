@@ -46,12 +46,19 @@ pub fn parse_object_arg(text: &str) -> Result<ObjectPrompt> {
 /// `frames` is the last component of `frames_dir`, or the only entry.
 pub fn read_prompts(path: &Path, clip: Option<&str>, frames_dir: &Path) -> Result<Vec<ObjectPrompt>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let clips: BTreeMap<String, ClipEntry> = serde_yaml::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
+    let clips: BTreeMap<String, ClipEntry> =
+        serde_yaml::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
     let dir_name = frames_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (name, entry) = match clip {
-        Some(c) => clips.iter().find(|(k, _)| k.as_str() == c).with_context(|| format!("{}: no clip '{c}' (has: {})", path.display(), names(&clips)))?,
+        Some(c) => clips
+            .iter()
+            .find(|(k, _)| k.as_str() == c)
+            .with_context(|| format!("{}: no clip '{c}' (has: {})", path.display(), names(&clips)))?,
         None if clips.len() == 1 => clips.iter().next().expect("one entry"),
-        None => clips.iter().find(|(_, e)| e.frames == dir_name).with_context(|| format!("{}: no clip has frames '{dir_name}'; choose one with --clip ({})", path.display(), names(&clips)))?,
+        None => clips
+            .iter()
+            .find(|(_, e)| e.frames == dir_name)
+            .with_context(|| format!("{}: no clip has frames '{dir_name}'; choose one with --clip ({})", path.display(), names(&clips)))?,
     };
     if entry.objects.is_empty() {
         bail!("{}: clip '{name}' has no objects", path.display());

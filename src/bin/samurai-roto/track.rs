@@ -122,7 +122,13 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     if let Some(area) = args.fill_hole_area {
         tuning.fill_hole_area = area;
     }
-    let options = TrackerOptions { mode, non_overlap: args.non_overlap, cache_bytes: args.cache_mb << 20, feature_bytes: args.feature_cache_mb << 20, ..TrackerOptions::default() };
+    let options = TrackerOptions {
+        mode,
+        non_overlap: args.non_overlap,
+        cache_bytes: args.cache_mb << 20,
+        feature_bytes: args.feature_cache_mb << 20,
+        ..TrackerOptions::default()
+    };
     let mut session = Session::new(model, tuning, Box::new(source), options)?;
     for p in &prompts {
         if !session.objects().iter().any(|o| o.name == p.name) {

@@ -5,16 +5,14 @@
 use super::utils::{pad_to_window, window_partition, window_unpartition, PatchEmbed};
 use crate::config::TrunkConfig;
 use crate::model::layers::{attention, LayerNorm, Linear};
-use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::position_encoding::Memo;
+use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
 use tch::Tensor;
 
 /// Max-pools a channels-last map `[B, H, W, C]` by `stride` (kernel = stride, floor mode).
 fn pool_channels_last(x: &Tensor, stride: [i64; 2]) -> Tensor {
-    x.permute([0, 3, 1, 2])
-        .max_pool2d(stride, stride, [0, 0], [1, 1], false)
-        .permute([0, 2, 3, 1])
+    x.permute([0, 3, 1, 2]).max_pool2d(stride, stride, [0, 0], [1, 1], false).permute([0, 2, 3, 1])
 }
 
 /// Multi-head self-attention over channels-last tokens whose queries may be max-pooled
@@ -112,11 +110,7 @@ impl MultiScaleBlock {
             Some(proj) => self.pool(proj.forward(&normed)),
             None => x.shallow_clone(),
         };
-        let attended = if self.window > 0 {
-            self.windowed_attention(&normed, &shortcut)
-        } else {
-            self.attn.forward(&normed)
-        };
+        let attended = if self.window > 0 { self.windowed_attention(&normed, &shortcut) } else { self.attn.forward(&normed) };
         let x = shortcut + attended;
         &x + self.mlp.forward(&self.norm2.forward(&x))
     }
@@ -188,11 +182,7 @@ impl Hiera {
         let [bh, bw] = cfg.window_pos_embed_bkg_spatial_size;
         let w0 = cfg.window_spec[0];
         let blocks_scope = s.sub("blocks");
-        let blocks = specs
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| MultiScaleBlock::load(&blocks_scope.sub(i), *spec, cfg.mlp_ratio))
-            .collect();
+        let blocks = specs.iter().enumerate().map(|(i, spec)| MultiScaleBlock::load(&blocks_scope.sub(i), *spec, cfg.mlp_ratio)).collect();
         Self {
             patch_embed: PatchEmbed::load(&s.sub("patch_embed"), cfg.embed_dim),
             pos_embed: s.tensor("pos_embed", &[1, cfg.embed_dim, bh, bw]),
@@ -248,10 +238,13 @@ impl Hiera {
 
 /// Index of the last block of each stage.
 fn stage_ends(stages: &[usize]) -> Vec<usize> {
-    stages.iter().scan(0, |acc, &n| {
-        *acc += n;
-        Some(*acc - 1)
-    }).collect()
+    stages
+        .iter()
+        .scan(0, |acc, &n| {
+            *acc += n;
+            Some(*acc - 1)
+        })
+        .collect()
 }
 
 /// Per-block settings, following the reference's construction loop: the first block of a

@@ -17,17 +17,10 @@ pub fn pad_to_window(len: i64, window: i64) -> i64 {
 pub fn window_partition(x: &Tensor, window: i64) -> (Tensor, (i64, i64)) {
     let (b, h, w, c) = x.size4().expect("window_partition expects [B, H, W, C]");
     let (pad_h, pad_w) = (pad_to_window(h, window), pad_to_window(w, window));
-    let x = if pad_h > 0 || pad_w > 0 {
-        x.constant_pad_nd([0, 0, 0, pad_w, 0, pad_h])
-    } else {
-        x.shallow_clone()
-    };
+    let x = if pad_h > 0 || pad_w > 0 { x.constant_pad_nd([0, 0, 0, pad_w, 0, pad_h]) } else { x.shallow_clone() };
     let (hp, wp) = (h + pad_h, w + pad_w);
-    let windows = x
-        .view([b, hp / window, window, wp / window, window, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .contiguous()
-        .view([-1, window, window, c]);
+    let windows =
+        x.view([b, hp / window, window, wp / window, window, c]).permute([0, 1, 3, 2, 4, 5]).contiguous().view([-1, window, window, c]);
     (windows, (hp, wp))
 }
 
@@ -37,11 +30,7 @@ pub fn window_unpartition(windows: &Tensor, window: i64, padded: (i64, i64), hw:
     let (hp, wp) = padded;
     let (h, w) = hw;
     let b = windows.size()[0] / (hp * wp / window / window);
-    let x = windows
-        .view([b, hp / window, wp / window, window, window, -1])
-        .permute([0, 1, 3, 2, 4, 5])
-        .contiguous()
-        .view([b, hp, wp, -1]);
+    let x = windows.view([b, hp / window, wp / window, window, window, -1]).permute([0, 1, 3, 2, 4, 5]).contiguous().view([b, hp, wp, -1]);
     if hp > h || wp > w {
         x.slice(1, 0, h, 1).slice(2, 0, w, 1).contiguous()
     } else {

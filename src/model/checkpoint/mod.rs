@@ -65,9 +65,7 @@ pub fn detect_format(path: &Path) -> Result<CheckpointFormat> {
         return Err(fail(format!("the file is empty (0 bytes); {OFFICIAL_CHECKPOINTS}")));
     }
     let mut head = Vec::with_capacity(16);
-    File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut head))
-        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    File::open(path).and_then(|f| f.take(16).read_to_end(&mut head)).map_err(|e| fail(format!("cannot read the file: {e}")))?;
     classify(&head, len).map_err(fail)
 }
 
@@ -91,15 +89,11 @@ fn classify(head: &[u8], len: u64) -> Result<CheckpointFormat, String> {
             .into());
     }
     let shown: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Err(format!(
-        "not a checkpoint: neither a PyTorch zip archive nor a .safetensors file (first bytes {})",
-        shown.join(" ")
-    ))
+    Err(format!("not a checkpoint: neither a PyTorch zip archive nor a .safetensors file (first bytes {})", shown.join(" ")))
 }
 
 fn read_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    let mut tensors = Tensor::read_safetensors(path)
-        .map_err(|e| Error::checkpoint(path, format!("invalid .safetensors file: {e}")))?;
+    let mut tensors = Tensor::read_safetensors(path).map_err(|e| Error::checkpoint(path, format!("invalid .safetensors file: {e}")))?;
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(tensors)
 }
@@ -138,9 +132,7 @@ fn read_torch_zip_from<R: Read + Seek>(reader: R, path: &Path) -> Result<Vec<(St
 fn archive_prefix<R: Read + Seek>(zip: &Archive<R>) -> Result<String, String> {
     let found: Vec<&str> = zip
         .file_names()
-        .filter(|n| {
-            n.strip_suffix("data.pkl").is_some_and(|p| p.is_empty() || p.matches('/').count() == 1 && p.ends_with('/'))
-        })
+        .filter(|n| n.strip_suffix("data.pkl").is_some_and(|p| p.is_empty() || p.matches('/').count() == 1 && p.ends_with('/')))
         .collect();
     match found[..] {
         [one] => Ok(one.trim_end_matches("data.pkl").to_owned()),
@@ -179,11 +171,7 @@ fn read_record<R: Read + Seek>(zip: &mut Archive<R>, name: &str, max: u64) -> Re
     // The declared size is only a hint (a damaged or forged archive can declare anything):
     // reserve at most 1 MiB up front and let the vector grow with what is really there.
     let mut bytes = Vec::with_capacity(usize::try_from(entry.size().min(1 << 20)).unwrap_or(0));
-    entry
-        .by_ref()
-        .take(max)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("record '{name}' is corrupt or truncated: {e}"))?;
+    entry.by_ref().take(max).read_to_end(&mut bytes).map_err(|e| format!("record '{name}' is corrupt or truncated: {e}"))?;
     Ok(bytes)
 }
 
@@ -305,10 +293,7 @@ mod tests {
         assert_eq!(values(&tensors[1].1), [1., 4., 2., 5.]);
         assert!(tensors[1].1.is_contiguous());
         assert_eq!((tensors[2].1.kind(), tensors[2].1.dim(), tensors[2].1.int64_value(&[])), (Kind::Int64, 0, 42));
-        assert_eq!(
-            (tensors[3].1.kind(), tensors[3].1.int64_value(&[3]), tensors[3].1.int64_value(&[4])),
-            (Kind::Bool, 1, 0)
-        );
+        assert_eq!((tensors[3].1.kind(), tensors[3].1.int64_value(&[3]), tensors[3].1.int64_value(&[4])), (Kind::Bool, 1, 0));
     }
 
     #[test]
@@ -320,25 +305,14 @@ mod tests {
             r.extend(bytes.map(|b| (format!("ckpt/{name}"), b.to_vec())));
             r
         };
-        let too_far = [Entry {
-            name: "x",
-            storage_type: "FloatStorage",
-            key: "0",
-            numel: 6,
-            offset: 1,
-            size: &[2, 3],
-            stride: &[3, 1],
-        }];
+        let too_far = [Entry { name: "x", storage_type: "FloatStorage", key: "0", numel: 6, offset: 1, size: &[2, 3], stride: &[3, 1] }];
         let cases = [
             (edit("data/1", None), "record 'ckpt/data/1' is missing: the archive is incomplete"),
             (edit("data/0", Some(&[0; 20])), "holds 20 bytes"),
             (edit("data/2", Some(&[2; 300])), "bool values"),
             (edit("byteorder", Some(b"big")), "big-endian"),
             (edit("data.pkl", None), "without a data.pkl"),
-            (
-                edit("data.pkl", Some(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.")),
-                "unsupported global 'posix.system'",
-            ),
+            (edit("data.pkl", Some(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.")), "unsupported global 'posix.system'"),
             (sample_records(torch_like_pickle(&too_far, true)), "tensor 'x': storage too small"),
         ];
         for (records, want) in cases {
@@ -349,15 +323,8 @@ mod tests {
 
     #[test]
     fn big_compressed_storage_is_refused() {
-        let entries = [Entry {
-            name: "z",
-            storage_type: "FloatStorage",
-            key: "0",
-            numel: 1 << 19,
-            offset: 0,
-            size: &[1 << 19],
-            stride: &[1],
-        }];
+        let entries =
+            [Entry { name: "z", storage_type: "FloatStorage", key: "0", numel: 1 << 19, offset: 0, size: &[1 << 19], stride: &[1] }];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bomb.pt");
         let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
@@ -380,10 +347,7 @@ mod tests {
             reason(read_checkpoint(&path))
         };
         let missing = reason(read_checkpoint(&dir.path().join("sam2.1_hiera_tiny.pt")));
-        assert!(
-            missing.contains("not found") && missing.contains("sam2.1_hiera_{tiny,small,base_plus,large}.pt"),
-            "{missing}"
-        );
+        assert!(missing.contains("not found") && missing.contains("sam2.1_hiera_{tiny,small,base_plus,large}.pt"), "{missing}");
         assert!(file("empty.pt", b"").contains("empty"));
         assert!(file("text.pt", b"hello, this is not a model").contains("not a checkpoint"));
         assert!(file("legacy.pt", b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.").contains("legacy"));

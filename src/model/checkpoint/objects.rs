@@ -47,9 +47,11 @@ impl TensorSpec {
             return bad("negative size, stride or offset");
         }
         let numel = self.size.iter().try_fold(1i64, |acc, &s| acc.checked_mul(s));
-        let last = self.size.iter().zip(&self.stride).try_fold(self.offset, |acc, (&s, &st)| {
-            (s.max(1) - 1).checked_mul(st).and_then(|span| acc.checked_add(span))
-        });
+        let last = self
+            .size
+            .iter()
+            .zip(&self.stride)
+            .try_fold(self.offset, |acc, (&s, &st)| (s.max(1) - 1).checked_mul(st).and_then(|span| acc.checked_add(span)));
         // A view with more elements than its storage (zero strides) would be materialised
         // by a copy larger than anything in the file: no state dict holds one.
         if numel.is_some_and(|n| n > self.storage.numel) {
@@ -245,34 +247,10 @@ pub(super) mod tests {
 
     pub fn sample_entries() -> Vec<Entry<'static>> {
         vec![
-            Entry {
-                name: "w",
-                storage_type: "FloatStorage",
-                key: "0",
-                numel: 6,
-                offset: 0,
-                size: &[2, 3],
-                stride: &[3, 1],
-            },
-            Entry {
-                name: "w_t",
-                storage_type: "FloatStorage",
-                key: "0",
-                numel: 6,
-                offset: 1,
-                size: &[2, 2],
-                stride: &[1, 3],
-            },
+            Entry { name: "w", storage_type: "FloatStorage", key: "0", numel: 6, offset: 0, size: &[2, 3], stride: &[3, 1] },
+            Entry { name: "w_t", storage_type: "FloatStorage", key: "0", numel: 6, offset: 1, size: &[2, 2], stride: &[1, 3] },
             Entry { name: "n", storage_type: "LongStorage", key: "1", numel: 1, offset: 0, size: &[], stride: &[] },
-            Entry {
-                name: "big",
-                storage_type: "BoolStorage",
-                key: "2",
-                numel: 300,
-                offset: 0,
-                size: &[300],
-                stride: &[1],
-            },
+            Entry { name: "big", storage_type: "BoolStorage", key: "2", numel: 300, offset: 0, size: &[300], stride: &[1] },
         ]
     }
 

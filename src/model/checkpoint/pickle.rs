@@ -79,9 +79,7 @@ impl<'a> Machine<'a> {
             b'Q' => self.persistent_id()?,
             b'q' => self.take(1).map(|b| u32::from(b[0])).and_then(|i| self.put(i))?,
             b'r' => self.u32().and_then(|i| self.put(i))?,
-            0x94 => {
-                u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string()).and_then(|i| self.put(i))?
-            }
+            0x94 => u32::try_from(self.memo.len()).map_err(|_| "memo too large".to_string()).and_then(|i| self.put(i))?,
             b'h' => self.take(1).map(|b| u32::from(b[0])).and_then(|i| self.get(i))?,
             b'j' => self.u32().and_then(|i| self.get(i))?,
             _ => return Err("unsupported pickle opcode (a state dict never needs it)".into()),
@@ -347,9 +345,7 @@ impl<'a> Machine<'a> {
         let target = self.top()?;
         match (&self.objs[target], &self.objs[state]) {
             (Obj::Dict(_), Obj::Dict(_)) => Ok(()),
-            (t, s) => {
-                Err(format!("BUILD of a {} with a {} state is not part of a state dict", t.type_name(), s.type_name()))
-            }
+            (t, s) => Err(format!("BUILD of a {} with a {} state is not part of a state dict", t.type_name(), s.type_name())),
         }
     }
 
@@ -386,9 +382,7 @@ mod tests {
     fn scalars_lists_memo_and_later_protocol_opcodes() {
         // PROTO 4, FRAME, (MARK LONG1(-5) BININT(-7) BININT2(300) LONG1(0) NONE NEWTRUE l),
         // MEMOIZE, BINGET 0 → TUPLE2, SHORT_BINUNICODE 'é', BINUNICODE8 'ab', APPENDS
-        let mut p =
-            b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00(\x8a\x01\xfbJ\xf9\xff\xff\xffM\x2c\x01\x8a\x00N\x88l\x94"
-                .to_vec();
+        let mut p = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00(\x8a\x01\xfbJ\xf9\xff\xff\xffM\x2c\x01\x8a\x00N\x88l\x94".to_vec();
         p.extend(b"h\x00\x86");
         p.extend(b"]r\x05\x00\x00\x00(\x8c\x02\xc3\xa9\x8d\x02\x00\x00\x00\x00\x00\x00\x00abG\x3f\xf0\x00\x00\x00\x00\x00\x00ej\x05\x00\x00\x00a\x86.");
         let u = unpickle(&p).unwrap();
@@ -396,8 +390,7 @@ mod tests {
         let Obj::Tuple(pair) = &u.objs[outer[0]] else { panic!() };
         assert_eq!(pair[0], pair[1], "BINGET returns the memoised object itself");
         let Obj::List(items) = &u.objs[pair[0]] else { panic!() };
-        let ints: Vec<Option<i64>> =
-            items.iter().map(|&i| if let Obj::Int(v) = u.objs[i] { Some(v) } else { None }).collect();
+        let ints: Vec<Option<i64>> = items.iter().map(|&i| if let Obj::Int(v) = u.objs[i] { Some(v) } else { None }).collect();
         assert_eq!(ints, [Some(-5), Some(-7), Some(300), Some(0), None, None]);
         let Obj::List(texts) = &u.objs[outer[1]] else { panic!() };
         assert_eq!(texts.len(), 4, "three appended by APPENDS, the list itself by APPEND");
@@ -418,10 +411,7 @@ mod tests {
     #[test]
     fn forbidden_globals_are_named_and_never_run() {
         let e = err(b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00lsR.");
-        assert!(
-            e.contains("unsupported global 'posix.system'") && e.contains("GLOBAL") && e.contains("at byte 2"),
-            "{e}"
-        );
+        assert!(e.contains("unsupported global 'posix.system'") && e.contains("GLOBAL") && e.contains("at byte 2"), "{e}");
         let e = err(b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.");
         assert!(e.contains("'builtins.eval'") && e.contains("STACK_GLOBAL"), "{e}");
         let e = err(b"\x80\x02ctorch\nFloatStorage\n)R.");
@@ -481,8 +471,7 @@ mod tests {
             let mut data = real.clone();
             let at = (next() as usize) % data.len();
             data[at] = next() as u8;
-            let _ = unpickle(&data)
-                .and_then(|u| u.state_dict().map(|sd| sd.iter().filter(|(_, s)| s.check_fits().is_ok()).count()));
+            let _ = unpickle(&data).and_then(|u| u.state_dict().map(|sd| sd.iter().filter(|(_, s)| s.check_fits().is_ok()).count()));
         }
     }
 }

@@ -124,17 +124,7 @@ impl MaskDecoder {
             output_tokens,
             output_upscaling: OutputUpscaling::load(&s.sub("output_upscaling"), dim),
             output_hypernetworks_mlps: (0..NUM_MASK_TOKENS)
-                .map(|i| {
-                    Mlp::load(
-                        &s.sub("output_hypernetworks_mlps").sub(i),
-                        dim,
-                        dim,
-                        dim / 8,
-                        3,
-                        Activation::Relu,
-                        false,
-                    )
-                })
+                .map(|i| Mlp::load(&s.sub("output_hypernetworks_mlps").sub(i), dim, dim, dim / 8, 3, Activation::Relu, false))
                 .collect(),
             iou_prediction_head: Mlp::load(&s.sub("iou_prediction_head"), dim, 256, NUM_MASK_TOKENS, 3, Activation::Relu, true),
             pred_obj_score_head: Mlp::load(&s.sub("pred_obj_score_head"), dim, dim, 1, 3, Activation::Relu, false),
@@ -162,10 +152,7 @@ impl MaskDecoder {
     ) -> MaskDecoderOut {
         let raw = self.predict_masks(image_embeddings, image_pe, sparse, dense, repeat_image, high_res_features);
         let (masks, iou_pred) = if multimask_output {
-            (
-                raw.masks.narrow(1, 1, NUM_MULTIMASK_OUTPUTS),
-                raw.iou_pred.narrow(1, 1, NUM_MULTIMASK_OUTPUTS),
-            )
+            (raw.masks.narrow(1, 1, NUM_MULTIMASK_OUTPUTS), raw.iou_pred.narrow(1, 1, NUM_MULTIMASK_OUTPUTS))
         } else if self.dynamic_multimask_via_stability {
             dynamic_multimask_via_stability(&raw.masks, &raw.iou_pred, self.stability_delta, self.stability_thresh)
         } else {
@@ -176,12 +163,7 @@ impl MaskDecoder {
         } else {
             raw.mask_tokens_out.narrow(1, 0, 1)
         };
-        MaskDecoderOut {
-            masks,
-            iou_pred,
-            sam_tokens_out,
-            object_score_logits: raw.object_score_logits,
-        }
+        MaskDecoderOut { masks, iou_pred, sam_tokens_out, object_score_logits: raw.object_score_logits }
     }
 
     /// Runs the transformer and every head on all output tokens (`predict_masks`).
@@ -225,12 +207,8 @@ impl MaskDecoder {
 
     /// Each mask token through its own MLP, dotted with every upscaled pixel feature.
     fn hypernetwork_masks(&self, mask_tokens_out: &Tensor, upscaled: &Tensor) -> Tensor {
-        let hyper: Vec<Tensor> = self
-            .output_hypernetworks_mlps
-            .iter()
-            .enumerate()
-            .map(|(i, mlp)| mlp.forward(&mask_tokens_out.select(1, i as i64)))
-            .collect();
+        let hyper: Vec<Tensor> =
+            self.output_hypernetworks_mlps.iter().enumerate().map(|(i, mlp)| mlp.forward(&mask_tokens_out.select(1, i as i64))).collect();
         let hyper_in = Tensor::stack(&hyper, 1);
         let (b, c, h, w) = upscaled.size4().expect("upscaled embedding is [B, C, H, W]");
         hyper_in.matmul(&upscaled.reshape([b, c, h * w])).reshape([b, -1, h, w])

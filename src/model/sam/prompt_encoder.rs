@@ -67,9 +67,8 @@ impl PromptEncoder {
     /// Loads `sam_prompt_encoder.*`. Sizes are `(h, w)`; `input_image_size` is the model's
     /// square input resolution and `image_embedding_size` a 16th of it.
     pub fn load(s: &Scope, embed_dim: i64, image_embedding_size: (i64, i64), input_image_size: (i64, i64), mask_in_chans: i64) -> Self {
-        let point_embeddings = (0..NUM_POINT_EMBEDDINGS)
-            .map(|i| s.sub("point_embeddings").sub(i).tensor("weight", &[1, embed_dim]))
-            .collect();
+        let point_embeddings =
+            (0..NUM_POINT_EMBEDDINGS).map(|i| s.sub("point_embeddings").sub(i).tensor("weight", &[1, embed_dim])).collect();
         Self {
             embed_dim,
             image_embedding_size,
@@ -117,11 +116,7 @@ impl PromptEncoder {
 
     /// Batch size from the first prompt given (points, then boxes, then masks), else 1.
     fn batch_size(points: Option<(&Tensor, &Tensor)>, boxes: Option<&Tensor>, masks: Option<&Tensor>) -> i64 {
-        points
-            .map(|(c, _)| c.size()[0])
-            .or_else(|| boxes.map(|b| b.size()[0]))
-            .or_else(|| masks.map(|m| m.size()[0]))
-            .unwrap_or(1)
+        points.map(|(c, _)| c.size()[0]).or_else(|| boxes.map(|b| b.size()[0])).or_else(|| masks.map(|m| m.size()[0])).unwrap_or(1)
     }
 
     /// Encodes point prompts, optionally appending one padding point per batch item.
@@ -178,10 +173,7 @@ mod tests {
         let f = (Kind::Float, Device::Cpu);
         let mut t: Vec<(String, Tensor)> = (0..4)
             .map(|i| {
-                (
-                    format!("point_embeddings.{i}.weight"),
-                    Tensor::zeros([1, c], f).index_fill(1, &Tensor::from_slice(&[i as i64]), 100.0),
-                )
+                (format!("point_embeddings.{i}.weight"), Tensor::zeros([1, c], f).index_fill(1, &Tensor::from_slice(&[i as i64]), 100.0))
             })
             .collect();
         t.push(("not_a_point_embed.weight".into(), Tensor::full([1, c], -7.0, f)));
@@ -209,15 +201,7 @@ mod tests {
         assert_eq!(sparse.size(), vec![1, 4, 8]);
         // Given padding point and the appended one: exactly the not-a-point vector.
         for n in [2, 3] {
-            assert!(
-                sparse
-                    .get(0)
-                    .get(n)
-                    .eq_tensor(&Tensor::full([8], -7.0, (Kind::Float, Device::Cpu)))
-                    .all()
-                    .int64_value(&[])
-                    == 1
-            );
+            assert!(sparse.get(0).get(n).eq_tensor(&Tensor::full([8], -7.0, (Kind::Float, Device::Cpu))).all().int64_value(&[]) == 1);
         }
         // Positive point gets +100 on channel 1, negative on channel 0 (sin/cos are in [-1, 1]).
         assert!(sparse.double_value(&[0, 0, 1]) > 99.0 && sparse.double_value(&[0, 0, 0]).abs() <= 1.0);

@@ -193,9 +193,8 @@ pub struct TwoWayTransformer {
 
 impl TwoWayTransformer {
     pub fn load(s: &Scope, depth: usize, dim: i64, heads: i64, mlp_dim: i64, downsample: i64) -> Self {
-        let layers = (0..depth)
-            .map(|i| TwoWayAttentionBlock::load(&s.sub("layers").sub(i), dim, heads, mlp_dim, downsample, i == 0))
-            .collect();
+        let layers =
+            (0..depth).map(|i| TwoWayAttentionBlock::load(&s.sub("layers").sub(i), dim, heads, mlp_dim, downsample, i == 0)).collect();
         Self {
             layers,
             final_attn_token_to_image: Attention::load(&s.sub("final_attn_token_to_image"), dim, heads, downsample, None),

@@ -7,8 +7,7 @@ mod model;
 mod samurai;
 
 pub use model::{
-    ImageEncoderConfig, MaskDecoderExtraArgs, MemoryAttentionConfig, MemoryEncoderConfig,
-    ModelConfig, NeckConfig, TrunkConfig,
+    ImageEncoderConfig, MaskDecoderExtraArgs, MemoryAttentionConfig, MemoryEncoderConfig, ModelConfig, NeckConfig, TrunkConfig,
 };
 pub use samurai::SamuraiConfig;
 
@@ -56,10 +55,7 @@ impl ModelSize {
             "small" | "s" => Ok(Self::Small),
             "base_plus" | "base-plus" | "b+" | "baseplus" => Ok(Self::BasePlus),
             "large" | "l" => Ok(Self::Large),
-            other => Err(Error::invalid(
-                "model size",
-                format!("'{other}' is not one of tiny, small, base_plus, large"),
-            )),
+            other => Err(Error::invalid("model size", format!("'{other}' is not one of tiny, small, base_plus, large"))),
         }
     }
 
@@ -109,8 +105,7 @@ impl Preset {
 
     /// Parses a preset from YAML text; `origin` names the source in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self> {
-        let preset: Preset = serde_yaml::from_str(text)
-            .map_err(|e| Error::Config { origin: origin.to_owned(), reason: e.to_string() })?;
+        let preset: Preset = serde_yaml::from_str(text).map_err(|e| Error::Config { origin: origin.to_owned(), reason: e.to_string() })?;
         preset.validate().map_err(|reason| Error::Config { origin: origin.to_owned(), reason })?;
         Ok(preset)
     }

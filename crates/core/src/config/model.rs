@@ -136,10 +136,7 @@ impl ModelConfig {
     /// Checks ranges and the flag values this implementation supports.
     pub fn validate(&self) -> Result<(), String> {
         if !(256..=1024).contains(&self.image_size) || self.image_size % 64 != 0 {
-            return Err(format!(
-                "image_size: {} is not a multiple of 64 between 256 and 1024",
-                self.image_size
-            ));
+            return Err(format!("image_size: {} is not a multiple of 64 between 256 and 1024", self.image_size));
         }
         let t = &self.image_encoder.trunk;
         if t.stages.len() != 4 || t.window_spec.len() != 4 {

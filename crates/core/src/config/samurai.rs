@@ -26,10 +26,7 @@ impl SamuraiConfig {
             return Err(format!("kf_score_weight: {} is not in [0, 1]", self.kf_score_weight));
         }
         if !(0.0..=1.0).contains(&self.stable_ious_threshold) {
-            return Err(format!(
-                "stable_ious_threshold: {} is not in [0, 1]",
-                self.stable_ious_threshold
-            ));
+            return Err(format!("stable_ious_threshold: {} is not in [0, 1]", self.stable_ious_threshold));
         }
         if self.fill_hole_area < 0 {
             return Err(format!("fill_hole_area: {} is negative", self.fill_hole_area));

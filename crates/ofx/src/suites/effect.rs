@@ -27,7 +27,9 @@ impl Effect {
     pub fn clip(&self, name: &CStr) -> OfxResult<Clip> {
         let (mut c, mut p) = (null_mut(), null_mut());
         // SAFETY: `name` is NUL-terminated; both out pointers are valid.
-        check(unsafe { (suites()?.effect.clipGetHandle)(self.0, name.as_ptr(), &mut c, &mut p) }, || format!("clip {}", name.to_string_lossy()))?;
+        check(unsafe { (suites()?.effect.clipGetHandle)(self.0, name.as_ptr(), &mut c, &mut p) }, || {
+            format!("clip {}", name.to_string_lossy())
+        })?;
         Clip::from_raw(c.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "null clip"))
     }
     /// The host's abort flag for the current render.
@@ -56,14 +58,26 @@ impl Clip {
 
 /// Bit depth of image channels we accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PixelDepth { Byte, Short, Float }
+pub enum PixelDepth {
+    Byte,
+    Short,
+    Float,
+}
 /// Channel layout of images we accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Components { Rgba, Rgb, Alpha }
+pub enum Components {
+    Rgba,
+    Rgb,
+    Alpha,
+}
 
 impl PixelDepth {
     pub fn bytes(self) -> usize {
-        match self { PixelDepth::Byte => 1, PixelDepth::Short => 2, PixelDepth::Float => 4 }
+        match self {
+            PixelDepth::Byte => 1,
+            PixelDepth::Short => 2,
+            PixelDepth::Float => 4,
+        }
     }
     pub fn parse(s: &str) -> OfxResult<Self> {
         match s.as_bytes() {
@@ -76,7 +90,11 @@ impl PixelDepth {
 }
 impl Components {
     pub fn count(self) -> usize {
-        match self { Components::Rgba => 4, Components::Rgb => 3, Components::Alpha => 1 }
+        match self {
+            Components::Rgba => 4,
+            Components::Rgb => 3,
+            Components::Alpha => 1,
+        }
     }
     pub fn parse(s: &str) -> OfxResult<Self> {
         match s.as_bytes() {
@@ -106,8 +124,16 @@ unsafe impl Send for Image {}
 
 impl Image {
     fn new(props: PropSet) -> OfxResult<Self> {
-        let mut img = Image { props, data: null_mut(), bounds: Default::default(), row_bytes: 0,
-            depth: PixelDepth::Float, components: Components::Rgba, pixel_aspect: 1.0, render_scale: [1.0; 2] };
+        let mut img = Image {
+            props,
+            data: null_mut(),
+            bounds: Default::default(),
+            row_bytes: 0,
+            depth: PixelDepth::Float,
+            components: Components::Rgba,
+            pixel_aspect: 1.0,
+            render_scale: [1.0; 2],
+        };
         // The image is released by Drop from here on, even if a property read fails.
         img.data = props.get_pointer(n::kOfxImagePropData, 0)?.cast();
         let b = props.get_ints::<4>(n::kOfxImagePropBounds)?;

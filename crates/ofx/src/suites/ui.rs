@@ -16,7 +16,8 @@ pub fn post_persistent(effect: Effect, kind: &CStr, text: &str) -> bool {
     if let Some(m) = s.message2 {
         // SAFETY: the format has no conversion left (every '%' doubled), so the host reads
         // no variadic argument; the trailing null is never read. Strings outlive the call.
-        return unsafe { (m.setPersistentMessage)(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), c.as_ptr(), null_mut::<c_void>()) } == sys::kOfxStatOK;
+        return unsafe { (m.setPersistentMessage)(h, kind.as_ptr(), MESSAGE_ID.as_ptr(), c.as_ptr(), null_mut::<c_void>()) }
+            == sys::kOfxStatOK;
     }
     post_message(Some(effect), kind, text)
 }

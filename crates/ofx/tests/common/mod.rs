@@ -46,7 +46,12 @@ pub fn checkpoint(size: &str, n: i64) -> PathBuf {
         .env("OMP_NUM_THREADS", "2")
         .output()
         .expect("run the fixture script");
-    assert!(out.status.success(), "make_block_fixtures.py failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "make_block_fixtures.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir.join("checkpoint.pt")
 }
 

@@ -67,10 +67,7 @@ const LIBS: [&str; 3] = ["libc10.so", "libtorch_cpu.so", "libforeign_torch_shim.
 /// The repository root: the first ancestor of this crate's manifest folder that
 /// holds `scripts/foreign-torch.sh`.
 fn repo_root() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .find(|p| p.join("scripts/foreign-torch.sh").is_file())
-        .map(Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().find(|p| p.join("scripts/foreign-torch.sh").is_file()).map(Path::to_path_buf)
 }
 
 /// Where the fixture lives or is to be built: `$SAMURAI_ROTO_FOREIGN_TORCH`
@@ -101,8 +98,7 @@ fn lib_path(dir: &Path, name: &str) -> PathBuf {
 /// and returns its folder. The first run downloads ~685 MB of wheels; later
 /// runs take milliseconds. Panics with the script's output when it fails.
 pub fn ensure_fixture() -> PathBuf {
-    let root =
-        repo_root().expect("foreign torch: no scripts/foreign-torch.sh above CARGO_MANIFEST_DIR");
+    let root = repo_root().expect("foreign torch: no scripts/foreign-torch.sh above CARGO_MANIFEST_DIR");
     let dir = fixture_dir().expect("foreign torch: no fixture folder");
     let out = Command::new("bash")
         .arg(root.join("scripts/foreign-torch.sh"))
@@ -130,10 +126,7 @@ pub fn child_env(dir: &Path) -> Vec<(String, String)> {
         Ok(old) if !old.is_empty() => format!("{lib}:{old}"),
         _ => lib,
     };
-    vec![
-        ("LD_LIBRARY_PATH".to_string(), ld_path),
-        (DIR_ENV.to_string(), dir.to_string_lossy().into_owned()),
-    ]
+    vec![("LD_LIBRARY_PATH".to_string(), ld_path), (DIR_ENV.to_string(), dir.to_string_lossy().into_owned())]
 }
 
 /// Whether this process is a child started by [`child_command`].
@@ -148,9 +141,7 @@ pub fn is_child() -> bool {
 pub fn child_command(dir: &Path, test: &str) -> Command {
     let exe = std::env::current_exe().expect("foreign torch: current_exe");
     let mut cmd = Command::new(exe);
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .envs(child_env(dir))
-        .env(CHILD_ENV, "1");
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]).envs(child_env(dir)).env(CHILD_ENV, "1");
     cmd
 }
 
@@ -175,22 +166,16 @@ impl ForeignTorch {
             // SAFETY: loading runs the library's static initialisers; these
             // are libtorch 2.1.2's own and the shim's (which has none beyond
             // libstdc++'s), and they are what this fixture is meant to run.
-            let lib = unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) }
-                .map_err(|e| format!("dlopen {}: {e}", path.display()))?;
+            let lib =
+                unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| format!("dlopen {}: {e}", path.display()))?;
             libs.push(lib);
         }
         // SAFETY: `foreign_torch_check` is declared in foreign_torch.cpp as
         // `extern "C" int foreign_torch_check(char*, size_t)`, which is
         // `CheckFn`. The pointer stays valid since the library is never closed.
-        let check = unsafe {
-            *libs[LIBS.len() - 1]
-                .get::<CheckFn>(b"foreign_torch_check\0")
-                .map_err(|e| format!("foreign_torch_check: {e}"))?
-        };
-        Ok(Self {
-            _libs: ManuallyDrop::new(libs),
-            check,
-        })
+        let check =
+            unsafe { *libs[LIBS.len() - 1].get::<CheckFn>(b"foreign_torch_check\0").map_err(|e| format!("foreign_torch_check: {e}"))? };
+        Ok(Self { _libs: ManuallyDrop::new(libs), check })
     }
 
     /// Runs a CPU tensor computation through the foreign libtorch. `Ok` holds

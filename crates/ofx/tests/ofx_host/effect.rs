@@ -30,7 +30,11 @@ pub static SOURCE_FORMAT: Mutex<(&str, &str)> = Mutex::new(("OfxImageComponentRG
 /// The Source image of time `t` in `SOURCE_FORMAT` (rows bottom-up), and its row bytes.
 fn source_bytes(t: f64, (w, h): (i32, i32)) -> (Vec<u8>, i32) {
     let (comps, depth) = *SOURCE_FORMAT.lock().unwrap();
-    let channels: &[usize] = match comps { "OfxImageComponentRGB" => &[0, 1, 2], "OfxImageComponentAlpha" => &[3], _ => &[0, 1, 2, 3] };
+    let channels: &[usize] = match comps {
+        "OfxImageComponentRGB" => &[0, 1, 2],
+        "OfxImageComponentAlpha" => &[3],
+        _ => &[0, 1, 2, 3],
+    };
     let mut out = Vec::new();
     for y in 0..h {
         for x in 0..w {
@@ -201,54 +205,88 @@ fn image_props(data: *mut u8, row_bytes: i32, format: (&str, &str)) -> OfxProper
     h
 }
 
-macro_rules! or_bad { ($e:expr) => { match $e { Some(p) => p, None => return kOfxStatErrBadHandle } }; }
+macro_rules! or_bad {
+    ($e:expr) => {
+        match $e {
+            Some(p) => p,
+            None => return kOfxStatErrBadHandle,
+        }
+    };
+}
 unsafe fn name<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() { None } else { CStr::from_ptr(p).to_str().ok() }
+    if p.is_null() {
+        None
+    } else {
+        CStr::from_ptr(p).to_str().ok()
+    }
 }
 
 unsafe extern "C" fn get_props(e: OfxImageEffectHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
     let e = or_bad!(Effect::get(e));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = e.props;
     kOfxStatOK
 }
 unsafe extern "C" fn get_params(e: OfxImageEffectHandle, out: *mut OfxParamSetHandle) -> OfxStatus {
     let e = or_bad!(Effect::get(e));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = e.params;
     kOfxStatOK
 }
 unsafe extern "C" fn clip_define(e: OfxImageEffectHandle, n: *const c_char, out: *mut OfxPropertySetHandle) -> OfxStatus {
     let e = or_bad!(Effect::get(e));
     let Some(n) = name(n) else { return kOfxStatErrValue };
-    if e.clip(n).is_some() { return kOfxStatErrExists; }
+    if e.clip(n).is_some() {
+        return kOfxStatErrExists;
+    }
     let props = Props::new_handle();
     let p = Props::get(props).unwrap();
     p.set_str("OfxPropType", "OfxTypeClip");
     p.set_str("OfxPropName", n);
     e.add_clip(n, props);
-    if !out.is_null() { *out = props; }
+    if !out.is_null() {
+        *out = props;
+    }
     kOfxStatOK
 }
-unsafe extern "C" fn clip_get_handle(e: OfxImageEffectHandle, n: *const c_char, out: *mut OfxImageClipHandle, props: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn clip_get_handle(
+    e: OfxImageEffectHandle,
+    n: *const c_char,
+    out: *mut OfxImageClipHandle,
+    props: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     let e = or_bad!(Effect::get(e));
     let Some(n) = name(n) else { return kOfxStatErrValue };
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     let Some(h) = e.clips.lock().unwrap().get(n).copied() else { return kOfxStatErrUnknown };
     *out = h as OfxImageClipHandle;
-    if !props.is_null() { *props = Clip::get(h as OfxImageClipHandle).unwrap().props; }
+    if !props.is_null() {
+        *props = Clip::get(h as OfxImageClipHandle).unwrap().props;
+    }
     kOfxStatOK
 }
 unsafe extern "C" fn clip_props(c: OfxImageClipHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
     let c = or_bad!(Clip::get(c));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = c.props;
     kOfxStatOK
 }
 unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *const OfxRectD, out: *mut OfxPropertySetHandle) -> OfxStatus {
     let c = or_bad!(Clip::get(c));
-    if out.is_null() { return kOfxStatErrValue; }
-    if t < FRAMES.0 as f64 || t > FRAMES.1 as f64 { return kOfxStatFailed; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
+    if t < FRAMES.0 as f64 || t > FRAMES.1 as f64 {
+        return kOfxStatFailed;
+    }
     let (w, h) = image_size();
     let n = (w * h * 4) as usize;
     let (buf, owned, row_bytes, format) = if c.name == "Source" {
@@ -265,7 +303,14 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     } else {
         // One buffer per time, reused by later renders of that time (as hosts reuse theirs).
         let mut outputs = c.outputs.lock().unwrap();
-        let (p, _) = *outputs.entry(time_key(t)).and_modify(|e| if e.1 != n { *e = (0, 0) }).or_insert((0, 0));
+        let (p, _) = *outputs
+            .entry(time_key(t))
+            .and_modify(|e| {
+                if e.1 != n {
+                    *e = (0, 0)
+                }
+            })
+            .or_insert((0, 0));
         let p = if p == 0 {
             let b = Box::leak(vec![0.0f32; n].into_boxed_slice());
             outputs.insert(time_key(t), (b.as_mut_ptr() as usize, n));
@@ -294,7 +339,9 @@ unsafe extern "C" fn release_image(h: OfxPropertySetHandle) -> OfxStatus {
 }
 unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxRectD) -> OfxStatus {
     or_bad!(Clip::get(c));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     let aspect = GEOMETRY.lock().unwrap().1;
     let (w, h) = base_size();
     *out = OfxRectD { x1: 0.0, y1: 0.0, x2: w as f64 * aspect, y2: h as f64 };
@@ -307,33 +354,54 @@ unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int {
 // Image memory: a boxed Vec per handle; lock hands out its data pointer.
 static IMAGE_MEMORY: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 unsafe extern "C" fn mem_alloc(_e: OfxImageEffectHandle, n: usize, out: *mut OfxImageMemoryHandle) -> OfxStatus {
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     let h = Box::into_raw(Box::new(vec![0u8; n]));
     IMAGE_MEMORY.lock().unwrap().get_or_insert_with(HashSet::new).insert(h as usize);
     *out = h.cast();
     kOfxStatOK
 }
 unsafe extern "C" fn mem_free(h: OfxImageMemoryHandle) -> OfxStatus {
-    if !IMAGE_MEMORY.lock().unwrap().as_mut().is_some_and(|s| s.remove(&(h as usize))) { return kOfxStatErrBadHandle; }
+    if !IMAGE_MEMORY.lock().unwrap().as_mut().is_some_and(|s| s.remove(&(h as usize))) {
+        return kOfxStatErrBadHandle;
+    }
     drop(Box::from_raw(h.cast::<Vec<u8>>()));
     kOfxStatOK
 }
 unsafe extern "C" fn mem_lock(h: OfxImageMemoryHandle, out: *mut *mut c_void) -> OfxStatus {
-    if out.is_null() { return kOfxStatErrValue; }
-    if !registered(&IMAGE_MEMORY, h as usize) { return kOfxStatErrBadHandle; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
+    if !registered(&IMAGE_MEMORY, h as usize) {
+        return kOfxStatErrBadHandle;
+    }
     *out = (*h.cast::<Vec<u8>>()).as_mut_ptr().cast();
     kOfxStatOK
 }
 unsafe extern "C" fn mem_unlock(h: OfxImageMemoryHandle) -> OfxStatus {
-    if registered(&IMAGE_MEMORY, h as usize) { kOfxStatOK } else { kOfxStatErrBadHandle }
+    if registered(&IMAGE_MEMORY, h as usize) {
+        kOfxStatOK
+    } else {
+        kOfxStatErrBadHandle
+    }
 }
 
 pub fn image_effect_suite() -> OfxImageEffectSuiteV1 {
     OfxImageEffectSuiteV1 {
-        getPropertySet: get_props, getParamSet: get_params, clipDefine: clip_define, clipGetHandle: clip_get_handle,
-        clipGetPropertySet: clip_props, clipGetImage: clip_image, clipReleaseImage: release_image,
-        clipGetRegionOfDefinition: clip_rod, abort, imageMemoryAlloc: mem_alloc, imageMemoryFree: mem_free,
-        imageMemoryLock: mem_lock, imageMemoryUnlock: mem_unlock,
+        getPropertySet: get_props,
+        getParamSet: get_params,
+        clipDefine: clip_define,
+        clipGetHandle: clip_get_handle,
+        clipGetPropertySet: clip_props,
+        clipGetImage: clip_image,
+        clipReleaseImage: release_image,
+        clipGetRegionOfDefinition: clip_rod,
+        abort,
+        imageMemoryAlloc: mem_alloc,
+        imageMemoryFree: mem_free,
+        imageMemoryLock: mem_lock,
+        imageMemoryUnlock: mem_unlock,
     }
 }
 

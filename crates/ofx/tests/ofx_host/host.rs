@@ -26,9 +26,15 @@ static HOST_PROPS: OnceLock<usize> = OnceLock::new();
 
 fn tables() -> &'static Tables {
     TABLES.get_or_init(|| Tables {
-        prop: suites::property_suite(), param: params::parameter_suite(), effect: effect::image_effect_suite(),
-        memory: suites::memory_suite(), thread: suites::thread_suite(), message: suites::message_suite(),
-        progress: suites::progress_suite(), interact: interact_suite(), draw: suites::draw_suite(),
+        prop: suites::property_suite(),
+        param: params::parameter_suite(),
+        effect: effect::image_effect_suite(),
+        memory: suites::memory_suite(),
+        thread: suites::thread_suite(),
+        message: suites::message_suite(),
+        progress: suites::progress_suite(),
+        interact: interact_suite(),
+        draw: suites::draw_suite(),
     })
 }
 
@@ -76,17 +82,27 @@ unsafe extern "C" fn fetch_suite(host: OfxPropertySetHandle, name: *const c_char
 
 // ---- interact suite: an interact handle is a registered property set ----
 unsafe extern "C" fn swap_buffers(i: OfxInteractHandle) -> OfxStatus {
-    if Props::get(i.cast()).is_some() { kOfxStatOK } else { kOfxStatErrBadHandle }
+    if Props::get(i.cast()).is_some() {
+        kOfxStatOK
+    } else {
+        kOfxStatErrBadHandle
+    }
 }
 pub static REDRAWS: Mutex<usize> = Mutex::new(0);
 unsafe extern "C" fn redraw(i: OfxInteractHandle) -> OfxStatus {
-    if Props::get(i.cast()).is_none() { return kOfxStatErrBadHandle; }
+    if Props::get(i.cast()).is_none() {
+        return kOfxStatErrBadHandle;
+    }
     *REDRAWS.lock().unwrap() += 1;
     kOfxStatOK
 }
 unsafe extern "C" fn interact_props(i: OfxInteractHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
-    if Props::get(i.cast()).is_none() { return kOfxStatErrBadHandle; }
-    if out.is_null() { return kOfxStatErrValue; }
+    if Props::get(i.cast()).is_none() {
+        return kOfxStatErrBadHandle;
+    }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = i.cast();
     kOfxStatOK
 }
@@ -108,11 +124,15 @@ pub fn plugin_path() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test binary has a directory").to_path_buf();
     let candidates: Vec<PathBuf> = [Some(deps.join("libsamurai_roto_ofx.so")), deps.parent().map(|d| d.join("libsamurai_roto_ofx.so"))]
-        .into_iter().flatten().collect();
+        .into_iter()
+        .flatten()
+        .collect();
     let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     candidates.iter().filter(|p| p.is_file()).max_by_key(|p| mtime(p)).cloned().unwrap_or_else(|| {
-        panic!("plugin library not found: looked for {candidates:?} (built by `cargo test -p samurai-roto-ofx` as the crate's cdylib; \
-                is crate-type [\"cdylib\", \"rlib\"] still set in crates/ofx/Cargo.toml?)")
+        panic!(
+            "plugin library not found: looked for {candidates:?} (built by `cargo test -p samurai-roto-ofx` as the crate's cdylib; \
+                is crate-type [\"cdylib\", \"rlib\"] still set in crates/ofx/Cargo.toml?)"
+        )
     })
 }
 
@@ -183,7 +203,13 @@ impl Plugin {
         let a = CString::new(action).unwrap();
         self.call_raw(a.as_ptr(), handle, in_args, out_args)
     }
-    pub fn call_raw(&self, action: *const c_char, handle: *mut c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+    pub fn call_raw(
+        &self,
+        action: *const c_char,
+        handle: *mut c_void,
+        in_args: OfxPropertySetHandle,
+        out_args: OfxPropertySetHandle,
+    ) -> OfxStatus {
         // SAFETY: the plugin's entry point; it must cope with whatever we pass (that is
         // what the error-path checks test).
         unsafe { ((*self.plugin).mainEntry.unwrap())(action, handle, in_args, out_args) }

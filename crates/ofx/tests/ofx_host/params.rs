@@ -32,10 +32,21 @@ fn current_time() -> f64 {
 }
 
 unsafe fn s<'a>(p: *const c_char) -> &'a str {
-    if p.is_null() { "" } else { CStr::from_ptr(p).to_str().unwrap_or("") }
+    if p.is_null() {
+        ""
+    } else {
+        CStr::from_ptr(p).to_str().unwrap_or("")
+    }
 }
 
-macro_rules! or_bad { ($e:expr) => { match $e { Some(p) => p, None => return kOfxStatErrBadHandle } }; }
+macro_rules! or_bad {
+    ($e:expr) => {
+        match $e {
+            Some(p) => p,
+            None => return kOfxStatErrBadHandle,
+        }
+    };
+}
 
 type PS = OfxParamSetHandle;
 type PH = OfxParamHandle;
@@ -43,29 +54,44 @@ type P = OfxPropertySetHandle;
 
 unsafe extern "C" fn define(ps: PS, kind: *const c_char, name: *const c_char, props: *mut P) -> OfxStatus {
     let set = or_bad!(ParamSet::get(ps));
-    if kind.is_null() || name.is_null() { return kOfxStatErrValue; }
+    if kind.is_null() || name.is_null() {
+        return kOfxStatErrValue;
+    }
     match set.define(s(kind), s(name)) {
-        Some((_, pr)) => { if !props.is_null() { *props = pr; } kOfxStatOK }
+        Some((_, pr)) => {
+            if !props.is_null() {
+                *props = pr;
+            }
+            kOfxStatOK
+        }
         None => kOfxStatErrExists,
     }
 }
 unsafe extern "C" fn get_handle(ps: PS, name: *const c_char, out: *mut PH, props: *mut P) -> OfxStatus {
     let set = or_bad!(ParamSet::get(ps));
-    if name.is_null() || out.is_null() { return kOfxStatErrValue; }
+    if name.is_null() || out.is_null() {
+        return kOfxStatErrValue;
+    }
     let Some(h) = set.m.lock().unwrap().get(s(name)).copied() else { return kOfxStatErrUnknown };
     *out = h as PH;
-    if !props.is_null() { *props = Param::get(h as PH).unwrap().props; }
+    if !props.is_null() {
+        *props = Param::get(h as PH).unwrap().props;
+    }
     kOfxStatOK
 }
 unsafe extern "C" fn set_props(ps: PS, out: *mut P) -> OfxStatus {
     let set = or_bad!(ParamSet::get(ps));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = set.props as P;
     kOfxStatOK
 }
 unsafe extern "C" fn param_props(h: PH, out: *mut P) -> OfxStatus {
     let p = or_bad!(Param::get(h));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = p.props;
     kOfxStatOK
 }
@@ -77,7 +103,9 @@ unsafe fn write_value(p: &Param, t: f64, a: [usize; 4]) -> OfxStatus {
         "OfxParamTypeDouble2D" | "OfxParamTypeRGB" | "OfxParamTypeRGBA" => p.dims(),
         _ => return kOfxStatErrUnsupported,
     };
-    if a[..n].iter().any(|x| *x == 0) { return kOfxStatErrValue; }
+    if a[..n].iter().any(|x| *x == 0) {
+        return kOfxStatErrValue;
+    }
     match p.kind.as_str() {
         "OfxParamTypeString" => *(a[0] as *mut *const c_char) = p.string.lock().unwrap().as_ptr(),
         "OfxParamTypeInteger" | "OfxParamTypeBoolean" | "OfxParamTypeChoice" => {
@@ -85,7 +113,9 @@ unsafe fn write_value(p: &Param, t: f64, a: [usize; 4]) -> OfxStatus {
         }
         _ => {
             let v = p.at(t);
-            for (i, ptr) in a[..n].iter().enumerate() { *(*ptr as *mut f64) = v.get(i).copied().unwrap_or(0.0); }
+            for (i, ptr) in a[..n].iter().enumerate() {
+                *(*ptr as *mut f64) = v.get(i).copied().unwrap_or(0.0);
+            }
         }
     }
     kOfxStatOK
@@ -118,52 +148,95 @@ unsafe fn read_value(p: &Param, a: [usize; 4], d: [f64; 4]) -> Option<Result<Vec
 }
 fn log_set(p: &Param, t: Option<f64>) {
     let name = Props::get(p.props).and_then(|pr| pr.str("OfxPropName")).unwrap_or_default();
-    EDIT_LOG.lock().unwrap().push(match t { Some(t) => format!("set {name}@{t}"), None => format!("set {name}") });
+    EDIT_LOG.lock().unwrap().push(match t {
+        Some(t) => format!("set {name}@{t}"),
+        None => format!("set {name}"),
+    });
 }
 unsafe extern "C" fn set_value(h: PH, a1: usize, a2: usize, a3: usize, a4: usize, d1: f64, d2: f64, d3: f64, d4: f64) -> OfxStatus {
     let p = or_bad!(Param::get(h));
     match read_value(p, [a1, a2, a3, a4], [d1, d2, d3, d4]) {
         None => kOfxStatErrUnsupported,
-        Some(Err(text)) => { *p.string.lock().unwrap() = text; log_set(p, None); kOfxStatOK }
+        Some(Err(text)) => {
+            *p.string.lock().unwrap() = text;
+            log_set(p, None);
+            kOfxStatOK
+        }
         Some(Ok(v)) => {
             // With keys, a host keys the value at the current time; without, it is static.
             let mut keys = p.keys.lock().unwrap();
-            if keys.is_empty() { *p.value.lock().unwrap() = v; } else { keys.insert(time_key(current_time()), v); }
+            if keys.is_empty() {
+                *p.value.lock().unwrap() = v;
+            } else {
+                keys.insert(time_key(current_time()), v);
+            }
             drop(keys);
             log_set(p, None);
             kOfxStatOK
         }
     }
 }
-unsafe extern "C" fn set_value_at(h: PH, t: f64, a1: usize, a2: usize, a3: usize, a4: usize, d1: f64, d2: f64, d3: f64, d4: f64) -> OfxStatus {
+unsafe extern "C" fn set_value_at(
+    h: PH,
+    t: f64,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+    d1: f64,
+    d2: f64,
+    d3: f64,
+    d4: f64,
+) -> OfxStatus {
     let p = or_bad!(Param::get(h));
     let animates = Props::get(p.props).and_then(|pr| pr.int("OfxParamPropAnimates")).unwrap_or(1) != 0;
     match read_value(p, [a1, a2, a3, a4], [d1, d2, d3, d4]) {
         None => kOfxStatErrUnsupported,
-        Some(Err(text)) => { *p.string.lock().unwrap() = text; log_set(p, Some(t)); kOfxStatOK }
-        Some(Ok(v)) if !animates => { *p.value.lock().unwrap() = v; log_set(p, Some(t)); kOfxStatOK }
-        Some(Ok(v)) => { p.keys.lock().unwrap().insert(time_key(t), v); log_set(p, Some(t)); kOfxStatOK }
+        Some(Err(text)) => {
+            *p.string.lock().unwrap() = text;
+            log_set(p, Some(t));
+            kOfxStatOK
+        }
+        Some(Ok(v)) if !animates => {
+            *p.value.lock().unwrap() = v;
+            log_set(p, Some(t));
+            kOfxStatOK
+        }
+        Some(Ok(v)) => {
+            p.keys.lock().unwrap().insert(time_key(t), v);
+            log_set(p, Some(t));
+            kOfxStatOK
+        }
     }
 }
 
 unsafe extern "C" fn num_keys(h: PH, out: *mut c_uint) -> OfxStatus {
     let p = or_bad!(Param::get(h));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     *out = p.keys.lock().unwrap().len() as c_uint;
     kOfxStatOK
 }
 unsafe extern "C" fn key_time(h: PH, nth: c_uint, out: *mut OfxTime) -> OfxStatus {
     let p = or_bad!(Param::get(h));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     match p.keys.lock().unwrap().keys().nth(nth as usize) {
-        Some(k) => { *out = *k as f64 / 1000.0; kOfxStatOK }
+        Some(k) => {
+            *out = *k as f64 / 1000.0;
+            kOfxStatOK
+        }
         None => kOfxStatErrBadIndex,
     }
 }
 /// direction 0: key exactly at t; −1: last key before t; 1: first key after t.
 unsafe extern "C" fn key_index(h: PH, t: OfxTime, direction: c_int, out: *mut c_int) -> OfxStatus {
     let p = or_bad!(Param::get(h));
-    if out.is_null() { return kOfxStatErrValue; }
+    if out.is_null() {
+        return kOfxStatErrValue;
+    }
     let k = time_key(t);
     let keys: Vec<i64> = p.keys.lock().unwrap().keys().copied().collect();
     let found = match direction {
@@ -172,13 +245,23 @@ unsafe extern "C" fn key_index(h: PH, t: OfxTime, direction: c_int, out: *mut c_
         _ => keys.iter().position(|x| *x > k),
     };
     match found {
-        Some(i) => { *out = i as c_int; kOfxStatOK }
-        None => { *out = -1; kOfxStatFailed }
+        Some(i) => {
+            *out = i as c_int;
+            kOfxStatOK
+        }
+        None => {
+            *out = -1;
+            kOfxStatFailed
+        }
     }
 }
 unsafe extern "C" fn delete_key(h: PH, t: OfxTime) -> OfxStatus {
     let p = or_bad!(Param::get(h));
-    if p.keys.lock().unwrap().remove(&time_key(t)).is_some() { kOfxStatOK } else { kOfxStatErrBadIndex }
+    if p.keys.lock().unwrap().remove(&time_key(t)).is_some() {
+        kOfxStatOK
+    } else {
+        kOfxStatErrBadIndex
+    }
 }
 unsafe extern "C" fn delete_all_keys(h: PH) -> OfxStatus {
     let p = or_bad!(Param::get(h));
@@ -203,7 +286,9 @@ unsafe extern "C" fn edit_begin(ps: PS, name: *const c_char) -> OfxStatus {
 unsafe extern "C" fn edit_end(ps: PS) -> OfxStatus {
     let set = or_bad!(ParamSet::get(ps));
     let mut e = set.edits.lock().unwrap();
-    if *e == 0 { return kOfxStatFailed; }
+    if *e == 0 {
+        return kOfxStatFailed;
+    }
     *e -= 1;
     EDIT_LOG.lock().unwrap().push("end".into());
     kOfxStatOK
@@ -222,7 +307,9 @@ pub fn parameter_suite() -> OfxParameterSuiteV1 {
     // functions with every argument in the register the fixed signature reads it from.
     unsafe {
         OfxParameterSuiteV1 {
-            paramDefine: define, paramGetHandle: get_handle, paramSetGetPropertySet: set_props,
+            paramDefine: define,
+            paramGetHandle: get_handle,
+            paramSetGetPropertySet: set_props,
             paramGetPropertySet: param_props,
             paramGetValue: std::mem::transmute::<GetV, unsafe extern "C" fn(PH, ...) -> OfxStatus>(get_value),
             paramGetValueAtTime: std::mem::transmute::<GetAt, unsafe extern "C" fn(PH, OfxTime, ...) -> OfxStatus>(get_value_at),
@@ -230,9 +317,14 @@ pub fn parameter_suite() -> OfxParameterSuiteV1 {
             paramGetIntegral: std::mem::transmute::<Integ, unsafe extern "C" fn(PH, OfxTime, OfxTime, ...) -> OfxStatus>(no_integral),
             paramSetValue: std::mem::transmute::<SetV, unsafe extern "C" fn(PH, ...) -> OfxStatus>(set_value),
             paramSetValueAtTime: std::mem::transmute::<SetAt, unsafe extern "C" fn(PH, OfxTime, ...) -> OfxStatus>(set_value_at),
-            paramGetNumKeys: num_keys, paramGetKeyTime: key_time, paramGetKeyIndex: key_index,
-            paramDeleteKey: delete_key, paramDeleteAllKeys: delete_all_keys, paramCopy: copy,
-            paramEditBegin: edit_begin, paramEditEnd: edit_end,
+            paramGetNumKeys: num_keys,
+            paramGetKeyTime: key_time,
+            paramGetKeyIndex: key_index,
+            paramDeleteKey: delete_key,
+            paramDeleteAllKeys: delete_all_keys,
+            paramCopy: copy,
+            paramEditBegin: edit_begin,
+            paramEditEnd: edit_end,
         }
     }
 }

@@ -7,10 +7,17 @@ use std::ffi::CString;
 use std::sync::Mutex;
 
 #[derive(Clone, Debug)]
-pub enum Val { I(Vec<i32>), D(Vec<f64>), S(Vec<CString>), P(Vec<usize>) }
+pub enum Val {
+    I(Vec<i32>),
+    D(Vec<f64>),
+    S(Vec<CString>),
+    P(Vec<usize>),
+}
 
 #[derive(Default)]
-pub struct Props { pub m: Mutex<HashMap<String, Val>> }
+pub struct Props {
+    pub m: Mutex<HashMap<String, Val>>,
+}
 
 pub static PROPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 pub static PARAMS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
@@ -38,16 +45,28 @@ impl Props {
         self.m.lock().unwrap().get(k).cloned()
     }
     pub fn str(&self, k: &str) -> Option<String> {
-        match self.get_val(k)? { Val::S(v) => v.first().map(|s| s.to_string_lossy().into_owned()), _ => None }
+        match self.get_val(k)? {
+            Val::S(v) => v.first().map(|s| s.to_string_lossy().into_owned()),
+            _ => None,
+        }
     }
     pub fn strs(&self, k: &str) -> Vec<String> {
-        match self.get_val(k) { Some(Val::S(v)) => v.iter().map(|s| s.to_string_lossy().into_owned()).collect(), _ => vec![] }
+        match self.get_val(k) {
+            Some(Val::S(v)) => v.iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+            _ => vec![],
+        }
     }
     pub fn int(&self, k: &str) -> Option<i32> {
-        match self.get_val(k)? { Val::I(v) => v.first().copied(), _ => None }
+        match self.get_val(k)? {
+            Val::I(v) => v.first().copied(),
+            _ => None,
+        }
     }
     pub fn dbl(&self, k: &str) -> Vec<f64> {
-        match self.get_val(k) { Some(Val::D(v)) => v, _ => vec![] }
+        match self.get_val(k) {
+            Some(Val::D(v)) => v,
+            _ => vec![],
+        }
     }
 }
 
@@ -71,7 +90,12 @@ impl Param {
         ok.then(|| unsafe { &*(h as *const Param) })
     }
     pub fn dims(&self) -> usize {
-        match self.kind.as_str() { "OfxParamTypeDouble2D" => 2, "OfxParamTypeRGB" => 3, "OfxParamTypeRGBA" => 4, _ => 1 }
+        match self.kind.as_str() {
+            "OfxParamTypeDouble2D" => 2,
+            "OfxParamTypeRGB" => 3,
+            "OfxParamTypeRGBA" => 4,
+            _ => 1,
+        }
     }
     /// Value at `t`: linear between keys, held outside; the static value without keys.
     pub fn at(&self, t: f64) -> Vec<f64> {
@@ -92,7 +116,11 @@ impl Param {
 
 /// A parameter set: name → leaked Param.
 #[derive(Default)]
-pub struct ParamSet { pub m: Mutex<HashMap<String, usize>>, pub props: usize, pub edits: Mutex<i32> }
+pub struct ParamSet {
+    pub m: Mutex<HashMap<String, usize>>,
+    pub props: usize,
+    pub edits: Mutex<i32>,
+}
 
 impl ParamSet {
     pub fn define(&self, kind: &str, name: &str) -> Option<(OfxParamHandle, OfxPropertySetHandle)> {
@@ -105,8 +133,13 @@ impl ParamSet {
         pr.set_str("OfxPropType", "OfxTypeParameter");
         pr.set_str("OfxParamPropType", kind);
         pr.set_str("OfxPropName", name);
-        let p = Box::into_raw(Box::new(Param { kind: kind.into(), props, value: Mutex::new(vec![]),
-            string: Mutex::new(CString::default()), keys: Mutex::new(BTreeMap::new()) }));
+        let p = Box::into_raw(Box::new(Param {
+            kind: kind.into(),
+            props,
+            value: Mutex::new(vec![]),
+            string: Mutex::new(CString::default()),
+            keys: Mutex::new(BTreeMap::new()),
+        }));
         PARAMS.lock().unwrap().get_or_insert_with(HashSet::new).insert(p as usize);
         m.insert(name.into(), p as usize);
         Some((p.cast(), props))
