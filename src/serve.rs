@@ -83,15 +83,16 @@ impl Connection {
     fn run(mut self) {
         if let Err(e) = self.serve() {
             tracing::warn!("connection closed: {e}");
-            let _ = proto::write_message(&mut self.stream, &Reply::Failed { message: e.to_string() });
+            let _ = proto::write_message(&mut proto::NoSigPipe(&self.stream), &Reply::Failed { message: e.to_string() });
         }
     }
 
     fn serve(&mut self) -> Result<()> {
         match proto::read_request(&mut self.stream)? {
-            Some(Request::Hello { version }) if version == proto::VERSION => {
-                proto::write_message(&mut self.stream, &Reply::Welcome { version: proto::VERSION, pid: std::process::id() })?
-            }
+            Some(Request::Hello { version }) if version == proto::VERSION => proto::write_message(
+                &mut proto::NoSigPipe(&self.stream),
+                &Reply::Welcome { version: proto::VERSION, pid: std::process::id() },
+            )?,
             Some(Request::Hello { version }) => {
                 return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION)))
             }
@@ -100,7 +101,7 @@ impl Connection {
         }
         while let Some(request) = proto::read_request(&mut self.stream)? {
             let reply = self.handle(request)?;
-            proto::write_message(&mut self.stream, &reply)?;
+            proto::write_message(&mut proto::NoSigPipe(&self.stream), &reply)?;
         }
         Ok(())
     }
@@ -175,7 +176,7 @@ impl<'c> Dialogue<'c> {
             return Err(Error::Protocol(e.to_string()));
         }
         let mut conn = self.conn.borrow_mut();
-        let answer = proto::write_message(&mut conn.stream, reply)
+        let answer = proto::write_message(&mut proto::NoSigPipe(&conn.stream), reply)
             .and_then(|_| proto::read_request(&mut conn.stream)?.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
         if let Err(e) = &answer {
             *self.broken.borrow_mut() = Some(Error::Protocol(e.to_string()));

@@ -198,6 +198,20 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     Ok(value)
 }
 
+/// Writes to a Unix stream without ever raising SIGPIPE: a host process may not ignore
+/// that signal (Rust programs do, C++ hosts need not), and a write to a helper that died
+/// must be an error the plugin reports, not the death of the artist's session.
+pub struct NoSigPipe<'a>(pub &'a std::os::unix::net::UnixStream);
+
+impl Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        rustix::net::send(self.0, buf, rustix::net::SendFlags::NOSIGNAL).map_err(std::io::Error::from)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes one framed message.
 pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
     let body = postcard::to_stdvec(msg).map_err(|e| bad(format!("cannot encode: {e}")))?;

@@ -239,7 +239,7 @@ impl Lease {
     /// Sends `request`; a broken connection marks the helper dead.
     pub fn send(&mut self, request: &Request, during: &str) -> Result<(), String> {
         let conn = self.conn.as_mut().ok_or("connection already failed")?;
-        if let Err(e) = proto::write_message(&mut conn.stream, request) {
+        if let Err(e) = proto::write_message(&mut proto::NoSigPipe(&conn.stream), request) {
             self.conn = None;
             return Err(self.helper.failure(during, &e.to_string()));
         }

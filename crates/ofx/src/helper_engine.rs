@@ -372,10 +372,9 @@ impl MatteEngine for HelperEngine {
     fn clear_cache(&self) {
         self.store.lock().clear();
         self.baked.lock().reset();
-        // The helper's tracker forgets its passes; the network stays loaded there.
-        if let Ok(mut lease) = self.connect() {
-            let _ = lease.call(&Request::Clear { session: self.session }, "clearing");
-        }
+        // The helper's tracker forgets its passes (the network stays loaded there); no
+        // helper is started for that.
+        self.tell_running_helper(Request::Clear { session: self.session }, "clearing");
     }
 }
 
@@ -419,16 +418,23 @@ impl HelperEngine {
     }
 }
 
-impl Drop for HelperEngine {
-    /// Tells a running helper that this session is gone (never starts one for it).
-    fn drop(&mut self) {
+impl HelperEngine {
+    /// Sends `request` to the running helper if it knows this session (never starts one).
+    fn tell_running_helper(&self, request: Request, during: &str) {
         let told = self.state.lock().told.as_ref().map(|(g, _)| *g);
         if let (Some(generation), Ok(helper)) = (told, client::current()) {
             if helper.generation == generation {
                 if let Ok(mut lease) = helper.connect() {
-                    let _ = lease.call(&Request::Close { session: self.session }, "closing a session");
+                    let _ = lease.call(&request, during);
                 }
             }
         }
+    }
+}
+
+impl Drop for HelperEngine {
+    /// Tells a running helper that this session is gone.
+    fn drop(&mut self) {
+        self.tell_running_helper(Request::Close { session: self.session }, "closing a session");
     }
 }
