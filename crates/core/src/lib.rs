@@ -5,11 +5,14 @@
 //! - [`settings`]: what configures tracking, as types (never strings parsed back);
 //! - [`lowres`]: the tracker's per-frame result, and [`finish`]: turning it into mattes
 //!   at the frame's resolution, bit-identical to the libtorch path;
+//! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
+//!   and colour decontamination, pure Rust;
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
 pub mod config;
 pub mod error;
 pub mod lowres;
+pub mod refine;
 pub mod settings;
 pub mod track_cache;
 
