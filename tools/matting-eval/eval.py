@@ -7,7 +7,7 @@ foreground estimation) on the same inputs, and reports the alpha-matting errors
 (metrics.py) per image and on the mean, as a Markdown table, with timings.
 
     .venv/bin/python tools/matting-eval/eval.py [--out DIR] [--cases hair,soft] [--band 16]
-        [--repeat 3] [--no-pymatting] [--picture PNG] [--flicker N]
+        [--repeat 3] [--no-pymatting] [--settings YAML] [--picture PNG] [--flicker N] [--only-flicker]
 
 Needs the project venv with pymatting (scripts/setup.sh --reference) and cargo.
 """
@@ -168,7 +168,12 @@ def main():
     ap.add_argument("--settings", help="RefineSettings overrides (YAML) passed to refine_eval")
     ap.add_argument("--picture", help="write the before/after picture (hair case) to this PNG")
     ap.add_argument("--flicker", type=int, default=0, help="noisy copies of a still shot for the flicker measurement")
+    ap.add_argument("--only-flicker", action="store_true", help="skip the error table")
     args = ap.parse_args()
+    if args.only_flicker:
+        import flicker
+
+        return flicker.report(build_example(), args.clips, args.out, args.band, args.flicker or 10)
     if not args.no_pymatting:
         import pymatting
 

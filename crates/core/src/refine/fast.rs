@@ -10,7 +10,7 @@
 use super::band::{downsample_trimap, UNKNOWN};
 use super::closed_form::{closed_form_alpha, ClosedFormParams};
 use super::guided::{guided_coefficients, upsample_in_band, GuidedParams};
-use super::image::{bounding_box, downsample_box, downsample_box2};
+use super::image::{bounding_box, downsample_box, downsample_box2, estimate_noise};
 use super::solver::SolveStats;
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ impl Default for FastParams {
     fn default() -> Self {
         FastParams {
             downscale: 3,
-            guided: GuidedParams::default(),
+            guided: GuidedParams { noise_factor: 25.0, ..GuidedParams::default() },
             closed_form: ClosedFormParams { rtol: 1e-3, ..ClosedFormParams::default() },
         }
     }
@@ -61,6 +61,10 @@ pub fn fast_alpha(plate: ArrayView3<f32>, coarse: ArrayView2<f32>, trimap: Array
     let coarse_small = downsample_box2(coarse, f);
     let tri_small = downsample_trimap(trimap, f);
     let (alpha_small, stats) = closed_form_alpha(small.view(), tri_small.view(), Some(coarse_small.view()), &p.closed_form);
-    let coef = band_coefficients(small.view(), alpha_small.view(), tri_small.view(), &p.guided);
+    let mut gp = p.guided;
+    if gp.noise_factor > 0.0 {
+        gp.epsilon += gp.noise_factor * estimate_noise(plate).powi(2) as f32;
+    }
+    let coef = band_coefficients(small.view(), alpha_small.view(), tri_small.view(), &gp);
     (upsample_in_band(coef.view(), plate, trimap, f), stats)
 }

@@ -99,6 +99,7 @@ struct Level<'a> {
 /// The Gauss–Seidel update of pixel `(x, y)`: solves its 2×2 system for F and B (with
 /// pymatting's mix of single and double precision) and writes them in place.
 #[inline]
+#[allow(clippy::needless_range_loop)]
 fn update_pixel(l: &Level, f: &mut [f32], b: &mut [f32], p: &ForegroundParams, x: isize, y: isize) {
     const DX: [isize; 4] = [-1, 1, 0, 0];
     const DY: [isize; 4] = [0, 0, -1, 1];

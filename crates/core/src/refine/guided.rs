@@ -20,11 +20,15 @@ pub struct GuidedParams {
     pub radius: usize,
     /// Regularisation ε (on colours in 0..1): larger is smoother, closer to the input.
     pub epsilon: f32,
+    /// Multiple `k` of the plate's noise variance added to ε (`ε + k σ²`, σ from
+    /// [`super::image::estimate_noise`]) where the coefficients are applied to a noisy
+    /// full-resolution plate, so that they do not amplify its noise.
+    pub noise_factor: f32,
 }
 
 impl Default for GuidedParams {
     fn default() -> Self {
-        GuidedParams { radius: 1, epsilon: 1e-5 }
+        GuidedParams { radius: 1, epsilon: 1e-5, noise_factor: 0.0 }
     }
 }
 
@@ -138,6 +142,42 @@ pub fn guided_coefficients(image: ArrayView3<f32>, p: ArrayView2<f32>, gp: &Guid
     out
 }
 
+/// Edge-preserving smoothing of an `H × W × 3` image: every channel filtered by the
+/// guided filter with itself as guide (window radius `radius`, ε `epsilon`), which
+/// averages where a window's variance is below ε (sensor noise) and keeps edges whose
+/// contrast is well above it.
+pub fn self_guided_smooth(image: ArrayView3<f32>, radius: usize, epsilon: f32) -> Array3<f32> {
+    let (h, w, c) = image.dim();
+    let mut out = Array3::<f32>::zeros((h, w, c));
+    for k in 0..c {
+        let stats = Integral::new(h, w, 2, |y, x, o| {
+            let v = image[[y, x, k]] as f64;
+            o.copy_from_slice(&[v, v * v]);
+        });
+        let mut ab = Array3::<f64>::zeros((h, w, 2));
+        ab.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(y, mut row)| {
+            let mut m = [0f64; 2];
+            for x in 0..w {
+                stats.window_mean(y, x, radius, &mut m);
+                let var = m[1] - m[0] * m[0];
+                let a = var / (var + epsilon as f64);
+                row[[x, 0]] = a;
+                row[[x, 1]] = (1.0 - a) * m[0];
+            }
+        });
+        let mean = Integral::new(h, w, 2, |y, x, o| o.copy_from_slice(&[ab[[y, x, 0]], ab[[y, x, 1]]]));
+        let mut ch = out.index_axis_mut(Axis(2), k);
+        ch.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(y, mut row)| {
+            let mut m = [0f64; 2];
+            for x in 0..w {
+                mean.window_mean(y, x, radius, &mut m);
+                row[x] = (m[0] * image[[y, x, k]] as f64 + m[1]) as f32;
+            }
+        });
+    }
+    out
+}
+
 /// The guided filter of `p` with guide `image` (output clamped to 0..1).
 pub fn guided_filter(image: ArrayView3<f32>, p: ArrayView2<f32>, gp: &GuidedParams) -> Array2<f32> {
     let coef = guided_coefficients(image, p, gp);
@@ -197,7 +237,7 @@ mod tests {
         let (h, w) = (20, 30);
         let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| (x as f32 / w as f32) * (0.5 + 0.2 * c as f32) + 0.01 * y as f32 * c as f32);
         let p = Array2::from_shape_fn((h, w), |(_, x)| x as f32 / w as f32);
-        let q = guided_filter(image.view(), p.view(), &GuidedParams { radius: 2, epsilon: 1e-9 });
+        let q = guided_filter(image.view(), p.view(), &GuidedParams { radius: 2, epsilon: 1e-9, noise_factor: 0.0 });
         for (a, b) in q.iter().zip(p.iter()) {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
         }
@@ -210,7 +250,7 @@ mod tests {
         let image = Array3::from_shape_fn((h, w, 3), |(_, x, _)| if x >= 10 { 0.9 } else { 0.1 });
         let small = Array3::from_shape_fn((h / f, w / f, 3), |(_, x, _)| [0.1, 0.1, 0.5, 0.9, 0.9, 0.9][x]);
         let p = Array2::from_shape_fn((h / f, w / f), |(_, x)| [0.0, 0.0, 0.5, 1.0, 1.0, 1.0][x]);
-        let coef = guided_coefficients(small.view(), p.view(), &GuidedParams { radius: 1, epsilon: 1e-6 });
+        let coef = guided_coefficients(small.view(), p.view(), &GuidedParams { radius: 1, epsilon: 1e-6, noise_factor: 0.0 });
         let tri = Array2::from_elem((h, w), UNKNOWN);
         let q = upsample_in_band(coef.view(), image.view(), tri.view(), f);
         let row = q.row(8);

@@ -72,6 +72,7 @@ struct Work {
 impl IncompleteCholesky {
     /// Factorises `a + shift·I` for the symmetric matrix `a`, dropping fill-in at or below
     /// `threshold`; `None` when a pivot is not positive.
+    #[allow(clippy::needless_range_loop)]
     pub fn factor(a: &CscMatrix, threshold: f64, shift: f64) -> Option<IncompleteCholesky> {
         let n = a.col_start.len() - 1;
         let mut w = Work {
@@ -101,7 +102,7 @@ impl IncompleteCholesky {
                 }
             }
             f.update_from_previous_columns(j, &mut w);
-            if !(w.diag[j] > 0.0) {
+            if w.diag[j].is_nan() || w.diag[j] <= 0.0 {
                 return None;
             }
             f.finish_column(j, &mut w, threshold);

@@ -71,7 +71,7 @@ fn encode(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -121,7 +121,7 @@ mod tests {
         // np.save of np.array([1.5], dtype='<f8'): header as NumPy writes it.
         let h = "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }";
         let mut hdr = h.to_string();
-        while (10 + hdr.len() + 1) % 64 != 0 {
+        while !(10 + hdr.len() + 1).is_multiple_of(64) {
             hdr.push(' ');
         }
         hdr.push('\n');
