@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything SamuraiRoto needs on a fresh machine, idempotently:
 #   - a git-ignored Python venv in .venv with torch==2.11.0 (its libtorch is what tch links),
-#   - with --reference: the reference SAMURAI package for parity tests and benchmarks.
+#   - with --reference: the reference SAMURAI package for parity tests and benchmarks, and
+#     pymatting for the edge refinement's parity tests and evaluation harness.
 # Prints the environment lines to source (LIBTORCH_USE_PYTORCH, LD_LIBRARY_PATH).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +18,10 @@ done
 TORCH_VERSION=2.11.0
 TORCHVISION_VERSION=0.26.0
 REFERENCE_PACKAGE=absolutely-not-samurai==1.0.0
+# The edge refinement's parity tests and evaluation harness (crates/core/tests/refine_parity.rs,
+# tools/matting-eval) compare against PyPI pymatting, pinned with its numba.
+PYMATTING_VERSION=1.1.16
+NUMBA_VERSION=0.68.1
 
 # System libraries: libjpeg-turbo (JPEG decoding bit-identical to Pillow) via pkg-config.
 if ! pkg-config --exists libturbojpeg 2>/dev/null; then
@@ -50,5 +55,9 @@ if [ "$want_reference" = 1 ]; then
       hydra-core iopath tqdm
     SAM2_BUILD_CUDA=0 SAM2_BUILD_ALLOW_ERRORS=1 "$py" -m pip install --quiet --no-build-isolation \
       "$REFERENCE_PACKAGE"
+  fi
+  if [ "$("$py" -c 'import pymatting; print(pymatting.__version__)' 2>/dev/null)" != "$PYMATTING_VERSION" ]; then
+    echo "setup: installing pymatting==$PYMATTING_VERSION (refinement parity tests)" >&2
+    "$py" -m pip install --quiet "pymatting==$PYMATTING_VERSION" "numba==$NUMBA_VERSION"
   fi
 fi

@@ -5,6 +5,8 @@
 //! - [`settings`]: what configures tracking, as types (never strings parsed back);
 //! - [`lowres`]: the tracker's per-frame result, and [`finish`]: turning it into mattes
 //!   at the frame's resolution, bit-identical to the libtorch path;
+//! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
+//!   and colour decontamination, pure Rust;
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
 pub mod config;
@@ -12,6 +14,7 @@ pub mod error;
 pub mod finish;
 pub mod lowres;
 pub mod protocol;
+pub mod refine;
 pub mod settings;
 pub mod shm;
 pub mod track_cache;
