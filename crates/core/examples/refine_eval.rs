@@ -56,7 +56,9 @@ fn parse_args_from(mut it: impl Iterator<Item = String>) -> Result<Args, String>
             "--matte" => a.matte = Some(value()?.into()),
             "--out" => a.out = value()?.into(),
             "--band" => a.band = value()?.parse().map_err(|e| format!("--band: {e}"))?,
-            "--modes" => a.modes = value()?.split(',').map(|m| RefineMode::parse(m).map_err(|e| e.to_string())).collect::<Result<_, _>>()?,
+            "--modes" => {
+                a.modes = value()?.split(',').map(|m| RefineMode::parse(m).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
+            }
             "--decontaminate" => a.decontaminate = true,
             "--settings" => a.settings = serde_yaml::from_str(&value()?).map_err(|e| format!("--settings: {e}"))?,
             "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
@@ -134,7 +136,8 @@ fn run(a: &Args) -> Result<(), String> {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        let (total, band, alpha, fg) = (median(&|r| r.0), median(&|r| r.1.stats.band_ms), median(&|r| r.1.stats.alpha_ms), median(&|r| r.1.stats.foreground_ms));
+        let (total, band, alpha, fg) =
+            (median(&|r| r.0), median(&|r| r.1.stats.band_ms), median(&|r| r.1.stats.alpha_ms), median(&|r| r.1.stats.foreground_ms));
         let min = |f: &dyn Fn(&(f64, refine::Refined)) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
         let (min_total, min_fg) = (min(&|r| r.0), min(&|r| r.1.stats.foreground_ms));
         let min_refine = min(&|r| r.1.stats.band_ms + r.1.stats.alpha_ms);
@@ -146,7 +149,8 @@ fn run(a: &Args) -> Result<(), String> {
         }
         if let Some(fg) = &r.foreground {
             let fg = fg.as_standard_layout();
-            npy::write_f32(&a.out.join(format!("fg_{}.npy", mode.name())), &[h, w, 3], fg.as_slice().expect("standard")).map_err(|e| e.to_string())?;
+            npy::write_f32(&a.out.join(format!("fg_{}.npy", mode.name())), &[h, w, 3], fg.as_slice().expect("standard"))
+                .map_err(|e| e.to_string())?;
         }
         let solve = r.stats.solve.map_or(String::new(), |s| {
             format!(
@@ -173,7 +177,13 @@ fn bench_stages(a: &Args) -> Result<(), String> {
     let logits = read2(a.logits.as_ref().ok_or("--stages needs --logits")?)?;
     let n = a.repeat.max(1);
     let best = |name: &str, f: &mut dyn FnMut()| {
-        let ms = (0..n).map(|_| { let t = Instant::now(); f(); t.elapsed().as_secs_f64() * 1e3 }).fold(f64::INFINITY, f64::min);
+        let ms = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .fold(f64::INFINITY, f64::min);
         eprintln!("{name:28} {ms:8.2} ms");
     };
     let s = a.settings;

@@ -8,14 +8,14 @@
 //! touch an unknown pixel enter, so the system is assembled and solved on the band alone
 //! (rows in parallel) by preconditioned conjugate gradients.
 use super::band::{FG, UNKNOWN};
-use super::ichol::{CscMatrix, Factor, IcholParams, IncompleteCholesky};
-use super::solver::{pcg, SolveStats, Tolerance};
 use super::guided::self_guided_smooth;
+use super::ichol::{CscMatrix, Factor, IcholParams, IncompleteCholesky};
 use super::image::{bounding_box, estimate_noise};
+use super::solver::{pcg, SolveStats, Tolerance};
 use ndarray::{s, Array2, ArrayView2, ArrayView3};
-use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// Parameters of the closed-form solve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

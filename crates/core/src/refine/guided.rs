@@ -235,7 +235,8 @@ mod tests {
     fn linear_input_is_reproduced() {
         // A matte that is an exact linear function of the guide is reproduced (ε → 0).
         let (h, w) = (20, 30);
-        let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| (x as f32 / w as f32) * (0.5 + 0.2 * c as f32) + 0.01 * y as f32 * c as f32);
+        let image =
+            Array3::from_shape_fn((h, w, 3), |(y, x, c)| (x as f32 / w as f32) * (0.5 + 0.2 * c as f32) + 0.01 * y as f32 * c as f32);
         let p = Array2::from_shape_fn((h, w), |(_, x)| x as f32 / w as f32);
         let q = guided_filter(image.view(), p.view(), &GuidedParams { radius: 2, epsilon: 1e-9, noise_factor: 0.0 });
         for (a, b) in q.iter().zip(p.iter()) {

@@ -257,9 +257,8 @@ mod tests {
         let a = CscMatrix { col_start: &cs, rows: &rows, vals: &vals };
         let f = IncompleteCholesky::factor(&a, 0.0, 0.0).expect("positive definite").into_factor();
         let want: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
-        let mut x: Vec<f64> = (0..n)
-            .map(|i| 2.0 * want[i] - if i > 0 { want[i - 1] } else { 0.0 } - if i + 1 < n { want[i + 1] } else { 0.0 })
-            .collect();
+        let mut x: Vec<f64> =
+            (0..n).map(|i| 2.0 * want[i] - if i > 0 { want[i - 1] } else { 0.0 } - if i + 1 < n { want[i + 1] } else { 0.0 }).collect();
         f.solve_in_place(&mut x);
         for (a, b) in x.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -281,10 +280,18 @@ mod tests_2d {
         for j in 0..n {
             let (y, x) = (j / w, j % w);
             let mut entries = vec![(j, 4.1)];
-            if y > 0 { entries.push((j - w, -1.0)); }
-            if x > 0 { entries.push((j - 1, -1.0)); }
-            if x + 1 < w { entries.push((j + 1, -1.0)); }
-            if y + 1 < h { entries.push((j + w, -1.0)); }
+            if y > 0 {
+                entries.push((j - w, -1.0));
+            }
+            if x > 0 {
+                entries.push((j - 1, -1.0));
+            }
+            if x + 1 < w {
+                entries.push((j + 1, -1.0));
+            }
+            if y + 1 < h {
+                entries.push((j + w, -1.0));
+            }
             entries.sort_by_key(|e| e.0);
             for (i, v) in entries {
                 rows.push(i as u32);

@@ -103,12 +103,7 @@ pub struct Rect {
 impl Rect {
     /// The rectangle grown by `m` pixels on every side, clipped to `height × width`.
     pub fn grow(self, m: usize, height: usize, width: usize) -> Rect {
-        Rect {
-            y0: self.y0.saturating_sub(m),
-            y1: (self.y1 + m).min(height),
-            x0: self.x0.saturating_sub(m),
-            x1: (self.x1 + m).min(width),
-        }
+        Rect { y0: self.y0.saturating_sub(m), y1: (self.y1 + m).min(height), x0: self.x0.saturating_sub(m), x1: (self.x1 + m).min(width) }
     }
 
     pub fn height(&self) -> usize {
@@ -174,11 +169,8 @@ const CHUNK: usize = 4096;
 /// not depend on the number of threads or on scheduling.
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
-    let parts: Vec<f64> = a
-        .par_chunks(CHUNK)
-        .zip(b.par_chunks(CHUNK))
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
-        .collect();
+    let parts: Vec<f64> =
+        a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>()).collect();
     parts.iter().sum()
 }
 
@@ -193,12 +185,7 @@ mod tests {
         //     size=(4, 4), mode="bilinear", align_corners=False)
         let src = array![[0.0f32, 1.0], [2.0, 3.0]];
         let up = resize_bilinear(src.view(), 4, 4);
-        let want = array![
-            [0.0f32, 0.25, 0.75, 1.0],
-            [0.5, 0.75, 1.25, 1.5],
-            [1.5, 1.75, 2.25, 2.5],
-            [2.0, 2.25, 2.75, 3.0]
-        ];
+        let want = array![[0.0f32, 0.25, 0.75, 1.0], [0.5, 0.75, 1.25, 1.5], [1.5, 1.75, 2.25, 2.5], [2.0, 2.25, 2.75, 3.0]];
         for (a, b) in up.iter().zip(want.iter()) {
             assert!((a - b).abs() < 1e-6, "{up:?}");
         }

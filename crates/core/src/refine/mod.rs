@@ -43,8 +43,8 @@ pub mod solver;
 
 pub use band::{BG, FG, UNKNOWN};
 pub use closed_form::{closed_form_alpha, ClosedFormParams, Preconditioner};
-pub use foreground::{estimate_foreground_ml, ForegroundParams};
 pub use fast::{fast_alpha, FastParams};
+pub use foreground::{estimate_foreground_ml, ForegroundParams};
 pub use guided::{guided_filter, GuidedParams};
 pub use image::{coarse_alpha_from_logits, premultiply, resize_bilinear};
 pub use solver::SolveStats;
