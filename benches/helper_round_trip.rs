@@ -12,7 +12,7 @@
 mod common;
 
 use samurai_core::finish::finish_frame;
-use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
 use samurai_roto::engine::Engine;
 use samurai_roto_ofx::engine::MatteEngine;
 use samurai_roto_ofx::helper_engine::HelperEngine;
@@ -35,17 +35,7 @@ fn main() {
         })
         .collect();
     let size = (frames[0].width, frames[0].height);
-    let settings = EngineSettings {
-        checkpoint: ckpt,
-        model_size: None,
-        device: DeviceChoice::Cpu,
-        precision: None,
-        image_size,
-        tuning: None,
-        fill_holes: true,
-        mode: BlendMode::Blend,
-        non_overlap: false,
-    };
+    let settings = EngineSettings { device: DeviceChoice::Cpu, image_size, ..EngineSettings::new(ckpt) };
     let objects = vec![ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(0, [310.0, 0.0, 515.0, 400.0])]) }];
     let fetch = |f: i64| -> Result<FrameImage, String> { frames.get(f as usize).cloned().ok_or(format!("no frame {f}")) };
 

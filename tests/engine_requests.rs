@@ -7,7 +7,7 @@
 mod common;
 
 use samurai_core::finish::finish_frame;
-use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::engine::Engine;
 use samurai_roto::image::load_rgb8;
@@ -21,17 +21,7 @@ const RANGE: (i64, i64) = (FIRST, FIRST + 6);
 const SIZE: (u32, u32) = (960, 540);
 
 fn settings(ckpt: PathBuf) -> EngineSettings {
-    EngineSettings {
-        checkpoint: ckpt,
-        model_size: None,
-        device: DeviceChoice::Cpu,
-        precision: None,
-        image_size: 256,
-        tuning: None,
-        fill_holes: true,
-        mode: BlendMode::Blend,
-        non_overlap: false,
-    }
+    EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new(ckpt) }
 }
 
 fn host_frame(f: i64) -> Result<FrameImage, String> {

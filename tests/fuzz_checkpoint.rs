@@ -8,51 +8,14 @@
 //! more elements than its storage) bounds them too.
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "../crates/core/tests/support/fuzz.rs"]
+mod support;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-struct Counting;
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is
-// updated on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use support::{fuzz, Counting, Rng};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-const INPUTS: usize = 100_000;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// A small genuine checkpoint, written by PyTorch (float, int64, bool and a transposed
 /// view sharing a storage).
@@ -154,27 +117,10 @@ fn checkpoint_reader_survives_mutated_archives() {
     let read = samurai_roto::model::checkpoint::read_checkpoint_bytes(&valid, origin).unwrap();
     assert_eq!(read.len(), 5, "the genuine archive reads");
     let recs = records(&valid);
-    let mut rng = Rng(7);
-    let (mut ok, mut slowest, mut worst) = (0usize, Duration::ZERO, 0usize);
-    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
-    for i in 0..INPUTS {
-        let input = mutate(&mut rng, &valid, &recs);
-        LARGEST.store(0, Ordering::Relaxed);
-        let start = Instant::now();
-        let result = samurai_roto::model::checkpoint::read_checkpoint_bytes(&input, origin);
-        let took = start.elapsed();
-        let largest = LARGEST.load(Ordering::Relaxed);
-        assert!(took < Duration::from_secs(1), "input {i} ({} bytes) took {took:?}", input.len());
-        assert!(largest <= 16 * input.len() + (2 << 20), "input {i} ({} bytes) allocated {largest} bytes at once", input.len());
-        slowest = slowest.max(took);
-        worst = worst.max(largest);
-        match result {
-            Ok(_) => ok += 1,
-            Err(e) => {
-                let first = e.to_string().split(':').nth(1).unwrap_or_default().trim().chars().take(40).collect::<String>();
-                *reasons.entry(first).or_default() += 1;
-            }
-        }
-    }
-    eprintln!("fuzz checkpoint reader: {INPUTS} inputs, {ok} read, {} refused ({} distinct reasons), slowest {slowest:?}, largest single allocation {worst} bytes", INPUTS - ok, reasons.len());
+    fuzz(
+        "checkpoint reader",
+        7,
+        |r| mutate(r, &valid, &recs),
+        |b| samurai_roto::model::checkpoint::read_checkpoint_bytes(b, origin).is_ok(),
+    );
 }

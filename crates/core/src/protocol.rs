@@ -257,20 +257,10 @@ pub fn read_reply(r: &mut impl Read) -> Result<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{BlendMode, DeviceChoice};
+    use crate::settings::DeviceChoice;
 
     fn settings() -> EngineSettings {
-        EngineSettings {
-            checkpoint: "c.pt".into(),
-            model_size: None,
-            device: DeviceChoice::Cpu,
-            precision: None,
-            image_size: 512,
-            tuning: None,
-            fill_holes: true,
-            mode: BlendMode::Blend,
-            non_overlap: false,
-        }
+        EngineSettings { device: DeviceChoice::Cpu, image_size: 512, ..EngineSettings::new("c.pt") }
     }
 
     #[test]

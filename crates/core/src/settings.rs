@@ -163,6 +163,23 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
+    /// `checkpoint` with everything else at its default: the model size read from the
+    /// checkpoint, automatic device and precision, quality 1024, the model's preset
+    /// tuning, hole filling on, blended passes, objects may overlap.
+    pub fn new(checkpoint: impl Into<PathBuf>) -> Self {
+        EngineSettings {
+            checkpoint: checkpoint.into(),
+            model_size: None,
+            device: DeviceChoice::Auto,
+            precision: None,
+            image_size: 1024,
+            tuning: None,
+            fill_holes: true,
+            mode: BlendMode::Blend,
+            non_overlap: false,
+        }
+    }
+
     /// The SAMURAI configuration for a model of `size`: its preset, with the artist's
     /// tuning in place when set, and hole filling as asked.
     pub fn samurai(&self, size: ModelSize) -> Result<SamuraiConfig> {
@@ -206,17 +223,7 @@ mod tests {
 
     #[test]
     fn untouched_tuning_is_the_loaded_models_preset() {
-        let s = EngineSettings {
-            checkpoint: "x.pt".into(),
-            model_size: None,
-            device: DeviceChoice::Cpu,
-            precision: None,
-            image_size: 256,
-            tuning: None,
-            fill_holes: true,
-            mode: BlendMode::Blend,
-            non_overlap: false,
-        };
+        let s = EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new("x.pt") };
         assert_eq!(s.samurai(ModelSize::Large).unwrap().kf_score_weight, 0.15);
         assert_eq!(s.samurai(ModelSize::Tiny).unwrap().kf_score_weight, 0.25);
         let custom = Tuning { kf_score_weight: 0.5, ..Tuning::of(&Preset::builtin(ModelSize::Large).samurai) };

@@ -10,55 +10,13 @@ use samurai_core::lowres::LowResFrame;
 use samurai_core::protocol::{self as proto, HelperStats, Reply, Request};
 use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, ObjectKeys, Tuning};
 use samurai_core::track_cache::{TrackCache, TrackCacheHeader};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-/// The system allocator, recording the largest single request since the last reset.
-struct Counting;
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is
-// updated on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/fuzz.rs"]
+mod support;
+use support::{fuzz, Counting, Rng};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-const INPUTS: usize = 100_000;
-
-fn limit(len: usize) -> usize {
-    16 * len + (2 << 20)
-}
-
-/// xorshift64*: reproducible inputs without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// A random input, or a valid one mutated: flipped bytes, a cut, inserted bytes, or a
 /// run of 0xff (huge varint or little-endian lengths).
@@ -81,37 +39,6 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
         }
     }
     v
-}
-
-/// Runs `decode` on `INPUTS` inputs; returns (accepted, refused, slowest, largest ratio).
-fn fuzz(name: &str, seeds: &[Vec<u8>], seed: u64, mut decode: impl FnMut(&[u8]) -> bool) {
-    let mut rng = Rng(seed);
-    let (mut ok, mut refused, mut slowest, mut worst) = (0usize, 0usize, Duration::ZERO, 0usize);
-    for i in 0..INPUTS {
-        let input = mutate(&mut rng, seeds);
-        LARGEST.store(0, Ordering::Relaxed);
-        let start = Instant::now();
-        let accepted = decode(&input);
-        let took = start.elapsed();
-        let largest = LARGEST.load(Ordering::Relaxed);
-        assert!(took < Duration::from_secs(1), "{name}: input {i} ({} bytes) took {took:?}", input.len());
-        assert!(
-            largest <= limit(input.len()),
-            "{name}: input {i} ({} bytes) allocated {largest} bytes at once: {:02x?}",
-            input.len(),
-            &input[..input.len().min(64)]
-        );
-        slowest = slowest.max(took);
-        worst = worst.max(largest);
-        if accepted {
-            ok += 1
-        } else {
-            refused += 1
-        }
-    }
-    eprintln!(
-        "fuzz {name}: {INPUTS} inputs, {ok} decoded, {refused} refused, slowest {slowest:?}, largest single allocation {worst} bytes"
-    );
 }
 
 fn settings() -> EngineSettings {
@@ -172,10 +99,15 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
     // Bodies (the decoders) and framed streams (length prefix + body, read as a stream).
     let mut seeds: Vec<Vec<u8>> = requests.iter().map(|m| postcard::to_stdvec(m).unwrap()).collect();
     seeds.extend(requests.iter().map(framed));
-    fuzz("request decoder", &seeds, 1, |b| proto::decode_request(b).is_ok() | proto::read_request(&mut &b[..]).is_ok_and(|r| r.is_some()));
+    fuzz(
+        "request decoder",
+        1,
+        |r| mutate(r, &seeds),
+        |b| proto::decode_request(b).is_ok() | proto::read_request(&mut &b[..]).is_ok_and(|r| r.is_some()),
+    );
     let mut seeds: Vec<Vec<u8>> = replies.iter().map(|m| postcard::to_stdvec(m).unwrap()).collect();
     seeds.extend(replies.iter().map(framed));
-    fuzz("reply decoder", &seeds, 2, |b| proto::decode_reply(b).is_ok() | proto::read_reply(&mut &b[..]).is_ok());
+    fuzz("reply decoder", 2, |r| mutate(r, &seeds), |b| proto::decode_reply(b).is_ok() | proto::read_reply(&mut &b[..]).is_ok());
 }
 
 #[test]
@@ -199,14 +131,20 @@ fn track_cache_reader_survives_random_and_mutated_files() {
     // Half the inputs get a correct checksum after the mutation, as a deliberate forger
     // would write, so the header and data parsing behind the checksum is exercised too.
     let mut flip = false;
-    fuzz("track-cache reader", &[valid], 3, |b| {
-        flip = !flip;
-        if flip && b.len() > 32 {
-            let mut fixed = b[..b.len() - 32].to_vec();
-            fixed.extend_from_slice(blake3::hash(&fixed).as_bytes());
-            TrackCache::from_bytes(&fixed).is_ok()
-        } else {
-            TrackCache::from_bytes(b).is_ok()
-        }
-    });
+    let seeds = [valid];
+    fuzz(
+        "track-cache reader",
+        3,
+        |r| mutate(r, &seeds),
+        |b| {
+            flip = !flip;
+            if flip && b.len() > 32 {
+                let mut fixed = b[..b.len() - 32].to_vec();
+                fixed.extend_from_slice(blake3::hash(&fixed).as_bytes());
+                TrackCache::from_bytes(&fixed).is_ok()
+            } else {
+                TrackCache::from_bytes(b).is_ok()
+            }
+        },
+    );
 }

@@ -360,18 +360,8 @@ mod tests {
     #[test]
     fn id_matte_takes_the_largest_logit_and_the_lower_number_on_ties() {
         use crate::engine::EngineSettings;
-        use samurai_core::settings::{BlendMode, DeviceChoice};
-        let engine = EngineSettings {
-            checkpoint: "x.pt".into(),
-            model_size: None,
-            device: DeviceChoice::Cpu,
-            precision: None,
-            image_size: 256,
-            tuning: None,
-            fill_holes: true,
-            mode: BlendMode::Blend,
-            non_overlap: false,
-        };
+        use samurai_core::settings::DeviceChoice;
+        let engine = EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new("x.pt") };
         let s = Settings {
             engine,
             input_linear: false,
@@ -392,18 +382,8 @@ mod tests {
     #[test]
     fn the_float_rgba_row_path_equals_the_per_pixel_path() {
         use crate::engine::EngineSettings;
-        use samurai_core::settings::{BlendMode, DeviceChoice};
-        let engine = EngineSettings {
-            checkpoint: "x.pt".into(),
-            model_size: None,
-            device: DeviceChoice::Cpu,
-            precision: None,
-            image_size: 256,
-            tuning: None,
-            fill_holes: true,
-            mode: BlendMode::Blend,
-            non_overlap: false,
-        };
+        use samurai_core::settings::DeviceChoice;
+        let engine = EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new("x.pt") };
         let src: Vec<u8> = (0..40).flat_map(|i| [i as f32 / 40.0, 0.5, -0.25, 1.0]).flat_map(f32::to_ne_bytes).collect();
         let (a, b): (Vec<f32>, Vec<f32>) =
             ((0..40).map(|i| i as f32 / 4.0 - 5.0).collect(), (0..40).map(|i| 3.0 - i as f32 / 7.0).collect());

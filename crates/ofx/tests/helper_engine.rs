@@ -5,7 +5,7 @@
 //! file is no problem; a cancelled Analyse writes nothing.
 mod common;
 
-use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
 use samurai_roto_ofx::engine::MatteEngine;
 use samurai_roto_ofx::helper_engine::HelperEngine as TrackerEngine;
 use std::collections::BTreeMap;
@@ -18,17 +18,7 @@ fn checkpoint() -> PathBuf {
 }
 
 fn settings(ckpt: PathBuf) -> EngineSettings {
-    EngineSettings {
-        checkpoint: ckpt,
-        model_size: None,
-        device: DeviceChoice::Cpu,
-        precision: None,
-        image_size: 256,
-        tuning: None,
-        fill_holes: true,
-        mode: BlendMode::Blend,
-        non_overlap: false,
-    }
+    EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new(ckpt) }
 }
 
 fn host_frame(f: i64) -> Result<FrameImage, String> {

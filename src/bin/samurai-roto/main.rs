@@ -4,10 +4,12 @@
 //!   `predict(box=..., multimask_output=False, return_logits=True)`).
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
 //! - `track`: mattes for every frame from keyframe boxes (the main job).
+//! - `refine`: edge refinement of a coarse matte at the plate's resolution.
 //! - `serve`: the helper process of the OpenFX plugin (started by the plugin, not by hand).
 mod commands;
 mod download;
 mod prompts;
+mod refine;
 mod track;
 
 use anyhow::Result;
@@ -34,6 +36,8 @@ enum Command {
     Inspect(commands::InspectArgs),
     /// Track objects from keyframe boxes through a folder of frames (the main job).
     Track(track::TrackArgs),
+    /// Refine a coarse matte's edges at the plate's resolution (and decontaminate colours).
+    Refine(refine::RefineArgs),
     /// The OpenFX plugin's helper process: serves the plugin over the socket on standard
     /// input and exits when it closes. Started by the plugin; not meant to be run by hand.
     #[command(hide = true)]
@@ -54,6 +58,7 @@ fn main() {
             Command::Segment(args) => commands::segment(&args),
             Command::Inspect(args) => commands::inspect(&args),
             Command::Track(args) => track::track(&args),
+            Command::Refine(args) => refine::refine(&args),
             Command::Serve => serve(),
         }
     });

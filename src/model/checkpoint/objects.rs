@@ -52,15 +52,13 @@ impl TensorSpec {
             .iter()
             .zip(&self.stride)
             .try_fold(self.offset, |acc, (&s, &st)| (s.max(1) - 1).checked_mul(st).and_then(|span| acc.checked_add(span)));
-        // A view with more elements than its storage (zero strides) would be materialised
-        // by a copy larger than anything in the file: no state dict holds one.
-        if numel.is_some_and(|n| n > self.storage.numel) {
-            return bad("more elements than the storage holds");
-        }
         match (numel, last) {
+            (None, _) | (_, None) => bad("size/stride arithmetic overflows"),
+            // A view with more elements than its storage (zero strides) would be
+            // materialised by a copy larger than anything in the file: no state dict holds one.
+            (Some(n), _) if n > self.storage.numel => bad("storage too small for the tensor (more elements than the storage holds)"),
             (Some(0), _) if self.offset <= self.storage.numel => Ok(()),
             (Some(n), Some(last)) if n > 0 && last < self.storage.numel => Ok(()),
-            (None, _) | (_, None) => bad("size/stride arithmetic overflows"),
             _ => bad("storage too small for the tensor"),
         }
     }
@@ -301,5 +299,7 @@ pub(super) mod tests {
         assert!(err(spec("0", Kind::Float, 6, 0, &[2, 2], &[1])).contains("lengths"));
         assert!(err(spec("0", Kind::Float, 6, 0, &[i64::MAX, 2], &[1, 1])).contains("overflow"));
         assert!(err(spec("0", Kind::Float, 6, 0, &[3, 3], &[i64::MAX, 1])).contains("overflow"));
+        // Zero strides: a billion elements out of a 2-element storage.
+        assert!(err(spec("0", Kind::Float, 2, 0, &[1 << 30], &[0])).contains("more elements than the storage"));
     }
 }
