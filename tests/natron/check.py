@@ -112,10 +112,15 @@ def run_natron(args, script_path, first, last, log_path):
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     # Natron disables site-packages: PySide2 and qtpy must be on PYTHONPATH.
     env["PYTHONPATH"] = ":".join(p for p in (args.python_path, env.get("PYTHONPATH")) if p)
+    # The helper process's log beside NatronRenderer's.
+    env["SAMURAI_ROTO_HELPER_LOG"] = str(Path(log_path).with_suffix(".helper.log"))
     if args.foreign_torch:
         # Nuke's process, simulated: another libtorch on LD_LIBRARY_PATH and loaded at start
         # (its static initialisers fill its registries before our plugin is opened).
         lib = args.foreign_torch / "lib"
+        missing = [n for n in ("libc10.so", "libtorch_cpu.so") if not (lib / n).is_file()]
+        if missing:  # ld.so would only warn and the check would pass without a foreign libtorch
+            sys.exit(f"--foreign-torch {args.foreign_torch}: {missing} missing (run scripts/foreign-torch.sh)")
         env["LD_LIBRARY_PATH"] = ":".join(p for p in (str(lib), env.get("LD_LIBRARY_PATH")) if p)
         env["LD_PRELOAD"] = " ".join(str(lib / n) for n in ("libc10.so", "libtorch_cpu.so"))
     cmd = [str(args.natron_renderer), "-w", "Mattes", f"{first}-{last}", str(script_path)]
