@@ -136,19 +136,6 @@ pub fn plugin_path() -> PathBuf {
     })
 }
 
-/// The helper program the plugin starts: `SAMURAI_ROTO_HELPER`, else the workspace's
-/// build of `samurai-roto` (the target folder above this test binary's `deps/`), which
-/// `scripts/test.sh` builds first (`cargo build --workspace`).
-pub fn helper_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("SAMURAI_ROTO_HELPER") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto");
-    assert!(bin.is_file(), "helper {} not built: run `cargo build --workspace` (scripts/test.sh does)", bin.display());
-    bin
-}
-
 /// The loaded plugin library and its one plugin. `lib` and `host` are only held to keep
 /// the library mapped and the `OfxHost` given to setHost alive.
 #[allow(dead_code)]
