@@ -9,6 +9,7 @@ use super::engine::{EngineSettings, MatteEngine, ObjectKeys};
 use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
+use samurai_core::refine::RefineSettings;
 use samurai_core::settings::Tuning;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,6 +133,9 @@ pub struct Settings {
     pub selected: usize,
     /// Track cache file (none when the parameter is empty).
     pub track_cache: Option<PathBuf>,
+    /// The Edge group: refinement mode, band width (plate pixels at render scale 1) and
+    /// decontamination; everything else is the library's defaults.
+    pub edge: RefineSettings,
 }
 
 /// The typed value of a choice parameter.
@@ -200,7 +204,7 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
     Ok(Settings {
         engine,
         input_linear: ps.param(p::INPUT_COLOUR.id)?.get_int(t)? == 1,
-        output_mode: ps.param(p::OUTPUT_MODE.id)?.get_int(t)?.clamp(0, 3) as usize,
+        output_mode: ps.param(p::OUTPUT_MODE.id)?.get_int(t)?.clamp(0, p::OUTPUT_MODES.len() as i32 - 1) as usize,
         threshold: ps.param(p::THRESHOLD.id)?.get_f64(t)?,
         softness: ps.param(p::SOFTNESS.id)?.get_f64(t)?.max(0.0),
         objects,
@@ -209,6 +213,12 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
+        edge: RefineSettings {
+            mode: choice(ps, p::REFINE, &p::REFINE_MODES, t)?,
+            band_px: ps.param(p::BAND.id)?.get_f64(t)?.max(0.0) as f32,
+            decontaminate: ps.param(p::DECONTAMINATE.id)?.get_int(t)? != 0,
+            ..RefineSettings::default()
+        },
     })
 }
 

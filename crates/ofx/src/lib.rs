@@ -9,12 +9,14 @@
 //! fallback, resolved at run time) are the only files with `unsafe` (besides
 //! `samurai_core::shm`'s mapping). Above them, in safe Rust: `action` (actions decoded
 //! into an enum), `describe` (descriptor, clips), `params` (parameter IDs and
-//! definitions), `instance` (per-instance state), `render`, `overlay` (viewer interact)
+//! definitions), `instance` (per-instance state), `render` with `edge` (the Edge group:
+//! refinement and decontamination), `overlay` (viewer interact)
 //! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
 //! `client` behind it.
 pub mod action;
 pub mod client;
 pub mod describe;
+pub mod edge;
 pub mod engine;
 pub mod entry;
 pub mod gl;

@@ -1,10 +1,13 @@
 //! The render action: source image → engine frame (sRGB 8-bit), mattes from the engine
 //! (cache first, then one propagation at a time per instance), output per output mode.
 //! Also answers frames-needed and clip preferences.
+use super::edge::{self, EdgeMattes};
 use super::engine::{FrameImage, Mattes};
 use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
+use super::params;
 use super::suites::{prefixed, Components, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
 use super::sys::names as n;
+use rayon::prelude::*;
 use std::time::Duration;
 
 /// Frames-needed: tracking needs the whole clip (history before and after the frame).
@@ -126,9 +129,54 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
         Ok(to_frame(&img, settings.input_linear)) // `img` is released here
     };
     let mattes = mattes_for(inst, frame, range, &current_frame, &fetch)?;
+    let edge = edge_for(&src, &settings, &mattes, current_frame(), geo.render_scale[0])?;
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
-    write_output(&src, &mut out, window, &settings, &mattes, geo.size());
+    write_output(&src, &mut out, window, &settings, &mattes, edge.as_ref(), geo.size());
     Ok(())
+}
+
+/// The output objects: (position in `mattes`, object index, colour).
+fn output_objects(s: &Settings, mattes: &Mattes) -> Vec<(usize, usize, [f32; 3])> {
+    let names = mattes.names();
+    s.objects
+        .iter()
+        .filter(|o| o.output)
+        .filter_map(|o| {
+            let key = format!("{}#{}", o.name, o.index + 1);
+            Some((names.iter().position(|k| *k == key)?, o.index, o.colour.map(|c| c as f32)))
+        })
+        .collect()
+}
+
+/// The Edge group's planes when the settings ask for refinement or decontamination.
+fn edge_for(src: &Image, s: &Settings, mattes: &Mattes, frame: &FrameImage, render_scale: f64) -> OfxResult<Option<EdgeMattes>> {
+    if !edge::needed(s) {
+        return Ok(None);
+    }
+    let objects: Vec<usize> = output_objects(s, mattes).iter().map(|o| o.0).collect();
+    let source = (s.output_mode == params::OUTPUT_PREMULTIPLIED_FOREGROUND).then(|| source_plate(src));
+    edge::edge_mattes(frame, source.as_ref(), mattes, &objects, s, render_scale, &|l| matte_alpha(l, s)).map(Some).map_err(OfxError::failed)
+}
+
+/// The source's RGB as `H × W × 3`, top row first, in the host's values.
+fn source_plate(src: &Image) -> ndarray::Array3<f32> {
+    let (w, h) = (src.width(), src.height());
+    // Image is not Sync (it owns the host's handle): borrow its rows first.
+    let rows: Vec<Option<&[u8]>> = (0..h).map(|i| src.row(src.bounds.y2 - 1 - i as i32)).collect();
+    let (depth, comps) = (src.depth, src.components);
+    let data: Vec<f32> = rows
+        .par_iter()
+        .flat_map_iter(|row| {
+            (0..w).flat_map(move |x| match row {
+                Some(r) => {
+                    let p = read_px(r, x, depth, comps);
+                    [p[0], p[1], p[2]]
+                }
+                None => [0.0; 3],
+            })
+        })
+        .collect();
+    ndarray::Array3::from_shape_vec((h, w, 3), data).expect("width × height RGB")
 }
 
 /// The Analyse button: tracks the whole frame range with the host's progress bar (its
@@ -241,19 +289,37 @@ fn mattes_for<'a>(
     }
 }
 
-fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, mattes: &Mattes, (w, h): (u32, u32)) {
-    use rayon::prelude::*;
-    // (position in `mattes`, object index, colour) of each object in the output.
+/// How a render turns an object's per-pixel values into its matte.
+#[derive(Clone, Copy)]
+struct Shading<'a> {
+    s: &'a Settings,
+    /// The values are the Edge group's alphas, not logits.
+    alpha_values: bool,
+}
+
+impl Shading<'_> {
+    fn alpha(&self, v: f32) -> f32 {
+        if self.alpha_values {
+            v
+        } else {
+            matte_alpha(v, self.s)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_output(
+    src: &Image,
+    out: &mut Image,
+    window: [i32; 4],
+    s: &Settings,
+    mattes: &Mattes,
+    edge: Option<&EdgeMattes>,
+    (w, h): (u32, u32),
+) {
     let names = mattes.names();
-    let objs: Vec<(usize, usize, [f32; 3])> = s
-        .objects
-        .iter()
-        .filter(|o| o.output)
-        .filter_map(|o| {
-            let key = format!("{}#{}", o.name, o.index + 1);
-            Some((names.iter().position(|k| *k == key)?, o.index, o.colour.map(|c| c as f32)))
-        })
-        .collect();
+    let objs = output_objects(s, mattes);
+    let shading = Shading { s, alpha_values: edge.is_some() };
     let rows_of = mattes.rows(w as usize);
     let (x1, x2) = (window[0].max(out.bounds.x1), window[2].min(out.bounds.x2));
     let (y1, y2) = (window[1].max(out.bounds.y1), window[3].min(out.bounds.y2));
@@ -272,21 +338,33 @@ fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, ma
             let src_row = src_rows.get(&y).copied();
             let my = sy2 - 1 - y; // engine rows run top-down
             let in_frame = src_row.is_some() && my >= 0 && (my as u32) < h;
-            if in_frame {
-                rows_of.row(my as usize, logits);
-            }
-            let row_objs: Vec<(usize, &[f32], [f32; 3])> = objs.iter().map(|(k, idx, col)| (*idx, logits[*k].as_slice(), *col)).collect();
+            let row_objs: Vec<(usize, &[f32], [f32; 3])> = match edge {
+                Some(e) if in_frame => objs
+                    .iter()
+                    .zip(&e.alphas)
+                    .map(|((_, idx, col), a)| (*idx, a.row(my as usize).to_slice().expect("standard layout"), *col))
+                    .collect(),
+                Some(_) => objs.iter().map(|(_, idx, col)| (*idx, &[][..], *col)).collect(),
+                None => {
+                    if in_frame {
+                        rows_of.row(my as usize, logits);
+                    }
+                    objs.iter().map(|(k, idx, col)| (*idx, logits[*k].as_slice(), *col)).collect()
+                }
+            };
             if fast && in_frame {
                 if let Some(src_row) = src_row {
-                    matte_row_rgba_f32(src_row, row, &row_objs, s);
+                    matte_row_rgba_f32(src_row, row, &row_objs, shading);
                     return;
                 }
             }
+            let fg_row = edge.and_then(|e| e.foreground.as_ref()).filter(|_| in_frame).map(|f| f.index_axis(ndarray::Axis(0), my as usize));
             for x in x1..x2 {
                 let sx = x - sx1;
                 let inside = in_frame && sx >= 0 && (sx as u32) < w;
                 let spx = if inside { read_px(src_row.unwrap_or(&[]), sx as usize, sdepth, scomps) } else { [0.0; 4] };
-                let px = shade(spx, inside.then_some(sx as usize), &row_objs, s, odepth);
+                let fg = fg_row.as_ref().filter(|_| inside).map(|f| [f[[sx as usize, 0]], f[[sx as usize, 1]], f[[sx as usize, 2]]]);
+                let px = shade(spx, fg, inside.then_some(sx as usize), &row_objs, shading, odepth);
                 write_px(row, (x - ox1) as usize, odepth, ocomps, px);
             }
         },
@@ -295,31 +373,42 @@ fn write_output(src: &Image, out: &mut Image, window: [i32; 4], s: &Settings, ma
 
 /// One row of source + matte in alpha (mode 0) or matte only (mode 1), float RGBA in and
 /// out: the same values [`shade`] gives, without its per-pixel dispatch.
-fn matte_row_rgba_f32(src: &[u8], out: &mut [u8], objs: &[(usize, &[f32], [f32; 3])], s: &Settings) {
+fn matte_row_rgba_f32(src: &[u8], out: &mut [u8], objs: &[(usize, &[f32], [f32; 3])], sh: Shading) {
     let f = |b: &[u8]| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
     for (x, (sp, op)) in src.chunks_exact(16).zip(out.chunks_exact_mut(16)).enumerate() {
-        let a = objs.iter().map(|(_, m, _)| matte_alpha(m[x], s)).fold(0.0f32, f32::max);
-        let px = if s.output_mode == 0 { [f(&sp[0..4]), f(&sp[4..8]), f(&sp[8..12]), a] } else { [a; 4] };
+        let a = objs.iter().map(|(_, m, _)| sh.alpha(m[x])).fold(0.0f32, f32::max);
+        let px = if sh.s.output_mode == 0 { [f(&sp[0..4]), f(&sp[4..8]), f(&sp[8..12]), a] } else { [a; 4] };
         for (c, v) in op.chunks_exact_mut(4).zip(px) {
             c.copy_from_slice(&v.to_ne_bytes());
         }
     }
 }
 
-fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s: &Settings, depth: PixelDepth) -> [f32; 4] {
-    let alphas = objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| matte_alpha(m[i], s)));
+/// One output pixel. `fg` is the decontaminated foreground there (premultiplied-foreground
+/// output with Decontaminate on), `mi` the pixel's index in the object rows (none outside
+/// the frame).
+fn shade(
+    src: [f32; 4],
+    fg: Option<[f32; 3]>,
+    mi: Option<usize>,
+    objs: &[(usize, &[f32], [f32; 3])],
+    sh: Shading,
+    depth: PixelDepth,
+) -> [f32; 4] {
+    let alphas = objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| sh.alpha(m[i])));
     let a = alphas.clone().fold(0.0f32, f32::max);
-    match s.output_mode {
+    match sh.s.output_mode {
         0 => [src[0], src[1], src[2], a],
         1 => [a; 4],
         2 => {
-            // The object with the largest logit among those inside; on a tie (hole filling
-            // gives every object the same 0.1 in a filled hole) the lower object number.
+            // The object with the largest value (logit, or refined alpha) among those
+            // inside; on a tie (hole filling gives every object the same 0.1 in a filled
+            // hole) the lower object number.
             let mut best: Option<(usize, f32)> = None;
             for ((idx, m, _), a) in objs.iter().zip(alphas) {
-                let logit = mi.map_or(0.0, |i| m[i]);
-                if a >= 0.5 && best.is_none_or(|(_, l)| logit > l) {
-                    best = Some((*idx, logit));
+                let v = mi.map_or(0.0, |i| m[i]);
+                if a >= 0.5 && best.is_none_or(|(_, l)| v > l) {
+                    best = Some((*idx, v));
                 }
             }
             let id = best.map_or(0.0, |(idx, _)| (idx + 1) as f32);
@@ -330,14 +419,18 @@ fn shade(src: [f32; 4], mi: Option<usize>, objs: &[(usize, &[f32], [f32; 3])], s
             };
             [v, v, v, (id > 0.0) as u8 as f32]
         }
-        _ => {
+        3 => {
             let mut px = [src[0], src[1], src[2], 1.0];
-            for ((_, _, col), oa) in objs.iter().zip(objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| matte_alpha(m[i], s)))) {
+            for ((_, _, col), oa) in objs.iter().zip(objs.iter().map(|(_, m, _)| mi.map_or(0.0, |i| sh.alpha(m[i])))) {
                 for c in 0..3 {
                     px[c] = px[c] * (1.0 - 0.5 * oa) + col[c] * 0.5 * oa;
                 }
             }
             px
+        }
+        _ => {
+            let f = fg.unwrap_or([src[0], src[1], src[2]]);
+            [f[0] * a, f[1] * a, f[2] * a, a]
         }
     }
 }
@@ -371,11 +464,13 @@ mod tests {
             objects: vec![],
             selected: 0,
             track_cache: None,
+            edge: Default::default(),
         };
         // Pixels: 0 both outside, 1 object 3 larger, 2 tie at hole filling's 0.1, 3 only object 1 inside.
         let (a, b) = ([-1.0f32, 0.5, 0.1, 0.2], [-2.0f32, 0.7, 0.1, -0.3]);
         let objs = [(0usize, &a[..], [1.0f32, 0.0, 0.0]), (2usize, &b[..], [0.0f32, 1.0, 0.0])];
-        let ids: Vec<f32> = (0..4).map(|i| shade([0.0; 4], Some(i), &objs, &s, PixelDepth::Float)[0]).collect();
+        let ids: Vec<f32> =
+            (0..4).map(|i| shade([0.0; 4], None, Some(i), &objs, Shading { s: &s, alpha_values: false }, PixelDepth::Float)[0]).collect();
         assert_eq!(ids, [0.0, 3.0, 1.0, 1.0]);
     }
 
@@ -398,12 +493,14 @@ mod tests {
                 objects: vec![],
                 selected: 0,
                 track_cache: None,
+                edge: Default::default(),
             };
             let mut fast = vec![0u8; src.len()];
-            matte_row_rgba_f32(&src, &mut fast, &objs, &s);
+            let sh = Shading { s: &s, alpha_values: false };
+            matte_row_rgba_f32(&src, &mut fast, &objs, sh);
             let mut slow = vec![0u8; src.len()];
             for x in 0..40 {
-                let px = shade(read_px(&src, x, PixelDepth::Float, Components::Rgba), Some(x), &objs, &s, PixelDepth::Float);
+                let px = shade(read_px(&src, x, PixelDepth::Float, Components::Rgba), None, Some(x), &objs, sh, PixelDepth::Float);
                 write_px(&mut slow, x, PixelDepth::Float, Components::Rgba, px);
             }
             assert_eq!(fast, slow, "mode {mode}, threshold {threshold}, softness {softness}");

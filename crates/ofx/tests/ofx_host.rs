@@ -117,8 +117,28 @@ fn describe(plugin: &Plugin) -> (OfxImageEffectHandle, OfxImageEffectHandle) {
     assert_eq!(plugin.call("OfxImageEffectActionDescribeInContext", eh(ctx), in_args, std::ptr::null_mut()), kOfxStatOK);
     let c = effect_of(ctx);
     assert!(c.clip("Source").is_some() && c.clip("Output").is_some(), "Source/Output clips not defined");
-    for name in ["checkpoint", "outputMode", "obj1BoxBL", "obj1BoxTR", "obj8Enable", "clearCache", "trackCacheFile"] {
+    for name in [
+        "checkpoint",
+        "outputMode",
+        "obj1BoxBL",
+        "obj1BoxTR",
+        "obj8Enable",
+        "clearCache",
+        "trackCacheFile",
+        "edgeBand",
+        "edgeDecontaminate",
+    ] {
         param(c, name);
+    }
+    // The Edge group: refinement defaults to Fast, a 16-pixel band, decontamination on.
+    let default = |name: &str| Props::get(param(c, name).props).unwrap().get_val("OfxParamPropDefault");
+    assert!(matches!(default("edgeRefine"), Some(Val::I(v)) if v == [1]), "edgeRefine default {:?}", default("edgeRefine"));
+    assert!(matches!(default("edgeBand"), Some(Val::D(v)) if v == [16.0]), "edgeBand default {:?}", default("edgeBand"));
+    assert!(matches!(default("edgeDecontaminate"), Some(Val::I(v)) if v == [1]));
+    for name in ["edgeRefine", "edgeBand", "edgeDecontaminate"] {
+        let props = Props::get(param(c, name).props).unwrap();
+        assert_eq!(props.str("OfxParamPropParent").as_deref(), Some("edgeGroup"), "{name} is in the Edge group");
+        assert!(props.str("OfxParamPropHint").is_some_and(|h| h.len() > 20), "{name} has a hint");
     }
     println!("ofx_host: describe + describe in context OK ({} parameters)", c.param_set().m.lock().unwrap().len());
     (desc, ctx)
@@ -132,6 +152,8 @@ fn create_instance(plugin: &Plugin, ctx: OfxImageEffectHandle) -> OfxImageEffect
     assert_eq!(MESSAGES.lock().unwrap().len(), before, "create instance posted {:?}", MESSAGES.lock().unwrap().last());
     let e = effect_of(inst);
     *param(e, "outputMode").value.lock().unwrap() = vec![OUTPUT_MATTE_ONLY];
+    // The box plumbing is checked on the unrefined mattes; `edge_group` turns refinement on.
+    *param(e, "edgeRefine").value.lock().unwrap() = vec![0.0];
     for (t, bl, tr) in KEYS {
         param(e, "obj1BoxBL").keys.lock().unwrap().insert(ofx_host::store::time_key(t), bl.to_vec());
         param(e, "obj1BoxTR").keys.lock().unwrap().insert(ofx_host::store::time_key(t), tr.to_vec());
@@ -407,6 +429,80 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
     println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
 }
 
+/// The Edge group with the test engine's box mattes (logits ±8): matte-only output with
+/// Fast and Quality refinement equals the library run on the frame the plugin hands the
+/// network (8-bit sRGB) and the box's coarse matte; the band width reaches it; the
+/// premultiplied-foreground output carries the decontaminated foreground (the library's
+/// estimate on the host's float source, the source itself where alpha is 1) or, with
+/// Decontaminate off, the source premultiplied.
+fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64) {
+    use ndarray::{Array2, Array3};
+    use samurai_core::refine::{self, RefineMode, RefineSettings};
+    let e = effect_of(inst);
+    let (w, h) = (W as usize, H as usize);
+    effect::SOURCE_STRIPES.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Engine rows run top-down; the host's bottom-up.
+    let alpha = expected_alpha(keys, t);
+    let coarse = Array2::from_shape_fn((h, w), |(r, x)| refine::image::sigmoid(if alpha[(h - 1 - r) * w + x] > 0.0 { 8.0 } else { -8.0 }));
+    let src = |r: usize, x: usize| effect::source_pixel(t, x as i32, (h - 1 - r) as i32);
+    let guide = Array3::from_shape_fn((h, w, 3), |(r, x, c)| (src(r, x)[c].clamp(0.0, 1.0) * 255.0).round() / 255.0);
+    let plate = Array3::from_shape_fn((h, w, 3), |(r, x, c)| src(r, x)[c]);
+    let rendered = |mode: f64| {
+        *param(e, "outputMode").value.lock().unwrap() = vec![mode];
+        assert_eq!(render(plugin, inst, t), kOfxStatOK, "render with the Edge group: {:?}", last_message());
+        e.clip("Output").and_then(|c| c.output(t)).unwrap()
+    };
+    let at = |out: &[f32], r: usize, x: usize| -> [f32; 4] {
+        let i = ((h - 1 - r) * w + x) * 4;
+        out[i..i + 4].try_into().unwrap()
+    };
+    let mut previous: Option<Array2<f32>> = None;
+    for (choice, mode, band) in [(1.0, RefineMode::Fast, 16.0), (2.0, RefineMode::Quality, 16.0), (2.0, RefineMode::Quality, 3.0)] {
+        *param(e, "edgeRefine").value.lock().unwrap() = vec![choice];
+        *param(e, "edgeBand").value.lock().unwrap() = vec![band];
+        let want = refine::refine(guide.view(), coarse.view(), &RefineSettings { mode, band_px: band as f32, ..RefineSettings::default() })
+            .unwrap()
+            .alpha;
+        let out = rendered(OUTPUT_MATTE_ONLY);
+        let mut moved = 0;
+        for ((r, x), a) in want.indexed_iter() {
+            assert_eq!(at(&out, r, x), [*a; 4], "{mode:?} band {band}: pixel ({x}, {})", h - 1 - r);
+            moved += ((a - coarse[[r, x]]).abs() > 0.01) as usize;
+        }
+        assert!(moved > 0, "{mode:?} band {band}: refinement changed no pixel of the coarse matte");
+        assert!(previous.as_ref() != Some(&want), "{mode:?} band {band}: same matte as the previous settings");
+        previous = Some(want);
+        println!("ofx_host: Edge refine {mode:?}, band {band}: matte-only output = the library's refined alpha ({moved} pixels moved)");
+    }
+    let refined = previous.unwrap();
+    // Premultiplied foreground, decontaminated (Quality, band 3 still set).
+    let (fg, _) = refine::estimate_foreground_ml(plate.view(), refined.view(), &Default::default());
+    let out = rendered(4.0);
+    let mut moved = 0;
+    for ((r, x), &a) in refined.indexed_iter() {
+        let s = src(r, x);
+        let f = if a >= 1.0 { [s[0], s[1], s[2]] } else { [fg[[r, x, 0]], fg[[r, x, 1]], fg[[r, x, 2]]] };
+        assert_eq!(at(&out, r, x), [f[0] * a, f[1] * a, f[2] * a, a], "decontaminated pixel ({x}, {})", h - 1 - r);
+        moved += (a > 0.0 && a < 1.0 && (0..3).any(|c| (f[c] - s[c]).abs() > 1e-3)) as usize;
+    }
+    assert!(moved > 0, "decontamination changed no edge colour");
+    let prefs = args(&[]);
+    assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), prefs), kOfxStatOK);
+    assert_eq!(Props::get(prefs).unwrap().str("OfxImageEffectPropPreMultiplication").as_deref(), Some("OfxImageAlphaPremultiplied"));
+    // Decontaminate off: the source premultiplied by the refined alpha.
+    *param(e, "edgeDecontaminate").value.lock().unwrap() = vec![0.0];
+    let out = rendered(4.0);
+    for ((r, x), &a) in refined.indexed_iter() {
+        let s = src(r, x);
+        assert_eq!(at(&out, r, x), [s[0] * a, s[1] * a, s[2] * a, a], "premultiplied pixel ({x}, {})", h - 1 - r);
+    }
+    println!("ofx_host: premultiplied foreground output, decontaminated ({moved} edge pixels recoloured) and not");
+    *param(e, "edgeDecontaminate").value.lock().unwrap() = vec![1.0];
+    *param(e, "edgeRefine").value.lock().unwrap() = vec![0.0];
+    effect::SOURCE_STRIPES.store(false, std::sync::atomic::Ordering::SeqCst);
+    *param(e, "outputMode").value.lock().unwrap() = vec![OUTPUT_MATTE_ONLY];
+}
+
 /// Sources in RGB and Alpha at 8 and 16 bits: "source + matte in alpha" carries the source
 /// (quantised as the host stored it; RGB reads as opaque, Alpha fills every channel) and
 /// the matte of the keys.
@@ -506,6 +602,7 @@ fn plugin_lifecycle_through_the_test_host() {
     }
     println!("ofx_host: renders after the overlay edit follow the new keys");
     other_output_modes(&plugin, inst, &keys, 7.0);
+    edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);
     error_paths(&plugin, inst);
     destroy_and_unload(&plugin, inst);

@@ -120,8 +120,58 @@ fn instance(plugin: &Plugin, ctx: OfxImageEffectHandle, checkpoint: &Path, keys:
     set_value(e, "outputMode", 1.0); // matte only
     set_value(e, "threshold", 0.0);
     set_value(e, "softness", 0.0);
+    set_value(e, "edgeRefine", 0.0); // compared with `track`'s unrefined mattes; refinement below
     set_keys(e, keys);
     inst
+}
+
+/// The Edge group with the real tracker: the matte-only output with refinement on is, bit
+/// for bit, what `samurai-roto refine` writes for the same frame (the PNG `track` read) and
+/// `track`'s logits of that frame, for Fast and Quality and two band widths. (The random
+/// model's logits are uncertain over most of this small frame, so the band covers it
+/// whatever its width; the band's effect is checked with the test engine in ofx_host.rs.)
+fn assert_refined_matches_refine_cli(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64, track_dir: &Path, logits: &Path) {
+    let e = Effect::get(inst).unwrap();
+    let (w, h) = image_size();
+    let mut previous: Option<Vec<f32>> = None;
+    for (choice, mode, band) in [(1.0, "fast", 16.0), (2.0, "quality", 16.0), (2.0, "quality", 4.0)] {
+        set_value(e, "edgeRefine", choice);
+        set_value(e, "edgeBand", band);
+        SOURCE_FETCHES.lock().unwrap().clear();
+        assert_eq!(render(plugin, inst as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+        assert_eq!(fetched_times(), [t as i64], "changing the Edge group must not track again");
+        let got = output(inst, t);
+        let alpha = track_dir.join(format!("refined-{mode}-{band}.exr"));
+        let out = Command::new(common::samurai_roto())
+            .args(["refine", "--mode", mode, "--band", &band.to_string(), "--image"])
+            .arg(track_dir.join(format!("frames/{:05}.png", t as i64)))
+            .arg("--matte")
+            .arg(logits.join(format!("obj/{:05}.npy", t as i64)))
+            .arg("--out")
+            .arg(&alpha)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "refine: {}", String::from_utf8_lossy(&out.stderr));
+        let want = image::open(&alpha).unwrap().to_rgb32f();
+        let (mut moved, mut soft) = (0, 0);
+        let (_, l) = common::read_npy_f32(&logits.join(format!("obj/{:05}.npy", t as i64)));
+        for y in 0..h {
+            for x in 0..w {
+                let a = want.get_pixel(x as u32, (h - 1 - y) as u32).0[0];
+                let px = &got[((y * w + x) * 4) as usize..((y * w + x) * 4 + 4) as usize];
+                assert_eq!(px, [a; 4], "{mode} band {band}: frame {t} pixel ({x},{y}): plugin {px:?} vs refine {a}");
+                moved += ((a > 0.5) != (l[((h - 1 - y) * w + x) as usize] > 0.0)) as usize;
+                soft += (a > 0.0 && a < 1.0) as usize;
+            }
+        }
+        let plane: Vec<f32> = got.iter().step_by(4).copied().collect();
+        if mode == "quality" && band == 16.0 {
+            assert!(previous.as_ref() != Some(&plane), "quality gives the same matte as fast");
+        }
+        previous = Some(plane);
+        eprintln!("ofx_host_tracker: Edge {mode}, band {band}: frame {t}: plugin = `samurai-roto refine` ({moved} pixels changed side, {soft} soft)");
+    }
+    set_value(e, "edgeRefine", 0.0);
 }
 
 fn destroy(plugin: &Plugin, inst: OfxImageEffectHandle) {
@@ -260,6 +310,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
     for t in order {
         assert_matches_track(inst, t, &logits, "scale 1");
     }
+    assert_refined_matches_refine_cli(&plugin, inst, 5.0, &tmp.path().join("scale1"), &logits);
 
     // A second instance on the same checkpoint: the same helper, no second model load.
     let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);

@@ -8,7 +8,7 @@ use super::store::*;
 use samurai_roto_ofx::sys::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Source image size at render scale 1 (pixels; with pixel aspect 1, canonical = pixel).
@@ -89,7 +89,7 @@ static CLIPS: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
 /// (pointer and byte length).
 pub static IMAGES: Mutex<Option<HashMap<usize, Option<(usize, usize)>>>> = Mutex::new(None);
 /// Source images made so far: (time, width, height, components, depth) → (data, row bytes).
-type SourceKey = (i64, i32, i32, &'static str, &'static str);
+type SourceKey = (i64, i32, i32, &'static str, &'static str, bool);
 static SOURCE_IMAGES: Mutex<BTreeMap<SourceKey, (usize, i32)>> = Mutex::new(BTreeMap::new());
 /// Times the Source clip was asked for.
 pub static SOURCE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
@@ -182,9 +182,15 @@ pub fn source_pixel(t: f64, x: i32, y: i32) -> [f32; 4] {
     source_pixel_sized(t, x, y, (W, H))
 }
 
+/// With this on, the source's red channel is vertical stripes five pixels wide (0.85 and
+/// 0.15): sharp colour edges for edge refinement to snap to (the plain source is a smooth
+/// gradient, where refinement rightly keeps the network's matte).
+pub static SOURCE_STRIPES: AtomicBool = AtomicBool::new(false);
+
 /// The synthetic source pixel of an image `size` pixels large (any render scale).
 pub fn source_pixel_sized(t: f64, x: i32, y: i32, size: (i32, i32)) -> [f32; 4] {
-    [x as f32 / size.0 as f32, y as f32 / size.1 as f32, ((t as f32) / 16.0).fract(), 1.0]
+    let red = if SOURCE_STRIPES.load(Ordering::SeqCst) { [0.85, 0.15][(x / 5 % 2) as usize] } else { x as f32 / size.0 as f32 };
+    [red, y as f32 / size.1 as f32, ((t as f32) / 16.0).fract(), 1.0]
 }
 
 fn image_props(data: *mut u8, row_bytes: i32, format: (&str, &str)) -> OfxPropertySetHandle {
@@ -295,10 +301,11 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
         // read-only (the plugin never writes to Source images).
         let format = *SOURCE_FORMAT.lock().unwrap();
         let mut made = SOURCE_IMAGES.lock().unwrap();
-        let (p, row_bytes) = *made.entry((time_key(t), w, h, format.0, format.1)).or_insert_with(|| {
-            let (bytes, row_bytes) = source_bytes(t, (w, h));
-            (Box::leak(bytes.into_boxed_slice()).as_mut_ptr() as usize, row_bytes)
-        });
+        let (p, row_bytes) =
+            *made.entry((time_key(t), w, h, format.0, format.1, SOURCE_STRIPES.load(Ordering::SeqCst))).or_insert_with(|| {
+                let (bytes, row_bytes) = source_bytes(t, (w, h));
+                (Box::leak(bytes.into_boxed_slice()).as_mut_ptr() as usize, row_bytes)
+            });
         (p as *mut u8, None, row_bytes, format)
     } else {
         // One buffer per time, reused by later renders of that time (as hosts reuse theirs).
