@@ -20,6 +20,17 @@ fn clip(tmp: &Path, n: usize) -> PathBuf {
     dir
 }
 
+/// `<tmp>/small` with the first `n` bedroom frames reduced to 240×136 PNGs.
+fn small_clip(tmp: &Path, n: usize) -> PathBuf {
+    let dir = tmp.join("small");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        let img = image::open(common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
+        img.resize_exact(240, 136, image::imageops::FilterType::Triangle).into_rgb8().save(dir.join(format!("{i:05}.png"))).unwrap();
+    }
+    dir
+}
+
 fn track(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_samurai-roto")).args(["--threads", "2", "track"]).args(args).output().expect("run samurai-roto")
 }
@@ -95,6 +106,63 @@ fn range_exr_and_object_arguments() {
     assert!(exr.pixels().any(|p| p.0[0] == 1.0), "the keyframe's matte is not empty");
 }
 
+/// `track --refine` writes, for each frame and object, what `samurai-roto refine` writes for
+/// that frame and `track`'s logits (EXR: float bits; PNG: 16-bit). Small frames: the
+/// random model's logits are uncertain almost everywhere, so the band is the whole frame.
+#[test]
+fn refined_mattes_equal_the_refine_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = small_clip(tmp.path(), 2);
+    let ckpt = checkpoint();
+    for (mode, band, format) in [("quality", "8", "exr"), ("fast", "16", "png")] {
+        let (out, logits) = (tmp.path().join(format!("out-{mode}")), tmp.path().join(format!("logits-{mode}")));
+        let o = track(&[
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--frames",
+            frames.to_str().unwrap(),
+            "--object",
+            "girl:0:78,0,128,100",
+            "--image-size",
+            "256",
+            "--device",
+            "cpu",
+            "--refine",
+            mode,
+            "--band",
+            band,
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+            "--logits",
+            logits.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for f in 0..2 {
+            let alone = tmp.path().join(format!("refine-{mode}-{f}.{format}"));
+            let r = Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
+                .args(["refine", "--mode", mode, "--band", band, "--image"])
+                .arg(frames.join(format!("{f:05}.png")))
+                .arg("--matte")
+                .arg(logits.join(format!("girl/{f:05}.npy")))
+                .arg("--out")
+                .arg(&alone)
+                .output()
+                .unwrap();
+            assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+            let tracked = std::fs::read(out.join(format!("girl/{f:05}.{format}"))).unwrap();
+            let img = image::open(out.join(format!("girl/{f:05}.{format}"))).unwrap().into_rgb32f();
+            assert_eq!(img.dimensions(), (240, 136));
+            let soft = img.pixels().filter(|p| p.0[0] > 0.0 && p.0[0] < 1.0).count();
+            assert!(soft > 0, "{mode} frame {f}: no soft edge pixel");
+            let refined = image::open(&alone).unwrap().into_rgb32f();
+            assert!(img == refined, "{mode} frame {f}: track --refine differs from refine ({} bytes written)", tracked.len());
+            eprintln!("track --refine {mode} --band {band}: frame {f} = refine's output ({soft} soft pixels)");
+        }
+    }
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
@@ -116,6 +184,11 @@ fn bad_input_gets_clear_errors() {
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:2000,0,2100,40", "--out", out], "outside"),
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl-0-1,2,3,4", "--out", out], "NAME:FRAME"),
         (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:310,0,515,400", "--range", "2-7", "--out", out], "--range"),
+        (vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:310,0,515,400", "--refine", "best", "--out", out], "refine mode"),
+        (
+            vec!["--checkpoint", ck, "--frames", fr, "--object", "girl:0:310,0,515,400", "--refine", "fast", "--band=-3", "--out", out],
+            "--band",
+        ),
         (
             vec!["--checkpoint", ck, "--frames", empty.to_str().unwrap(), "--object", "girl:0:1,1,9,9", "--out", out],
             "no JPEG, PNG or EXR frames",

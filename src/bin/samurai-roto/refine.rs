@@ -40,8 +40,8 @@ fn extension(p: &Path) -> String {
     p.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase()
 }
 
-/// The plate as `H × W × 3` sRGB floats in 0..1.
-fn read_plate(path: &Path) -> Result<Array3<f32>> {
+/// The plate as `H × W × 3` sRGB floats in 0..1 (the 8-bit RGB the network sees).
+pub fn read_plate(path: &Path) -> Result<Array3<f32>> {
     let img = samurai_roto::image::load_rgb8(path)?;
     let (w, h) = (img.width as usize, img.height as usize);
     Ok(Array3::from_shape_vec((h, w, 3), img.data.iter().map(|v| *v as f32 / 255.0).collect())?)
@@ -65,7 +65,24 @@ fn read_coarse(path: &Path) -> Result<Coarse> {
     Ok(Coarse::Matte(Array2::from_shape_vec((h, w), first)?))
 }
 
-fn write_alpha(path: &Path, alpha: &Array2<f32>) -> Result<()> {
+/// `[H, W]` logits as an array.
+pub fn logits_array(logits: &tch::Tensor) -> Result<Array2<f32>> {
+    let (h, w) = logits.size2().context("logits are [H, W]")?;
+    let values: Vec<f32> = Vec::try_from(logits.to_kind(tch::Kind::Float).flatten(0, -1)).context("logit values")?;
+    Ok(Array2::from_shape_vec((h as usize, w as usize), values)?)
+}
+
+/// Refinement settings from the command line's mode and band.
+pub fn settings(mode: &str, band: f32, decontaminate: bool) -> Result<RefineSettings> {
+    let mode = RefineMode::parse(mode)?;
+    if !(band.is_finite() && band >= 0.0) {
+        bail!("--band {band}: a width in plate pixels, 0 or more");
+    }
+    Ok(RefineSettings { mode, band_px: band, decontaminate, ..RefineSettings::default() })
+}
+
+/// Writes alpha as a float EXR (R = G = B = alpha) or a 16-bit grey PNG.
+pub fn write_alpha(path: &Path, alpha: &Array2<f32>) -> Result<()> {
     let (h, w) = alpha.dim();
     match extension(path).as_str() {
         "exr" => {
@@ -96,11 +113,8 @@ fn write_foreground(path: &Path, fg: &Array3<f32>, alpha: &Array2<f32>) -> Resul
 }
 
 pub fn refine(args: &RefineArgs) -> Result<()> {
-    let mode = RefineMode::parse(&args.mode)?;
-    if !(args.band.is_finite() && args.band >= 0.0) {
-        bail!("--band {}: a width in plate pixels, 0 or more", args.band);
-    }
-    let settings = RefineSettings { mode, band_px: args.band, decontaminate: args.foreground.is_some(), ..RefineSettings::default() };
+    let settings = settings(&args.mode, args.band, args.foreground.is_some())?;
+    let mode = settings.mode;
     let plate = read_plate(&args.image)?;
     let (h, w, _) = plate.dim();
     let refined = match read_coarse(&args.matte)? {

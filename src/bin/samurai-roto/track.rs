@@ -5,6 +5,7 @@ use crate::prompts::{parse_object_arg, read_prompts, ObjectPrompt};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use samurai_core::refine::RefineMode;
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::image;
 use samurai_roto::model::Sam2Model;
@@ -64,6 +65,13 @@ pub struct TrackArgs {
     /// keyframes, objects keyed on different frames); 0 re-runs the encoder per pass.
     #[arg(long, default_value_t = 512)]
     pub feature_cache_mb: usize,
+    /// Edge refinement of the mattes at the frame's resolution: off (the network's matte,
+    /// thresholded), fast or quality (soft alpha: 16-bit PNG or float EXR).
+    #[arg(long, default_value = "off")]
+    pub refine: String,
+    /// Width of the refinement band around the matte's uncertain edge, in frame pixels.
+    #[arg(long, default_value_t = 16.0)]
+    pub band: f32,
 }
 
 /// Parses `A-B` (inclusive) within `0..n`.
@@ -109,8 +117,10 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         "exr" => true,
         other => bail!("--format '{other}': expected png or exr"),
     };
+    let refine = crate::refine::settings(&args.refine, args.band, false)?;
     let source = FolderSource::open(&args.frames)?;
     let n = source.len();
+    let paths: Vec<PathBuf> = (0..n).filter_map(|i| source.path(i).map(PathBuf::from)).collect();
     let (first, last) = match &args.range {
         Some(r) => parse_range(r, n)?,
         None => (0, n - 1),
@@ -140,8 +150,21 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames {elapsed_precise} eta {eta}").expect("valid template"));
     for frame in first..=last {
         let mattes = session.mask_at(frame).with_context(|| format!("frame {frame}"))?;
+        let mut plate = None;
         for m in &mattes {
-            write_outputs(args, &m.name, frame, &m.logits, write_exr)?;
+            write_outputs(args, &m.name, frame, &m.logits, write_exr, refine.mode == RefineMode::Off)?;
+            if refine.mode != RefineMode::Off {
+                let plate = match &mut plate {
+                    Some(p) => p,
+                    None => plate.insert(crate::refine::read_plate(&paths[frame])?),
+                };
+                let ext = if write_exr { "exr" } else { "png" };
+                let path = args.out.join(&m.name).join(format!("{frame:05}.{ext}"));
+                let logits = crate::refine::logits_array(&m.logits).with_context(|| format!("frame {frame}, object {}", m.name))?;
+                let refined = samurai_core::refine::refine_logits(plate.view(), logits.view(), &refine)
+                    .with_context(|| format!("refining frame {frame}, object {}", m.name))?;
+                crate::refine::write_alpha(&path, &refined.alpha)?;
+            }
         }
         bar.inc(1);
     }
@@ -149,14 +172,16 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tensor, exr: bool) -> Result<()> {
+/// The thresholded matte (unless `mask` is false: refinement writes the matte) and the
+/// logits of one object on one frame.
+fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tensor, exr: bool, mask: bool) -> Result<()> {
     let dir = args.out.join(name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mask = logits.gt(0.0);
-    if exr {
-        write_mask_exr(&dir.join(format!("{frame:05}.exr")), &mask)?;
-    } else {
-        image::write_mask_png(&dir.join(format!("{frame:05}.png")), &mask)?;
+    let mask = mask.then(|| logits.gt(0.0));
+    if let Some(mask) = mask.as_ref().filter(|_| exr) {
+        write_mask_exr(&dir.join(format!("{frame:05}.exr")), mask)?;
+    } else if let Some(mask) = &mask {
+        image::write_mask_png(&dir.join(format!("{frame:05}.png")), mask)?;
     }
     if let Some(root) = &args.logits {
         let dir = root.join(name);
