@@ -173,7 +173,8 @@ def main():
     if args.only_flicker:
         import flicker
 
-        return flicker.report(build_example(), args.clips, args.out, args.band, args.flicker or 10)
+        cases = [c for c in args.cases.split(",") if c in flicker.CASES]
+        return flicker.report(build_example(), args.clips, args.out, args.band, args.flicker or 10, args.settings, cases)
     if not args.no_pymatting:
         import pymatting
 
@@ -201,7 +202,7 @@ def main():
     if args.flicker:
         import flicker
 
-        flicker.report(exe, args.clips, args.out, args.band, args.flicker)
+        flicker.report(exe, args.clips, args.out, args.band, args.flicker, args.settings)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def _frames(d, n, rng):
     return out
 
 
-def measure(exe, clips, out, band, n, name):
+def measure(exe, clips, out, band, n, name, settings=None):
     spec = next(c for c in composites.CASES if c["name"] == name)
     d = composites.write_case(clips, spec, out)
     gt = np.load(os.path.join(d, "alpha.npy"))
@@ -44,6 +44,8 @@ def measure(exe, clips, out, band, n, name):
     for fd in frames:
         cmd = ["nice", "-n", "10", exe, "--plate", os.path.join(fd, "plate.png"), "--logits", os.path.join(fd, "logits.npy"),
                "--out", fd, "--band", str(band), "--modes", "off,fast,quality"]
+        if settings:
+            cmd += ["--settings", settings]
         subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
         union |= np.load(os.path.join(fd, "trimap.npy")) == 128
         for m, f in [("raw", "alpha_off"), ("fast", "alpha_fast"), ("quality", "alpha_quality")]:
@@ -56,13 +58,13 @@ def measure(exe, clips, out, band, n, name):
     return rows, int(union.sum())
 
 
-def report(exe, clips, out, band, n):
+def report(exe, clips, out, band, n, settings=None, cases=None):
     print(f"\nFlicker on a still shot: {n} noisy copies (sensor noise sigma {NOISE * 255:.0f}/255, logit jitter "
           f"sigma {LOGIT_JITTER}), mean |alpha_t - alpha_t-1| over the band (x 1e3), and mean |alpha - gt| there (x 1e3)\n")
     print("| image | band px | raw flicker | fast flicker | quality flicker | raw error | fast error | quality error |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in CASES:
-        rows, px = measure(exe, clips, out, band, n, name)
+    for name in cases or CASES:
+        rows, px = measure(exe, clips, out, band, n, name, settings)
         f = [rows[m]["flicker"] * 1e3 for m in ["raw", "fast", "quality"]]
         e = [rows[m]["error"] * 1e3 for m in ["raw", "fast", "quality"]]
         print(f"| {name} | {px} | " + " | ".join(f"{v:.2f}" for v in f + e) + " |")

@@ -47,9 +47,13 @@ pub struct ClosedFormParams {
     /// Exponent `k` of the prior's confidence `|2c − 1|^k` (larger: only where the coarse
     /// matte is very sure).
     pub prior_power: i32,
-    /// The plate's noise level σ (0..1 units) for the prior; `None`: estimated from the
-    /// plate ([`super::image::estimate_noise`]).
+    /// The plate's noise level σ (0..1 units) for the prior and `epsilon_noise`; `None`:
+    /// estimated from the plate ([`super::image::estimate_noise`]).
     pub prior_noise: Option<f64>,
+    /// ε grows by this factor times the noise variance σ²: sensor noise adds σ² to every
+    /// window's colour covariance, and without it the colour-line model fits the noise
+    /// (alpha then flickers from frame to frame on a still shot). 0: ε as given (pymatting).
+    pub epsilon_noise: f64,
 }
 
 /// Preconditioner of the band's conjugate-gradient solve.
@@ -67,7 +71,15 @@ impl Default for ClosedFormParams {
     /// (λ 10, k 8) that keeps the band's confident, flat parts at 0 or 1 — without it the
     /// alpha follows sensor noise there and flickers about four times as much.
     fn default() -> Self {
-        ClosedFormParams { warm_start: true, rtol: 1e-4, max_iter: 2000, prior: 10.0, prior_power: 8, ..Self::pymatting() }
+        ClosedFormParams {
+            warm_start: true,
+            rtol: 1e-4,
+            max_iter: 2000,
+            prior: 10.0,
+            prior_power: 8,
+            epsilon_noise: EPSILON_NOISE,
+            ..Self::pymatting()
+        }
     }
 }
 
@@ -85,9 +97,14 @@ impl ClosedFormParams {
             prior: 0.0,
             prior_power: 2,
             prior_noise: None,
+            epsilon_noise: 0.0,
         }
     }
 }
+
+/// The default [`ClosedFormParams::epsilon_noise`] (measured with `tools/matting-eval`'s
+/// flicker and error tables).
+pub const EPSILON_NOISE: f64 = 2.0;
 
 /// Marks "no entry" in the index maps.
 const NONE: u32 = u32::MAX;
@@ -368,12 +385,13 @@ pub fn closed_form_alpha(
     let (ys, xs) = (r.y0..r.y1, r.x0..r.x1);
     let crop = image.slice(s![ys.clone(), xs.clone(), ..]);
     let smoothed = p.denoise.map(|(radius, eps)| self_guided_smooth(crop, radius, eps));
-    let (pixels, x, stats) = solve_band(
-        smoothed.as_ref().map_or(crop, |s| s.view()),
-        trimap.slice(s![ys.clone(), xs.clone()]),
-        init.map(|a| a.slice_move(s![ys, xs])),
-        p,
-    );
+    let plate = smoothed.as_ref().map_or(crop, |s| s.view());
+    let mut p = *p;
+    if p.epsilon_noise > 0.0 || p.prior > 0.0 {
+        let sigma = *p.prior_noise.get_or_insert_with(|| estimate_noise(plate));
+        p.epsilon += p.epsilon_noise * sigma * sigma;
+    }
+    let (pixels, x, stats) = solve_band(plate, trimap.slice(s![ys.clone(), xs.clone()]), init.map(|a| a.slice_move(s![ys, xs])), &p);
     for (&i, &v) in pixels.iter().zip(&x) {
         let (y, x) = (r.y0 + i as usize / r.width(), r.x0 + i as usize % r.width());
         alpha[[y, x]] = v.clamp(0.0, 1.0) as f32;
