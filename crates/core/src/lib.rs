@@ -2,7 +2,8 @@
 //! libtorch: the host may carry its own) and the engine (the helper process and the CLI).
 //!
 //! - [`config`]: presets and tuning with the upstream YAML key names;
-//! - [`settings`]: what configures tracking, as types (never strings parsed back);
+//! - [`settings`]: what configures tracking, as types (never strings parsed back), and
+//!   [`prompt`]: what the artist prompts an object with on a keyframe;
 //! - [`lowres`]: the tracker's per-frame result, and [`finish`]: turning it into mattes
 //!   at the frame's resolution, bit-identical to the libtorch path;
 //! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
@@ -13,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod finish;
 pub mod lowres;
+pub mod prompt;
 pub mod protocol;
 pub mod refine;
 pub mod settings;

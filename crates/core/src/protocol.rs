@@ -17,24 +17,31 @@
 //! ([`Reply::Progress`], answered by [`Request::Go`]: `false` cancels), and ends with
 //! [`Reply::Result`], [`Reply::Done`] or [`Reply::Failed`].
 //!
+//! Keyframes travel in [`Request::Configure`] as [`KeyframePrompt`]s: boxes, points and
+//! masks by value (masks run-length encoded, see [`crate::prompt`]), so a configuration
+//! says everything that decides the mattes and no extra round trip fetches a matte.
+//!
 //! Nothing received is trusted: lengths are checked before anything is allocated, every
 //! decoded message is validated ([`Request::validate`], [`Reply::validate`]), and a bad
 //! one fails that connection with an error, never the process.
 use crate::error::{Error, Result};
-use crate::settings::{EngineSettings, ObjectKeys};
+use crate::settings::{EngineSettings, KeyframePrompt, ObjectKeys};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Protocol version; both sides must agree (checked by [`Request::Hello`]).
-pub const VERSION: u32 = 1;
-/// Largest message body (control messages only; pixels go through shared memory).
-pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+pub const VERSION: u32 = 2;
+/// Largest message body (control messages and run-length-encoded keyframe masks; frame
+/// pixels and logits go through shared memory).
+pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
 /// Limits on what a request may describe.
 pub const MAX_OBJECTS: usize = 64;
 pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_KEYFRAMES: usize = 100_000;
 pub const MAX_FRAMES: i64 = 10_000_000;
 pub const MAX_FRAME_SIDE: u32 = 16_384;
+/// Clicks on one keyframe.
+pub const MAX_POINTS: usize = 1024;
 /// The byte sent on the lifeline with a new connection's descriptors.
 pub const LIFELINE_CONNECT: u8 = b'C';
 
@@ -133,11 +140,22 @@ fn check_configure(settings: &EngineSettings, range: (i64, i64), size: (u32, u32
     }
     for o in objects {
         check_name(&o.name)?;
-        if o.keyframes.len() > MAX_KEYFRAMES || o.keyframes.values().flatten().any(|v| !v.is_finite()) {
-            return Err(bad(format!("object '{}': too many keyframes or a box that is not finite", o.name)));
+        if o.keyframes.len() > MAX_KEYFRAMES {
+            return Err(bad(format!("object '{}': {} keyframes (at most {MAX_KEYFRAMES})", o.name, o.keyframes.len())));
+        }
+        for (frame, p) in &o.keyframes {
+            check_prompt(p, size).map_err(|e| bad(format!("object '{}' keyframe {frame}: {e}", o.name)))?;
         }
     }
     Ok(())
+}
+
+/// A keyframe's prompts: within limits, finite, on the frame, a mask of the frame's size.
+fn check_prompt(p: &KeyframePrompt, size: (u32, u32)) -> Result<()> {
+    if p.points.len() > MAX_POINTS {
+        return Err(bad(format!("{} points (at most {MAX_POINTS})", p.points.len())));
+    }
+    p.validate(size.0, size.1)
 }
 
 impl Request {
@@ -265,7 +283,11 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_bad_ones_are_refused() {
-        let objects = vec![ObjectKeys { name: "a#1".into(), keyframes: [(3, [1.0, 2.0, 30.0, 40.0])].into() }];
+        let mut objects = vec![ObjectKeys::from_boxes("a#1", [(3, [1.0, 2.0, 30.0, 40.0])])];
+        let mask = crate::prompt::MaskPrompt::from_bits(1920, 1080, (0..1920 * 1080).map(|i| i % 1920 > 900)).unwrap();
+        objects[0].keyframes.insert(5, KeyframePrompt::from_mask(mask));
+        let click = crate::prompt::PointPrompt { x: 10.0, y: 20.0, positive: false };
+        objects[0].keyframes.get_mut(&3).unwrap().points.push(click);
         let msgs = [
             Request::Hello { version: VERSION },
             Request::Configure { session: 7, settings: settings(), range: (0, 99), frame_size: (1920, 1080), objects },
@@ -293,6 +315,19 @@ mod tests {
             objects: vec![],
         };
         assert!(decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string().contains("image size"));
+        let outside = crate::prompt::PointPrompt { x: 10.0, y: 9.0, positive: true };
+        let cfg = Request::Configure {
+            session: 1,
+            settings: settings(),
+            range: (0, 1),
+            frame_size: (8, 8),
+            objects: vec![ObjectKeys {
+                name: "a".into(),
+                keyframes: [(0, KeyframePrompt { points: vec![outside], ..Default::default() })].into(),
+            }],
+        };
+        let e = decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("object 'a' keyframe 0") && e.contains("outside the 8x8 frame"), "{e}");
         let mut buf = Vec::new();
         write_message(&mut buf, &Reply::Done).unwrap();
         buf.truncate(buf.len() - 1);

@@ -3,6 +3,7 @@
 //! parsed back); the CLI builds the same types from its arguments.
 use crate::config::{ModelSize, Preset, SamuraiConfig};
 use crate::error::{Error, Result};
+pub use crate::prompt::{KeyframePrompt, MaskPrompt, PointPrompt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -201,12 +202,19 @@ impl EngineSettings {
     }
 }
 
-/// One object's keyframe boxes.
+/// One object's keyframes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ObjectKeys {
     pub name: String,
-    /// frame → [x1, y1, x2, y2] in pixels of the frames (x right, y down, origin top-left).
-    pub keyframes: BTreeMap<i64, [f64; 4]>,
+    /// frame → the prompts on it, in pixels of the frames (x right, y down, origin top-left).
+    pub keyframes: BTreeMap<i64, KeyframePrompt>,
+}
+
+impl ObjectKeys {
+    /// An object with box keyframes only.
+    pub fn from_boxes(name: impl Into<String>, boxes: impl IntoIterator<Item = (i64, [f64; 4])>) -> Self {
+        Self { name: name.into(), keyframes: boxes.into_iter().map(|(f, b)| (f, KeyframePrompt::from_box(b))).collect() }
+    }
 }
 
 /// One frame as the engine eats it: sRGB 8-bit RGB, rows top to bottom.

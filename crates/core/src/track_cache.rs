@@ -158,11 +158,7 @@ pub fn cache_key(s: &EngineSettings, range: (i64, i64), size: (u32, u32), object
         }
     }
     for o in objects {
-        let keys: Vec<String> = o
-            .keyframes
-            .iter()
-            .map(|(f, b)| format!("{f}:{:016x},{:016x},{:016x},{:016x}", b[0].to_bits(), b[1].to_bits(), b[2].to_bits(), b[3].to_bits()))
-            .collect();
+        let keys: Vec<String> = o.keyframes.iter().map(|(f, p)| format!("{f}:{}", blake3::Hash::from(p.digest()).to_hex())).collect();
         k = k.field(&format!("object {}", o.name), &keys.join(";"));
     }
     Ok(k.finish())

@@ -8,7 +8,7 @@
 //! most serde pre-reserves for a declared sequence, of at most 1 MiB messages).
 use samurai_core::lowres::LowResFrame;
 use samurai_core::protocol::{self as proto, HelperStats, Reply, Request};
-use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, ObjectKeys, Tuning};
+use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt, Tuning};
 use samurai_core::track_cache::{TrackCache, TrackCacheHeader};
 
 #[path = "support/fuzz.rs"]
@@ -74,8 +74,21 @@ fn framed<T: serde::Serialize>(m: &T) -> Vec<u8> {
 #[test]
 fn protocol_decoders_survive_random_and_mutated_messages() {
     let objects = vec![
-        ObjectKeys { name: "girl#1".into(), keyframes: [(0, [1.0, 2.0, 300.0, 400.0]), (12, [5.0, 6.0, 310.0, 420.0])].into() },
-        ObjectKeys { name: "boy#2".into(), keyframes: [(3, [10.0, 20.0, 30.0, 40.0])].into() },
+        ObjectKeys::from_boxes("girl#1", [(0, [1.0, 2.0, 300.0, 400.0]), (12, [5.0, 6.0, 310.0, 420.0])]),
+        ObjectKeys {
+            name: "boy#2".into(),
+            keyframes: [
+                (
+                    3,
+                    KeyframePrompt {
+                        points: vec![PointPrompt { x: 20.0, y: 30.0, positive: true }],
+                        ..KeyframePrompt::from_box([10.0, 20.0, 30.0, 40.0])
+                    },
+                ),
+                (7, KeyframePrompt::from_mask(MaskPrompt::from_bits(1920, 1080, (0..1920 * 1080).map(|i| i % 1920 < 50)).unwrap())),
+            ]
+            .into(),
+        },
     ];
     let requests = vec![
         Request::Hello { version: proto::VERSION },

@@ -10,7 +10,7 @@ use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
 use samurai_core::refine::RefineSettings;
-use samurai_core::settings::Tuning;
+use samurai_core::settings::{KeyframePrompt, Tuning};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -250,7 +250,7 @@ pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_fram
         let mut keyframes = BTreeMap::new();
         for t in box_key_times(ps, obj.index, first_frame)? {
             let (bl, tr) = box_at(ps, obj.index, t)?;
-            keyframes.insert(t.round() as i64, geo.box_to_engine(bl, tr));
+            keyframes.insert(t.round() as i64, KeyframePrompt::from_box(geo.box_to_engine(bl, tr)));
         }
         if !keyframes.is_empty() {
             out.push(ObjectKeys { name: format!("{}#{}", obj.name, obj.index + 1), keyframes });

@@ -5,10 +5,9 @@
 //! file is no problem; a cancelled Analyse writes nothing.
 mod common;
 
-use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
 use samurai_roto_ofx::engine::MatteEngine;
 use samurai_roto_ofx::helper_engine::HelperEngine as TrackerEngine;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const FIRST: i64 = 10; // host frame of clip frame 0
@@ -29,15 +28,9 @@ fn host_frame(f: i64) -> Result<FrameImage, String> {
 
 fn objects() -> Vec<ObjectKeys> {
     vec![
-        ObjectKeys {
-            name: "girl#1".into(),
-            keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]),
-        },
+        ObjectKeys::from_boxes("girl#1", [(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]),
         // The key at FIRST + 30 lies outside the host's range and is ignored.
-        ObjectKeys {
-            name: "boy#2".into(),
-            keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]),
-        },
+        ObjectKeys::from_boxes("boy#2", [(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]),
     ]
 }
 
@@ -97,7 +90,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
 
     // Stale: another keyframe box → the file is not used, the artist is told, tracking runs.
     let mut moved = objects();
-    moved[0].keyframes.insert(FIRST + 1, [300.0, 0.0, 515.0, 400.0]);
+    moved[0].keyframes.insert(FIRST + 1, KeyframePrompt::from_box([300.0, 0.0, 515.0, 400.0]));
     let stale = fresh(&path);
     stale.set_objects(&moved).unwrap();
     assert_eq!(stale.cached_mattes(FIRST + 2, Some(&host_frame(FIRST + 2).unwrap())), None);
