@@ -57,6 +57,9 @@ pub enum Action {
     PenDown(InteractArgs),
     PenMotion(InteractArgs),
     PenUp(InteractArgs),
+    /// A key pressed or released over the viewer (`kOfxPropKeySym`, X11 key symbols).
+    KeyDown(i32),
+    KeyUp(i32),
     /// Anything else; the plugin answers `kOfxStatReplyDefault`.
     Other(String),
 }
@@ -139,6 +142,10 @@ impl Action {
             Action::PenMotion(interact_args(args, true)?)
         } else if is(n::kOfxInteractActionPenUp) {
             Action::PenUp(interact_args(args, true)?)
+        } else if is(n::kOfxInteractActionKeyDown) {
+            Action::KeyDown(args.get_int(n::kOfxPropKeySym, 0)?)
+        } else if is(n::kOfxInteractActionKeyUp) {
+            Action::KeyUp(args.get_int(n::kOfxPropKeySym, 0)?)
         } else {
             return Ok(None);
         }))
@@ -146,7 +153,10 @@ impl Action {
 
     /// Whether this action is sent to an interact rather than to the effect.
     pub fn is_interact(&self) -> bool {
-        matches!(self, Action::InteractDraw(_) | Action::PenDown(_) | Action::PenMotion(_) | Action::PenUp(_))
+        matches!(
+            self,
+            Action::InteractDraw(_) | Action::PenDown(_) | Action::PenMotion(_) | Action::PenUp(_) | Action::KeyDown(_) | Action::KeyUp(_)
+        )
     }
 }
 

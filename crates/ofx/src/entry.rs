@@ -229,6 +229,8 @@ unsafe extern "C" fn overlay_entry(
             Action::PenDown(a) => overlay::pen_down(inst, &a)?,
             Action::PenMotion(a) => overlay::pen_move(inst, &a, false)?,
             Action::PenUp(a) => overlay::pen_move(inst, &a, true)?,
+            Action::KeyDown(k) => overlay::key(inst, k, true)?,
+            Action::KeyUp(k) => overlay::key(inst, k, false)?,
             _ => false,
         };
         Ok(if handled { sys::kOfxStatOK } else { sys::kOfxStatReplyDefault })

@@ -9,8 +9,9 @@ use super::engine::{EngineSettings, MatteEngine, ObjectKeys};
 use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
+use crate::points::SavedPoint;
 use samurai_core::refine::RefineSettings;
-use samurai_core::settings::{KeyframePrompt, Tuning};
+use samurai_core::settings::{KeyframePrompt, PointPrompt, Tuning};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,18 @@ pub enum DragState {
     Idle,
     /// Object index, which box edges move (left, bottom, right, top), pen start, box start.
     Editing { obj: usize, edges: [bool; 4], start: [f64; 2], bl: [f64; 2], tr: [f64; 2] },
+    /// Pressed inside a box or on empty space: a click (a point for the selected object)
+    /// unless the pen moves, then `then` starts (moving the box, or a new box).
+    Pending { obj: usize, start: [f64; 2], then: ([bool; 4], [f64; 2], [f64; 2], usize) },
+    /// Dragging click `index` of object `obj` (its line in the Points parameter).
+    Point { obj: usize, index: usize },
+}
+
+/// Modifier keys held over the viewer (OpenFX pen events carry none: the key actions do).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Modifiers {
+    pub ctrl: bool,
+    pub shift: bool,
 }
 
 /// Everything the engine was last configured with (to configure again only on change).
@@ -35,6 +48,7 @@ pub struct Instance {
     pub track_lock: Mutex<()>,
     pub applied: Mutex<Option<Applied>>,
     pub drag: Mutex<DragState>,
+    pub modifiers: Mutex<Modifiers>,
     /// Geometry of the last rendered source, for the overlay's tracked boxes.
     pub last_geometry: Mutex<Option<Geometry>>,
 }
@@ -47,6 +61,7 @@ impl Instance {
             track_lock: Mutex::new(()),
             applied: Mutex::new(None),
             drag: Mutex::new(DragState::default()),
+            modifiers: Mutex::new(Modifiers::default()),
             last_geometry: Mutex::new(None),
         }
     }
@@ -238,6 +253,12 @@ pub fn box_key_times(ps: ParamSet, i: usize, first_frame: i64) -> OfxResult<Vec<
     Ok(times)
 }
 
+/// Object `i`'s saved clicks (the Points parameter), a clear error when it does not parse.
+pub fn saved_points(ps: ParamSet, i: usize) -> OfxResult<Vec<SavedPoint>> {
+    let text = ps.param(&obj_id(i, p::OBJ_POINTS))?.get_string()?;
+    crate::points::parse(&text, &format!("Object {} Points", i + 1)).map_err(OfxError::failed)
+}
+
 /// Object `i`'s box corners (canonical) at time `t`.
 pub fn box_at(ps: ParamSet, i: usize, t: f64) -> OfxResult<([f64; 2], [f64; 2])> {
     Ok((ps.param(&obj_id(i, p::OBJ_BOX_BL))?.get_f64x2(t)?, ps.param(&obj_id(i, p::OBJ_BOX_TR))?.get_f64x2(t)?))
@@ -251,6 +272,12 @@ pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_fram
         for t in box_key_times(ps, obj.index, first_frame)? {
             let (bl, tr) = box_at(ps, obj.index, t)?;
             keyframes.insert(t.round() as i64, KeyframePrompt::from_box(geo.box_to_engine(bl, tr)));
+        }
+        // Clicks join their frame's box keyframe (corners first, then the clicks in their
+        // saved order) or make a keyframe of clicks alone.
+        for pt in saved_points(ps, obj.index)? {
+            let [x, y] = geo.to_engine(pt.pos);
+            keyframes.entry(pt.frame).or_insert_with(KeyframePrompt::default).points.push(PointPrompt { x, y, positive: pt.positive });
         }
         if !keyframes.is_empty() {
             out.push(ObjectKeys { name: format!("{}#{}", obj.name, obj.index + 1), keyframes });

@@ -24,6 +24,7 @@ pub mod helper_engine;
 pub mod instance;
 pub mod overlay;
 pub mod params;
+pub mod points;
 pub mod render;
 pub mod suites;
 pub mod sys;

@@ -1,15 +1,23 @@
 //! Viewer overlay interact: each enabled object's box at the current frame in its colour
 //! (solid on a keyframe, dashed where the box comes from the tracker, dotted where it is
-//! only the interpolated parameter value), and pen editing: drag a corner, an edge or the
-//! whole box, or draw a new box on empty space for the selected object. Every edit keys
-//! both corner parameters at the current time, so the host's keyframes are the boxes.
+//! only the interpolated parameter value) and its clicks on that frame (a diamond with a
+//! plus for positive, a square with a minus for negative), and pen editing: drag a corner,
+//! an edge or the whole box, or draw a new box on empty space for the selected object; a
+//! click (press and release without moving) adds a positive click of the selected object at
+//! the current frame, Ctrl-click (Cmd on macOS) a negative one; a click can be dragged, and
+//! Shift-click deletes it. Box edits key both corner parameters at the current time, so the
+//! host's keyframes are the boxes; clicks are lines of the object's Points parameter
+//! (`points.rs`). A click on a frame where the object has no keyframe first keys the
+//! object's tracked box there (the box the artist sees), so the new keyframe is a box plus
+//! the click, fully defined by saved parameters.
 //!
 //! Drawing uses the OFX 1.5 Draw suite when the host offers it and OpenGL otherwise
 //! (`gl.rs`; no text labels there, as GL has no text).
 use super::action::InteractArgs;
 use super::gl::Gl;
-use super::instance::{box_at, DragState, Instance};
+use super::instance::{box_at, saved_points, DragState, Instance};
 use super::params::{self as p, obj_id};
+use super::points::{self as pts, SavedPoint};
 use super::suites::{has_draw_suite, DrawContext, OfxResult};
 use super::sys::{self, OfxPointD};
 
@@ -120,6 +128,28 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
         painter.line_loop(&pts)?;
         let name = ps.param(&obj_id(i, p::OBJ_NAME))?.get_string()?;
         painter.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] })?;
+        // A Points parameter that does not parse is reported by the render, not here.
+        let clicks = saved_points(ps, i).unwrap_or_default();
+        paint_clicks(painter, &clicks, args.time.round() as i64, args.pixel_scale)?;
+    }
+    Ok(())
+}
+
+/// The clicks of `frame`: a diamond with a plus (positive) or a square with a minus
+/// (negative), 5 screen pixels across, in the current colour.
+fn paint_clicks(painter: &dyn Painter, clicks: &[SavedPoint], frame: i64, pixel_scale: [f64; 2]) -> OfxResult<()> {
+    let (sx, sy) = (5.0 * pixel_scale[0], 5.0 * pixel_scale[1]);
+    let pt = |x: f64, y: f64| OfxPointD { x, y };
+    painter.line(2.0, sys::kOfxDrawLineStipplePatternSolid)?;
+    for c in clicks.iter().filter(|c| c.frame == frame) {
+        let [x, y] = c.pos;
+        if c.positive {
+            painter.line_loop(&[pt(x - sx, y), pt(x, y - sy), pt(x + sx, y), pt(x, y + sy)])?;
+            painter.line_loop(&[pt(x, y - 0.6 * sy), pt(x, y + 0.6 * sy)])?;
+        } else {
+            painter.line_loop(&[pt(x - sx, y - sy), pt(x + sx, y - sy), pt(x + sx, y + sy), pt(x - sx, y + sy)])?;
+        }
+        painter.line_loop(&[pt(x - 0.6 * sx, y), pt(x + 0.6 * sx, y)])?;
     }
     Ok(())
 }
@@ -143,16 +173,37 @@ fn tracked_box(inst: &Instance, i: usize, time: f64) -> Option<[f64; 4]> {
     })
 }
 
-/// Pen down: grab the first enabled box under the pen (selected object first), or start a
-/// new box for the selected object.
+/// Pen down: a click of an enabled object under the pen on this frame (selected object
+/// first) is grabbed, or with Shift deleted; then a box corner or edge is grabbed; inside a
+/// box or on empty space the press waits to see whether it is a click or a drag.
 pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
     let ps = inst.params()?;
     let selected = ps.param(p::SELECTED.id)?.get_int(args.time)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize;
     let tol = [6.0 * args.pixel_scale[0], 6.0 * args.pixel_scale[1]];
-    let order = std::iter::once(selected).chain((0..p::MAX_OBJECTS).filter(|i| *i != selected));
-    let mut state = DragState::Idle;
-    for i in order {
-        if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 {
+    let frame = args.time.round() as i64;
+    let shift = lock(&inst.modifiers)?.shift;
+    let order: Vec<usize> = std::iter::once(selected).chain((0..p::MAX_OBJECTS).filter(|i| *i != selected)).collect();
+    let enabled = |i: usize| -> OfxResult<bool> { Ok(ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? != 0) };
+    for &i in &order {
+        if !enabled(i)? {
+            continue;
+        }
+        let mut clicks = saved_points(ps, i)?;
+        if let Some(index) = pts::nearest(&clicks, frame, args.pen, tol) {
+            if shift {
+                clicks.remove(index);
+                write_clicks(inst, i, &clicks, "SamuraiRoto delete click")?;
+                *lock(&inst.drag)? = DragState::Idle;
+            } else {
+                *lock(&inst.drag)? = DragState::Point { obj: i, index };
+            }
+            return Ok(true);
+        }
+    }
+    // A new box: a zero-size box at the pen whose top-right corner follows the pen.
+    let mut state = DragState::Pending { obj: selected, start: args.pen, then: ([false, false, true, true], args.pen, args.pen, selected) };
+    for &i in &order {
+        if !enabled(i)? {
             continue;
         }
         let (bl, tr) = box_at(ps, i, args.time)?;
@@ -160,24 +211,94 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
         if b[0] == b[2] || b[1] == b[3] {
             continue;
         }
-        if let Some(edges) = hit(b, args.pen, tol) {
-            state = DragState::Editing { obj: i, edges, start: args.pen, bl: [b[0], b[1]], tr: [b[2], b[3]] };
-            break;
+        match hit(b, args.pen, tol) {
+            Some(edges) if edges == [true; 4] => {
+                state = DragState::Pending { obj: selected, start: args.pen, then: (edges, [b[0], b[1]], [b[2], b[3]], i) };
+                break;
+            }
+            Some(edges) => {
+                state = DragState::Editing { obj: i, edges, start: args.pen, bl: [b[0], b[1]], tr: [b[2], b[3]] };
+                break;
+            }
+            None => {}
         }
     }
-    if state == DragState::Idle {
-        // New box: a zero-size box at the pen whose top-right corner follows the pen.
-        state = DragState::Editing { obj: selected, edges: [false, false, true, true], start: args.pen, bl: args.pen, tr: args.pen };
-        ps.param(&obj_id(selected, p::OBJ_ENABLE))?.set_int(1)?;
-    }
-    *inst.drag.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))? = state;
+    *lock(&inst.drag)? = state;
     Ok(true)
 }
 
-/// Pen motion / pen up: move the grabbed edges and key both corners at the current time.
+fn lock<T>(m: &std::sync::Mutex<T>) -> OfxResult<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))
+}
+
+/// Writes object `obj`'s clicks as one undoable edit.
+fn write_clicks(inst: &Instance, obj: usize, clicks: &[SavedPoint], label: &str) -> OfxResult<()> {
+    let ps = inst.params()?;
+    ps.edit_begin(label)?;
+    let result = ps.param(&obj_id(obj, p::OBJ_POINTS)).and_then(|p| p.set_string(&pts::format(clicks)));
+    ps.edit_end()?;
+    result
+}
+
+/// A click of the selected object at `at` (where the pen went down): positive, or negative with Ctrl. On a frame
+/// where the object has no keyframe yet, its tracked box there is keyed first.
+fn add_click(inst: &Instance, args: &InteractArgs, obj: usize, at: [f64; 2]) -> OfxResult<()> {
+    let ps = inst.params()?;
+    let frame = args.time.round() as i64;
+    let mut clicks = saved_points(ps, obj)?;
+    let positive = !lock(&inst.modifiers)?.ctrl;
+    ps.edit_begin("SamuraiRoto click")?;
+    let result = (|| {
+        ps.param(&obj_id(obj, p::OBJ_ENABLE))?.set_int(1)?;
+        let keyed = ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.has_key_at(args.time)?;
+        if !keyed && !clicks.iter().any(|c| c.frame == frame) {
+            if let Some(b) = tracked_box(inst, obj, args.time) {
+                ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.set_f64x2_at(args.time, [b[0], b[1]])?;
+                ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, [b[2], b[3]])?;
+            }
+        }
+        clicks.push(SavedPoint { frame, pos: at, positive });
+        ps.param(&obj_id(obj, p::OBJ_POINTS))?.set_string(&pts::format(&clicks))
+    })();
+    ps.edit_end()?;
+    result
+}
+
+/// Pen motion / pen up: move the grabbed edges (keying both corners at the current time)
+/// or the grabbed click; a press that did not move adds a click on release.
 pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResult<bool> {
-    let mut guard = inst.drag.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))?;
-    let DragState::Editing { obj, edges, start, bl, tr } = *guard else { return Ok(false) };
+    let mut guard = lock(&inst.drag)?;
+    let (obj, edges, start, bl, tr) = match *guard {
+        DragState::Idle => return Ok(false),
+        DragState::Editing { obj, edges, start, bl, tr } => (obj, edges, start, bl, tr),
+        DragState::Pending { obj, start, then: (edges, bl, tr, box_obj) } => {
+            let moved =
+                (args.pen[0] - start[0]).abs() > 3.0 * args.pixel_scale[0] || (args.pen[1] - start[1]).abs() > 3.0 * args.pixel_scale[1];
+            if !moved {
+                if release {
+                    *guard = DragState::Idle;
+                    drop(guard);
+                    add_click(inst, args, obj, start)?;
+                }
+                return Ok(true);
+            }
+            inst.params()?.param(&obj_id(box_obj, p::OBJ_ENABLE))?.set_int(1)?;
+            *guard = DragState::Editing { obj: box_obj, edges, start, bl, tr };
+            (box_obj, edges, start, bl, tr)
+        }
+        DragState::Point { obj, index } => {
+            if release {
+                *guard = DragState::Idle;
+            }
+            drop(guard);
+            let mut clicks = saved_points(inst.params()?, obj)?;
+            if let Some(c) = clicks.get_mut(index) {
+                c.pos = args.pen;
+                write_clicks(inst, obj, &clicks, "SamuraiRoto move click")?;
+            }
+            return Ok(true);
+        }
+    };
     let delta = [args.pen[0] - start[0], args.pen[1] - start[1]];
     let (nbl, ntr) = drag(bl, tr, edges, delta);
     if release {
@@ -192,6 +313,19 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
         .and_then(|_| ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, ntr));
     ps.edit_end()?;
     result.map(|_| true)
+}
+
+/// Key down/up over the viewer: tracks Ctrl (or Cmd/Meta) and Shift for the next click.
+/// Never consumed, so the host's own shortcuts keep working.
+pub fn key(inst: &Instance, sym: i32, down: bool) -> OfxResult<bool> {
+    // X11 key symbols (ofxKeySyms.h): Shift_L/R, Control_L/R, Meta_L/R.
+    let mut m = lock(&inst.modifiers)?;
+    match sym {
+        0xffe1 | 0xffe2 => m.shift = down,
+        0xffe3 | 0xffe4 | 0xffe7 | 0xffe8 => m.ctrl = down,
+        _ => {}
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

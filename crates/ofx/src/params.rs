@@ -62,6 +62,7 @@ pub const OBJ_COLOUR: &str = "Colour";
 pub const OBJ_OUTPUT: &str = "Output";
 pub const OBJ_BOX_BL: &str = "BoxBL";
 pub const OBJ_BOX_TR: &str = "BoxTR";
+pub const OBJ_POINTS: &str = "Points";
 pub const MAX_OBJECTS: usize = 8;
 
 /// ID of parameter `suffix` of object `i` (0-based).
@@ -225,6 +226,17 @@ fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
         p.set_doubles(n::kOfxParamPropDefault, &[0.0, 0.0])?;
         p.set_int(n::kOfxParamPropAnimates, 0, 1)?;
     }
+    let points = define(
+        ps,
+        n::kOfxParamTypeString,
+        &obj_id(i, OBJ_POINTS),
+        "Points",
+        "Clicks on keyframes, one per line: FRAME X Y + (part of the object) or FRAME X Y - (not), canonical coordinates. The viewer writes them: click to add +, Ctrl-click (Cmd on macOS) to add -, drag a click to move it, Shift-click a click to delete it.",
+        parent,
+    )?;
+    points.set_string(n::kOfxParamPropDefault, 0, "")?;
+    points.set_string(n::kOfxParamPropStringMode, 0, &n::kOfxParamStringIsMultiLine.to_string_lossy())?;
+    points.set_int(n::kOfxParamPropAnimates, 0, 0)?;
     Ok(())
 }
 

@@ -314,6 +314,8 @@ pub mod names {
         kOfxImageEffectActionEndSequenceRender = c"OfxImageEffectActionEndSequenceRender";
         kOfxInteractActionDraw = c"OfxInteractActionDraw"; kOfxInteractActionPenMotion = c"OfxInteractActionPenMotion";
         kOfxInteractActionPenDown = c"OfxInteractActionPenDown"; kOfxInteractActionPenUp = c"OfxInteractActionPenUp";
+        kOfxInteractActionKeyDown = c"OfxInteractActionKeyDown"; kOfxInteractActionKeyUp = c"OfxInteractActionKeyUp";
+        kOfxPropKeySym = c"kOfxPropKeySym";
         // generic properties
         kOfxPropType = c"OfxPropType"; kOfxPropName = c"OfxPropName"; kOfxPropLabel = c"OfxPropLabel";
         kOfxPropTime = c"OfxPropTime"; kOfxPropInstanceData = c"OfxPropInstanceData";
@@ -369,7 +371,7 @@ pub mod names {
         kOfxParamPropAnimates = c"OfxParamPropAnimates"; kOfxParamPropParent = c"OfxParamPropParent";
         kOfxParamPropChoiceOption = c"OfxParamPropChoiceOption";
         kOfxParamPropStringMode = c"OfxParamPropStringMode";
-        kOfxParamStringIsFilePath = c"OfxParamStringIsFilePath";
+        kOfxParamStringIsFilePath = c"OfxParamStringIsFilePath"; kOfxParamStringIsMultiLine = c"OfxParamStringIsMultiLine";
         kOfxParamPropStringFilePathExists = c"OfxParamPropStringFilePathExists";
         kOfxParamPropMin = c"OfxParamPropMin"; kOfxParamPropMax = c"OfxParamPropMax";
         kOfxParamPropDisplayMin = c"OfxParamPropDisplayMin"; kOfxParamPropDisplayMax = c"OfxParamPropDisplayMax";

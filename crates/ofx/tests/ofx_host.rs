@@ -252,11 +252,22 @@ fn threaded_renders(plugin: &Plugin, inst: OfxImageEffectHandle, checkpoint: &st
 }
 
 fn overlay_args(inst: OfxImageEffectHandle, t: f64, pen: Option<[f64; 2]>, draw_ctx: usize) -> OfxPropertySetHandle {
+    overlay_args_zoomed(inst, t, pen, draw_ctx, 1.0)
+}
+
+/// `overlay_args` with `pixel_scale` canonical units per screen pixel (0.5: zoomed in 2×).
+fn overlay_args_zoomed(
+    inst: OfxImageEffectHandle,
+    t: f64,
+    pen: Option<[f64; 2]>,
+    draw_ctx: usize,
+    pixel_scale: f64,
+) -> OfxPropertySetHandle {
     let mut v = vec![
         ("OfxPropEffectInstance", Val::P(vec![inst as usize])),
         ("OfxPropTime", Val::D(vec![t])),
         ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0])),
-        ("OfxInteractPropPixelScale", Val::D(vec![1.0, 1.0])),
+        ("OfxInteractPropPixelScale", Val::D(vec![pixel_scale, pixel_scale])),
         ("OfxInteractPropBackgroundColour", Val::D(vec![0.0; 3])),
     ];
     if let Some(p) = pen {
@@ -310,8 +321,24 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     let t = 5.0;
     params::set_current_time(t);
     let draw_ctx = Props::new_handle() as usize;
+    // Two saved clicks on this frame and one on another: the frame's are drawn (a diamond
+    // for the positive one, a square for the negative one), in both drawing paths.
+    let e = effect_of(inst);
+    *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::new("5 20 20 +\n5 30 12 -\n6 40 40 +").unwrap();
+    let diamond = [[15.0, 20.0], [20.0, 15.0], [25.0, 20.0], [20.0, 25.0]];
+    let square = [[25.0, 7.0], [35.0, 7.0], [35.0, 17.0], [25.0, 17.0]];
+    DRAWN.lock().unwrap().clear();
     assert_eq!(call(c"OfxInteractActionDraw", overlay_args(inst, t, None, draw_ctx)), kOfxStatOK);
     let drawn = DRAWN.lock().unwrap().clone();
+    for shape in [diamond, square] {
+        assert!(
+            drawn
+                .iter()
+                .any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == shape),
+            "click marker {shape:?} not drawn: {drawn:?}"
+        );
+    }
+    assert!(!drawn.iter().any(|(_, pts)| pts.iter().any(|p| p.x == 45.0 && p.y == 40.0)), "a click of frame 6 drawn at frame 5");
     let (bl, tr) = ([18.0, 8.0], [38.0, 28.0]); // KEYS interpolated at frame 5
     let want = [[bl[0], bl[1]], [tr[0], bl[1]], [tr[0], tr[1]], [bl[0], tr[1]]];
     assert!(
@@ -326,6 +353,9 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     let verts: Vec<String> = want.iter().map(|[x, y]| format!("vertex {x:.1} {y:.1}")).collect();
     assert_eq!(gl_log[loop_at + 1..loop_at + 5], verts[..], "GL box vertices: {gl_log:?}");
     assert_eq!(gl_log[loop_at + 5], "end");
+    let diamond_gl: Vec<String> = diamond.iter().map(|[x, y]| format!("vertex {x:.1} {y:.1}")).collect();
+    assert!(gl_log.windows(4).any(|w| w == diamond_gl.as_slice()), "GL click marker {diamond_gl:?} not drawn: {gl_log:?}");
+    *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::default();
     assert_eq!(gl_log.first().map(String::as_str), Some("push 8197"), "GL state not saved first: {gl_log:?}");
     assert_eq!(gl_log.last().map(String::as_str), Some("pop"), "GL state not restored last: {gl_log:?}");
     assert!(
@@ -337,7 +367,6 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     assert_eq!(call(c"OfxInteractActionPenDown", overlay_args(inst, t, Some(bl), 0)), kOfxStatOK);
     assert_eq!(call(c"OfxInteractActionPenMotion", overlay_args(inst, t, Some([21.0, 6.0]), 0)), kOfxStatOK);
     assert_eq!(call(c"OfxInteractActionPenUp", overlay_args(inst, t, Some([23.0, 4.0]), 0)), kOfxStatOK);
-    let e = effect_of(inst);
     let (kbl, ktr) = (keys_of(param(e, "obj1BoxBL")), keys_of(param(e, "obj1BoxTR")));
     assert_eq!(kbl, vec![(0.0, KEYS[0].1.to_vec()), (5.0, vec![23.0, 4.0]), (10.0, KEYS[1].1.to_vec())], "BL keys");
     assert_eq!(ktr, vec![(0.0, KEYS[0].2.to_vec()), (5.0, tr.to_vec()), (10.0, KEYS[1].2.to_vec())], "TR keys");
@@ -369,6 +398,103 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     assert_eq!(keys_of(param(e, "obj1BoxBL")).len(), 3, "an overlay error path changed the keys");
     println!("ofx_host: overlay draw + corner drag OK; BL keys {kbl:?}");
     vec![KEYS[0], (5.0, [23.0, 4.0], tr), KEYS[1]]
+}
+
+/// Clicks through the overlay at frame `t` (rendered, not a keyframe of object 1), the
+/// viewer zoomed in 2× (the test's boxes are small for 6-screen-pixel grab zones): a click
+/// keys the tracked box there and adds a positive click; Ctrl-click a negative one; a
+/// click is dragged; Shift-click deletes it; a press inside the box that moves drags the
+/// box. Every edit is a parameter write at the current time, balanced begin/end.
+fn clicks(plugin: &Plugin, desc: OfxImageEffectHandle, inst: OfxImageEffectHandle, keys: &[Key], t: f64) -> Vec<Key> {
+    let Some(Val::P(p)) = effect_of(desc).props().get_val("OfxImageEffectPluginPropOverlayInteractV1") else { panic!("no overlay") };
+    // SAFETY: the plugin stored its overlay entry point (an OfxPluginEntryPoint) there.
+    let entry: OfxPluginEntryPoint = unsafe { std::mem::transmute::<usize, OfxPluginEntryPoint>(p[0]) };
+    let interact = Props::new_handle();
+    let call = |action: &std::ffi::CStr, a: OfxPropertySetHandle| unsafe {
+        entry(action.as_ptr(), interact as *const c_void, a, std::ptr::null_mut())
+    };
+    let key = |action: &std::ffi::CStr, sym: i32| {
+        let a = args(&[
+            ("OfxPropEffectInstance", Val::P(vec![inst as usize])),
+            ("OfxPropTime", Val::D(vec![t])),
+            ("kOfxPropKeySym", Val::I(vec![sym])),
+        ]);
+        // Modifier keys are noted, never consumed (the host's shortcuts keep working).
+        assert_eq!(call(action, a), kOfxStatReplyDefault, "{action:?} {sym:#x}");
+    };
+    let click = |at: [f64; 2]| {
+        assert_eq!(call(c"OfxInteractActionPenDown", overlay_args_zoomed(inst, t, Some(at), 0, 0.5)), kOfxStatOK);
+        assert_eq!(call(c"OfxInteractActionPenUp", overlay_args_zoomed(inst, t, Some([at[0] + 1.0, at[1]]), 0, 0.5)), kOfxStatOK);
+    };
+    params::set_current_time(t);
+    let e = effect_of(inst);
+    let points = || param(e, "obj1Points").string.lock().unwrap().to_string_lossy().into_owned();
+    assert!(!keys.iter().any(|k| k.0 == t), "frame {t} must not be a keyframe for this check");
+    let before = keys_of(param(e, "obj1BoxBL"));
+    // The tracked box at t: the bounding box of the test engine's matte there.
+    let alpha = expected_alpha(keys, t);
+    let inside: Vec<(i32, i32)> =
+        (0..H).flat_map(|y| (0..W).map(move |x| (x, y))).filter(|&(x, y)| alpha[(y * W + x) as usize] > 0.0).collect();
+    let tracked = [
+        inside.iter().map(|p| p.0).min().unwrap() as f64,
+        inside.iter().map(|p| p.1).min().unwrap() as f64,
+        inside.iter().map(|p| p.0).max().unwrap() as f64 + 1.0,
+        inside.iter().map(|p| p.1).max().unwrap() as f64 + 1.0,
+    ];
+    let centre = [(tracked[0] + tracked[2]) / 2.0, (tracked[1] + tracked[3]) / 2.0];
+    EDIT_LOG.lock().unwrap().clear();
+    click(centre);
+    assert_eq!(points(), format!("{} {} {} +", t, centre[0], centre[1]), "a click adds a positive click");
+    let bl = keys_of(param(e, "obj1BoxBL"));
+    assert_eq!(bl.len(), before.len() + 1, "the click keys the box at {t}: {bl:?}");
+    assert!(bl.contains(&(t, vec![tracked[0], tracked[1]])), "keyed box is the tracked box {tracked:?}: {bl:?}");
+    assert!(keys_of(param(e, "obj1BoxTR")).contains(&(t, vec![tracked[2], tracked[3]])));
+    // Ctrl-click: a negative click; the frame is now a keyframe, so the box is not keyed again.
+    let neg = [centre[0] + 5.0, centre[1] - 3.0];
+    key(c"OfxInteractActionKeyDown", 0xffe3);
+    click(neg);
+    key(c"OfxInteractActionKeyUp", 0xffe3);
+    assert_eq!(points().lines().nth(1), Some(format!("{} {} {} -", t, neg[0], neg[1]).as_str()), "Ctrl-click: {}", points());
+    // Drag the positive click.
+    let moved = [centre[0] - 4.0, centre[1] + 2.0];
+    assert_eq!(call(c"OfxInteractActionPenDown", overlay_args_zoomed(inst, t, Some([centre[0] + 1.0, centre[1]]), 0, 0.5)), kOfxStatOK);
+    assert_eq!(
+        call(c"OfxInteractActionPenMotion", overlay_args_zoomed(inst, t, Some([centre[0] - 2.0, centre[1] + 1.0]), 0, 0.5)),
+        kOfxStatOK
+    );
+    assert_eq!(call(c"OfxInteractActionPenUp", overlay_args_zoomed(inst, t, Some(moved), 0, 0.5)), kOfxStatOK);
+    assert_eq!(points().lines().next(), Some(format!("{} {} {} +", t, moved[0], moved[1]).as_str()), "dragged: {}", points());
+    // Shift-click on the negative click deletes it.
+    key(c"OfxInteractActionKeyDown", 0xffe1);
+    assert_eq!(call(c"OfxInteractActionPenDown", overlay_args_zoomed(inst, t, Some([neg[0], neg[1] + 2.0]), 0, 0.5)), kOfxStatOK);
+    assert_eq!(call(c"OfxInteractActionPenUp", overlay_args_zoomed(inst, t, Some([neg[0], neg[1] + 2.0]), 0, 0.5)), kOfxStatReplyDefault);
+    key(c"OfxInteractActionKeyUp", 0xffe1);
+    assert_eq!(points(), format!("{} {} {} +", t, moved[0], moved[1]), "Shift-click deletes");
+    // A press inside the box that moves is a box drag, not a click.
+    let grab = [tracked[2] - 7.0, tracked[1] + 7.0];
+    assert_eq!(call(c"OfxInteractActionPenDown", overlay_args_zoomed(inst, t, Some(grab), 0, 0.5)), kOfxStatOK);
+    assert_eq!(call(c"OfxInteractActionPenMotion", overlay_args_zoomed(inst, t, Some([grab[0] + 2.0, grab[1]]), 0, 0.5)), kOfxStatOK);
+    assert_eq!(call(c"OfxInteractActionPenUp", overlay_args_zoomed(inst, t, Some([grab[0] + 6.0, grab[1]]), 0, 0.5)), kOfxStatOK);
+    let bl = keys_of(param(e, "obj1BoxBL"));
+    assert!(bl.contains(&(t, vec![tracked[0] + 6.0, tracked[1]])), "box moved by the drag: {bl:?}");
+    assert_eq!(points().lines().count(), 1, "a drag adds no click");
+    assert_eq!(*e.param_set().edits.lock().unwrap(), 0, "unbalanced paramEditBegin/End: {:?}", EDIT_LOG.lock().unwrap());
+    let log = EDIT_LOG.lock().unwrap().clone();
+    assert!(log.iter().any(|l| l == &format!("set obj1Points@{t}") || l.starts_with("set obj1Points")), "edit log {log:?}");
+    println!(
+        "ofx_host: clicks: add (keys the tracked box {tracked:?}), Ctrl-click negative, drag, Shift-click delete, box drag; Points = {:?}",
+        points()
+    );
+    // A bad Points parameter fails the render with a message naming it.
+    let saved = points();
+    *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::new("8 1 2 *").unwrap();
+    assert_eq!(render(plugin, inst, t), kOfxStatFailed);
+    assert!(last_message().1.contains("Object 1 Points"), "message: {:?}", last_message());
+    *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::new(saved).unwrap();
+    let mut out: Vec<Key> = keys.iter().copied().filter(|k| k.0 != t).collect();
+    out.push((t, [tracked[0] + 6.0, tracked[1]], [tracked[2] + 6.0, tracked[3]]));
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
 }
 
 /// The other output modes at frame `t`: source + matte in alpha, ID matte, colour overlay
@@ -601,6 +727,11 @@ fn plugin_lifecycle_through_the_test_host() {
         check_output(effect_of(inst), &keys, t);
     }
     println!("ofx_host: renders after the overlay edit follow the new keys");
+    let keys = clicks(&plugin, desc, inst, &keys, 8.0);
+    for t in [8.0, 9.0] {
+        assert_eq!(render(&plugin, inst, t), kOfxStatOK, "render at {t} after the clicks: {:?}", last_message());
+        check_output(effect_of(inst), &keys, t);
+    }
     other_output_modes(&plugin, inst, &keys, 7.0);
     edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);
