@@ -41,5 +41,15 @@ pub fn describe_in_context(effect: Effect) -> OfxResult<()> {
     let out = effect.clip_define(n::kOfxImageEffectOutputClipName)?;
     out.set_strings(n::kOfxImageEffectPropSupportedComponents, &[n::kOfxImageComponentRGBA])?;
     out.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    let matte_name = std::ffi::CString::new(params::KEYFRAME_MATTE_CLIP).expect("no NUL");
+    let matte = effect.clip_define(&matte_name)?;
+    matte.set_strings(
+        n::kOfxImageEffectPropSupportedComponents,
+        &[n::kOfxImageComponentRGBA, n::kOfxImageComponentRGB, n::kOfxImageComponentAlpha],
+    )?;
+    matte.set_string(n::kOfxPropLabel, 0, "Keyframe matte")?;
+    matte.set_int(n::kOfxImageClipPropOptional, 0, 1)?;
+    matte.set_int(n::kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+    matte.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
     params::define_all(effect.params()?)
 }

@@ -11,7 +11,7 @@ use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
 use crate::points::SavedPoint;
 use samurai_core::refine::RefineSettings;
-use samurai_core::settings::{KeyframePrompt, PointPrompt, Tuning};
+use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt, Tuning};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -264,8 +264,13 @@ pub fn box_at(ps: ParamSet, i: usize, t: f64) -> OfxResult<([f64; 2], [f64; 2])>
     Ok((ps.param(&obj_id(i, p::OBJ_BOX_BL))?.get_f64x2(t)?, ps.param(&obj_id(i, p::OBJ_BOX_TR))?.get_f64x2(t)?))
 }
 
-/// The engine's view of the enabled objects; objects without any keyframe are skipped.
-pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_frame: i64) -> OfxResult<Vec<ObjectKeys>> {
+/// Reads an object's keyframe matte: (frame, channel) → the mask at the engine's frame size.
+pub type MatteFetch<'a> = dyn Fn(i64, usize) -> OfxResult<MaskPrompt> + 'a;
+
+/// The engine's view of the enabled objects: box keys, clicks and matte keyframes (the
+/// Keyframe matte input fetched only on those frames); objects without any keyframe are
+/// skipped.
+pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_frame: i64, matte: &MatteFetch) -> OfxResult<Vec<ObjectKeys>> {
     let mut out = Vec::new();
     for obj in &settings.objects {
         let mut keyframes = BTreeMap::new();
@@ -278,6 +283,17 @@ pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_fram
         for pt in saved_points(ps, obj.index)? {
             let [x, y] = geo.to_engine(pt.pos);
             keyframes.entry(pt.frame).or_insert_with(KeyframePrompt::default).points.push(PointPrompt { x, y, positive: pt.positive });
+        }
+        let channel = ps.param(&obj_id(obj.index, p::OBJ_MATTE_CHANNEL))?.get_int(0.0)?;
+        if let Some(Some(c)) = p::MATTE_CHANNELS.get(channel.max(0) as usize).map(|(_, c)| *c) {
+            let key = ps.param(&obj_id(obj.index, p::OBJ_MATTE_KEY))?;
+            for t in key.key_times()? {
+                if key.get_int(t)? != 0 {
+                    let mask = matte(t.round() as i64, c)
+                        .map_err(|e| OfxError::failed(format!("Object {} matte keyframe at frame {t}: {}", obj.index + 1, e.message)))?;
+                    keyframes.entry(t.round() as i64).or_insert_with(KeyframePrompt::default).mask = Some(mask);
+                }
+            }
         }
         if !keyframes.is_empty() {
             out.push(ObjectKeys { name: format!("{}#{}", obj.name, obj.index + 1), keyframes });

@@ -63,6 +63,13 @@ pub const OBJ_OUTPUT: &str = "Output";
 pub const OBJ_BOX_BL: &str = "BoxBL";
 pub const OBJ_BOX_TR: &str = "BoxTR";
 pub const OBJ_POINTS: &str = "Points";
+pub const OBJ_MATTE_CHANNEL: &str = "MatteChannel";
+pub const OBJ_MATTE_KEY: &str = "MatteKey";
+/// The optional input whose mattes are mask keyframes (a Roto/RotoPaint node, any matte).
+pub const KEYFRAME_MATTE_CLIP: &str = "KeyframeMatte";
+/// The channels an object's keyframe matte can come from (None: the object uses none).
+pub const MATTE_CHANNELS: [(&str, Option<usize>); 5] =
+    [("None", None), ("Red", Some(0)), ("Green", Some(1)), ("Blue", Some(2)), ("Alpha", Some(3))];
 pub const MAX_OBJECTS: usize = 8;
 
 /// ID of parameter `suffix` of object `i` (0-based).
@@ -237,6 +244,29 @@ fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
     points.set_string(n::kOfxParamPropDefault, 0, "")?;
     points.set_string(n::kOfxParamPropStringMode, 0, &n::kOfxParamStringIsMultiLine.to_string_lossy())?;
     points.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    let channel = define(
+        ps,
+        n::kOfxParamTypeChoice,
+        &obj_id(i, OBJ_MATTE_CHANNEL),
+        "Matte channel",
+        "The channel of the Keyframe matte input that holds this object's matte (above 0.5 is inside) on its matte keyframes; None: no matte keyframes.",
+        parent,
+    )?;
+    for (k, (label, _)) in MATTE_CHANNELS.iter().enumerate() {
+        channel.set_string(n::kOfxParamPropChoiceOption, k as i32, label)?;
+    }
+    channel.set_int(n::kOfxParamPropDefault, 0, 0)?;
+    channel.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    let key = define(
+        ps,
+        n::kOfxParamTypeBoolean,
+        &obj_id(i, OBJ_MATTE_KEY),
+        "Matte keyframe",
+        "Animated: every frame where this has a key set to on is a mask keyframe: the Keyframe matte input is the object's matte there (as SAM 2's add_new_mask) and tracking starts from it.",
+        parent,
+    )?;
+    key.set_int(n::kOfxParamPropDefault, 0, 0)?;
+    key.set_int(n::kOfxParamPropAnimates, 0, 1)?;
     Ok(())
 }
 

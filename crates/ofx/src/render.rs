@@ -8,6 +8,7 @@ use super::params;
 use super::suites::{prefixed, Components, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
 use super::sys::names as n;
 use rayon::prelude::*;
+use samurai_core::settings::MaskPrompt;
 use std::time::Duration;
 
 /// Frames-needed: tracking needs the whole clip (history before and after the frame).
@@ -115,7 +116,7 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
     };
     *inst.last_geometry.lock().map_err(|_| OfxError::failed("state poisoned"))? = Some(geo);
     let range = inst.frame_range()?;
-    let objects = object_keys(params, &settings, &geo, range.0)?;
+    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let frame = time.round() as i64;
     // Converted only when needed: a finished frame is served without it.
@@ -133,6 +134,40 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, edge.as_ref(), geo.size());
     Ok(())
+}
+
+/// The Keyframe matte input at `frame`, channel `channel` (0–3: R, G, B, A), as a mask of
+/// the engine's frame (the Source image's pixels at this render scale; the matte's pixels
+/// are matched by pixel coordinates, outside its bounds is outside the mask; > 0.5 is inside).
+fn keyframe_matte(inst: &Instance, geo: &Geometry, frame: i64, channel: usize) -> OfxResult<MaskPrompt> {
+    let name = std::ffi::CString::new(params::KEYFRAME_MATTE_CLIP).expect("no NUL");
+    let clip = inst.effect.clip(&name)?;
+    let img = clip
+        .image(frame as f64)
+        .map_err(|e| OfxError::failed(format!("the Keyframe matte input has no image ({}): is it connected?", e.message)))?;
+    let (w, h) = geo.size();
+    let [x1, _, _, y2] = geo.bounds;
+    let inside = (0..h as i32).flat_map(|ye| {
+        let row = img.row(y2 - 1 - ye);
+        let img = &img;
+        (0..w as i32).map(move |xe| {
+            let x = x1 + xe - img.bounds.x1;
+            match row {
+                Some(r) if x >= 0 && (x as usize) < img.width() => {
+                    let px = read_px(r, x as usize, img.depth, img.components);
+                    // Alpha-only images read as alpha in every channel.
+                    px[channel] > 0.5
+                }
+                _ => false,
+            }
+        })
+    });
+    let mask = MaskPrompt::from_bits(w, h, inside).map_err(|e| OfxError::failed(e.to_string()))?;
+    if mask.inside_count() == 0 {
+        let c = ["red", "green", "blue", "alpha"][channel];
+        return Err(OfxError::failed(format!("the Keyframe matte is empty there (no {c} value above 0.5)")));
+    }
+    Ok(mask)
 }
 
 /// The output objects: (position in `mattes`, object index, colour).
@@ -201,7 +236,7 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
             bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
         }
     };
-    let objects = object_keys(params, &settings, &geo, range.0)?;
+    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
     let fetch = |f: i64| -> Result<FrameImage, String> {

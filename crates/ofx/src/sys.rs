@@ -337,6 +337,7 @@ pub mod names {
         kOfxImageEffectPropSupportsMultiResolution = c"OfxImageEffectPropSupportsMultiResolution";
         kOfxImageEffectPropSupportsTiles = c"OfxImageEffectPropSupportsTiles";
         kOfxImageEffectPropTemporalClipAccess = c"OfxImageEffectPropTemporalClipAccess";
+        kOfxImageClipPropOptional = c"OfxImageClipPropOptional";
         kOfxImageEffectPluginPropOverlayInteractV1 = c"OfxImageEffectPluginPropOverlayInteractV1";
         kOfxImageEffectPropSupportedComponents = c"OfxImageEffectPropSupportedComponents";
         kOfxImageEffectSimpleSourceClipName = c"Source"; kOfxImageEffectOutputClipName = c"Output";

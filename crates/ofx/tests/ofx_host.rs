@@ -497,6 +497,33 @@ fn clicks(plugin: &Plugin, desc: OfxImageEffectHandle, inst: OfxImageEffectHandl
     out
 }
 
+/// The Keyframe matte input: object 1 takes its alpha on frame 3 (a key set to on) and not
+/// on frame 6 (a key set to off); a render fetches the input on frame 3 only; an empty
+/// channel fails the render with a message naming the object, the frame and the channel.
+fn keyframe_matte(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64) {
+    let e = effect_of(inst);
+    *param(e, "obj1MatteChannel").value.lock().unwrap() = vec![4.0]; // Alpha
+    {
+        let mut keys = param(e, "obj1MatteKey").keys.lock().unwrap();
+        keys.insert(ofx_host::store::time_key(3.0), vec![1.0]);
+        keys.insert(ofx_host::store::time_key(6.0), vec![0.0]);
+    }
+    effect::MATTE_FETCHES.lock().unwrap().clear();
+    assert_eq!(render(plugin, inst, t), kOfxStatOK, "render with a matte keyframe: {:?}", last_message());
+    let fetched = effect::MATTE_FETCHES.lock().unwrap().clone();
+    assert!(!fetched.is_empty() && fetched.iter().all(|f| *f == 3.0), "Keyframe matte fetched at {fetched:?}, expected frame 3 only");
+    *param(e, "obj1MatteChannel").value.lock().unwrap() = vec![1.0]; // Red: empty in the test matte
+    assert_eq!(render(plugin, inst, t), kOfxStatFailed, "render with an empty keyframe matte");
+    let (_, msg) = last_message();
+    assert!(msg.contains("Object 1 matte keyframe at frame 3") && msg.contains("red"), "message: {msg}");
+    *param(e, "obj1MatteChannel").value.lock().unwrap() = vec![0.0];
+    param(e, "obj1MatteKey").keys.lock().unwrap().clear();
+    effect::MATTE_FETCHES.lock().unwrap().clear();
+    assert_eq!(render(plugin, inst, t), kOfxStatOK, "{:?}", last_message());
+    assert!(effect::MATTE_FETCHES.lock().unwrap().is_empty(), "the matte input is fetched with no matte keyframe");
+    println!("ofx_host: Keyframe matte: fetched on its keyframe only ({} fetches at frame 3); empty channel named: {msg}", fetched.len());
+}
+
 /// The other output modes at frame `t`: source + matte in alpha, ID matte, colour overlay
 /// (object 1's default colour), each pixel against the source and the expected matte.
 fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64) {
@@ -733,6 +760,7 @@ fn plugin_lifecycle_through_the_test_host() {
         check_output(effect_of(inst), &keys, t);
     }
     other_output_modes(&plugin, inst, &keys, 7.0);
+    keyframe_matte(&plugin, inst, 7.0);
     edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);
     error_paths(&plugin, inst);

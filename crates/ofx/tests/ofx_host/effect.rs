@@ -93,6 +93,15 @@ type SourceKey = (i64, i32, i32, &'static str, &'static str, bool);
 static SOURCE_IMAGES: Mutex<BTreeMap<SourceKey, (usize, i32)>> = Mutex::new(BTreeMap::new());
 /// Times the Source clip was asked for.
 pub static SOURCE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+/// Times the KeyframeMatte clip was asked for.
+pub static MATTE_FETCHES: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+
+/// The KeyframeMatte clip's pixel (RGBA, pixel coordinates y up, scale 1): alpha is a disc
+/// of radius 9 around (20, 30); red is always 0.
+pub fn matte_pixel(x: i32, y: i32) -> [f32; 4] {
+    let inside = ((x as f32 + 0.5 - 20.0).powi(2) + (y as f32 + 0.5 - 30.0).powi(2)).sqrt() < 9.0;
+    [0.0, inside as u8 as f32, 0.0, inside as u8 as f32]
+}
 
 fn registered(r: &Mutex<Option<HashSet<usize>>>, h: usize) -> bool {
     r.lock().unwrap().as_ref().is_some_and(|s| s.contains(&h))
@@ -295,7 +304,12 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     }
     let (w, h) = image_size();
     let n = (w * h * 4) as usize;
-    let (buf, owned, row_bytes, format) = if c.name == "Source" {
+    let (buf, owned, row_bytes, format) = if c.name == "KeyframeMatte" {
+        MATTE_FETCHES.lock().unwrap().push(t);
+        let px: Vec<f32> = (0..h).flat_map(|y| (0..w).flat_map(move |x| matte_pixel(x, y))).collect();
+        let b = Box::leak(px.into_boxed_slice());
+        (b.as_mut_ptr().cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
+    } else if c.name == "Source" {
         SOURCE_FETCHES.lock().unwrap().push(t);
         // Like a host's image cache: each distinct image is made once and handed out
         // read-only (the plugin never writes to Source images).
