@@ -81,6 +81,7 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
         "roto.getParam('threshold').setValue(0.0)",
         "roto.getParam('softness').setValue(0.0)",
         "roto.getParam('propagation').setValue(0)  # blend",
+        "roto.getParam('edgeRefine').setValue(0)  # compared with track's unrefined mattes",
     ]
     for i, (name, keys) in enumerate(objects.items(), start=1):
         lines.append(f"roto.getParam('obj{i}Enable').setValue(True)")
