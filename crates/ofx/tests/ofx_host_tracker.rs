@@ -210,6 +210,11 @@ fn track(checkpoint: &Path, keys: &[Key], dir: &Path) -> PathBuf {
 
 /// `track` on the first `count` frames only (all when `None`).
 fn track_frames(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize>) -> PathBuf {
+    track_frames_with(checkpoint, keys, dir, count, &[])
+}
+
+/// `track_frames` with more arguments (clicks, masks).
+fn track_frames_with(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize>, extra: &[String]) -> PathBuf {
     write_frames(&dir.join("frames"), count);
     let (scale, aspect) = *GEOMETRY.lock().unwrap();
     let h = image_size().1 as f64;
@@ -223,6 +228,7 @@ fn track_frames(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize
     }
     let logits = dir.join("logits");
     let out = cmd
+        .args(extra)
         .args(["--image-size", "256", "--device", "cpu", "--mode", "blend"])
         .arg("--out")
         .arg(dir.join("out"))
@@ -542,6 +548,53 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
     let logits = track_frames(&ckpt, &keys, &tmp.path().join("track"), Some(5));
     for t in [1.0, 3.0] {
         assert_matches_track(inst, t, &logits, "large checkpoint");
+    }
+    destroy(&plugin, inst);
+}
+
+/// Clicks and a keyframe matte through the plugin's parameters and the Keyframe matte input
+/// give what `track` gives for the same prompts: a box with a positive and a negative click
+/// on frame 0, a click alone on frame 3, the matte input's alpha as the mask keyframe of
+/// frame 5 (frames 0–5; later frames cannot reach them).
+#[test]
+fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let keys: [Key; 1] = [KEYS[0]];
+    let inst = instance(&plugin, ctx, &ckpt, &keys);
+    let e = Effect::get(inst).unwrap();
+    // Canonical coordinates (y up); the command line takes frame pixels (y down).
+    let clicks = [(0, [30.0, 24.0], true), (0, [12.0, 10.0], false), (3, [40.0, 20.0], true)];
+    let text: Vec<String> = clicks.iter().map(|(f, p, pos)| format!("{f} {} {} {}", p[0], p[1], if *pos { "+" } else { "-" })).collect();
+    set_string(e, "obj1Points", &text.join("\n"));
+    set_value(e, "obj1MatteChannel", 4.0); // alpha
+    e.param_set().param("obj1MatteKey").unwrap().keys.lock().unwrap().insert(time_key(5.0), vec![1.0]);
+    ofx_host::effect::MATTE_FETCHES.lock().unwrap().clear();
+    let times = [1.0, 2.0, 4.0, 5.0];
+    for t in times {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    }
+    let fetched = ofx_host::effect::MATTE_FETCHES.lock().unwrap().clone();
+    assert!(!fetched.is_empty() && fetched.iter().all(|f| *f == 5.0), "Keyframe matte fetched at {fetched:?}");
+    let (w, h) = image_size();
+    let dir = tmp.path().join("track");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mask = image::GrayImage::from_fn(w as u32, h as u32, |x, r| {
+        image::Luma([if ofx_host::effect::matte_pixel(x as i32, h - 1 - r as i32)[3] > 0.5 { 255 } else { 0 }])
+    });
+    let mask_path = dir.join("matte5.png");
+    mask.save(&mask_path).unwrap();
+    let mut extra: Vec<String> = clicks
+        .iter()
+        .flat_map(|(f, p, pos)| ["--point".to_string(), format!("obj:{f}:{},{},{}", p[0], h as f64 - p[1], *pos as u8)])
+        .collect();
+    extra.extend(["--mask".to_string(), format!("obj:5:{}", mask_path.display())]);
+    let logits = track_frames_with(&ckpt, &keys, &dir, Some(6), &extra);
+    for t in times {
+        assert_matches_track(inst, t, &logits, "clicks + keyframe matte");
     }
     destroy(&plugin, inst);
 }
