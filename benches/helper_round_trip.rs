@@ -16,7 +16,6 @@ use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKey
 use samurai_roto::engine::Engine;
 use samurai_roto_ofx::engine::MatteEngine;
 use samurai_roto_ofx::helper_engine::HelperEngine;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn main() {
@@ -36,7 +35,7 @@ fn main() {
         .collect();
     let size = (frames[0].width, frames[0].height);
     let settings = EngineSettings { device: DeviceChoice::Cpu, image_size, ..EngineSettings::new(ckpt) };
-    let objects = vec![ObjectKeys { name: "girl#1".into(), keyframes: BTreeMap::from([(0, [310.0, 0.0, 515.0, 400.0])]) }];
+    let objects = vec![ObjectKeys::from_boxes("girl#1", [(0, [310.0, 0.0, 515.0, 400.0])])];
     let fetch = |f: i64| -> Result<FrameImage, String> { frames.get(f as usize).cloned().ok_or(format!("no frame {f}")) };
 
     let engine = Engine::default();

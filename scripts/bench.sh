@@ -8,6 +8,9 @@
 #   scripts/bench.sh helper [IMAGE_SIZE [FRAMES]]    (tracking through the helper process vs
 #                                                     in process, default 512 8; then a finished
 #                                                     frame rendered through the plugin at 1920x1080)
+#   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
+#                                                     on screen, with and without its kept image
+#                                                     features, vs the mask decoder; default 1024 3)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -65,5 +68,9 @@ case "$mode" in
     cargo build --release --locked --bin samurai-roto >&2
     cargo bench --locked -p samurai-roto --bench helper_round_trip -- "${1:-512}" "${2:-8}"
     cargo bench --locked -p samurai-roto-ofx --bench render_cached ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, helper)" >&2; exit 2 ;;
+  edit)
+    n1="${1:-1024}"
+    ck=$(checkpoint "$n1")
+    "$bench" edit --checkpoint "$ck" --frames "$clip" --image-size "$n1" --box "$box" --repeat "${2:-3}" ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, helper, edit)" >&2; exit 2 ;;
 esac

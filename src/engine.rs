@@ -9,6 +9,11 @@
 //! finished frames and track-cache files are the plugin's business (pure Rust, no
 //! network needed).
 //!
+//! Keyframes are [`KeyframePrompt`]s (box, points, both, or a mask) and go to the tracker
+//! unchanged; an edit touches only the passes of the keyframe it changes. Each session keeps
+//! the image features of the frames most recently asked for (the frame on screen), so a
+//! keyframe edit there re-renders with the prompt encoder and mask decoder alone.
+//!
 //! Locking: the session table and the model table are held briefly; each session has its
 //! own lock, held for a whole propagation, so instances track concurrently. A panic inside
 //! a request (libtorch out of memory, say) drops that session's tracker and network, so
@@ -20,7 +25,7 @@ use crate::tracker::{FrameSource, LowResFrame, Session, TrackerOptions};
 use parking_lot::Mutex;
 use samurai_core::error::{explain_panic, panic_text};
 use samurai_core::protocol::HelperStats;
-use samurai_core::settings::{EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -164,7 +169,7 @@ impl Engine {
         self.guarded(&mut st, |engine, st| {
             let (_, range, size) = st.configured.clone().ok_or("Analyse asked for before configuring")?;
             if st.objects.iter().all(|o| o.keyframes.range(range.0..=range.1).next().is_none()) {
-                return Err("nothing to analyse: no enabled object has a box keyframe inside the frame range".into());
+                return Err("nothing to analyse: no enabled object has a keyframe (box, points or mask) inside the frame range".into());
             }
             let session = st.session(engine)?;
             let n = session.num_frames();
@@ -283,20 +288,16 @@ impl SessionState {
             session.add_object(&o.name)?;
         }
         for o in objects {
-            let current: BTreeMap<usize, [f64; 4]> =
+            let current: BTreeMap<usize, Arc<KeyframePrompt>> =
                 session.objects().iter().find(|x| x.name == o.name).map(|x| x.keyframes.clone()).unwrap_or_default();
-            let target: BTreeMap<usize, [f64; 4]> = o
-                .keyframes
-                .iter()
-                .filter(|(f, _)| **f >= first && **f < first + frames)
-                .map(|(f, b)| ((*f - first) as usize, *b))
-                .collect();
+            let target: BTreeMap<usize, &KeyframePrompt> =
+                o.keyframes.iter().filter(|(f, _)| **f >= first && **f < first + frames).map(|(f, p)| ((*f - first) as usize, p)).collect();
             for frame in current.keys().filter(|f| !target.contains_key(f)) {
                 session.remove_keyframe(&o.name, *frame)?;
             }
-            for (frame, b) in &target {
-                if current.get(frame) != Some(b) {
-                    session.set_keyframe(&o.name, *frame, *b)?;
+            for (frame, p) in &target {
+                if current.get(frame).map(|c| c.as_ref()) != Some(*p) {
+                    session.set_prompt(&o.name, *frame, (*p).clone())?;
                 }
             }
         }

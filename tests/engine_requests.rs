@@ -7,13 +7,12 @@
 mod common;
 
 use samurai_core::finish::finish_frame;
-use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
+use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt};
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::engine::Engine;
 use samurai_roto::image::load_rgb8;
 use samurai_roto::model::{LoadOptions, Sam2Model};
 use samurai_roto::tracker::{FolderSource, Session, TrackerOptions};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const FIRST: i64 = 10; // host frame of clip frame 0
@@ -30,18 +29,17 @@ fn host_frame(f: i64) -> Result<FrameImage, String> {
     Ok(FrameImage { width: img.width, height: img.height, rgb8: img.data })
 }
 
+/// Box keyframes, a box with a click (girl, FIRST + 5) and a mask (boy, FIRST + 3): every
+/// prompt type goes from the request to the tracker unchanged.
 fn objects() -> Vec<ObjectKeys> {
-    vec![
-        ObjectKeys {
-            name: "girl#1".into(),
-            keyframes: BTreeMap::from([(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]),
-        },
-        // The key at FIRST + 30 lies outside the host's range and is ignored.
-        ObjectKeys {
-            name: "boy#2".into(),
-            keyframes: BTreeMap::from([(FIRST + 3, [145.0, 135.0, 295.0, 405.0]), (FIRST + 30, [1.0, 1.0, 50.0, 50.0])]),
-        },
-    ]
+    let mut girl = ObjectKeys::from_boxes("girl#1", [(FIRST + 1, [310.0, 0.0, 515.0, 400.0]), (FIRST + 5, [300.0, 10.0, 520.0, 420.0])]);
+    girl.keyframes.get_mut(&(FIRST + 5)).unwrap().points.push(PointPrompt { x: 330.5, y: 380.0, positive: false });
+    // The key at FIRST + 30 lies outside the host's range and is ignored.
+    let mut boy = ObjectKeys::from_boxes("boy#2", [(FIRST + 30, [1.0, 1.0, 50.0, 50.0])]);
+    let r = [150u32, 140, 290, 400];
+    let bits = (0..SIZE.0 * SIZE.1).map(|i| (r[0]..r[2]).contains(&(i % SIZE.0)) && (r[1]..r[3]).contains(&(i / SIZE.0)));
+    boy.keyframes.insert(FIRST + 3, KeyframePrompt::from_mask(MaskPrompt::from_bits(SIZE.0, SIZE.1, bits).unwrap()));
+    vec![girl, boy]
 }
 
 fn configured(engine: &Engine, id: u64) {
@@ -73,8 +71,8 @@ fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
     .unwrap();
     for o in objects() {
         session.add_object(&o.name).unwrap();
-        for (f, b) in o.keyframes.into_iter().filter(|(f, _)| *f <= RANGE.1) {
-            session.set_keyframe(&o.name, (f - FIRST) as usize, b).unwrap();
+        for (f, p) in o.keyframes.into_iter().filter(|(f, _)| *f <= RANGE.1) {
+            session.set_prompt(&o.name, (f - FIRST) as usize, p).unwrap();
         }
     }
     for (&f, low) in order.iter().zip(&got) {

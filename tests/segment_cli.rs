@@ -2,7 +2,9 @@
 //! Acceptance (issue 2): on an image and box the network has never seen, with a random-init
 //! tiny checkpoint written by the reference, logits within 1e-3 (absolute) of
 //! `SAM2ImagePredictor.predict(box=..., multimask_output=False, return_logits=True)` and a
-//! binary mask IoU ≥ 0.999, at image sizes 256 and 1024. A checkpoint with a renamed or a
+//! binary mask IoU ≥ 0.999, at image sizes 256 and 1024; the same with clicks (issue 10):
+//! a box with a positive and a negative click at 256, three clicks without a box at 1024
+//! (`predict(point_coords=..., point_labels=..., box=...)`). A checkpoint with a renamed or a
 //! reshaped tensor, or cut in half, is rejected with an error naming the problem.
 mod common;
 
@@ -19,12 +21,18 @@ fn checkpoint(n: i64) -> PathBuf {
 }
 
 fn segment(ckpt: &Path, image: &Path, bbox: &str, n: i64, out: &Path) -> std::process::Output {
+    segment_with(ckpt, image, &["--box", bbox], n, out)
+}
+
+/// `segment` with the prompt arguments `prompt` (`--box ...`, `--point ...`).
+fn segment_with(ckpt: &Path, image: &Path, prompt: &[&str], n: i64, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
         .args(["--threads", "2", "segment", "--checkpoint"])
         .arg(ckpt)
         .arg("--image")
         .arg(image)
-        .args(["--box", bbox, "--image-size", &n.to_string(), "--device", "cpu"])
+        .args(prompt)
+        .args(["--image-size", &n.to_string(), "--device", "cpu"])
         .arg("--out")
         .arg(out.join("mask.png"))
         .arg("--logits")
@@ -34,26 +42,31 @@ fn segment(ckpt: &Path, image: &Path, bbox: &str, n: i64, out: &Path) -> std::pr
 }
 
 fn compare_with_reference(n: i64, image: &Path, bbox: &str) {
+    compare_prompts_with_reference(n, image, Some(bbox), &[]);
+}
+
+/// `points`: `x,y,L` clicks (L 1 positive, 0 negative).
+fn compare_prompts_with_reference(n: i64, image: &Path, bbox: Option<&str>, points: &[&str]) {
     let ckpt = checkpoint(n);
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("reference.npy");
-    common::run_python(
-        &common::root().join("tests/parity/make_segment_reference.py"),
-        &[
-            "predict",
-            "--checkpoint",
-            ckpt.to_str().unwrap(),
-            "--image-size",
-            &n.to_string(),
-            "--image",
-            image.to_str().unwrap(),
-            "--box",
-            bbox,
-            "--out",
-            reference.to_str().unwrap(),
-        ],
-    );
-    let out = segment(&ckpt, image, bbox, n, tmp.path());
+    let n_text = n.to_string();
+    let mut ref_args = vec!["predict", "--checkpoint", ckpt.to_str().unwrap(), "--image-size", &n_text, "--image", image.to_str().unwrap()];
+    let mut our_args = Vec::new();
+    if let Some(b) = bbox {
+        ref_args.extend(["--box", b]);
+        our_args.extend(["--box", b]);
+    }
+    let joined = points.join(";");
+    if !points.is_empty() {
+        ref_args.extend(["--points", &joined]);
+    }
+    for p in points {
+        our_args.extend(["--point", p]);
+    }
+    ref_args.extend(["--out", reference.to_str().unwrap()]);
+    common::run_python(&common::root().join("tests/parity/make_segment_reference.py"), &ref_args);
+    let out = segment_with(&ckpt, image, &our_args, n, tmp.path());
     assert!(out.status.success(), "segment failed: {}", String::from_utf8_lossy(&out.stderr));
     let ours = Tensor::read_npy(tmp.path().join("logits.npy")).unwrap();
     let theirs = Tensor::read_npy(&reference).unwrap();
@@ -80,6 +93,35 @@ fn segment_matches_the_reference_image_predictor_at_256() {
 #[test]
 fn segment_matches_the_reference_image_predictor_at_1024() {
     compare_with_reference(1024, &common::clips().join("dog/00210.jpg"), "453,375,703,555");
+}
+
+#[test]
+fn segment_with_a_box_and_clicks_matches_the_reference_at_256() {
+    compare_prompts_with_reference(256, &common::clips().join("dog/00150.jpg"), Some("225,215,445,565"), &["335.5,390.5,1", "240,230,0"]);
+}
+
+#[test]
+fn segment_with_three_clicks_matches_the_reference_at_1024() {
+    compare_prompts_with_reference(1024, &common::clips().join("dog/00210.jpg"), None, &["578,465,1", "600.5,420.5,1", "800,300,0"]);
+}
+
+#[test]
+fn bad_clicks_are_clear_errors() {
+    let ckpt = checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let image = common::clips().join("bedroom/00000.jpg");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--point", "970,10,1"], "(970, 10) lies outside the 960x540 image"),
+        (&["--point", "10,10,2"], "label '2' must be 1 (positive) or 0 (negative)"),
+        (&["--point", "10,10"], "expected x,y,L"),
+        (&[], "needs a prompt"),
+    ];
+    for (args, needle) in cases {
+        let out = segment_with(&ckpt, &image, args, 256, tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: '{needle}' not in {stderr}");
+    }
 }
 
 #[test]

@@ -217,3 +217,105 @@ fn bad_input_gets_clear_errors() {
         assert!(stderr.contains(needle), "{args:?}: '{needle}' not in:\n{stderr}");
     }
 }
+
+/// A rectangle matte PNG at the bedroom's size (inside: 255).
+fn rect_png(path: &Path, r: [u32; 4], size: (u32, u32)) {
+    let img = image::GrayImage::from_fn(size.0, size.1, |x, y| {
+        image::Luma([if (r[0]..r[2]).contains(&x) && (r[1]..r[3]).contains(&y) { 255 } else { 0 }])
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn points_and_masks_match_the_tracker() {
+    use samurai_roto::config::{ModelSize, Preset};
+    use samurai_roto::model::{LoadOptions, Sam2Model};
+    use samurai_roto::tracker::{FolderSource, KeyframePrompt, MaskPrompt, PointPrompt, Session, TrackerOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = clip(tmp.path(), 4);
+    let logits = tmp.path().join("logits");
+    let mask = tmp.path().join("boy.png");
+    let r = [150u32, 140, 290, 400];
+    rect_png(&mask, r, (960, 540));
+    let ckpt = checkpoint();
+    let mask_arg = format!("boy:2:{}", mask.display());
+    let o = track(&[
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--frames",
+        frames.to_str().unwrap(),
+        "--object",
+        "girl:0:310,0,515,400",
+        "--point",
+        "girl:0:400.5,200,1",
+        "--point",
+        "girl:0:330,380,0",
+        "--point",
+        "boy:2:220,270,1",
+        "--mask",
+        &mask_arg,
+        "--image-size",
+        "256",
+        "--device",
+        "cpu",
+        "--out",
+        tmp.path().join("out").to_str().unwrap(),
+        "--logits",
+        logits.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tch::set_num_threads(2);
+    let model = Sam2Model::load_detect(&ckpt, 256, &LoadOptions::default()).unwrap().shared();
+    let tuning = Preset::builtin(ModelSize::Tiny).samurai;
+    let mut s = Session::new(model, tuning, Box::new(FolderSource::open(&frames).unwrap()), TrackerOptions::default()).unwrap();
+    s.add_object("girl").unwrap();
+    s.add_object("boy").unwrap();
+    let click = |x, y, positive| PointPrompt { x, y, positive };
+    let girl = KeyframePrompt {
+        bbox: Some([310.0, 0.0, 515.0, 400.0]),
+        points: vec![click(400.5, 200.0, true), click(330.0, 380.0, false)],
+        mask: None,
+    };
+    s.set_prompt("girl", 0, girl).unwrap();
+    let bits = (0..960u32 * 540).map(|i| (r[0]..r[2]).contains(&(i % 960)) && (r[1]..r[3]).contains(&(i / 960)));
+    let boy =
+        KeyframePrompt { points: vec![click(220.0, 270.0, true)], mask: Some(MaskPrompt::from_bits(960, 540, bits).unwrap()), bbox: None };
+    s.set_prompt("boy", 2, boy).unwrap();
+    for f in 0..4 {
+        for m in s.mask_at(f).unwrap() {
+            let cli = Tensor::read_npy(logits.join(format!("{}/{f:05}.npy", m.name))).unwrap();
+            assert!(cli.equal(&m.logits), "{} frame {f}: track's logits differ from the tracker's", m.name);
+        }
+    }
+}
+
+#[test]
+fn bad_points_and_masks_get_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = clip(tmp.path(), 3);
+    let ckpt = checkpoint();
+    let (small, empty) = (tmp.path().join("small.png"), tmp.path().join("empty.png"));
+    rect_png(&small, [0, 0, 10, 10], (480, 270));
+    rect_png(&empty, [0, 0, 0, 0], (960, 540));
+    let (ck, fr) = (ckpt.to_str().unwrap(), frames.to_str().unwrap());
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    let small_arg = format!("girl:0:{}", small.display());
+    let empty_arg = format!("girl:0:{}", empty.display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--point", "girl:0:970,10,1"], "(970, 10) lies outside the 960x540 frame"),
+        (vec!["--point", "girl:0:10,10,2"], "label '2' must be 1 (positive) or 0 (negative)"),
+        (vec!["--point", "girl:0:10,10"], "expected x,y,L"),
+        (vec!["--mask", &small_arg], "small.png is 480x270 but the frames are 960x540"),
+        (vec!["--mask", &empty_arg], "empty.png is empty"),
+        (vec!["--mask", "girl:0:/nonexistent/m.png"], "/nonexistent/m.png"),
+    ];
+    for (prompt, needle) in cases {
+        let mut args = vec!["--checkpoint", ck, "--frames", fr, "--image-size", "256", "--out", out];
+        args.extend(prompt.iter().copied());
+        let o = track(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{prompt:?}: {stderr}");
+        assert!(stderr.contains(needle), "{prompt:?}: '{needle}' not in:\n{stderr}");
+    }
+}

@@ -169,7 +169,7 @@ fn random_request_order_gives_the_same_bits() {
 fn passes_share_image_features_with_identical_results() {
     let _g = lock();
     let (_tmp, dir) = frames(10);
-    let mut own = session(&dir, TrackerOptions { feature_bytes: 0, ..TrackerOptions::default() });
+    let mut own = session(&dir, TrackerOptions { feature_bytes: 0, shown_feature_bytes: 0, ..TrackerOptions::default() });
     two_objects_three_keyframes(&mut own);
     let mut shared = session(&dir, TrackerOptions::default());
     two_objects_three_keyframes(&mut shared);

@@ -1,4 +1,4 @@
-//! Single-image box prompting. Reference: `sam2/sam2_image_predictor.py`
+//! Single-image box and point prompting. Reference: `sam2/sam2_image_predictor.py`
 //! (`SAM2ImagePredictor.set_image`, `_prep_prompts`, `_predict`) and
 //! `sam2/utils/transforms.py` (`SAM2Transforms.transform_boxes`, `postprocess_masks`).
 //!
@@ -7,6 +7,7 @@
 //! multimask_output=False, return_logits=True)`.
 use super::sam2_base::Sam2Model;
 use crate::error::{Error, Result};
+use samurai_core::settings::PointPrompt;
 use tch::{Kind, Tensor};
 
 /// Image features kept between prompts (`_features` of the reference predictor).
@@ -42,13 +43,41 @@ impl Sam2Model {
     /// `predict(box=[x1,y1,x2,y2], multimask_output=False, return_logits=True)` with the box
     /// in pixels of the original image (`normalize_coords=True`).
     pub fn predict_box(&self, emb: &ImageEmbedding, bbox: [f64; 4]) -> Result<BoxPrediction> {
+        self.predict(emb, Some(bbox), &[])
+    }
+
+    /// `predict(point_coords=..., point_labels=..., box=..., multimask_output=False,
+    /// return_logits=True)`: the box's corners (labels 2, 3) first, then the clicks (1
+    /// positive, 0 negative), all in pixels of the original image, scaled in float32 as
+    /// `SAM2Transforms.transform_coords` does.
+    pub fn predict(&self, emb: &ImageEmbedding, bbox: Option<[f64; 4]>, points: &[PointPrompt]) -> Result<BoxPrediction> {
         let (h, w) = emb.orig_hw;
-        validate_box(bbox, w, h)?;
+        if let Some(b) = bbox {
+            validate_box(b, w, h)?;
+        }
+        if bbox.is_none() && points.is_empty() {
+            return Err(Error::invalid("prompt", "neither a box nor a point was given"));
+        }
+        for (i, p) in points.iter().enumerate() {
+            if !(p.x.is_finite() && p.y.is_finite() && (0.0..=w as f64).contains(&p.x) && (0.0..=h as f64).contains(&p.y)) {
+                return Err(Error::invalid("point", format!("point {} at ({}, {}) lies outside the {w}x{h} image", i + 1, p.x, p.y)));
+            }
+        }
+        let s = self.config.image_size as f32;
+        let mut xy: Vec<f32> = Vec::new();
+        let mut lab: Vec<i32> = Vec::new();
+        if let Some(b) = bbox {
+            xy.extend([b[0] as f32 / w as f32 * s, b[1] as f32 / h as f32 * s, b[2] as f32 / w as f32 * s, b[3] as f32 / h as f32 * s]);
+            lab.extend([2, 3]);
+        }
+        for p in points {
+            xy.extend([p.x as f32 / w as f32 * s, p.y as f32 / h as f32 * s]);
+            lab.push(i32::from(p.positive));
+        }
+        let n = lab.len() as i64;
         Ok(tch::no_grad(|| {
-            let s = self.config.image_size as f64;
-            let pts = [bbox[0] / w as f64 * s, bbox[1] / h as f64 * s, bbox[2] / w as f64 * s, bbox[3] / h as f64 * s];
-            let coords = Tensor::from_slice(&pts.map(|v| v as f32)).view([1, 2, 2]).to_device(self.device);
-            let labels = Tensor::from_slice(&[2i32, 3]).view([1, 2]).to_device(self.device);
+            let coords = Tensor::from_slice(&xy).view([1, n, 2]).to_device(self.device);
+            let labels = Tensor::from_slice(&lab).view([1, n]).to_device(self.device);
             let (sparse, dense) = self.sam_prompt_encoder.forward(Some((&coords, &labels)), None, None);
             let (hr0, hr1) = &emb.high_res_feats;
             let dec = self.sam_mask_decoder.forward(

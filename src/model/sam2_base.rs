@@ -333,10 +333,13 @@ impl Sam2Model {
         let (h, w) = (high.size()[2], high.size()[3]);
         let low = high.internal_upsample_bilinear2d_aa([h / 4, w / 4], false, None, None);
         let down = self.mask_downsample.forward(&m.to_kind(self.kind));
-        let mut heads = self.forward_sam_heads(backbone_features, None, Some(&down), high_res, false);
+        let heads = self.forward_sam_heads(backbone_features, None, Some(&down), high_res, false);
         let appearing = m.flatten(1, -1).gt(0.0).any_dim(1, false).to_kind(Kind::Float).unsqueeze(-1);
-        heads.is_obj_appearing = appearing.shallow_clone();
-        self.select_candidate(&mut heads, 0);
+        // The decoder's pointer has already been mixed with `no_obj_ptr` by its own object
+        // score; the reference mixes it again by whether the mask has any pixel (so an empty
+        // decoder score and a non-empty mask keep `no_obj_ptr`, as upstream does).
+        let no_obj_ptr = self.no_obj_ptr.to_kind(Kind::Float);
+        let obj_ptr = &appearing * &heads.obj_ptr + (appearing.neg() + 1.0) * no_obj_ptr;
         let b = m.size()[0];
         SamHeadsOut {
             low_res_multimasks: low.shallow_clone(),
@@ -344,7 +347,7 @@ impl Sam2Model {
             ious: Tensor::ones([b, 1], (Kind::Float, self.device)),
             low_res_masks: low,
             high_res_masks: high,
-            obj_ptr: heads.obj_ptr,
+            obj_ptr,
             object_score_logits: &appearing * 20.0 - 10.0,
             sam_output_tokens: heads.sam_output_tokens,
             best_index: 0,

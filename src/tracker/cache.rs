@@ -2,29 +2,30 @@
 //! Entries are keyed by the pass that produced them and the frame, so a keyframe edit only
 //! orphans the entries of the passes that start at that keyframe. The cache is shared
 //! (`Arc<Mutex<…>>`) so a host can serve cached frames while a propagation runs elsewhere.
-use super::kalman::BoxXyxy;
 use super::pass::{Direction, PassSpec};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tch::Tensor;
 
-/// Identifies a pass: object, keyframe, its box (exact bits) and direction. Model and
-/// tuning are fixed for a session; changing them starts a new session (and cache).
+/// Identifies a pass: object, keyframe, a digest of its prompts (every bit of the box,
+/// points and mask) and direction. Model and tuning are fixed for a session; changing them
+/// starts a new session (and cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PassKey {
     pub object: u64,
     pub keyframe: usize,
-    pub bbox_bits: [u64; 4],
+    pub prompt: [u8; 32],
     pub direction: Direction,
 }
 
 impl PassKey {
     pub fn new(object: u64, spec: &PassSpec) -> Self {
-        Self { object, keyframe: spec.keyframe, bbox_bits: spec.bbox.map(f64::to_bits), direction: spec.direction }
+        Self { object, keyframe: spec.keyframe, prompt: spec.digest, direction: spec.direction }
     }
 
-    pub fn bbox(&self) -> BoxXyxy {
-        self.bbox_bits.map(f64::from_bits)
+    /// Step index of clip frame `frame`, if the pass reaches it.
+    pub fn step_of_frame(&self, frame: usize) -> Option<usize> {
+        super::pass::step_of_frame(self.keyframe, self.direction, frame)
     }
 }
 
@@ -149,7 +150,7 @@ mod tests {
     use super::*;
 
     fn key(object: u64) -> PassKey {
-        PassKey::new(object, &PassSpec { keyframe: 0, bbox: [0.0, 0.0, 1.0, 1.0], direction: Direction::Forward })
+        PassKey::new(object, &PassSpec::from_box(0, [0.0, 0.0, 1.0, 1.0], Direction::Forward))
     }
 
     fn record() -> FrameRecord {

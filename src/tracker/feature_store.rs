@@ -57,6 +57,17 @@ impl FeatureStore {
         self.bytes += size;
     }
 
+    /// Keeps `feats` for `frame` as the most recently used (an LRU over frames asked for):
+    /// a kept frame moves to the back, the oldest go first while over budget.
+    pub fn keep_recent(&mut self, frame: usize, feats: &BackboneFeatures) {
+        if let Some(i) = self.entries.iter().position(|(f, _, _)| *f == frame) {
+            let entry = self.entries.remove(i).expect("index from position");
+            self.entries.push_back(entry);
+            return;
+        }
+        self.keep(frame, feats);
+    }
+
     /// Drops the features of `frame`, if kept.
     pub fn drop_frame(&mut self, frame: usize) {
         if let Some(i) = self.entries.iter().position(|(f, _, _)| *f == frame) {
@@ -104,6 +115,12 @@ mod tests {
         s.drop_frame(1);
         assert_eq!((s.frames(), s.bytes()), (vec![2], 4000));
         assert!(s.get(1).is_none());
+        let mut lru = FeatureStore::new(8000);
+        lru.keep_recent(0, &feats(0.0));
+        lru.keep_recent(1, &feats(1.0));
+        lru.keep_recent(0, &feats(0.0));
+        lru.keep_recent(2, &feats(2.0));
+        assert_eq!(lru.frames(), vec![0, 2], "the frame used again outlives the one used once");
         let mut tiny = FeatureStore::new(3999);
         tiny.keep(0, &feats(0.0));
         assert_eq!(tiny.frames(), Vec::<usize>::new(), "a frame larger than the budget is not kept");

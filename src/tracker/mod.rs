@@ -14,5 +14,8 @@ pub use samurai_core::track_cache;
 
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
-pub use session::{finish_frame, BlendMode, LowResFrame, ObjectMatte, Progress, Session, SessionStats, TrackedObject, TrackerOptions};
+pub use session::{
+    finish_frame, BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, ObjectMatte, PointPrompt, Progress, Session, SessionStats,
+    TrackedObject, TrackerOptions,
+};
 pub use track_cache::{CacheProblem, TrackCache, TrackCacheHeader};

@@ -11,7 +11,10 @@ use super::postprocess::{fill_holes, mask_bbox};
 use super::samurai::MotionSelector;
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
+use crate::model::sam2_base::seq_to_nchw;
 use crate::model::{BackboneFeatures, MemoryFrame, Sam2Model};
+use samurai_core::settings::KeyframePrompt;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 /// Direction of a pass through the clip.
@@ -26,12 +29,32 @@ pub enum Direction {
 pub struct PassSpec {
     /// Keyframe index in the clip.
     pub keyframe: usize,
-    /// Box prompt in pixels of the video frame, `[x1, y1, x2, y2]`.
-    pub bbox: BoxXyxy,
+    /// The keyframe's prompts, in pixels of the video frame.
+    pub prompt: Arc<KeyframePrompt>,
+    /// [`KeyframePrompt::digest`] of `prompt`.
+    pub digest: [u8; 32],
     pub direction: Direction,
 }
 
+/// Step index of clip frame `frame` for a pass from `keyframe` in `direction`.
+pub fn step_of_frame(keyframe: usize, direction: Direction, frame: usize) -> Option<usize> {
+    match direction {
+        Direction::Forward => frame.checked_sub(keyframe),
+        Direction::Backward => keyframe.checked_sub(frame),
+    }
+}
+
 impl PassSpec {
+    pub fn new(keyframe: usize, prompt: Arc<KeyframePrompt>, direction: Direction) -> Self {
+        let digest = prompt.digest();
+        Self { keyframe, prompt, digest, direction }
+    }
+
+    /// A pass from a box keyframe.
+    pub fn from_box(keyframe: usize, bbox: BoxXyxy, direction: Direction) -> Self {
+        Self::new(keyframe, Arc::new(KeyframePrompt::from_box(bbox)), direction)
+    }
+
     /// Clip frame of step `k`, or `None` when it falls outside `0..num_frames`.
     pub fn frame_of_step(&self, k: usize, num_frames: usize) -> Option<usize> {
         let f = match self.direction {
@@ -43,10 +66,7 @@ impl PassSpec {
 
     /// Step index of clip frame `frame`, if the pass reaches it.
     pub fn step_of_frame(&self, frame: usize) -> Option<usize> {
-        match self.direction {
-            Direction::Forward => frame.checked_sub(self.keyframe),
-            Direction::Backward => self.keyframe.checked_sub(frame),
-        }
+        step_of_frame(self.keyframe, self.direction, frame)
     }
 }
 
@@ -65,21 +85,36 @@ pub struct StepOutput {
     pub memory_frames: Vec<usize>,
 }
 
+/// What the keyframe step leaves for the memory encoder. The keyframe's memory is only
+/// needed by the next step, so it is encoded then: a keyframe edit on the frame on screen
+/// costs the prompt encoder and mask decoder alone (live editing), with the same bits.
+struct PendingMemory {
+    /// The frame's top-level features `[HW, B, C]` and their grid.
+    top: Tensor,
+    feat_size: (i64, i64),
+    /// The keyframe's low-resolution logits (after hole filling) on the network's device.
+    low: Tensor,
+    object_score_logits: Tensor,
+    obj_ptr: Tensor,
+}
+
 /// A running pass.
 pub struct Pass {
     pub spec: PassSpec,
     tuning: SamuraiConfig,
     bank: Option<MemoryBank>,
+    pending: Option<PendingMemory>,
     selector: MotionSelector,
     next_step: usize,
     bounded: bool,
-    /// Memory position encoding (the same sine grid for every frame), set at step 0.
+    /// Memory position encoding (the same sine grid for every frame), set with the
+    /// keyframe's memory.
     mem_pos: Option<Tensor>,
 }
 
 impl Pass {
     pub fn new(spec: PassSpec, tuning: SamuraiConfig, bounded: bool) -> Self {
-        Self { spec, tuning, bank: None, selector: MotionSelector::new(), next_step: 0, bounded, mem_pos: None }
+        Self { spec, tuning, bank: None, pending: None, selector: MotionSelector::new(), next_step: 0, bounded, mem_pos: None }
     }
 
     /// The step the next call to [`step`](Self::step) computes.
@@ -105,8 +140,9 @@ impl Pass {
             .ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", self.spec.keyframe)))?;
         let out = tch::no_grad(|| {
             if self.next_step == 0 {
-                Ok(self.keyframe_step(model, feats, video_wh, frame))
+                self.keyframe_step(model, feats, video_wh, frame)
             } else {
+                self.encode_keyframe_memory(model);
                 self.tracked_step(model, feats, frame, num_frames)
             }
         })?;
@@ -124,36 +160,71 @@ impl Pass {
         }
     }
 
-    /// Step 0: the box prompt on the keyframe, single-mask output, memory from the
-    /// binarised (hole-filled) low-resolution mask as the reference's preflight does.
-    fn keyframe_step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, (w, h): (u32, u32), frame: usize) -> StepOutput {
-        let s = model.config.image_size as f32;
-        let b = self.spec.bbox;
-        let pts = [b[0] as f32 / w as f32 * s, b[1] as f32 / h as f32 * s, b[2] as f32 / w as f32 * s, b[3] as f32 / h as f32 * s];
-        let coords = Tensor::from_slice(&pts).view([1, 2, 2]).to_device(model.device);
-        let labels = Tensor::from_slice(&[2i32, 3]).view([1, 2]).to_device(model.device);
-        let pix = model.init_cond_features(feats);
-        let (hr0, hr1) = feats.high_res_nchw();
-        let heads =
-            model.forward_sam_heads_with(&pix, Some((&coords, &labels)), None, Some((&hr0, &hr1)), false, self.tuning.min_obj_score_logits);
-        let low = self.filled(&heads.low_res_masks);
+    /// Step 0: the keyframe's prompts (`add_new_points_or_box` / `add_new_mask`). Points
+    /// (the box's two corners first, labels 2 and 3, then the clicks, 1 and 0) go through
+    /// the prompt encoder and mask decoder, with multimask output and SAMURAI's selection
+    /// for a single point as in `_use_multimask`; a mask alone is the output
+    /// (`_use_mask_as_output`); a mask with points is the decoder's mask input (±10
+    /// logits, as earlier logits are fed back with new clicks in SAM 2).
+    fn keyframe_step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, (w, h): (u32, u32), frame: usize) -> Result<StepOutput> {
+        let prompt = self.spec.prompt.clone();
         let side = model.config.image_size;
-        let high = low.to_device(model.device).upsample_bilinear2d([side, side], false, None, None);
-        let (features, pos) = model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &high, &heads.object_score_logits, true);
-        self.mem_pos = Some(pos);
+        let (hr0, hr1) = feats.high_res_nchw();
+        let mask = prompt.mask.as_ref().map(|m| mask_input(m, side).to_device(model.device));
+        let n_points = prompt.network_points();
+        let (heads, chosen, best_iou) = if n_points == 0 {
+            let mask = mask.ok_or_else(|| Error::invalid("keyframe", format!("frame {frame} has no box, no point and no mask")))?;
+            let pix = seq_to_nchw(feats.vision_feats.last().expect("three levels"), *feats.feat_sizes.last().expect("three levels"));
+            (model.use_mask_as_output(&pix, Some((&hr0, &hr1)), &mask), 0, 1.0)
+        } else {
+            let (coords, labels) = point_inputs(&prompt, (w, h), side);
+            let pix = model.init_cond_features(feats);
+            let dense = mask.map(|m| m * 20.0 - 10.0);
+            let multimask = n_points <= 1;
+            let min_obj = self.tuning.min_obj_score_logits;
+            let mut heads =
+                model.forward_sam_heads_with(&pix, Some((&coords, &labels)), dense.as_ref(), Some((&hr0, &hr1)), multimask, min_obj);
+            if multimask {
+                let ious: Vec<f32> = Vec::<f32>::try_from(heads.ious.get(0).to_device(Device::Cpu)).expect("float ious");
+                let candidates = heads.high_res_multimasks.shallow_clone();
+                let sel = self.selector.select(&self.tuning, &ious, &mut |i| mask_bbox(&candidates.get(0).get(i as i64)))?;
+                model.select_candidate(&mut heads, sel.index as i64);
+                (heads, sel.index, sel.best_iou)
+            } else {
+                let iou = heads.ious.double_value(&[0, 0]) as f32;
+                (heads, 0, iou)
+            }
+        };
+        let low = self.filled(&heads.low_res_masks);
         let object_score = heads.object_score_logits.double_value(&[0, 0]) as f32;
-        let best_iou = heads.ious.double_value(&[0, 0]) as f32;
-        let bank = MemoryBank::new(self.rules(model), features.to_kind(Kind::BFloat16), heads.obj_ptr.shallow_clone(), self.bounded);
-        self.bank = Some(bank);
-        StepOutput {
+        self.pending = Some(PendingMemory {
+            top: feats.vision_feats.last().expect("three levels").shallow_clone(),
+            feat_size: *feats.feat_sizes.last().expect("three levels"),
+            low: low.shallow_clone(),
+            object_score_logits: heads.object_score_logits.shallow_clone(),
+            obj_ptr: heads.obj_ptr.shallow_clone(),
+        });
+        Ok(StepOutput {
             frame,
             low_res_logits: low.to_device(Device::Cpu),
             object_score,
             best_iou,
-            chosen: 0,
+            chosen,
             kf_score: None,
             memory_frames: Vec::new(),
-        }
+        })
+    }
+
+    /// The keyframe's memory, from its binarised low-resolution mask upsampled to the
+    /// network's input size as the reference's preflight does (`is_mask_from_pts`: the
+    /// artist's frame).
+    fn encode_keyframe_memory(&mut self, model: &Sam2Model) {
+        let Some(p) = self.pending.take() else { return };
+        let side = model.config.image_size;
+        let high = p.low.upsample_bilinear2d([side, side], false, None, None);
+        let (features, pos) = model.encode_new_memory(&[p.top], &[p.feat_size], &high, &p.object_score_logits, true);
+        self.mem_pos = Some(pos);
+        self.bank = Some(MemoryBank::new(self.rules(model), features.to_kind(Kind::BFloat16), p.obj_ptr, self.bounded));
     }
 
     /// Step k ≥ 1: memory-conditioned features, multimask heads, SAMURAI selection, new
@@ -214,5 +285,40 @@ impl Pass {
         } else {
             low.shallow_clone()
         }
+    }
+}
+
+/// The prompt's points for the network: `[1, N, 2]` coordinates scaled from video pixels to
+/// the input size in float32 as the reference does (`points / [W, H] * image_size`), and
+/// `[1, N]` labels (2 and 3 for the box's corners, then 1 positive, 0 negative).
+fn point_inputs(p: &KeyframePrompt, (w, h): (u32, u32), side: i64) -> (Tensor, Tensor) {
+    let s = side as f32;
+    let mut coords: Vec<f32> = Vec::new();
+    let mut labels: Vec<i32> = Vec::new();
+    let mut push = |x: f64, y: f64, label: i32| {
+        coords.extend([x as f32 / w as f32 * s, y as f32 / h as f32 * s]);
+        labels.push(label);
+    };
+    if let Some(b) = p.bbox {
+        push(b[0], b[1], 2);
+        push(b[2], b[3], 3);
+    }
+    for q in &p.points {
+        push(q.x, q.y, i32::from(q.positive));
+    }
+    let n = labels.len() as i64;
+    (Tensor::from_slice(&coords).view([1, n, 2]), Tensor::from_slice(&labels).view([1, n]))
+}
+
+/// `add_new_mask`'s input: the frame-size binary mask resized to `side²` with antialiased
+/// bilinear interpolation and thresholded at 0.5 (unchanged when already `side²`), `[1, 1,
+/// side, side]` float32 on the CPU (the same kernel whatever the network's device).
+fn mask_input(m: &samurai_core::settings::MaskPrompt, side: i64) -> Tensor {
+    let bits: Vec<f32> = m.to_bits().into_iter().map(f32::from).collect();
+    let t = Tensor::from_slice(&bits).view([1, 1, m.height as i64, m.width as i64]);
+    if (m.width as i64, m.height as i64) == (side, side) {
+        t
+    } else {
+        t.internal_upsample_bilinear2d_aa([side, side], false, None, None).ge(0.5).to_kind(Kind::Float)
     }
 }

@@ -4,7 +4,8 @@
 //! it, between two keyframes both passes blended by temporal distance (or the nearest, or
 //! forward only). Passes are independent (one keyframe each), so an edit at keyframe k
 //! only invalidates the passes that start at k, and every frame's matte is a pure function
-//! of the keyframes: request order cannot change a bit.
+//! of the keyframes: request order cannot change a bit. A keyframe is an object's prompts on
+//! one frame (a box, points, both, or a mask), identified by a digest of every bit of them.
 use super::cache::{FrameRecord, PassKey, ResultCache, SharedCache};
 use super::feature_store::FeatureStore;
 use super::frame_source::FrameSource;
@@ -18,6 +19,7 @@ use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::model::{BackboneFeatures, Sam2Model, SharedModel};
 pub use samurai_core::lowres::LowResFrame;
 pub use samurai_core::settings::BlendMode;
+pub use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -36,20 +38,33 @@ pub struct TrackerOptions {
     /// Byte budget of image features kept for passes that have yet to visit their frame
     /// (0: every pass runs the image encoder itself). Results are the same either way.
     pub feature_bytes: usize,
+    /// Byte budget of image features of the frames most recently asked for (the frame on
+    /// screen): a keyframe edit there re-runs only the prompt encoder and mask decoder
+    /// (live editing). 0 keeps none (the CLI never edits). Results are the same either way.
+    pub shown_feature_bytes: usize,
 }
 
 impl Default for TrackerOptions {
     fn default() -> Self {
-        Self { mode: BlendMode::Blend, bounded_memory: true, non_overlap: false, cache_bytes: 2 << 30, feature_bytes: 512 << 20 }
+        Self {
+            mode: BlendMode::Blend,
+            bounded_memory: true,
+            non_overlap: false,
+            cache_bytes: 2 << 30,
+            feature_bytes: 512 << 20,
+            shown_feature_bytes: 256 << 20,
+        }
     }
 }
 
-/// One object and its keyframes (frame → box in video pixels).
+/// One object and its keyframes (frame → prompts in video pixels).
 #[derive(Debug, Clone)]
 pub struct TrackedObject {
     pub id: u64,
     pub name: String,
-    pub keyframes: BTreeMap<usize, BoxXyxy>,
+    pub keyframes: BTreeMap<usize, Arc<KeyframePrompt>>,
+    /// [`KeyframePrompt::digest`] of each keyframe.
+    digests: BTreeMap<usize, [u8; 32]>,
 }
 
 /// One object's matte on one frame.
@@ -124,6 +139,10 @@ pub struct Session {
     cache: SharedCache,
     /// Image features kept for passes that have yet to visit their frame.
     features: FeatureStore,
+    /// Image features of the frames most recently asked for (live editing).
+    shown: FeatureStore,
+    /// The frame the request in progress asks for.
+    display: Option<usize>,
     next_id: u64,
     stats: SessionStats,
 }
@@ -154,6 +173,7 @@ impl Session {
         tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
         let cache = ResultCache::shared(options.cache_bytes);
         let features = FeatureStore::new(options.feature_bytes);
+        let shown = FeatureStore::new(options.shown_feature_bytes);
         let image_size = lock_model(&model)?.config.image_size;
         Ok(Self {
             model,
@@ -167,6 +187,8 @@ impl Session {
             passes: HashMap::new(),
             cache,
             features,
+            shown,
+            display: None,
             next_id: 1,
             stats: SessionStats::default(),
         })
@@ -223,7 +245,7 @@ impl Session {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.objects.push(TrackedObject { id, name: name.to_owned(), keyframes: BTreeMap::new() });
+        self.objects.push(TrackedObject { id, name: name.to_owned(), keyframes: BTreeMap::new(), digests: BTreeMap::new() });
         Ok(id)
     }
 
@@ -231,24 +253,39 @@ impl Session {
         self.objects.iter_mut().find(|o| o.name == name).ok_or_else(|| Error::invalid("object", format!("unknown object '{name}'")))
     }
 
-    /// Sets (or replaces) the box of `name` on `frame`.
+    /// Sets (or replaces) the keyframe of `name` on `frame` with a box.
     pub fn set_keyframe(&mut self, name: &str, frame: usize, bbox: BoxXyxy) -> Result<()> {
+        self.set_prompt(name, frame, KeyframePrompt::from_box(bbox))
+    }
+
+    /// Sets (or replaces) the keyframe of `name` on `frame`: a box, points, both, or a
+    /// mask (see [`KeyframePrompt`]).
+    pub fn set_prompt(&mut self, name: &str, frame: usize, prompt: KeyframePrompt) -> Result<()> {
         let n = self.num_frames();
         if frame >= n {
             return Err(Error::invalid("keyframe", format!("frame {frame} of object '{name}' is outside the clip (0..{})", n - 1)));
         }
         let (w, h) = self.frame_size();
-        validate_box(bbox, w as i64, h as i64).map_err(|e| Error::invalid("keyframe", format!("object '{name}' frame {frame}: {e}")))?;
-        self.object_mut(name)?.keyframes.insert(frame, bbox);
+        let named = |e: String| Error::invalid("keyframe", format!("object '{name}' frame {frame}: {e}"));
+        prompt.validate(w, h).map_err(|e| named(e.to_string()))?;
+        if let Some(b) = prompt.bbox {
+            validate_box(b, w as i64, h as i64).map_err(|e| named(e.to_string()))?;
+        }
+        let digest = prompt.digest();
+        let object = self.object_mut(name)?;
+        object.keyframes.insert(frame, Arc::new(prompt));
+        object.digests.insert(frame, digest);
         self.forget_orphans();
         Ok(())
     }
 
     /// Removes the keyframe of `name` on `frame`.
     pub fn remove_keyframe(&mut self, name: &str, frame: usize) -> Result<()> {
-        if self.object_mut(name)?.keyframes.remove(&frame).is_none() {
+        let object = self.object_mut(name)?;
+        if object.keyframes.remove(&frame).is_none() {
             return Err(Error::invalid("keyframe", format!("object '{name}' has no keyframe on frame {frame}")));
         }
+        object.digests.remove(&frame);
         self.forget_orphans();
         Ok(())
     }
@@ -259,8 +296,8 @@ impl Session {
             .objects
             .iter()
             .flat_map(|o| {
-                o.keyframes.iter().flat_map(move |(&k, &b)| {
-                    [Direction::Forward, Direction::Backward].map(|d| PassKey::new(o.id, &PassSpec { keyframe: k, bbox: b, direction: d }))
+                o.digests.iter().flat_map(move |(&k, &prompt)| {
+                    [Direction::Forward, Direction::Backward].map(|direction| PassKey { object: o.id, keyframe: k, prompt, direction })
                 })
             })
             .collect();
@@ -270,7 +307,7 @@ impl Session {
 
     /// Which pass steps make `frame` of `object`, with their blend weights.
     fn contributions(&self, object: &TrackedObject, frame: usize) -> Vec<Contribution> {
-        let key = |k: usize, d: Direction| PassKey::new(object.id, &PassSpec { keyframe: k, bbox: object.keyframes[&k], direction: d });
+        let key = |k: usize, d: Direction| PassKey { object: object.id, keyframe: k, prompt: object.digests[&k], direction: d };
         let before = object.keyframes.range(..=frame).next_back().map(|(k, _)| *k);
         let after = object.keyframes.range(frame..).next().map(|(k, _)| *k);
         match (before, after) {
@@ -317,7 +354,10 @@ impl Session {
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<LowResFrame> {
         self.check_frame(frame)?;
-        let lows = self.low_res_at(frame, source, progress)?;
+        self.display = Some(frame);
+        let lows = self.low_res_at(frame, source, progress);
+        self.display = None;
+        let lows = lows?;
         let objects = self
             .objects
             .iter()
@@ -449,7 +489,8 @@ impl Session {
     fn plan(&mut self, missing: Vec<(PassKey, usize)>) -> BTreeMap<PassKey, usize> {
         let mut targets: BTreeMap<PassKey, usize> = BTreeMap::new();
         for (key, frame) in missing {
-            let spec = PassSpec { keyframe: key.keyframe, bbox: key.bbox(), direction: key.direction };
+            let prompt = self.objects.iter().find(|o| o.id == key.object).expect("a live object").keyframes[&key.keyframe].clone();
+            let spec = PassSpec { keyframe: key.keyframe, prompt, digest: key.prompt, direction: key.direction };
             let step = spec.step_of_frame(frame).expect("contribution frames lie on their pass");
             let t = targets.entry(key).or_insert(0);
             *t = (*t).max(step);
@@ -483,7 +524,7 @@ impl Session {
                 return Ok(true);
             };
             let model = lock_model(&self.model)?;
-            let feats = match self.features.get(frame) {
+            let feats = match self.features.get(frame).or_else(|| self.shown.get(frame)) {
                 Some(kept) => {
                     self.stats.encoder_reuses += 1;
                     kept
@@ -493,6 +534,9 @@ impl Session {
                     features(&model, source, frame, self.frame_size)?
                 }
             };
+            if self.display == Some(frame) {
+                self.shown.keep_recent(frame, &feats);
+            }
             let mut cancelled = false;
             for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
                 let out = self.passes.get_mut(&key).expect("planned pass").step(&model, &feats, self.frame_size, n)?;
@@ -529,8 +573,7 @@ impl Session {
         }
         let cache = self.cache.lock().expect("cache lock");
         let pending = visiting.iter().any(|k| {
-            let spec = PassSpec { keyframe: k.keyframe, bbox: k.bbox(), direction: k.direction };
-            let step = spec.step_of_frame(frame).expect("a visiting pass covers the frame");
+            let step = k.step_of_frame(frame).expect("a visiting pass covers the frame");
             !cache.contains(*k, frame) && self.passes.get(k).is_none_or(|p| p.next_step() <= step)
         });
         drop(cache);

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Reference outputs for `samurai-roto segment` and strict-loading checks.
 
-  make_segment_reference.py predict --checkpoint C --size tiny --image-size N --image F --box x1,y1,x2,y2 --out OUT.npy
+  make_segment_reference.py predict --checkpoint C --size tiny --image-size N --image F [--box x1,y1,x2,y2] [--points "x,y,L;x,y,L"] --out OUT.npy
       The reference image predictor (build_sam2 + SAM2ImagePredictor, as its README
-      shows) on an image decoded by Pillow: predict(box=..., multimask_output=False,
-      return_logits=True); writes the (H, W) float32 logits.
+      shows) on an image decoded by Pillow: predict(point_coords=..., point_labels=...,
+      box=..., multimask_output=False, return_logits=True); writes the (H, W) float32 logits.
   make_segment_reference.py corrupt --checkpoint C --out-dir DIR
       Writes official-format variants of C with one tensor renamed (renamed.pt) and one
       reshaped (reshaped.pt), plus the file cut in half (truncated.pt).
@@ -36,10 +36,15 @@ def predict(args):
     s = args.image_size
     predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
     image = np.array(Image.open(args.image).convert("RGB"))
-    box = np.array([float(v) for v in args.box.split(",")], dtype=np.float32)
+    box = np.array([float(v) for v in args.box.split(",")], dtype=np.float32) if args.box else None
+    coords, labels = None, None
+    if args.points:
+        pts = [[float(v) for v in p.split(",")] for p in args.points.split(";")]
+        coords = np.array([[p[0], p[1]] for p in pts], dtype=np.float32)
+        labels = np.array([int(p[2]) for p in pts], dtype=np.int32)
     with torch.inference_mode():
         predictor.set_image(image)
-        masks, ious, _ = predictor.predict(box=box, multimask_output=False, return_logits=True)
+        masks, ious, _ = predictor.predict(point_coords=coords, point_labels=labels, box=box, multimask_output=False, return_logits=True)
     np.save(args.out, masks[0].astype(np.float32))
     print(f"reference iou {float(ious[0]):.6f} shape {masks[0].shape}")
 
@@ -68,6 +73,7 @@ def main():
     ap.add_argument("--image-size", type=int, default=1024)
     ap.add_argument("--image")
     ap.add_argument("--box")
+    ap.add_argument("--points", help="x,y,L clicks separated by ';' (L 1 positive, 0 negative)")
     ap.add_argument("--out")
     ap.add_argument("--out-dir")
     args = ap.parse_args()

@@ -182,9 +182,39 @@ impl KeyframePrompt {
     }
 }
 
+/// The box of a matte (`width × height` logits, row-major, inside where > 0) in frame
+/// pixels, `[x_min, y_min, x_max + 1, y_max + 1]` (the pixels' outer edges), or `None` when
+/// nothing is inside. What a click on a frame without a keyframe takes as that keyframe's
+/// box: the object's tracked box there (see the README's propagation semantics).
+pub fn matte_box(logits: &[f32], width: usize, height: usize) -> Option<[f64; 4]> {
+    if width == 0 || logits.len() != width * height {
+        return None;
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (y, row) in logits.chunks_exact(width).enumerate() {
+        let mut inside = row.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(x, _)| x);
+        if let Some(first) = inside.next() {
+            let last = inside.last().unwrap_or(first);
+            (x0, x1, y1) = (x0.min(first), x1.max(last), y);
+            y0 = y0.min(y);
+        }
+    }
+    (x0 != usize::MAX).then(|| [x0 as f64, y0 as f64, (x1 + 1) as f64, (y1 + 1) as f64])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_box_of_a_matte() {
+        let mut m = vec![-1.0f32; 6 * 4];
+        m[6 + 2] = 0.5;
+        m[2 * 6 + 4] = 3.0;
+        assert_eq!(matte_box(&m, 6, 4), Some([2.0, 1.0, 5.0, 3.0]));
+        assert_eq!(matte_box(&[-1.0; 24], 6, 4), None);
+        assert_eq!(matte_box(&[1.0; 5], 6, 4), None, "a plane of the wrong size has no box");
+    }
 
     #[test]
     fn masks_round_trip_through_runs() {

@@ -255,8 +255,13 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
     if len > MAX_MESSAGE_BYTES {
         return Err(bad(format!("message of {len} bytes announced (at most {MAX_MESSAGE_BYTES})")));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(|e| bad(format!("connection lost inside a message: {e}")))?;
+    // Grown as bytes arrive rather than reserved from the announcement: a peer that
+    // announces 8 MiB and sends nine bytes costs nine bytes (and a small first block).
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    r.take(len as u64).read_to_end(&mut body).map_err(|e| bad(format!("connection lost inside a message: {e}")))?;
+    if body.len() != len {
+        return Err(bad(format!("connection lost inside a message: {} of {len} bytes arrived", body.len())));
+    }
     Ok(Some(body))
 }
 

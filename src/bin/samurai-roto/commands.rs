@@ -24,7 +24,11 @@ pub struct SegmentArgs {
     pub image: PathBuf,
     /// Box prompt in pixels of the image: x1,y1,x2,y2.
     #[arg(long, value_name = "x1,y1,x2,y2")]
-    pub r#box: String,
+    pub r#box: Option<String>,
+    /// A click in pixels of the image: x,y,L (L: 1 positive, 0 negative); repeat for more.
+    /// With --box: the box's corners first, then the clicks (as SAM 2 combines them).
+    #[arg(long = "point", value_name = "x,y,L", allow_hyphen_values = true)]
+    pub points: Vec<String>,
     /// Model input resolution: a multiple of 64 from 256 to 1024.
     #[arg(long, default_value_t = 1024)]
     pub image_size: i64,
@@ -93,15 +97,17 @@ pub fn load_model(checkpoint: &Path, image_size: i64, run: &RunArgs) -> Result<S
 }
 
 pub fn segment(args: &SegmentArgs) -> Result<()> {
-    let bbox = parse_box(&args.r#box)?;
+    let bbox = args.r#box.as_deref().map(parse_box).transpose()?;
+    let points = args.points.iter().map(|p| crate::prompts::parse_point(p).context("--point")).collect::<Result<Vec<_>>>()?;
+    if bbox.is_none() && points.is_empty() {
+        bail!("segment needs a prompt: --box x1,y1,x2,y2 and/or --point x,y,L");
+    }
     let img = image::load_rgb8(&args.image)?;
     let orig_hw = (img.height as i64, img.width as i64);
-    samurai_roto::model::image_predictor::validate_box(bbox, orig_hw.1, orig_hw.0)
-        .with_context(|| format!("--box for {}", args.image.display()))?;
     let model = load_model(&args.checkpoint, args.image_size, &args.run)?;
     let input = image::image_predictor_input_tensor(&img, args.image_size);
     let emb = model.embed_image(&input, orig_hw);
-    let pred = model.predict_box(&emb, bbox)?;
+    let pred = model.predict(&emb, bbox, &points).with_context(|| format!("prompts for {}", args.image.display()))?;
     image::write_mask_png(&args.out, &pred.logits.gt(0.0))?;
     if let Some(path) = &args.logits {
         image::write_npy_f32(path, &pred.logits)?;

@@ -1,7 +1,7 @@
-//! `samurai-roto track`: the main job, headless. Keyframe boxes per object (from the
-//! command line and/or a prompts YAML), mattes for every frame of a range.
+//! `samurai-roto track`: the main job, headless. Keyframes per object (boxes, points and
+//! masks from the command line and/or a prompts YAML), mattes for every frame of a range.
 use crate::commands::CHECKPOINT_HELP;
-use crate::prompts::{parse_object_arg, read_prompts, ObjectPrompt};
+use crate::prompts::{combine, parse_mask_arg, parse_object_arg, parse_point_arg, read_prompts, ObjectPrompt};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,6 +26,15 @@ pub struct TrackArgs {
     /// An object keyframe NAME:FRAME:x1,y1,x2,y2 (repeat for more objects or keyframes).
     #[arg(long = "object", value_name = "NAME:FRAME:x1,y1,x2,y2")]
     pub objects: Vec<String>,
+    /// A click NAME:FRAME:x,y,L (L: 1 positive, 0 negative; pixels of the frame); repeat
+    /// for more. With --object on the same object and frame: the box first, then the clicks.
+    #[arg(long = "point", value_name = "NAME:FRAME:x,y,L")]
+    pub points: Vec<String>,
+    /// A keyframe matte NAME:FRAME:FILE (PNG or EXR at the frames' size, first channel,
+    /// > 0.5 is inside): the output on that frame (with --object/--point there, the mask
+    /// is the decoder's mask input and the clicks refine it).
+    #[arg(long = "mask", value_name = "NAME:FRAME:FILE")]
+    pub masks: Vec<String>,
     /// Prompts YAML (the format of shared/data/clips/prompts.yaml).
     #[arg(long)]
     pub prompts: Option<PathBuf>,
@@ -93,8 +102,14 @@ fn collect_prompts(args: &TrackArgs) -> Result<Vec<ObjectPrompt>> {
     for text in &args.objects {
         prompts.push(parse_object_arg(text)?);
     }
+    for text in &args.points {
+        prompts.push(parse_point_arg(text)?);
+    }
+    for text in &args.masks {
+        prompts.push(parse_mask_arg(text)?);
+    }
     if prompts.is_empty() {
-        bail!("no object given: use --object NAME:FRAME:x1,y1,x2,y2 or --prompts FILE");
+        bail!("no object given: use --object NAME:FRAME:x1,y1,x2,y2, --point NAME:FRAME:x,y,L, --mask NAME:FRAME:FILE or --prompts FILE");
     }
     Ok(prompts)
 }
@@ -119,6 +134,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     };
     let refine = crate::refine::settings(&args.refine, args.band, false)?;
     let source = FolderSource::open(&args.frames)?;
+    let keyframes = combine(&prompts, source.frame_size())?;
     let n = source.len();
     let paths: Vec<PathBuf> = (0..n).filter_map(|i| source.path(i).map(PathBuf::from)).collect();
     let (first, last) = match &args.range {
@@ -137,14 +153,15 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         non_overlap: args.non_overlap,
         cache_bytes: args.cache_mb << 20,
         feature_bytes: args.feature_cache_mb << 20,
+        shown_feature_bytes: 0,
         ..TrackerOptions::default()
     };
     let mut session = Session::new(model, tuning, Box::new(source), options)?;
-    for p in &prompts {
-        if !session.objects().iter().any(|o| o.name == p.name) {
-            session.add_object(&p.name)?;
+    for (name, keys) in keyframes {
+        session.add_object(&name)?;
+        for (frame, prompt) in keys {
+            session.set_prompt(&name, frame, prompt)?;
         }
-        session.set_keyframe(&p.name, p.frame, p.bbox)?;
     }
     let bar = ProgressBar::new((last - first + 1) as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames {elapsed_precise} eta {eta}").expect("valid template"));
