@@ -10,12 +10,14 @@
 //! * [`video_input_tensor`] / [`image_predictor_input_tensor`] build the encoder's input.
 //! * [`write_mask_png`] / [`write_npy_f32`] write results.
 mod decode;
+mod exr_io;
 mod resample;
 mod tensor;
 
 use crate::error::{Error, Result};
 use std::path::Path;
 
+pub use exr_io::{load_exr_srgb8, write_matte_exr};
 pub use resample::resize_bicubic_pil;
 pub use tensor::{image_predictor_input_tensor, video_input_tensor, write_mask_png, write_npy_f32, PIXEL_MEAN, PIXEL_STD};
 
