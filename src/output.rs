@@ -1,7 +1,7 @@
 //! Mattes written behind the tracker: [`MatteWriter`] takes each finished frame's
 //! low-resolution logits and, on background threads, upsamples them to the clip's
-//! resolution ([`finish_frame`], the same function `mask_at` uses, so the bits are the
-//! same), thresholds them and writes `OUT/NAME/NNNNN.png|.exr` (and `.npy` logits).
+//! resolution (`samurai_core::finish::finish_frame`, the plugin's finishing, bit for bit
+//! what `mask_at` gives), thresholds them and writes `OUT/NAME/NNNNN.png|.exr` (and `.npy` logits).
 //!
 //! - **Bounded.** A queue of `queue` frames: when the writers fall behind, `submit` waits.
 //! - **Nothing half-written.** Each file is written to a hidden temporary file in its
@@ -12,10 +12,13 @@
 //! - **Shutdown.** `finish` writes everything queued and joins the threads; dropping the
 //!   writer without `finish` (the run failed elsewhere) abandons the queue and joins them.
 use crate::error::{Error, Result};
-use crate::tracker::{finish_frame, LowResFrame};
+use crate::tracker::LowResFrame;
+// Pure Rust, bit for bit the tracker's libtorch `finish_frame` (tests/finish_parity.rs):
+// writer threads never enter libtorch's thread pool beside the tracker's own work.
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::ImageEncoder;
 use parking_lot::Mutex;
+use samurai_core::finish::finish_frame;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -141,11 +144,10 @@ fn worker(options: &WriterOptions, receiver: &Mutex<Receiver<Job>>, failure: &Mu
 /// Finishes and writes one frame's mattes (and logits).
 pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> Result<()> {
     let (w, h) = (options.frame_size.0 as usize, options.frame_size.1 as usize);
-    for matte in finish_frame(low, options.frame_size, options.non_overlap) {
-        let name = &matte.name;
+    low.validate().map_err(|e| Error::invalid("output", format!("frame {frame}: {e}")))?;
+    for (name, logits) in finish_frame(low, options.frame_size, options.non_overlap) {
         let context = |e: Error| Error::invalid("output", format!("frame {frame}, object {name}: {e}"));
-        let logits = Vec::<f32>::try_from(matte.logits.contiguous().view([-1])).map_err(|e| context(e.into()))?;
-        let dir = options.out.join(name);
+        let dir = options.out.join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| context(Error::io(&dir, e)))?;
         match options.format {
             MatteFormat::Png => {
@@ -164,10 +166,11 @@ pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> 
             }
         }
         if let Some(root) = &options.logits {
-            let dir = root.join(name);
+            let dir = root.join(&name);
             std::fs::create_dir_all(&dir).map_err(|e| context(Error::io(&dir, e)))?;
             let path = dir.join(format!("{frame:05}.npy"));
-            atomic_write(&path, |tmp| crate::image::write_npy_f32(tmp, &matte.logits)).map_err(context)?;
+            let tensor = tch::Tensor::from_slice(&logits).view([h as i64, w as i64]);
+            atomic_write(&path, |tmp| crate::image::write_npy_f32(tmp, &tensor)).map_err(context)?;
         }
     }
     Ok(())
