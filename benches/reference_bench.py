@@ -4,7 +4,8 @@
 `samurai-bench`, and prints one JSON object.
 
   reference_bench.py blocks --checkpoint C --size tiny --image F --image-size N [--repeat R]
-  reference_bench.py track  --checkpoint C --size tiny --frames DIR --count N --image-size S --box x1,y1,x2,y2
+  reference_bench.py track  --checkpoint C --size tiny --frames DIR --count N --image-size S --box x1,y1,x2,y2 [--device D]
+(on CUDA, track also reports the peak device memory the caching allocator handed out)
 """
 import argparse
 import contextlib
@@ -85,7 +86,7 @@ def bench_track(args):
     import torch
     from sam2.build_sam import build_sam2_video_predictor, _load_checkpoint
 
-    model = build_sam2_video_predictor(blocks.CONFIGS[args.size], None, device="cpu", hydra_overrides_extra=[f"++model.image_size={args.image_size}"])
+    model = build_sam2_video_predictor(blocks.CONFIGS[args.size], None, device=args.device, hydra_overrides_extra=[f"++model.image_size={args.image_size}"])
     _load_checkpoint(model, args.checkpoint)
     model.eval()
     names = sorted(p for p in os.listdir(args.frames) if p.lower().endswith((".jpg", ".jpeg")))[: args.count]
@@ -93,15 +94,24 @@ def bench_track(args):
     with tempfile.TemporaryDirectory() as tmp:
         for n in names:
             os.symlink(os.path.abspath(os.path.join(args.frames, n)), os.path.join(tmp, n))
+        cuda = args.device.startswith("cuda")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         t = time.perf_counter()
         with torch.inference_mode():
             state = model.init_state(video_path=tmp)
             model.add_new_points_or_box(state, frame_idx=0, obj_id=0, box=box)
             for _ in model.propagate_in_video(state):
                 pass
+        if cuda:
+            torch.cuda.synchronize()
         secs = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"frames": len(names), "seconds": secs, "seconds_per_frame": secs / len(names), "peak_rss_bytes": peak}
+    out = {"frames": len(names), "seconds": secs, "seconds_per_frame": secs / len(names), "peak_rss_bytes": peak}
+    if cuda:
+        out["peak_device_allocated_bytes"] = torch.cuda.max_memory_allocated()
+        out["peak_device_reserved_bytes"] = torch.cuda.max_memory_reserved()
+    return out
 
 
 def main():
@@ -116,6 +126,7 @@ def main():
     ap.add_argument("--count", type=int)
     ap.add_argument("--box")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     blocks.check_versions()
     import torch

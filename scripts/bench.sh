@@ -5,6 +5,10 @@
 #   scripts/bench.sh blocks [IMAGE_SIZE...]          (default 1024 512)
 #   scripts/bench.sh track  [IMAGE_SIZE:FRAMES ...]  (default 512:10 1024:5)
 #   scripts/bench.sh memory [FRAMES...]              (peak RSS, default 50 200, at 256)
+#   scripts/bench.sh io     [FRAMES]                 (track wall time on 1920x1080 and 3840x2160
+#                                                     EXR and JPEG sequences and a 1024x576 PNG
+#                                                     one, prefetch and writers on and off, the
+#                                                     share of decode time hidden; default 24)
 #   scripts/bench.sh helper [IMAGE_SIZE [FRAMES]]    (tracking through the helper process vs
 #                                                     in process, default 512 8; then a finished
 #                                                     frame rendered through the plugin at 1920x1080)
@@ -63,6 +67,43 @@ case "$mode" in
       ref=$("$py" benches/reference_bench.py track --checkpoint "$ck" --size tiny --frames "$clip" --count "$f" --image-size 256 --box "$box")
       ratio "$ours" "$ref" "rss@256x${f}"
     done; done ;;
+  io)
+    frames="${1:-24}"
+    ck=$(checkpoint 256)
+    cargo build --release --locked --bin samurai-roto >&2
+    roto="${CARGO_TARGET_DIR:-$root/target}/release/samurai-roto"
+    seqs="$root/bench-out/io"
+    dog="$root/../shared/data/clips/dog"
+    mkdir -p "$seqs"
+    # Test sequences from the dog clip (1280x720), upscaled; EXR: linear half-float, ZIP.
+    for spec in 3840x2160:exr 1920x1080:exr 3840x2160:jpg 1920x1080:jpg 1024x576:png; do
+      size="${spec%%:*}"; fmt="${spec##*:}"; dir="$seqs/dog_${size}_$fmt"
+      if [ "$(ls "$dir" 2>/dev/null | wc -l)" != "$frames" ]; then
+        rm -rf "$dir"
+        "$bench" make-frames --src "$dog" --count "$frames" --size "$size" --format "$fmt" --out "$dir" >&2
+      fi
+    done
+    printf "%-22s %12s %12s %10s %14s\n" sequence "prefetch on" "off" "on/off" "decode hidden"
+    declare -A wall
+    for spec in 3840x2160:exr 1920x1080:exr 3840x2160:jpg 1920x1080:jpg 1024x576:png; do
+      size="${spec%%:*}"; fmt="${spec##*:}"; dir="$seqs/dog_${size}_$fmt"
+      w="${size%%x*}"; h="${size##*x}"
+      box=$("$py" -c "w,h=$w,$h; b=[453,375,703,555]; print(','.join(f'{v:.1f}' for v in (b[0]*w/1280,b[1]*h/720,b[2]*w/1280,b[3]*h/720)))")
+      for p in on off; do
+        extra=(); [ "$p" = off ] && extra=(--prefetch 0 --writers 0)
+        rm -rf "$seqs/out"
+        t0=$(date +%s.%N)
+        "$roto" --threads 2 --log info track --checkpoint "$ck" --frames "$dir" --object "dog:0:$box" --image-size 256 \
+          --device cpu --out "$seqs/out" "${extra[@]}" 2>"$seqs/log_${p}.txt"
+        t1=$(date +%s.%N)
+        wall[$p]=$("$py" -c "print(f'{$t1-$t0:.2f}')")
+      done
+      hidden=$(grep -o 'hidden_share=[0-9.]*' "$seqs/log_on.txt" | tail -1 | cut -d= -f2)
+      printf "%-22s %11ss %11ss %10s %14s\n" "${size} ${fmt}" "${wall[on]}" "${wall[off]}" \
+        "$("$py" -c "print(f'{${wall[on]}/${wall[off]}:.2f}')")" "$("$py" -c "print(f'{float(\"${hidden:-0}\"):.0%}')")"
+      eval "wall_${fmt}_${h}_on=${wall[on]} wall_${fmt}_${h}_off=${wall[off]}"
+    done
+    echo "4K EXR / 1024x576 PNG: prefetch on $("$py" -c "print(f'{$wall_exr_2160_on/$wall_png_576_on:.2f}')"), off $("$py" -c "print(f'{$wall_exr_2160_off/$wall_png_576_off:.2f}')")" ;;
   helper)
     checkpoint 256 >/dev/null
     cargo build --release --locked --bin samurai-roto >&2
@@ -72,5 +113,5 @@ case "$mode" in
     n1="${1:-1024}"
     ck=$(checkpoint "$n1")
     "$bench" edit --checkpoint "$ck" --frames "$clip" --image-size "$n1" --box "$box" --repeat "${2:-3}" ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, helper, edit)" >&2; exit 2 ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, edit)" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ffi;
 pub mod image;
 pub mod model;
+pub mod output;
 pub mod serve;
 pub mod tracker;
 

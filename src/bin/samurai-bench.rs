@@ -5,7 +5,15 @@
 //! - `samurai-bench blocks --checkpoint C --image F --image-size N [--repeat R]`: each
 //!   network block and the whole single-frame `segment` path.
 //! - `samurai-bench track --checkpoint C --frames DIR --count N --image-size S --box ...`:
-//!   per-frame tracking time and peak RSS.
+//!   per-frame tracking time and peak RSS (and peak device memory on CUDA);
+//!   `--device cuda --precision bf16` for the GPU check.
+//! - `samurai-bench precision --checkpoint C --frames DIR --count N --image-size S --box ...
+//!   [--device D]`: the same tracking in fp32 and bf16, per-frame mask IoU and decisions
+//!   (chosen mask, memory frames) compared.
+//! - `samurai-bench io-stages --frames DIR [--image-size S]`: frame 0's decode, squash and
+//!   matte-writing times (median of `--repeat`).
+//! - `samurai-bench make-frames --src DIR --count N --size WxH --format exr|jpg|png --out DIR`:
+//!   a test sequence from a clip, upscaled (EXR: linear half-float, ZIP-compressed).
 //! - `samurai-bench edit --checkpoint C --frames DIR --image-size S --box ... [--repeat R]`:
 //!   live editing: the latency of one keyframe edit (a click moved) on the frame on screen,
 //!   with the frame's image features kept (the live path) and without (the encoder runs
@@ -15,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use samurai_roto::config::Preset;
 use samurai_roto::image;
-use samurai_roto::model::{LoadOptions, MemoryFrame, Sam2Model};
+use samurai_roto::model::{DeviceChoice, LoadOptions, MemoryFrame, Precision, ResolveDevice, Sam2Model};
 use samurai_roto::tracker::{BlendMode, FolderSource, KeyframePrompt, PointPrompt, Session, TrackerOptions};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -53,6 +61,48 @@ enum Command {
         image_size: i64,
         #[arg(long = "box")]
         bbox: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long, default_value = "fp32")]
+        precision: String,
+    },
+    Precision {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        frames: PathBuf,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, default_value_t = 1024)]
+        image_size: i64,
+        #[arg(long = "box")]
+        bbox: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Per-stage frame I/O costs on one frame: decode (+ sRGB conversion), squash to the
+    /// input size, and writing one matte at the frame's size (PNG and EXR).
+    IoStages {
+        #[arg(long)]
+        frames: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        image_size: u32,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    MakeFrames {
+        #[arg(long)]
+        src: PathBuf,
+        #[arg(long)]
+        count: usize,
+        /// WxH
+        #[arg(long)]
+        size: String,
+        /// exr (linear half-float), jpg or png
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
     },
     Edit {
         #[arg(long)]
@@ -125,24 +175,53 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str) -> Result<String> {
+fn load_options(device: &str, precision: &str) -> Result<LoadOptions> {
+    Ok(LoadOptions { device: DeviceChoice::parse(device)?.resolve()?, precision: Precision::parse(precision)? })
+}
+
+/// A forward-tracking session of one object keyed on frame 0 (the reference's algorithm).
+fn session(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<(Session, usize)> {
     let b: Vec<f64> = bbox.split(',').map(|v| v.trim().parse()).collect::<Result<_, _>>().context("--box x1,y1,x2,y2")?;
-    let model = Sam2Model::load_detect(checkpoint, image_size, &LoadOptions::default())?;
+    anyhow::ensure!(b.len() == 4, "--box '{bbox}': expected x1,y1,x2,y2");
+    let model = Sam2Model::load_detect(checkpoint, image_size, options)?;
     let mut tuning = Preset::builtin(model.size).samurai;
     tuning.fill_hole_area = 0;
     let source = FolderSource::open(frames)?;
-    let count = count.min(source_len(&source));
+    let len = source_len(&source);
     let options = TrackerOptions { mode: BlendMode::Forward, cache_bytes: 64 << 20, ..TrackerOptions::default() };
     let mut session = Session::new(model.shared(), tuning, Box::new(source), options)?;
     session.add_object("obj")?;
     session.set_keyframe("obj", 0, [b[0], b[1], b[2], b[3]])?;
+    Ok((session, len))
+}
+
+fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<String> {
+    let (mut session, len) = session(checkpoint, frames, image_size, bbox, options)?;
+    let count = count.min(len);
+    let cuda = match options.device {
+        tch::Device::Cuda(i) => {
+            samurai_roto::ffi::cuda_reset_peak_stats(i as i8).map_err(anyhow::Error::msg)?;
+            Some(i as i8)
+        }
+        _ => None,
+    };
     let t = Instant::now();
     for f in 0..count {
         drop(session.mask_at(f)?);
     }
     let secs = t.elapsed().as_secs_f64();
+    let device_peak = match cuda {
+        Some(i) => {
+            let s = samurai_roto::ffi::cuda_memory_stats(i).map_err(anyhow::Error::msg)?;
+            format!(
+                ", \"peak_device_allocated_bytes\": {}, \"peak_device_reserved_bytes\": {}",
+                s.peak_allocated_bytes, s.peak_reserved_bytes
+            )
+        }
+        None => String::new(),
+    };
     Ok(format!(
-        "{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}}}",
+        "{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}{device_peak}}}",
         secs / count as f64,
         peak_rss()
     ))
@@ -214,6 +293,107 @@ fn edit(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, rep
     ))
 }
 
+/// fp32 against bf16 on the same frames: per-frame IoU of the masks (low-resolution logits
+/// > 0) and whether SAMURAI made the same decisions (chosen mask, memory frames).
+fn precision(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str, device: &str) -> Result<String> {
+    let (mut a, len) = session(checkpoint, frames, image_size, bbox, &load_options(device, "fp32")?)?;
+    let (mut b, _) = session(checkpoint, frames, image_size, bbox, &load_options(device, "bf16")?)?;
+    let count = count.min(len);
+    let (mut min_iou, mut sum_iou, mut same_chosen, mut same_memory) = (1.0f64, 0.0f64, 0usize, 0usize);
+    for f in 0..count {
+        let ra = a.records_at(f)?;
+        let rb = b.records_at(f)?;
+        let (x, y) = (&ra[0].1[0].1, &rb[0].1[0].1);
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (p, q) in x.low_res.iter().zip(&y.low_res) {
+            let (p, q) = (*p > 0.0, *q > 0.0);
+            inter += usize::from(p && q);
+            union += usize::from(p || q);
+        }
+        let iou = if union == 0 { 1.0 } else { inter as f64 / union as f64 };
+        min_iou = min_iou.min(iou);
+        sum_iou += iou;
+        same_chosen += usize::from(x.chosen == y.chosen);
+        same_memory += usize::from(x.memory_frames == y.memory_frames);
+    }
+    Ok(format!(
+        "{{\"frames\": {count}, \"mean_iou\": {:.5}, \"min_iou\": {min_iou:.5}, \"same_chosen_mask\": {same_chosen}, \"same_memory_frames\": {same_memory}}}",
+        sum_iou / count as f64
+    ))
+}
+
+fn io_stages(frames: &PathBuf, image_size: u32, repeat: usize) -> Result<String> {
+    use samurai_roto::output::{write_frame, MatteFormat, WriterOptions};
+    use samurai_roto::tracker::{FrameSource, LowResFrame};
+    let source = FolderSource::open(frames)?;
+    let (w, h) = source.frame_size();
+    let t_decode = time(repeat, || source.load(0).expect("frame 0"));
+    let img = source.load(0)?;
+    let t_squash = time(repeat, || image::resize_bicubic_pil(&img, image_size, image_size));
+    let side = i64::from(image_size / 4);
+    // A disc of positive logits: a matte with an edge, like a real one.
+    let values: Vec<f32> = (0..side * side)
+        .map(|i| {
+            let (x, y) = ((i % side) as f32 - side as f32 / 2.0, (i / side) as f32 - side as f32 / 2.0);
+            side as f32 / 4.0 - (x * x + y * y).sqrt()
+        })
+        .collect();
+    let low = LowResFrame { side, objects: vec![("obj".into(), values)] };
+    let dir = tempfile::tempdir()?;
+    let write = |format| {
+        let options = WriterOptions {
+            out: dir.path().to_owned(),
+            logits: None,
+            format,
+            frame_size: (w, h),
+            non_overlap: false,
+            threads: 0,
+            queue: 1,
+            refine: None,
+        };
+        time(repeat, || write_frame(&options, 0, &low).expect("write"))
+    };
+    let (t_png, t_exr) = (write(MatteFormat::Png), write(MatteFormat::Exr));
+    Ok(format!(
+        "{{\"frame\": \"{w}x{h}\", \"decode\": {t_decode:.4}, \"squash_to_{image_size}\": {t_squash:.4}, \"write_png_matte\": {t_png:.4}, \"write_exr_matte\": {t_exr:.4}}}"
+    ))
+}
+
+/// Writes `count` frames of `src` upscaled to `size` as EXR (linear half-float, ZIP), JPEG or PNG.
+fn make_frames(src: &PathBuf, count: usize, size: &str, format: &str, out: &PathBuf) -> Result<String> {
+    use exr::prelude::{Encoding, Image as ExrImage, Layer, LayerAttributes, SpecificChannels, WritableImage};
+    let (w, h) = size.split_once('x').context("--size WxH")?;
+    let (w, h): (u32, u32) = (w.parse().context("--size width")?, h.parse().context("--size height")?);
+    std::fs::create_dir_all(out)?;
+    let source = FolderSource::open(src)?;
+    for i in 0..count.min(source_len(&source)) {
+        let path = source.path(i).context("frame")?;
+        let img = ::image::open(path).with_context(|| format!("reading {}", path.display()))?.into_rgb8();
+        let big = ::image::imageops::resize(&img, w, h, ::image::imageops::FilterType::Triangle);
+        match format {
+            "exr" => {
+                let to_linear = |c: u8| {
+                    let v = f32::from(c) / 255.0;
+                    let l = if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) };
+                    half::f16::from_f32(l)
+                };
+                let lut: Vec<half::f16> = (0..=255u8).map(to_linear).collect();
+                let px = |p: exr::math::Vec2<usize>| {
+                    let q = big.get_pixel(p.x() as u32, p.y() as u32).0;
+                    (lut[q[0] as usize], lut[q[1] as usize], lut[q[2] as usize])
+                };
+                let layer =
+                    Layer::new((w as usize, h as usize), LayerAttributes::default(), Encoding::SMALL_LOSSLESS, SpecificChannels::rgb(px));
+                ExrImage::from_layer(layer).write().to_file(out.join(format!("{i:05}.exr")))?;
+            }
+            "jpg" => big.save_with_format(out.join(format!("{i:05}.jpg")), ::image::ImageFormat::Jpeg)?,
+            "png" => big.save_with_format(out.join(format!("{i:05}.png")), ::image::ImageFormat::Png)?,
+            other => anyhow::bail!("--format '{other}': expected exr, jpg or png"),
+        }
+    }
+    Ok(format!("{{\"frames\": {count}, \"size\": \"{w}x{h}\", \"format\": \"{format}\"}}"))
+}
+
 fn source_len(s: &FolderSource) -> usize {
     use samurai_roto::tracker::FrameSource;
     s.len()
@@ -224,7 +404,14 @@ fn main() -> Result<()> {
     tch::set_num_threads(cli.threads);
     let json = match cli.command {
         Command::Blocks { checkpoint, image, image_size, repeat } => blocks(&checkpoint, &image, image_size, repeat)?,
-        Command::Track { checkpoint, frames, count, image_size, bbox } => track(&checkpoint, &frames, count, image_size, &bbox)?,
+        Command::Track { checkpoint, frames, count, image_size, bbox, device, precision } => {
+            track(&checkpoint, &frames, count, image_size, &bbox, &load_options(&device, &precision)?)?
+        }
+        Command::Precision { checkpoint, frames, count, image_size, bbox, device } => {
+            precision(&checkpoint, &frames, count, image_size, &bbox, &device)?
+        }
+        Command::IoStages { frames, image_size, repeat } => io_stages(&frames, image_size, repeat)?,
+        Command::MakeFrames { src, count, size, format, out } => make_frames(&src, count, &size, &format, &out)?,
         Command::Edit { checkpoint, frames, image_size, bbox, repeat } => edit(&checkpoint, &frames, image_size, &bbox, repeat)?,
     };
     println!("{json}");

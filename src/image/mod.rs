@@ -10,12 +10,14 @@
 //! * [`video_input_tensor`] / [`image_predictor_input_tensor`] build the encoder's input.
 //! * [`write_mask_png`] / [`write_npy_f32`] write results.
 mod decode;
+mod exr_io;
 mod resample;
 mod tensor;
 
 use crate::error::{Error, Result};
 use std::path::Path;
 
+pub use exr_io::{load_exr_srgb8, write_matte_exr};
 pub use resample::resize_bicubic_pil;
 pub use tensor::{image_predictor_input_tensor, video_input_tensor, write_mask_png, write_npy_f32, PIXEL_MEAN, PIXEL_STD};
 
@@ -70,5 +72,25 @@ mod tests {
     fn hw_order() {
         let img = Rgb8Image { width: 3, height: 2, data: vec![0; 18] };
         assert_eq!(img.hw(), (2, 3));
+    }
+}
+
+/// Writes a soft matte (`H × W`, 0..1): `.exr` as float (alpha in R, G and B) or `.png` as
+/// 16-bit grey (`refine` and `track --refine`).
+pub fn write_alpha(path: &Path, alpha: &ndarray::Array2<f32>) -> Result<()> {
+    let (h, w) = alpha.dim();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let failed = |e: image::ImageError| Error::Image { path: path.to_owned(), reason: format!("cannot write the alpha: {e}") };
+    let short = || Error::Image { path: path.to_owned(), reason: "alpha buffer size".into() };
+    match ext.as_str() {
+        "exr" => {
+            let px: Vec<f32> = alpha.iter().flat_map(|a| [*a, *a, *a]).collect();
+            image::Rgb32FImage::from_raw(w as u32, h as u32, px).ok_or_else(short)?.save(path).map_err(failed)
+        }
+        "png" => {
+            let px: Vec<u16> = alpha.iter().map(|a| (a.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
+            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, px).ok_or_else(short)?.save(path).map_err(failed)
+        }
+        other => Err(Error::Image { path: path.to_owned(), reason: format!("write the alpha as .exr or .png, not .{other}") }),
     }
 }

@@ -16,6 +16,7 @@
 //!   when the height shrinks much more than the width ([`horizontal_first`]); because of
 //!   the 8-bit intermediate this changes the result, so the rule is reproduced.
 use super::Rgb8Image;
+use rayon::prelude::*;
 
 /// Fractional bits of Pillow's fixed-point weights (32 − 8 bits of result − 2 guard bits).
 const PRECISION_BITS: u32 = 32 - 8 - 2;
@@ -108,7 +109,8 @@ const HALF: i32 = 1 << (PRECISION_BITS - 1);
 fn resample_rows(src: &[u8], src_w: usize, rows: usize, out_w: usize) -> Vec<u8> {
     let table = axis_weights(src_w, out_w);
     let mut out = vec![0u8; out_w * rows * 3];
-    for (src_row, out_row) in src.chunks_exact(src_w * 3).zip(out.chunks_exact_mut(out_w * 3)).take(rows) {
+    // Rows are independent: split them over threads (same integers either way).
+    src.par_chunks_exact(src_w * 3).zip(out.par_chunks_exact_mut(out_w * 3)).take(rows).for_each(|(src_row, out_row)| {
         for (xx, out_px) in out_row.chunks_exact_mut(3).enumerate() {
             let start = table.starts[xx];
             let k = &table.weights[xx * table.ksize..][..table.counts[xx]];
@@ -123,7 +125,7 @@ fn resample_rows(src: &[u8], src_w: usize, rows: usize, out_w: usize) -> Vec<u8>
                 out_px[c] = clip8(acc[c]);
             }
         }
-    }
+    });
     out
 }
 
@@ -131,17 +133,22 @@ fn resample_rows(src: &[u8], src_w: usize, rows: usize, out_w: usize) -> Vec<u8>
 fn resample_columns(src: &[u8], row_len: usize, src_h: usize, out_h: usize) -> Vec<u8> {
     let table = axis_weights(src_h, out_h);
     let mut out = vec![0u8; row_len * out_h];
-    for (yy, out_row) in out.chunks_exact_mut(row_len).enumerate() {
+    out.par_chunks_exact_mut(row_len).enumerate().for_each(|(yy, out_row)| {
         let start = table.starts[yy];
         let k = &table.weights[yy * table.ksize..][..table.counts[yy]];
-        for (xx, dst) in out_row.iter_mut().enumerate() {
-            let mut acc = HALF;
-            for (y, &w) in k.iter().enumerate() {
-                acc += i32::from(src[(start + y) * row_len + xx]) * w;
+        // Accumulate source rows one after another (the same sum in the same order as
+        // column by column, but reading memory in rows).
+        let mut acc = vec![HALF; row_len];
+        for (y, &w) in k.iter().enumerate() {
+            let row = &src[(start + y) * row_len..][..row_len];
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += i32::from(p) * w;
             }
-            *dst = clip8(acc);
         }
-    }
+        for (dst, a) in out_row.iter_mut().zip(acc) {
+            *dst = clip8(a);
+        }
+    });
     out
 }
 

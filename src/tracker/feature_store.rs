@@ -6,13 +6,16 @@
 //! known pass still has to visit it and drops them when none has; a byte budget bounds what
 //! is held (the oldest kept frame goes first). Single-direction tracking keeps nothing.
 use crate::model::BackboneFeatures;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use tch::Tensor;
 
 /// Features by frame, oldest first, within a byte budget.
 pub struct FeatureStore {
     budget: usize,
     bytes: usize,
     entries: VecDeque<(usize, BackboneFeatures, usize)>,
+    /// Kept frames moved to host memory under device memory pressure.
+    offloaded: HashSet<usize>,
 }
 
 /// Bytes a frame's features hold of their own: the feature levels. The position encodings
@@ -31,12 +34,34 @@ fn shallow(f: &BackboneFeatures) -> BackboneFeatures {
 
 impl FeatureStore {
     pub fn new(budget: usize) -> Self {
-        Self { budget, bytes: 0, entries: VecDeque::new() }
+        Self { budget, bytes: 0, entries: VecDeque::new(), offloaded: HashSet::new() }
     }
 
-    /// The kept features of `frame` (sharing their storage), if any.
+    /// The kept features of `frame` (sharing their storage), if any, on the network's
+    /// device (features offloaded to the host come back as a copy; the position encodings,
+    /// shared by every frame and never offloaded, say which device that is).
     pub fn get(&self, frame: usize) -> Option<BackboneFeatures> {
-        self.entries.iter().find(|(f, _, _)| *f == frame).map(|(_, feats, _)| shallow(feats))
+        let (_, feats, _) = self.entries.iter().find(|(f, _, _)| *f == frame)?;
+        let mut out = shallow(feats);
+        if let Some(device) = feats.vision_pos_embeds.first().map(Tensor::device) {
+            out.vision_feats = out.vision_feats.iter().map(|t| t.to_device(device)).collect();
+        }
+        Some(out)
+    }
+
+    /// Moves the oldest kept frame still on the network's device to host memory; returns
+    /// the frame, or `None` when every kept frame is already there.
+    pub fn offload_oldest(&mut self) -> Option<usize> {
+        let i = self.entries.iter().position(|(f, _, _)| !self.offloaded.contains(f))?;
+        let (frame, feats, _) = &mut self.entries[i];
+        feats.vision_feats = feats.vision_feats.iter().map(super::offload::to_host).collect();
+        self.offloaded.insert(*frame);
+        Some(*frame)
+    }
+
+    /// Frames whose features are held in host memory.
+    pub fn offloaded(&self) -> Vec<usize> {
+        self.frames().into_iter().filter(|f| self.offloaded.contains(f)).collect()
     }
 
     /// Keeps `feats` for `frame` (no-op when already kept or larger than the budget),
@@ -50,8 +75,9 @@ impl FeatureStore {
             return;
         }
         while self.bytes + size > self.budget {
-            let Some((_, _, old)) = self.entries.pop_front() else { break };
+            let Some((f, _, old)) = self.entries.pop_front() else { break };
             self.bytes -= old;
+            self.offloaded.remove(&f);
         }
         self.entries.push_back((frame, shallow(feats), size));
         self.bytes += size;
@@ -73,6 +99,7 @@ impl FeatureStore {
         if let Some(i) = self.entries.iter().position(|(f, _, _)| *f == frame) {
             let (_, _, size) = self.entries.remove(i).expect("index from position");
             self.bytes -= size;
+            self.offloaded.remove(&frame);
         }
     }
 
@@ -90,7 +117,7 @@ impl FeatureStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Kind, Tensor};
+    use tch::Kind;
 
     fn feats(v: f32) -> BackboneFeatures {
         // 1000 floats = 4000 bytes per frame; the position encoding is not counted.
@@ -115,6 +142,14 @@ mod tests {
         s.drop_frame(1);
         assert_eq!((s.frames(), s.bytes()), (vec![2], 4000));
         assert!(s.get(1).is_none());
+        s.keep(3, &feats(3.0));
+        assert_eq!(s.offload_oldest(), Some(2));
+        assert_eq!(s.offload_oldest(), Some(3));
+        assert_eq!(s.offload_oldest(), None);
+        assert_eq!(s.offloaded(), vec![2, 3]);
+        assert_eq!(s.get(3).unwrap().vision_feats[0].double_value(&[0, 0, 0]), 3.0, "offloaded features come back unchanged");
+        s.drop_frame(2);
+        assert_eq!(s.offloaded(), vec![3]);
         let mut lru = FeatureStore::new(8000);
         lru.keep_recent(0, &feats(0.0));
         lru.keep_recent(1, &feats(1.0));

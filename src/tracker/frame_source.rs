@@ -2,7 +2,7 @@
 //! (it never needs the whole clip in memory, unlike the reference's `load_video_frames`).
 //! [`FolderSource`] reads a folder of JPEG/PNG/EXR frames in name order.
 use crate::error::{Error, Result};
-use crate::image::{load_rgb8, Rgb8Image};
+use crate::image::{load_exr_srgb8, load_rgb8, resize_bicubic_pil, Rgb8Image};
 use std::path::{Path, PathBuf};
 
 /// A clip the tracker can pull frames from.
@@ -17,6 +17,13 @@ pub trait FrameSource {
     fn frame_size(&self) -> (u32, u32);
     /// Decodes frame `index` as 8-bit sRGB.
     fn load(&self, index: usize) -> Result<Rgb8Image>;
+    /// Frame `index` as the network sees it: squashed to `image_size × image_size` with
+    /// Pillow's bicubic filter, the reference video loader's pre-processing. Sources that
+    /// load ahead ([`PrefetchSource`](super::prefetch::PrefetchSource)) hand out the same
+    /// bytes computed earlier on another thread.
+    fn load_input(&self, index: usize, image_size: u32) -> Result<Rgb8Image> {
+        Ok(resize_bicubic_pil(&self.load(index)?, image_size, image_size))
+    }
     /// A string that changes when the clip's content may have changed (for cache keys).
     fn identity(&self) -> String;
 }
@@ -71,7 +78,7 @@ impl FrameSource for FolderSource {
             .files
             .get(index)
             .ok_or_else(|| Error::invalid("frame", format!("frame {index} is outside the clip (0..{})", self.files.len())))?;
-        let img = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("exr")) { load_exr_as_srgb8(path)? } else { load_rgb8(path)? };
+        let img = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("exr")) { load_exr_srgb8(path)? } else { load_rgb8(path)? };
         if (img.width, img.height) != self.size {
             return Err(Error::Image {
                 path: path.clone(),
@@ -94,25 +101,6 @@ impl FrameSource for FolderSource {
     }
 }
 
-/// Decodes a (linear-light) EXR frame and encodes it with the sRGB transfer curve to 8 bits,
-/// the input SAM expects.
-pub fn load_exr_as_srgb8(path: &Path) -> Result<Rgb8Image> {
-    let img = image::open(path).map_err(|e| Error::Image { path: path.to_owned(), reason: e.to_string() })?.into_rgb32f();
-    let (width, height) = img.dimensions();
-    let data = img.into_raw().into_iter().map(|v| (linear_to_srgb(v) * 255.0 + 0.5).floor().clamp(0.0, 255.0) as u8).collect();
-    Ok(Rgb8Image { width, height, data })
-}
-
-/// The sRGB opto-electronic transfer function on [0, 1] (values outside are clamped).
-pub fn linear_to_srgb(v: f32) -> f32 {
-    let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
-    if v <= 0.003_130_8 {
-        12.92 * v
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,13 +112,5 @@ mod tests {
         assert!(err.contains("no JPEG, PNG or EXR frames"), "{err}");
         let err = FolderSource::open(&dir.path().join("nope")).err().unwrap().to_string();
         assert!(err.contains("nope"), "{err}");
-    }
-
-    #[test]
-    fn srgb_curve_endpoints() {
-        assert_eq!(linear_to_srgb(0.0), 0.0);
-        assert!((linear_to_srgb(1.0) - 1.0).abs() < 1e-6);
-        assert!((linear_to_srgb(0.18) - 0.4613).abs() < 1e-3);
-        assert_eq!(linear_to_srgb(f32::NAN), 0.0);
     }
 }

@@ -10,7 +10,7 @@
 //! Bounded memory: after each step [`MemoryBank::prune`] drops what no later step can
 //! select (memories beyond the newest qualifying ones, pointers older than the pointer
 //! window). Pruning never changes a result; a test runs both ways and compares bits.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use tch::Tensor;
 
 /// What a pass keeps about one non-conditioning step.
@@ -58,11 +58,14 @@ pub struct MemoryBank {
     pub steps: BTreeMap<usize, StepMemory>,
     /// Whether to drop what can no longer be selected.
     pub bounded: bool,
+    /// Steps whose features were moved to host memory under device memory pressure
+    /// (readers copy them back to the network's device when selected).
+    offloaded: BTreeSet<usize>,
 }
 
 impl MemoryBank {
     pub fn new(rules: SelectionRules, cond_features: Tensor, cond_obj_ptr: Tensor, bounded: bool) -> Self {
-        Self { rules, cond_features, cond_obj_ptr, steps: BTreeMap::new(), bounded }
+        Self { rules, cond_features, cond_obj_ptr, steps: BTreeMap::new(), bounded, offloaded: BTreeSet::new() }
     }
 
     /// Steps whose memories condition step `k`, oldest first, with their temporal slot
@@ -134,6 +137,22 @@ impl MemoryBank {
     }
 
     /// Bytes held by tensors of this bank (for memory reports and tests).
+    /// Moves the features of the oldest step still on the device to host memory; returns
+    /// the step, or `None` when none is left there.
+    pub fn offload_oldest(&mut self) -> Option<usize> {
+        let offloaded = &self.offloaded;
+        let (k, m) = self.steps.iter_mut().find(|(k, m)| m.features.is_some() && !offloaded.contains(k))?;
+        m.features = m.features.as_ref().map(super::offload::to_host);
+        let k = *k;
+        self.offloaded.insert(k);
+        Some(k)
+    }
+
+    /// Steps whose features are held in host memory.
+    pub fn offloaded_steps(&self) -> Vec<usize> {
+        self.offloaded.iter().copied().filter(|k| self.steps.get(k).is_some_and(|m| m.features.is_some())).collect()
+    }
+
     pub fn tensor_bytes(&self) -> usize {
         let bytes = |t: &Tensor| t.numel() * t.kind().elt_size_in_bytes();
         let mut total = bytes(&self.cond_features) + bytes(&self.cond_obj_ptr);

@@ -6,14 +6,17 @@ pub mod feature_store;
 pub mod frame_source;
 pub mod kalman;
 pub mod memory_bank;
+pub mod offload;
 pub mod pass;
 pub mod postprocess;
+pub mod prefetch;
 pub mod samurai;
 pub mod session;
 pub use samurai_core::track_cache;
 
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
+pub use prefetch::{PrefetchOptions, PrefetchSource, PrefetchStats};
 pub use session::{
     finish_frame, BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, ObjectMatte, PointPrompt, Progress, Session, SessionStats,
     TrackedObject, TrackerOptions,

@@ -127,6 +127,17 @@ impl Pass {
         self.spec.frame_of_step(self.next_step, num_frames)
     }
 
+    /// Moves this pass's oldest memory-bank features to host memory (see
+    /// [`offload`](super::offload)); the step offloaded, if any.
+    pub fn offload_oldest_memory(&mut self) -> Option<usize> {
+        self.bank.as_mut()?.offload_oldest()
+    }
+
+    /// Steps of this pass whose memory features are in host memory.
+    pub fn offloaded_memories(&self) -> Vec<usize> {
+        self.bank.as_ref().map_or_else(Vec::new, MemoryBank::offloaded_steps)
+    }
+
     /// Bytes held by the memory bank.
     pub fn memory_bytes(&self) -> usize {
         self.bank.as_ref().map_or(0, MemoryBank::tensor_bytes)
@@ -236,7 +247,8 @@ impl Pass {
         let pos = self.mem_pos.as_ref().expect("keyframe step ran first").shallow_clone();
         let cond_features = bank.cond_features.to_kind(Kind::Float);
         let step_features: Vec<Tensor> =
-            chosen_steps.iter().map(|(i, _)| bank.steps[i].features.as_ref().expect("selected memory").to_kind(Kind::Float)).collect();
+            // `to_device`: a memory offloaded to the host under memory pressure comes back.
+            chosen_steps.iter().map(|(i, _)| bank.steps[i].features.as_ref().expect("selected memory").to_device(model.device).to_kind(Kind::Float)).collect();
         let mut memories = vec![MemoryFrame { features: &cond_features, pos_enc: &pos, t_pos: 0 }];
         memories.extend(chosen_steps.iter().zip(&step_features).map(|((_, t_pos), f)| MemoryFrame {
             features: f,

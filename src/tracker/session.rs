@@ -10,6 +10,7 @@ use super::cache::{FrameRecord, PassKey, ResultCache, SharedCache};
 use super::feature_store::FeatureStore;
 use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
+use super::offload::OffloadPolicy;
 use super::pass::{Direction, Pass, PassSpec, StepOutput};
 use super::postprocess::{non_overlapping, to_video_resolution};
 use crate::config::SamuraiConfig;
@@ -42,6 +43,9 @@ pub struct TrackerOptions {
     /// screen): a keyframe edit there re-runs only the prompt encoder and mask decoder
     /// (live editing). 0 keeps none (the CLI never edits). Results are the same either way.
     pub shown_feature_bytes: usize,
+    /// Device memory pressure: above its threshold, kept features and memory-bank entries
+    /// move to host memory (see [`offload`](super::offload)); results are the same.
+    pub offload: Option<OffloadPolicy>,
 }
 
 impl Default for TrackerOptions {
@@ -53,6 +57,7 @@ impl Default for TrackerOptions {
             cache_bytes: 2 << 30,
             feature_bytes: 512 << 20,
             shown_feature_bytes: 256 << 20,
+            offload: None,
         }
     }
 }
@@ -105,6 +110,9 @@ pub struct SessionStats {
     pub encoder_reuses: usize,
     /// Pass steps computed.
     pub steps: usize,
+    /// Kept frames' features and memory-bank entries moved to host memory.
+    pub offloaded_features: usize,
+    pub offloaded_memories: usize,
 }
 
 /// Records found or computed for one request.
@@ -344,6 +352,11 @@ impl Session {
         Ok(finish_frame(&low, self.frame_size(), self.options.non_overlap))
     }
 
+    /// [`low_res_frame_from`](Self::low_res_frame_from) with the session's own frames.
+    pub fn low_res_frame(&mut self, frame: usize) -> Result<LowResFrame> {
+        self.with_own_source(|s, src| s.low_res_frame_from(frame, src, &mut |_| ControlFlow::Continue(())))
+    }
+
     /// The tracker's result for `frame` before upsampling: every object's blended
     /// low-resolution logits (what track caches store; [`finish_frame`] turns it into
     /// mattes exactly as [`mask_at_from`](Self::mask_at_from) does).
@@ -531,7 +544,7 @@ impl Session {
                 }
                 None => {
                     self.stats.encoder_runs += 1;
-                    features(&model, source, frame, self.frame_size)?
+                    features(&model, source, frame)?
                 }
             };
             if self.display == Some(frame) {
@@ -552,12 +565,41 @@ impl Session {
                     break;
                 }
             }
+            let device = model.device;
             drop(model);
             self.keep_features_if_pending(frame, &feats);
+            drop(feats);
+            self.relieve_memory_pressure(device);
             if cancelled {
                 return Ok(false);
             }
         }
+    }
+
+    /// Under device memory pressure, moves kept image features (oldest kept frame first),
+    /// then memory-bank entries (each pass's oldest step first) to host memory, one at a
+    /// time, until the reading is below the threshold or nothing is left on the device.
+    fn relieve_memory_pressure(&mut self, device: Device) {
+        let Some(policy) = self.options.offload.clone() else { return };
+        while policy.over(device) {
+            if self.features.offload_oldest().is_some() {
+                self.stats.offloaded_features += 1;
+                continue;
+            }
+            let mut keys: Vec<PassKey> = self.passes.keys().copied().collect();
+            keys.sort();
+            let moved = keys.iter().any(|k| self.passes.get_mut(k).and_then(Pass::offload_oldest_memory).is_some());
+            if !moved {
+                return;
+            }
+            self.stats.offloaded_memories += 1;
+        }
+    }
+
+    /// Where kept data lives now: frames whose features are in host memory, and the number
+    /// of memory-bank entries there.
+    pub fn offloaded(&self) -> (Vec<usize>, usize) {
+        (self.features.offloaded(), self.passes.values().map(|p| p.offloaded_memories().len()).sum())
     }
 
     /// Keeps `frame`'s features while a known pass has yet to visit the frame (one of the
@@ -591,15 +633,15 @@ fn lock_model(model: &SharedModel) -> Result<std::sync::MutexGuard<'_, Sam2Model
 }
 
 /// Image features of one frame (pre-processing exactly as the reference video loader).
-fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize, frame_size: (u32, u32)) -> Result<BackboneFeatures> {
-    let img = source.load(frame)?;
-    if (img.width, img.height) != frame_size {
-        return Err(Error::invalid(
-            "frame",
-            format!("frame {frame} is {}x{} but the clip is {}x{}", img.width, img.height, frame_size.0, frame_size.1),
-        ));
+fn features(model: &Sam2Model, source: &dyn FrameSource, frame: usize) -> Result<BackboneFeatures> {
+    // Sources check each frame's size against the clip's before squashing it.
+    let s = model.config.image_size;
+    let img = source.load_input(frame, s as u32)?;
+    if (i64::from(img.width), i64::from(img.height)) != (s, s) {
+        return Err(Error::invalid("frame", format!("the input of frame {frame} is {}x{}, expected {s}x{s}", img.width, img.height)));
     }
-    let input = crate::image::video_input_tensor(&img, model.config.image_size);
+    // Already S×S: the resize inside is a copy, the bytes are the reference loader's.
+    let input = crate::image::video_input_tensor(&img, s);
     Ok(tch::no_grad(|| {
         let out = model.forward_image(&input);
         model.prepare_backbone_features(&out)

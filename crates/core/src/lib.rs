@@ -1,6 +1,7 @@
 //! SamuraiRoto's libtorch-free layer, shared by the plugin (which must never load
 //! libtorch: the host may carry its own) and the engine (the helper process and the CLI).
 //!
+//! - [`colour`]: linear light to 8-bit sRGB, shared by the CLI and the plugin;
 //! - [`config`]: presets and tuning with the upstream YAML key names;
 //! - [`settings`]: what configures tracking, as types (never strings parsed back), and
 //!   [`prompt`]: what the artist prompts an object with on a keyframe;
@@ -10,6 +11,7 @@
 //!   and colour decontamination, pure Rust;
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
+pub mod colour;
 pub mod config;
 pub mod error;
 pub mod finish;

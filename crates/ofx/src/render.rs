@@ -28,15 +28,6 @@ pub fn clip_preferences(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
     out_args.set_string(n::kOfxImageEffectPropPreMultiplication, 0, &premult.to_string_lossy())
 }
 
-/// sRGB encoding of a linear value (IEC 61966-2-1).
-pub fn linear_to_srgb(v: f32) -> f32 {
-    if v <= 0.003_130_8 {
-        v * 12.92
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    }
-}
-
 fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
     let nc = comps.count();
     let ch = |c: usize| -> f32 {
@@ -83,9 +74,9 @@ pub fn to_frame(img: &Image, linear: bool) -> FrameImage {
         let row = img.row(y).unwrap_or(&[]);
         for x in 0..w {
             let px = read_px(row, x, img.depth, img.components);
-            for v in &px[..3] {
-                let v = if linear { linear_to_srgb(v.max(0.0)) } else { *v };
-                rgb8.push((v.clamp(0.0, 1.0) * 255.0).round() as u8);
+            for &v in &px[..3] {
+                // The shared conversion (the CLI's for EXR frames): same pixels, same input.
+                rgb8.push(if linear { samurai_core::colour::srgb8(v) } else { (v.clamp(0.0, 1.0) * 255.0).round() as u8 });
             }
         }
     }
@@ -482,7 +473,7 @@ mod tests {
             let back = read_px(&row, 1, depth, Components::Rgba);
             assert!(back.iter().zip([0.0, 0.2, 0.6, 1.0]).all(|(a, b)| (a - b).abs() < 1.0 / 255.0), "{depth:?}: {back:?}");
         }
-        assert!((linear_to_srgb(0.214_041) - 0.5).abs() < 1e-3);
+        assert_eq!(samurai_core::colour::srgb8(0.18), 118);
     }
 
     #[test]

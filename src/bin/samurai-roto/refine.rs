@@ -65,13 +65,6 @@ fn read_coarse(path: &Path) -> Result<Coarse> {
     Ok(Coarse::Matte(Array2::from_shape_vec((h, w), first)?))
 }
 
-/// `[H, W]` logits as an array.
-pub fn logits_array(logits: &tch::Tensor) -> Result<Array2<f32>> {
-    let (h, w) = logits.size2().context("logits are [H, W]")?;
-    let values: Vec<f32> = Vec::try_from(logits.to_kind(tch::Kind::Float).flatten(0, -1)).context("logit values")?;
-    Ok(Array2::from_shape_vec((h as usize, w as usize), values)?)
-}
-
 /// Refinement settings from the command line's mode and band.
 pub fn settings(mode: &str, band: f32, decontaminate: bool) -> Result<RefineSettings> {
     let mode = RefineMode::parse(mode)?;
@@ -83,19 +76,7 @@ pub fn settings(mode: &str, band: f32, decontaminate: bool) -> Result<RefineSett
 
 /// Writes alpha as a float EXR (R = G = B = alpha) or a 16-bit grey PNG.
 pub fn write_alpha(path: &Path, alpha: &Array2<f32>) -> Result<()> {
-    let (h, w) = alpha.dim();
-    match extension(path).as_str() {
-        "exr" => {
-            let px: Vec<f32> = alpha.iter().flat_map(|a| [*a, *a, *a]).collect();
-            image::Rgb32FImage::from_raw(w as u32, h as u32, px).context("alpha buffer")?.save(path)?
-        }
-        "png" => {
-            let px: Vec<u16> = alpha.iter().map(|a| (a.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
-            image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, px).context("alpha buffer")?.save(path)?
-        }
-        other => bail!("{}: write the alpha as .exr or .png, not .{other}", path.display()),
-    }
-    Ok(())
+    Ok(samurai_roto::image::write_alpha(path, alpha)?)
 }
 
 fn write_foreground(path: &Path, fg: &Array3<f32>, alpha: &Array2<f32>) -> Result<()> {

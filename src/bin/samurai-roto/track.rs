@@ -7,9 +7,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use samurai_core::refine::RefineMode;
 use samurai_roto::config::{ModelSize, Preset};
-use samurai_roto::image;
 use samurai_roto::model::Sam2Model;
-use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, Session, TrackerOptions};
+use samurai_roto::output::{MatteFormat, MatteWriter, Refinement, WriterOptions};
+use samurai_roto::tracker::offload::OffloadPolicy;
+use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, PrefetchOptions, PrefetchSource, Session, TrackerOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -55,7 +56,7 @@ pub struct TrackArgs {
     /// Output folder: OUT/NAME/NNNNN.png (or .exr).
     #[arg(long)]
     pub out: PathBuf,
-    /// Matte file format: png (8-bit 0/255) or exr (float 0/1).
+    /// Matte file format: png (8-bit 0/255) or exr (half float 0/1).
     #[arg(long, default_value = "png")]
     pub format: String,
     /// Also write float32 logits at the clip's resolution: DIR/NAME/NNNNN.npy.
@@ -81,6 +82,17 @@ pub struct TrackArgs {
     /// Width of the refinement band around the matte's uncertain edge, in frame pixels.
     #[arg(long, default_value_t = 16.0)]
     pub band: f32,
+    /// Frames decoded ahead of the tracker on background threads (0: each frame is decoded
+    /// when the tracker needs it, on its thread).
+    #[arg(long, default_value_t = 4)]
+    pub prefetch: usize,
+    /// Threads writing mattes behind the tracker (0: written on the tracking thread).
+    #[arg(long, default_value_t = 2)]
+    pub writers: usize,
+    /// Above this many MiB allocated on the CUDA device, kept image features and memory-bank
+    /// entries move to host memory, oldest first (same results; no effect on the CPU).
+    #[arg(long)]
+    pub offload_above_mb: Option<u64>,
 }
 
 /// Parses `A-B` (inclusive) within `0..n`.
@@ -137,6 +149,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     let keyframes = combine(&prompts, source.frame_size())?;
     let n = source.len();
     let paths: Vec<PathBuf> = (0..n).filter_map(|i| source.path(i).map(PathBuf::from)).collect();
+    let frame_size = source.frame_size();
     let (first, last) = match &args.range {
         Some(r) => parse_range(r, n)?,
         None => (0, n - 1),
@@ -154,9 +167,17 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         cache_bytes: args.cache_mb << 20,
         feature_bytes: args.feature_cache_mb << 20,
         shown_feature_bytes: 0,
+        offload: args.offload_above_mb.map(|mb| OffloadPolicy::cuda(mb << 20)),
         ..TrackerOptions::default()
     };
-    let mut session = Session::new(model, tuning, Box::new(source), options)?;
+    // Frames are decoded and squashed ahead on loader threads (same bytes, see tracker::prefetch).
+    let source: Box<dyn FrameSource + Send> = if args.prefetch == 0 {
+        Box::new(source)
+    } else {
+        let options = PrefetchOptions { ahead: args.prefetch, ..PrefetchOptions::default() };
+        Box::new(PrefetchSource::new(std::sync::Arc::new(source), options))
+    };
+    let mut session = Session::new(model, tuning, source, options)?;
     for (name, keys) in keyframes {
         session.add_object(&name)?;
         for (frame, prompt) in keys {
@@ -165,54 +186,35 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     }
     let bar = ProgressBar::new((last - first + 1) as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames {elapsed_precise} eta {eta}").expect("valid template"));
+    // Mattes are upsampled, encoded and written behind the tracker (output::MatteWriter).
+    let writer = MatteWriter::new(WriterOptions {
+        out: args.out.clone(),
+        logits: args.logits.clone(),
+        format: if write_exr { MatteFormat::Exr } else { MatteFormat::Png },
+        frame_size,
+        non_overlap: args.non_overlap,
+        threads: args.writers,
+        queue: 2 * args.writers.max(1),
+        refine: (refine.mode != RefineMode::Off).then(|| Refinement { settings: refine, frames: paths }),
+    });
+    let started = std::time::Instant::now();
+    let mut tracked = Ok(());
     for frame in first..=last {
-        let mattes = session.mask_at(frame).with_context(|| format!("frame {frame}"))?;
-        let mut plate = None;
-        for m in &mattes {
-            write_outputs(args, &m.name, frame, &m.logits, write_exr, refine.mode == RefineMode::Off)?;
-            if refine.mode != RefineMode::Off {
-                let plate = match &mut plate {
-                    Some(p) => p,
-                    None => plate.insert(crate::refine::read_plate(&paths[frame])?),
-                };
-                let ext = if write_exr { "exr" } else { "png" };
-                let path = args.out.join(&m.name).join(format!("{frame:05}.{ext}"));
-                let logits = crate::refine::logits_array(&m.logits).with_context(|| format!("frame {frame}, object {}", m.name))?;
-                let refined = samurai_core::refine::refine_logits(plate.view(), logits.view(), &refine)
-                    .with_context(|| format!("refining frame {frame}, object {}", m.name))?;
-                crate::refine::write_alpha(&path, &refined.alpha)?;
-            }
+        let done = session
+            .low_res_frame(frame)
+            .with_context(|| format!("frame {frame}"))
+            .and_then(|low| writer.submit(frame, low).with_context(|| format!("writing frame {frame}")));
+        if let Err(e) = done {
+            tracked = Err(e);
+            break;
         }
         bar.inc(1);
     }
+    // The frames finished before a failure are written whole, then the failure is reported.
+    let written = writer.finish().context("writing mattes");
+    tracked?;
+    written?;
     bar.finish();
+    tracing::info!(frames = last - first + 1, seconds = started.elapsed().as_secs_f64(), stats = ?session.stats(), "tracked");
     Ok(())
-}
-
-/// The thresholded matte (unless `mask` is false: refinement writes the matte) and the
-/// logits of one object on one frame.
-fn write_outputs(args: &TrackArgs, name: &str, frame: usize, logits: &tch::Tensor, exr: bool, mask: bool) -> Result<()> {
-    let dir = args.out.join(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mask = mask.then(|| logits.gt(0.0));
-    if let Some(mask) = mask.as_ref().filter(|_| exr) {
-        write_mask_exr(&dir.join(format!("{frame:05}.exr")), mask)?;
-    } else if let Some(mask) = &mask {
-        image::write_mask_png(&dir.join(format!("{frame:05}.png")), mask)?;
-    }
-    if let Some(root) = &args.logits {
-        let dir = root.join(name);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        image::write_npy_f32(&dir.join(format!("{frame:05}.npy")), logits)?;
-    }
-    Ok(())
-}
-
-/// Writes a `[H, W]` boolean mask as a float EXR (matte 0/1 in R, G and B).
-fn write_mask_exr(path: &std::path::Path, mask: &tch::Tensor) -> Result<()> {
-    let (h, w) = mask.size2().context("mask is [H, W]")?;
-    let values: Vec<f32> = Vec::try_from(mask.to_kind(tch::Kind::Float).flatten(0, -1)).context("mask values")?;
-    let rgb: Vec<f32> = values.iter().flat_map(|&v| [v, v, v]).collect();
-    let img = ::image::Rgb32FImage::from_raw(w as u32, h as u32, rgb).context("mask buffer size")?;
-    img.save(path).with_context(|| format!("writing {}", path.display()))
 }
