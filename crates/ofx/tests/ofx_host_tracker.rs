@@ -128,12 +128,12 @@ fn instance(plugin: &Plugin, ctx: OfxImageEffectHandle, checkpoint: &Path, keys:
 /// The Edge group with the real tracker: the matte-only output with refinement on is, bit
 /// for bit, what `samurai-roto refine` writes for the same frame (the PNG `track` read) and
 /// `track`'s logits of that frame, for Fast and Quality and two band widths. (The random
-/// model's logits are uncertain over most of this small frame, so the band covers it
-/// whatever its width; the band's effect is checked with the test engine in ofx_host.rs.)
+/// model's logits may be uncertain over the whole of this small frame, where refinement
+/// keeps the coarse matte; the settings' effects are checked with the test engine in
+/// ofx_host.rs, the refinement itself in samurai-roto-core's tests.)
 fn assert_refined_matches_refine_cli(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64, track_dir: &Path, logits: &Path) {
     let e = Effect::get(inst).unwrap();
     let (w, h) = image_size();
-    let mut previous: Option<Vec<f32>> = None;
     for (choice, mode, band) in [(1.0, "fast", 16.0), (2.0, "quality", 16.0), (2.0, "quality", 4.0)] {
         set_value(e, "edgeRefine", choice);
         set_value(e, "edgeBand", band);
@@ -164,11 +164,7 @@ fn assert_refined_matches_refine_cli(plugin: &Plugin, inst: OfxImageEffectHandle
                 soft += (a > 0.0 && a < 1.0) as usize;
             }
         }
-        let plane: Vec<f32> = got.iter().step_by(4).copied().collect();
-        if mode == "quality" && band == 16.0 {
-            assert!(previous.as_ref() != Some(&plane), "quality gives the same matte as fast");
-        }
-        previous = Some(plane);
+
         eprintln!("ofx_host_tracker: Edge {mode}, band {band}: frame {t}: plugin = `samurai-roto refine` ({moved} pixels changed side, {soft} soft)");
     }
     set_value(e, "edgeRefine", 0.0);

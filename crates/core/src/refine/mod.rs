@@ -185,6 +185,14 @@ pub fn refine(plate: ArrayView3<f32>, coarse: ArrayView2<f32>, s: &RefineSetting
             stats.band_pixels = trimap.iter().filter(|&&t| t == UNKNOWN).count();
             stats.band_ms = ms(t);
             let t = Instant::now();
+            // Matting needs known foreground and known background to anchor the band: where
+            // the coarse matte is uncertain everywhere (or certain of one side only) there is
+            // nothing to refine against, and the coarse matte is kept as it is.
+            let anchored = trimap.iter().any(|&t| t == FG) && trimap.iter().any(|&t| t == BG);
+            if !anchored {
+                stats.alpha_ms = ms(t);
+                return Ok(finish(plate, coarse.to_owned(), trimap, stats, s));
+            }
             let (alpha, solve) = if mode == RefineMode::Fast {
                 fast_alpha(plate, coarse, trimap.view(), &s.fast)
             } else {
@@ -194,10 +202,15 @@ pub fn refine(plate: ArrayView3<f32>, coarse: ArrayView2<f32>, s: &RefineSetting
             (alpha, trimap)
         }
     };
+    Ok(finish(plate, alpha, trimap, stats, s))
+}
+
+/// Adds the foreground estimate when asked for.
+fn finish(plate: ArrayView3<f32>, alpha: Array2<f32>, trimap: Array2<u8>, mut stats: RefineStats, s: &RefineSettings) -> Refined {
     let t = Instant::now();
     let foreground = s.decontaminate.then(|| estimate_foreground_ml(plate, alpha.view(), &s.foreground).0);
-    stats.foreground_ms = ms(t);
-    Ok(Refined { alpha, foreground, trimap, stats })
+    stats.foreground_ms = t.elapsed().as_secs_f64() * 1e3;
+    Refined { alpha, foreground, trimap, stats }
 }
 
 /// [`refine`] from the network's low-resolution logits (any size): they are upsampled
@@ -220,6 +233,23 @@ mod tests {
             assert_eq!(RefineMode::parse(&m.name().to_uppercase()).unwrap(), m);
         }
         assert!(RefineMode::parse("best").is_err());
+    }
+
+    #[test]
+    fn a_matte_with_nothing_known_is_kept_as_it_is() {
+        // Uncertain everywhere (no known foreground or background to anchor the band), and
+        // certain of one side only: refinement keeps the coarse matte.
+        let plate = Array3::from_shape_fn((60, 64, 3), |(y, x, c)| ((x * 7 + y * 3 + c * 5) % 11) as f32 / 11.0);
+        let unsure = Array2::from_shape_fn((60, 64), |(y, x)| 0.4 + 0.01 * ((x + y) % 10) as f32);
+        let mut one_side = Array2::from_elem((60, 64), 0.99f32);
+        one_side[[30, 32]] = 0.6;
+        for coarse in [unsure, one_side] {
+            for mode in [RefineMode::Fast, RefineMode::Quality] {
+                let r = refine(plate.view(), coarse.view(), &RefineSettings::with_mode(mode)).unwrap();
+                assert_eq!(r.alpha, coarse, "{mode:?}");
+                assert!(!r.trimap.iter().any(|&t| t == BG), "no known background in this case");
+            }
+        }
     }
 
     #[test]
