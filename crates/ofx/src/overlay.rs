@@ -160,17 +160,9 @@ fn tracked_box(inst: &Instance, i: usize, time: f64) -> Option<[f64; 4]> {
     let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64, None)?.planes();
     let suffix = format!("#{}", i + 1);
     let (_, m) = mattes.iter().find(|(k, _)| k.ends_with(&suffix))?;
-    let (w, _) = geo.size();
-    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
-    for (idx, _) in m.iter().enumerate().filter(|(_, v)| **v > 0.0) {
-        let (x, y) = ((idx % w as usize) as f64, (idx / w as usize) as f64);
-        lo = [lo[0].min(x), lo[1].min(y)];
-        hi = [hi[0].max(x + 1.0), hi[1].max(y + 1.0)];
-    }
-    (lo[0] <= hi[0]).then(|| {
-        let (a, b) = (geo.to_canonical(lo), geo.to_canonical(hi));
-        norm(a, b)
-    })
+    let (w, h) = geo.size();
+    let b = samurai_core::prompt::matte_box(m, w as usize, h as usize)?;
+    Some(norm(geo.to_canonical([b[0], b[1]]), geo.to_canonical([b[2], b[3]])))
 }
 
 /// Pen down: a click of an enabled object under the pen on this frame (selected object
