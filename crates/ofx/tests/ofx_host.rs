@@ -610,7 +610,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
         out[i..i + 4].try_into().unwrap()
     };
     let mut previous: Option<Array2<f32>> = None;
-    for (choice, mode, band) in [(1.0, RefineMode::Fast, 16.0), (2.0, RefineMode::Quality, 16.0), (2.0, RefineMode::Quality, 3.0)] {
+    for (choice, mode, band) in [(1.0, RefineMode::Fast, 6.0), (2.0, RefineMode::Quality, 6.0), (2.0, RefineMode::Quality, 3.0)] {
         *param(e, "edgeRefine").value.lock().unwrap() = vec![choice];
         *param(e, "edgeBand").value.lock().unwrap() = vec![band];
         let want = refine::refine(guide.view(), coarse.view(), &RefineSettings { mode, band_px: band as f32, ..RefineSettings::default() })
