@@ -10,32 +10,15 @@
 mod common;
 
 use samurai_roto::config::{ModelSize, Preset};
-use samurai_roto::model::{LoadOptions, Sam2Model, SharedModel};
 use samurai_roto::tracker::offload::{MemoryReading, OffloadPolicy};
 use samurai_roto::tracker::{FolderSource, FrameSource, PrefetchOptions, PrefetchSource, Session, TrackerOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-const GIRL: [f64; 4] = [310.0, 0.0, 515.0, 400.0];
-const BOY: [f64; 4] = [145.0, 135.0, 295.0, 405.0];
-
-fn model() -> SharedModel {
-    static MODEL: OnceLock<SharedModel> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            tch::set_num_threads(2);
-            Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).expect("checkpoint").shared()
-        })
-        .clone()
-}
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::tracking::{lock, model, BOY, GIRL};
 
 /// `<tmp>/frames` with the first `n` bedroom frames (symlinks).
 fn frames(tmp: &Path, n: usize) -> PathBuf {

@@ -6,59 +6,10 @@
 //! first frames of the bedroom clip.
 mod common;
 
-use samurai_roto::config::{ModelSize, Preset};
-use samurai_roto::model::{LoadOptions, Sam2Model, SharedModel};
-use samurai_roto::tracker::{BlendMode, Direction, FolderSource, Session, TrackerOptions};
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use samurai_roto::tracker::{BlendMode, Direction, Session, TrackerOptions};
 use tch::Tensor;
 
-const GIRL: [f64; 4] = [310.0, 0.0, 515.0, 400.0];
-const BOY: [f64; 4] = [145.0, 135.0, 295.0, 405.0];
-
-/// Shared model (loading once keeps the suite fast); tests run one at a time.
-fn model() -> SharedModel {
-    static MODEL: OnceLock<SharedModel> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            tch::set_num_threads(2);
-            Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).expect("checkpoint").shared()
-        })
-        .clone()
-}
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A folder with the first `n` bedroom frames (symlinks).
-fn frames(n: usize) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = common::clips().join("bedroom");
-    for i in 0..n {
-        let name = format!("{i:05}.jpg");
-        std::os::unix::fs::symlink(src.join(&name), tmp.path().join(&name)).unwrap();
-    }
-    let p = tmp.path().to_owned();
-    (tmp, p)
-}
-
-fn session(dir: &PathBuf, options: TrackerOptions) -> Session {
-    let tuning = Preset::builtin(ModelSize::Tiny).samurai;
-    Session::new(model(), tuning, Box::new(FolderSource::open(dir).unwrap()), options).unwrap()
-}
-
-fn mattes(s: &mut Session, frame: usize) -> Vec<Tensor> {
-    s.mask_at(frame).unwrap().into_iter().map(|m| m.logits).collect()
-}
-
-fn assert_bits_equal(a: &[Tensor], b: &[Tensor], what: &str) {
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(b) {
-        assert!(x.equal(y), "{what}: logits differ (max {:e})", common::max_abs_diff(x, y));
-    }
-}
+use common::tracking::{assert_bits_equal, frames, lock, mattes, session, BOY, GIRL};
 
 /// Girl keyed on frames 2 and 7, boy on frame 5: forward, backward and blended spans.
 fn two_objects_three_keyframes(s: &mut Session) {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: locating the project venv's Python (which has
 //! the reference package), the sample clips, generated fixtures, and tolerance checks.
 #![allow(dead_code)]
+pub mod tracking;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::Tensor;
