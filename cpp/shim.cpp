@@ -46,6 +46,17 @@ DeviceMemoryStats cuda_memory_stats(int8_t device) {
   out.reserved_bytes = stats.reserved_bytes[all].current;
   out.peak_reserved_bytes = stats.reserved_bytes[all].peak;
   out.num_ooms = stats.num_ooms;
+  // The driver's view (cudaMemGetInfo behind the allocator interface): what other
+  // processes hold on the device counts too, which is what batch sizing must respect.
+  // -1 where the allocator does not implement it.
+  out.free_bytes = -1;
+  out.total_bytes = -1;
+  try {
+    const auto [free_bytes, total_bytes] = cuda_allocator(device)->getMemoryInfo(device);
+    out.free_bytes = static_cast<int64_t>(free_bytes);
+    out.total_bytes = static_cast<int64_t>(total_bytes);
+  } catch (const std::exception&) {
+  }
   return out;
 }
 

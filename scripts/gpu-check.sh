@@ -9,7 +9,9 @@
 #   3. bf16 against fp32 (ours): per-frame mask IoU, same chosen mask, same memory frames;
 #   4. seconds per tracked frame, tiny and large at 1024, ours and the reference's side by
 #      side (fp32 both; ours in bf16 too);
-#   5. peak device memory over 50 and 200 frames (tiny at 1024), ours and the reference's.
+#   5. peak device memory over 50 and 200 frames (tiny at 1024), ours and the reference's;
+#   6. object batching: seconds per frame for 1, 2, 4, 8 objects (tiny at 512), batched and
+#      one by one, and how far the batched logits are from one by one on this device.
 # The checks after the build are limited to 8 minutes in all (GPU_CHECK_LIMIT seconds).
 #
 #   scripts/gpu-check.sh            the real check (needs CUDA; fails clearly without it)
@@ -32,6 +34,7 @@ esac
 
 if [ "$mode" = gpu ]; then
   device=cuda; size=1024; parity_frames=20; speed_frames=20; memory_counts="50 200"; sizes="tiny large"
+  batch_size=512; batch_frames=10; batch_objects="1,2,4,8"
   if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
     echo "gpu-check.sh: no NVIDIA GPU visible (nvidia-smi); run with --cpu for the dry run" >&2
     exit 1
@@ -39,6 +42,7 @@ if [ "$mode" = gpu ]; then
   export SAMURAI_ROTO_CUDA=1  # keep libtorch's CUDA library linked
 else
   device=cpu; size=256; parity_frames=3; speed_frames=2; memory_counts="3 6"; sizes="tiny large"
+  batch_size=256; batch_frames=3; batch_objects="1,2"
 fi
 limit="${GPU_CHECK_LIMIT:-480}"
 
@@ -147,6 +151,22 @@ for n in $memory_counts; do
   mib() { "$py" -c "print(f'{$1/2**20:.1f}')"; }
   echo "   $n frames: ours $(mib "$(json $field_a "$a")") / $(mib "$(json $field_b "$a")"), reference $(mib "$(json $field_a "$c")") / $(mib "$(json $field_b "$c")")"
 done
+
+# 6. object batching
+echo
+echo "6. object batching ($device, tiny at $batch_size, $batch_frames frames, objects keyed on frame 0)"
+[ -f "$fixtures/tiny_${batch_size}.pt" ] || step "checkpoint tiny $batch_size" "$py" benches/gpu_check.py checkpoint --size tiny \
+  --image-size "$batch_size" --out "$fixtures/tiny_${batch_size}.pt" >/dev/null
+r=$(step "objects" "$bench" --threads "$threads" objects --checkpoint "$fixtures/tiny_${batch_size}.pt" --frames "$clip" \
+  --count "$batch_frames" --image-size "$batch_size" --objects "$batch_objects" --device "$device")
+"$py" - "$r" <<'PY'
+import json, sys
+for k, v in json.loads(sys.argv[1]).items():
+    print(f"   {k:<10s} one by one {v['one_by_one_s_per_frame']:.4f} s/frame, batched {v['batched_s_per_frame']:.4f} "
+          f"(ratio {v['ratio']:.3f}, mean batch {v['mean_batch']:.2f}), max |Δlogit| {v['max_logit_diff']:.3e}, "
+          f"min mask IoU {v['min_mask_iou']:.5f}") if k.startswith("objects_") else \
+    print(f"   image encoder, frames in one batch: " + ", ".join(f"batch {b}: {t:.4f} s/frame" for b, t in v.items()))
+PY
 
 echo
 echo "gpu-check ($mode): done in $((SECONDS - start)) s after the build (limit ${limit}s); log: $log"

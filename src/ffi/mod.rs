@@ -14,6 +14,10 @@ mod bridge {
         reserved_bytes: i64,
         peak_reserved_bytes: i64,
         num_ooms: i64,
+        /// Free and total device memory as the driver reports them (every process's use
+        /// counts); -1 when the allocator cannot say.
+        free_bytes: i64,
+        total_bytes: i64,
     }
 
     unsafe extern "C++" {

@@ -14,5 +14,5 @@ pub mod sam2_utils;
 pub mod weights;
 
 pub use device::{precision_kind, DeviceChoice, LoadOptions, Precision, ResolveDevice};
-pub use sam2_base::{BackboneFeatures, MemoryFrame, Sam2Model, SamHeadsOut, SharedModel};
+pub use sam2_base::{BackboneFeatures, MemoryFrame, MemoryTokens, Sam2Model, SamHeadsOut, SharedModel};
 pub mod image_predictor;

@@ -14,7 +14,7 @@ use super::layers::{Conv2d, Linear};
 use super::memory_attention::MemoryAttention;
 use super::memory_encoder::MemoryEncoder;
 use super::position_encoding::get_1d_sine_pe;
-use super::sam::mask_decoder::MaskDecoder;
+use super::sam::mask_decoder::{MaskDecoder, MaskDecoderOut};
 use super::sam::prompt_encoder::PromptEncoder;
 use super::sam2_utils::{Activation, Mlp};
 use super::weights::WeightStore;
@@ -74,7 +74,8 @@ pub struct SamHeadsOut {
     pub object_score_logits: Tensor,
     /// `[B, M, C]` decoder output tokens of every candidate (for re-selection).
     pub sam_output_tokens: Tensor,
-    /// Index of the selected candidate (argmax IoU with multimask output, else 0).
+    /// Index of the selected candidate of the first batch element (argmax IoU with
+    /// multimask output, else 0).
     pub best_index: i64,
     /// `[B, 1]` 1.0 where the object is judged present.
     is_obj_appearing: Tensor,
@@ -88,6 +89,24 @@ pub struct MemoryFrame<'a> {
     pub pos_enc: &'a Tensor,
     /// Temporal slot: 0 for conditioning frames, 1..num_maskmem-1 for recent frames.
     pub t_pos: usize,
+}
+
+/// One object's memory as the memory attention's keys (see [`Sam2Model::memory_tokens`]).
+pub struct MemoryTokens {
+    /// `[M, B, 64]` memory-frame tokens, then object-pointer tokens.
+    pub memory: Tensor,
+    /// `[M, B, 64]` their encodings.
+    pub pos: Tensor,
+    /// How many of the last rows are object-pointer tokens (not rotated by RoPE).
+    pub num_obj_ptr_tokens: i64,
+}
+
+impl MemoryTokens {
+    /// Objects whose tokens agree in `(length, pointer tokens)` can share one memory
+    /// attention batch.
+    pub fn batch_key(&self) -> (i64, i64) {
+        (self.memory.size()[0], self.num_obj_ptr_tokens)
+    }
 }
 
 /// A network shared by several sessions or threads. `tch::Tensor` is `Send` but not
@@ -261,15 +280,32 @@ impl Sam2Model {
         };
         let mask_prompt = mask_inputs.map(|m| self.mask_prompt(m));
         let (sparse, dense) = self.sam_prompt_encoder.forward(Some((&coords, &labels)), None, mask_prompt.as_ref());
-        let dec = self.sam_mask_decoder.forward(
-            backbone_features,
-            &self.sam_prompt_encoder.get_dense_pe(),
-            &sparse,
-            &dense,
-            multimask_output,
-            false,
-            high_res,
-        );
+        let decode = |image: &Tensor, sparse: &Tensor, dense: &Tensor, high_res: Option<(&Tensor, &Tensor)>| {
+            self.sam_mask_decoder.forward(image, &self.sam_prompt_encoder.get_dense_pe(), sparse, dense, multimask_output, false, high_res)
+        };
+        let dec = if b > 1 && self.device == Device::Cpu {
+            // Objects batched on the CPU decode one by one: oneDNN sums the decoder's small
+            // products (a handful of token rows) in an order that depends on the row count,
+            // so a batched decode would differ from a lone object's in the last bits, and a
+            // frame's matte would depend on which objects happened to step with it. Memory
+            // attention and the memory encoder batch bit for bit and stay batched.
+            let row = |t: &Tensor, i: i64| if t.size()[0] == b { t.narrow(0, i, 1) } else { t.shallow_clone() };
+            let parts: Vec<_> = (0..b)
+                .map(|i| {
+                    let hr = high_res.map(|(s0, s1)| (row(s0, i), row(s1, i)));
+                    decode(&row(backbone_features, i), &row(&sparse, i), &row(&dense, i), hr.as_ref().map(|(s0, s1)| (s0, s1)))
+                })
+                .collect();
+            let cat = |f: &dyn Fn(&MaskDecoderOut) -> &Tensor| Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 0);
+            MaskDecoderOut {
+                masks: cat(&|p| &p.masks),
+                iou_pred: cat(&|p| &p.iou_pred),
+                sam_tokens_out: cat(&|p| &p.sam_tokens_out),
+                object_score_logits: cat(&|p| &p.object_score_logits),
+            }
+        } else {
+            decode(backbone_features, &sparse, &dense, high_res)
+        };
         let object_score_logits = dec.object_score_logits.to_kind(Kind::Float);
         let is_obj_appearing = object_score_logits.gt(min_obj_score_logits);
         let no_obj = Tensor::from(NO_OBJ_SCORE).to_kind(Kind::Float).to_device(self.device);
@@ -277,7 +313,11 @@ impl Sam2Model {
         let s = self.config.image_size;
         let high_res_multimasks = low_res_multimasks.upsample_bilinear2d([s, s], false, None, None);
         let ious = dec.iou_pred.to_kind(Kind::Float);
-        let best_index = if multimask_output { ious.get(0).argmax(0, false).int64_value(&[]) } else { 0 };
+        let best: Vec<i64> = if multimask_output {
+            Vec::<i64>::try_from(ious.argmax(1, false).to_device(Device::Cpu)).expect("int64 argmax")
+        } else {
+            vec![0; b as usize]
+        };
         let mut out = SamHeadsOut {
             low_res_masks: Tensor::new(),
             high_res_masks: Tensor::new(),
@@ -287,27 +327,54 @@ impl Sam2Model {
             ious,
             object_score_logits,
             sam_output_tokens: dec.sam_tokens_out,
-            best_index,
+            best_index: 0,
             is_obj_appearing: is_obj_appearing.to_kind(Kind::Float),
         };
-        self.select_candidate(&mut out, best_index);
+        self.select_candidates(&mut out, &best);
         out
     }
 
-    /// Makes candidate `index` the selected output: masks and the object pointer (with
-    /// the no-object mixing of `fixed_no_obj_ptr`).
+    /// Makes candidate `index` the selected output of every batch element: masks and the
+    /// object pointer (with the no-object mixing of `fixed_no_obj_ptr`).
     pub fn select_candidate(&self, out: &mut SamHeadsOut, index: i64) {
-        let m = out.low_res_multimasks.size()[1];
-        let i = if m > 1 { index } else { 0 };
-        out.low_res_masks = out.low_res_multimasks.narrow(1, i, 1);
-        out.high_res_masks = out.high_res_multimasks.narrow(1, i, 1);
+        let b = out.low_res_multimasks.size()[0] as usize;
+        self.select_candidates(out, &vec![index; b]);
+    }
+
+    /// Makes candidate `indices[i]` the selected output of batch element `i` (objects
+    /// decoded as one batch each choose their own candidate).
+    pub fn select_candidates(&self, out: &mut SamHeadsOut, indices: &[i64]) {
+        let size = out.low_res_multimasks.size();
+        assert_eq!(size[0] as usize, indices.len(), "one candidate index per batch element");
+        let m = size[1];
+        let picked: Vec<i64> = indices.iter().map(|&i| if m > 1 { i } else { 0 }).collect();
         let tokens = out.sam_output_tokens.size()[1];
-        let token = out.sam_output_tokens.select(1, if tokens > 1 { i } else { 0 });
-        let ptr = self.obj_ptr_proj.forward(&token).to_kind(Kind::Float);
+        let token_index: Vec<i64> = picked.iter().map(|&i| if tokens > 1 { i } else { 0 }).collect();
+        // Row by row: a narrow is a view, so one-element batches keep the exact tensors
+        // they had before batching existed.
+        let rows = |t: &Tensor, idx: &[i64]| -> Tensor {
+            let parts: Vec<Tensor> = idx.iter().enumerate().map(|(row, &i)| t.narrow(0, row as i64, 1).narrow(1, i, 1)).collect();
+            if parts.len() == 1 {
+                parts.into_iter().next().expect("one row")
+            } else {
+                Tensor::cat(&parts, 0)
+            }
+        };
+        out.low_res_masks = rows(&out.low_res_multimasks, &picked);
+        out.high_res_masks = rows(&out.high_res_multimasks, &picked);
+        let token = rows(&out.sam_output_tokens, &token_index).squeeze_dim(1);
+        let ptr = if indices.len() > 1 && self.device == Device::Cpu {
+            // Row by row on the CPU, as the decoder (see `forward_sam_heads_with`).
+            let ptrs: Vec<Tensor> = (0..indices.len() as i64).map(|i| self.obj_ptr_proj.forward(&token.narrow(0, i, 1))).collect();
+            Tensor::cat(&ptrs, 0)
+        } else {
+            self.obj_ptr_proj.forward(&token)
+        }
+        .to_kind(Kind::Float);
         let lambda = &out.is_obj_appearing;
         let no_obj_ptr = self.no_obj_ptr.to_kind(Kind::Float);
         out.obj_ptr = lambda * ptr + (lambda.neg() + 1.0) * no_obj_ptr;
-        out.best_index = i;
+        out.best_index = picked[0];
     }
 
     /// Resizes a mask prompt to the prompt encoder's input size with antialiased bilinear
@@ -367,9 +434,15 @@ impl Sam2Model {
         obj_ptrs: &[(i64, Tensor)],
         max_obj_ptrs: usize,
     ) -> Tensor {
-        let curr = feats.vision_feats.last().expect("three levels");
-        let curr_pos = feats.vision_pos_embeds.last().expect("three levels");
-        let b = curr.size()[1];
+        let b = feats.vision_feats.last().expect("three levels").size()[1];
+        let tokens = self.memory_tokens(memories, obj_ptrs, max_obj_ptrs, b);
+        self.condition_on_memory_tokens(feats, &[&tokens])
+    }
+
+    /// The memory attention's keys for one object (or a batch `b` sharing the frame's
+    /// memories): memory frames with their spatial and temporal encodings, then the object
+    /// pointers as tokens.
+    pub fn memory_tokens(&self, memories: &[MemoryFrame], obj_ptrs: &[(i64, Tensor)], max_obj_ptrs: usize, b: i64) -> MemoryTokens {
         let num_maskmem = self.config.num_maskmem;
         let mut memory = Vec::new();
         let mut memory_pos = Vec::new();
@@ -385,9 +458,33 @@ impl Sam2Model {
             memory.push(tokens);
             memory_pos.push(pos);
         }
-        let memory = Tensor::cat(&memory, 0);
-        let memory_pos = Tensor::cat(&memory_pos, 0);
-        let out = self.memory_attention.forward(curr, curr_pos, &memory, &memory_pos, num_obj_ptr_tokens);
+        MemoryTokens { memory: Tensor::cat(&memory, 0), pos: Tensor::cat(&memory_pos, 0), num_obj_ptr_tokens }
+    }
+
+    /// Memory attention of one frame's features against each object's memory tokens, the
+    /// objects as one batch: `tokens` must agree in length and pointer count (see
+    /// [`MemoryTokens::batch_key`]). Returns `[Σ B, C, h, w]`, objects in `tokens`' order.
+    pub fn condition_on_memory_tokens(&self, feats: &BackboneFeatures, tokens: &[&MemoryTokens]) -> Tensor {
+        let curr = feats.vision_feats.last().expect("three levels");
+        let curr_pos = feats.vision_pos_embeds.last().expect("three levels");
+        let key = tokens[0].batch_key();
+        assert!(tokens.iter().all(|t| t.batch_key() == key), "objects batched in memory attention need the same memory layout");
+        let (memory, memory_pos) = if tokens.len() == 1 {
+            (tokens[0].memory.shallow_clone(), tokens[0].pos.shallow_clone())
+        } else {
+            (
+                Tensor::cat(&tokens.iter().map(|t| &t.memory).collect::<Vec<_>>(), 1),
+                Tensor::cat(&tokens.iter().map(|t| &t.pos).collect::<Vec<_>>(), 1),
+            )
+        };
+        let b = memory.size()[1];
+        let (curr, curr_pos) = if curr.size()[1] == b {
+            (curr.shallow_clone(), curr_pos.shallow_clone())
+        } else {
+            // The frame is shared by every object of the batch.
+            (curr.expand([-1, b, -1], false).contiguous(), curr_pos.expand([-1, b, -1], false).contiguous())
+        };
+        let out = self.memory_attention.forward(&curr, &curr_pos, &memory, &memory_pos, key.1);
         seq_to_nchw(&out, *feats.feat_sizes.last().unwrap())
     }
 

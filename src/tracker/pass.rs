@@ -12,7 +12,7 @@ use super::samurai::MotionSelector;
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
 use crate::model::sam2_base::seq_to_nchw;
-use crate::model::{BackboneFeatures, MemoryFrame, Sam2Model};
+use crate::model::{BackboneFeatures, MemoryFrame, MemoryTokens, Sam2Model};
 use samurai_core::settings::KeyframePrompt;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -149,16 +149,29 @@ impl Pass {
         let frame = self
             .next_frame(num_frames)
             .ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", self.spec.keyframe)))?;
-        let out = tch::no_grad(|| {
-            if self.next_step == 0 {
-                self.keyframe_step(model, feats, video_wh, frame)
-            } else {
-                self.encode_keyframe_memory(model);
-                self.tracked_step(model, feats, frame, num_frames)
-            }
-        })?;
+        if self.next_step > 0 {
+            return Ok(step_tracked(&mut [self], model, feats, num_frames)?.pop().expect("one output per pass"));
+        }
+        let out = tch::no_grad(|| self.keyframe_step(model, feats, video_wh, frame))?;
         self.next_step += 1;
         Ok(out)
+    }
+
+    /// The memory layout of the next tracked step: how many memory frames and object
+    /// pointers condition it. Passes with the same layout on the same frame can step as one
+    /// batch ([`step_tracked`]). Encodes a pending keyframe memory (the step needs it anyway).
+    pub fn tracked_layout(&mut self, model: &Sam2Model, num_frames: usize) -> (usize, usize) {
+        tch::no_grad(|| self.encode_keyframe_memory(model));
+        let k = self.next_step;
+        let bank = self.bank.as_ref().expect("keyframe step ran first");
+        let max_ptrs = num_frames.min(model.config.max_obj_ptrs_in_encoder);
+        (bank.select_memories(k).len(), bank.select_obj_ptrs(k, max_ptrs).len())
+    }
+
+    /// Whether the next step is a tracked one (memory-conditioned, batchable with other
+    /// objects' tracked steps on the same frame).
+    pub fn next_is_tracked(&self) -> bool {
+        self.next_step > 0
     }
 
     fn rules(&self, model: &Sam2Model) -> SelectionRules {
@@ -238,9 +251,10 @@ impl Pass {
         self.bank = Some(MemoryBank::new(self.rules(model), features.to_kind(Kind::BFloat16), p.obj_ptr, self.bounded));
     }
 
-    /// Step k ≥ 1: memory-conditioned features, multimask heads, SAMURAI selection, new
-    /// memory from the chosen high-resolution mask.
-    fn tracked_step(&mut self, model: &Sam2Model, feats: &BackboneFeatures, frame: usize, num_frames: usize) -> Result<StepOutput> {
+    /// Step k ≥ 1, first half: encodes a pending keyframe memory and gathers this step's
+    /// memory tokens (SAMURAI's memory choice, the object pointers).
+    fn prepare_tracked(&mut self, model: &Sam2Model, num_frames: usize) -> TrackedInput {
+        self.encode_keyframe_memory(model);
         let k = self.next_step;
         let bank = self.bank.as_ref().expect("keyframe step ran first");
         let chosen_steps = bank.select_memories(k);
@@ -257,37 +271,10 @@ impl Pass {
         }));
         let max_ptrs = num_frames.min(model.config.max_obj_ptrs_in_encoder);
         let ptrs = bank.select_obj_ptrs(k, max_ptrs);
-        let pix = model.condition_on_memory(feats, &memories, &ptrs, max_ptrs);
-        let (hr0, hr1) = feats.high_res_nchw();
-        let mut heads = model.forward_sam_heads_with(&pix, None, None, Some((&hr0, &hr1)), true, self.tuning.min_obj_score_logits);
-        let ious: Vec<f32> = Vec::<f32>::try_from(heads.ious.get(0).to_device(Device::Cpu)).expect("float ious");
-        let candidates = heads.high_res_multimasks.shallow_clone();
-        let mut boxes = |i: usize| mask_bbox(&candidates.get(0).get(i as i64));
-        let sel = self.selector.select(&self.tuning, &ious, &mut boxes)?;
-        model.select_candidate(&mut heads, sel.index as i64);
-        let (features, _) =
-            model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
-        let object_score = heads.object_score_logits.double_value(&[0, 0]) as f32;
-        let memory = StepMemory {
-            features: Some(features.to_kind(Kind::BFloat16)),
-            obj_ptr: Some(heads.obj_ptr.shallow_clone()),
-            best_iou: sel.best_iou,
-            object_score,
-            kf_score: sel.kf_score,
-        };
+        let tokens = model.memory_tokens(&memories, &ptrs, max_ptrs, 1);
         let mut memory_frames = vec![self.spec.keyframe];
         memory_frames.extend(chosen_steps.iter().filter_map(|(i, _)| self.spec.frame_of_step(*i, num_frames)));
-        self.bank.as_mut().expect("bank").push(k, memory);
-        let low = self.filled(&heads.low_res_masks);
-        Ok(StepOutput {
-            frame,
-            low_res_logits: low.to_device(Device::Cpu),
-            object_score,
-            best_iou: sel.best_iou,
-            chosen: sel.index,
-            kf_score: sel.kf_score,
-            memory_frames,
-        })
+        TrackedInput { tokens, memory_frames }
     }
 
     /// Applies hole filling to low-resolution logits when configured.
@@ -298,6 +285,99 @@ impl Pass {
             low.shallow_clone()
         }
     }
+}
+
+/// What one pass brings to a batched tracked step.
+pub struct TrackedInput {
+    tokens: MemoryTokens,
+    memory_frames: Vec<usize>,
+}
+
+/// Steps k ≥ 1 of several passes standing on the same frame, as one batch: memory
+/// attention over each pass's own memories (one run per memory layout, see
+/// [`Pass::tracked_layout`]), then the mask decoder and the memory encoder once for all;
+/// each pass makes SAMURAI's choice among its own candidates and keeps its own memory. A
+/// batch of one is the plain per-object step; larger batches agree with it within float
+/// rounding (some products are summed in another order), well inside the parity tolerance.
+pub fn step_tracked(passes: &mut [&mut Pass], model: &Sam2Model, feats: &BackboneFeatures, num_frames: usize) -> Result<Vec<StepOutput>> {
+    let mut frames = Vec::with_capacity(passes.len());
+    for p in passes.iter() {
+        let frame = p
+            .next_frame(num_frames)
+            .ok_or_else(|| Error::invalid("pass", format!("no frame left after frame {} in this direction", p.spec.keyframe)))?;
+        frames.push(frame);
+    }
+    assert!(passes.iter().all(|p| p.next_step > 0), "tracked steps only");
+    assert!(frames.windows(2).all(|w| w[0] == w[1]), "a batch stands on one frame");
+    let outputs = tch::no_grad(|| -> Result<Vec<StepOutput>> {
+        let inputs: Vec<TrackedInput> = passes.iter_mut().map(|p| p.prepare_tracked(model, num_frames)).collect();
+        // Memory attention per memory layout (its keys must line up across the batch), in
+        // batches of the passes sharing one; the heads then take every pass at once.
+        let mut layouts: Vec<((i64, i64), Vec<usize>)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let key = input.tokens.batch_key();
+            match layouts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => layouts.push((key, vec![i])),
+            }
+        }
+        let mut conditioned: Vec<Option<Tensor>> = (0..inputs.len()).map(|_| None).collect();
+        for (_, members) in &layouts {
+            let tokens: Vec<&MemoryTokens> = members.iter().map(|&i| &inputs[i].tokens).collect();
+            let pix = model.condition_on_memory_tokens(feats, &tokens);
+            for (row, &i) in members.iter().enumerate() {
+                conditioned[i] = Some(if members.len() == 1 { pix.shallow_clone() } else { pix.narrow(0, row as i64, 1) });
+            }
+        }
+        let conditioned: Vec<Tensor> = conditioned.into_iter().map(|t| t.expect("every pass conditioned")).collect();
+        let pix = if conditioned.len() == 1 { conditioned[0].shallow_clone() } else { Tensor::cat(&conditioned, 0) };
+        let (hr0, hr1) = feats.high_res_nchw();
+        let min_obj = passes[0].tuning.min_obj_score_logits;
+        assert!(passes.iter().all(|p| p.tuning.min_obj_score_logits == min_obj), "one tuning per batch");
+        let mut heads = model.forward_sam_heads_with(&pix, None, None, Some((&hr0, &hr1)), true, min_obj);
+        let all_ious = Vec::<f32>::try_from(heads.ious.flatten(0, -1).to_device(Device::Cpu)).expect("float ious");
+        let m = heads.ious.size()[1] as usize;
+        let candidates = heads.high_res_multimasks.shallow_clone();
+        let mut selections = Vec::with_capacity(passes.len());
+        for (b, p) in passes.iter_mut().enumerate() {
+            let row = candidates.get(b as i64);
+            let mut boxes = |i: usize| mask_bbox(&row.get(i as i64));
+            selections.push(p.selector.select(&p.tuning, &all_ious[b * m..(b + 1) * m], &mut boxes)?);
+        }
+        model.select_candidates(&mut heads, &selections.iter().map(|s| s.index as i64).collect::<Vec<_>>());
+        let (features, _) =
+            model.encode_new_memory(&feats.vision_feats, &feats.feat_sizes, &heads.high_res_masks, &heads.object_score_logits, false);
+        let scores = Vec::<f32>::try_from(heads.object_score_logits.flatten(0, -1).to_device(Device::Cpu)).expect("float scores");
+        let single = passes.len() == 1;
+        let row = |t: &Tensor, b: usize| if single { t.shallow_clone() } else { t.narrow(0, b as i64, 1).copy() };
+        let mut outputs = Vec::with_capacity(passes.len());
+        for (b, ((p, sel), input)) in passes.iter_mut().zip(selections).zip(inputs).enumerate() {
+            let k = p.next_step;
+            let memory = StepMemory {
+                features: Some(row(&features, b).to_kind(Kind::BFloat16)),
+                obj_ptr: Some(row(&heads.obj_ptr, b)),
+                best_iou: sel.best_iou,
+                object_score: scores[b],
+                kf_score: sel.kf_score,
+            };
+            p.bank.as_mut().expect("bank").push(k, memory);
+            let low = p.filled(&row(&heads.low_res_masks, b));
+            outputs.push(StepOutput {
+                frame: frames[b],
+                low_res_logits: low.to_device(Device::Cpu),
+                object_score: scores[b],
+                best_iou: sel.best_iou,
+                chosen: sel.index,
+                kf_score: sel.kf_score,
+                memory_frames: input.memory_frames,
+            });
+        }
+        Ok(outputs)
+    })?;
+    for p in passes.iter_mut() {
+        p.next_step += 1;
+    }
+    Ok(outputs)
 }
 
 /// The prompt's points for the network: `[1, N, 2]` coordinates scaled from video pixels to

@@ -6,12 +6,13 @@
 //! only invalidates the passes that start at k, and every frame's matte is a pure function
 //! of the keyframes: request order cannot change a bit. A keyframe is an object's prompts on
 //! one frame (a box, points, both, or a mask), identified by a digest of every bit of them.
+use super::batching::ObjectBatch;
 use super::cache::{FrameRecord, PassKey, ResultCache, SharedCache};
 use super::feature_store::FeatureStore;
 use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
 use super::offload::OffloadPolicy;
-use super::pass::{Direction, Pass, PassSpec, StepOutput};
+use super::pass::{step_tracked, Direction, Pass, PassSpec, StepOutput};
 use super::postprocess::{non_overlapping, to_video_resolution};
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
@@ -46,6 +47,10 @@ pub struct TrackerOptions {
     /// Device memory pressure: above its threshold, kept features and memory-bank entries
     /// move to host memory (see [`offload`](super::offload)); results are the same.
     pub offload: Option<OffloadPolicy>,
+    /// Objects whose passes stand on the same frame step as one batch, up to this many
+    /// (see [`batching`](super::batching)); results agree with one by one within float
+    /// rounding.
+    pub object_batch: ObjectBatch,
 }
 
 impl Default for TrackerOptions {
@@ -58,6 +63,7 @@ impl Default for TrackerOptions {
             feature_bytes: 512 << 20,
             shown_feature_bytes: 256 << 20,
             offload: None,
+            object_batch: ObjectBatch::Auto,
         }
     }
 }
@@ -110,6 +116,9 @@ pub struct SessionStats {
     pub encoder_reuses: usize,
     /// Pass steps computed.
     pub steps: usize,
+    /// Batched tracked steps with more than one object, and the pass steps they held.
+    pub batches: usize,
+    pub batched_steps: usize,
     /// Kept frames' features and memory-bank entries moved to host memory.
     pub offloaded_features: usize,
     pub offloaded_memories: usize,
@@ -550,19 +559,56 @@ impl Session {
             if self.display == Some(frame) {
                 self.shown.keep_recent(frame, &feats);
             }
+            let stepping: Vec<PassKey> = active.into_iter().filter(|(_, f)| *f == frame).map(|(k, _)| k).collect();
             let mut cancelled = false;
-            for (key, f) in active.into_iter().filter(|(_, f)| *f == frame) {
-                let out = self.passes.get_mut(&key).expect("planned pass").step(&model, &feats, self.frame_size, n)?;
-                debug_assert_eq!(out.frame, f);
-                let rec = self.cache.lock().expect("cache lock").insert(key, f, record(out));
-                if run.wanted.contains(&(key, f)) {
-                    run.found.insert((key, f), rec);
+            let cache = &self.cache;
+            let steps = &mut self.stats.steps;
+            // Keeps a step's result; reports progress unless already cancelled (`true`: stop).
+            let mut record_step = |key: PassKey, out: StepOutput, report: bool| {
+                debug_assert_eq!(out.frame, frame);
+                let rec = cache.lock().expect("cache lock").insert(key, frame, record(out));
+                if run.wanted.contains(&(key, frame)) {
+                    run.found.insert((key, frame), rec);
                 }
                 run.done += 1;
-                self.stats.steps += 1;
-                if progress(Progress { done: run.done, total: run.total, frame }).is_break() {
+                *steps += 1;
+                report && progress(Progress { done: run.done, total: run.total, frame }).is_break()
+            };
+            // Keyframe steps one by one (each has its own prompts), then tracked steps in
+            // batches, passes with the same memory layout side by side (their memory
+            // attention shares a run).
+            let mut tracked: Vec<((usize, usize), PassKey)> = Vec::new();
+            for key in stepping {
+                let pass = self.passes.get_mut(&key).expect("planned pass");
+                if pass.next_is_tracked() {
+                    tracked.push((pass.tracked_layout(&model, n), key));
+                    continue;
+                }
+                let out = pass.step(&model, &feats, self.frame_size, n)?;
+                if record_step(key, out, true) {
                     cancelled = true;
                     break;
+                }
+            }
+            tracked.sort();
+            let limit = self.options.object_batch.limit(&model).max(1);
+            for chunk in tracked.chunks(limit) {
+                if cancelled {
+                    break;
+                }
+                // Out of the map for the step; a failed step leaves them out, and `plan`
+                // starts them afresh.
+                let mut taken: Vec<Pass> = chunk.iter().map(|(_, k)| self.passes.remove(k).expect("planned pass")).collect();
+                let outs = step_tracked(&mut taken.iter_mut().collect::<Vec<_>>(), &model, &feats, n)?;
+                self.passes.extend(chunk.iter().map(|(_, k)| *k).zip(taken));
+                if chunk.len() > 1 {
+                    self.stats.batches += 1;
+                    self.stats.batched_steps += chunk.len();
+                }
+                // Every computed step is kept, even when progress cancels midway.
+                for ((_, key), out) in chunk.iter().zip(outs) {
+                    let stop = record_step(*key, out, !cancelled);
+                    cancelled |= stop;
                 }
             }
             let device = model.device;

@@ -10,6 +10,7 @@ use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::model::Sam2Model;
 use samurai_roto::output::{MatteFormat, MatteWriter, Refinement, WriterOptions};
 use samurai_roto::tracker::offload::OffloadPolicy;
+use samurai_roto::tracker::ObjectBatch;
 use samurai_roto::tracker::{BlendMode, FolderSource, FrameSource, PrefetchOptions, PrefetchSource, Session, TrackerOptions};
 use std::path::PathBuf;
 
@@ -93,6 +94,10 @@ pub struct TrackArgs {
     /// entries move to host memory, oldest first (same results; no effect on the CPU).
     #[arg(long)]
     pub offload_above_mb: Option<u64>,
+    /// Objects stepping on the same frame run as one batch of at most N (0: as many as half
+    /// the device's free memory allows, up to 16; 1: one by one).
+    #[arg(long, default_value_t = 0)]
+    pub object_batch: usize,
 }
 
 /// Parses `A-B` (inclusive) within `0..n`.
@@ -168,6 +173,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         feature_bytes: args.feature_cache_mb << 20,
         shown_feature_bytes: 0,
         offload: args.offload_above_mb.map(|mb| OffloadPolicy::cuda(mb << 20)),
+        object_batch: ObjectBatch::from_count(args.object_batch),
         ..TrackerOptions::default()
     };
     // Frames are decoded and squashed ahead on loader threads (same bytes, see tracker::prefetch).
