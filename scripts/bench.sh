@@ -12,6 +12,10 @@
 #   scripts/bench.sh helper [IMAGE_SIZE [FRAMES]]    (tracking through the helper process vs
 #                                                     in process, default 512 8; then a finished
 #                                                     frame rendered through the plugin at 1920x1080)
+#   scripts/bench.sh objects [IMAGE_SIZE [FRAMES]]  (1, 2, 4, 8 objects on the bedroom clip keyed
+#                                                     on frame 0, batched vs one by one, seconds per
+#                                                     frame and their difference; the image encoder
+#                                                     with 1, 2, 4 frames per batch; default 512 10)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -113,5 +117,21 @@ case "$mode" in
     n1="${1:-1024}"
     ck=$(checkpoint "$n1")
     "$bench" edit --checkpoint "$ck" --frames "$clip" --image-size "$n1" --box "$box" --repeat "${2:-3}" ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, edit)" >&2; exit 2 ;;
+  objects)
+    n1="${1:-512}"
+    ck=$(checkpoint "$n1")
+    r=$("$bench" objects --checkpoint "$ck" --frames "$clip" --image-size "$n1" --count "${2:-10}" --objects 1,2,4,8)
+    "$py" - "$r" "$n1" <<'PY'
+import json, sys
+for k, v in json.loads(sys.argv[1]).items():
+    if k.startswith("objects_"):
+        print(f"objects@{sys.argv[2]} {k[8:]:>2s} objects: one by one {v['one_by_one_s_per_frame']:.4f} s/frame, "
+              f"batched {v['batched_s_per_frame']:.4f} (ratio {v['ratio']:.3f}, mean batch {v['mean_batch']:.2f}), "
+              f"max |dlogit| {v['max_logit_diff']:.3e}, min mask IoU {v['min_mask_iou']:.5f}")
+    else:
+        print(f"objects@{sys.argv[2]} image encoder, frames in one batch: "
+              + ", ".join(f"batch {b}: {t:.4f} s/frame" for b, t in v.items()))
+PY
+    ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, edit, objects)" >&2; exit 2 ;;
 esac
