@@ -12,6 +12,12 @@
 #   scripts/bench.sh helper [IMAGE_SIZE [FRAMES]]    (tracking through the helper process vs
 #                                                     in process, default 512 8; then a finished
 #                                                     frame rendered through the plugin at 1920x1080)
+#   scripts/bench.sh prefetch [IMAGE_SIZE [FRAMES [FETCH_MS [ROUNDS]]]]
+#                                                    (host frame fetches overlapped with the
+#                                                     helper's network: one request tracking
+#                                                     FRAMES forward and backward, each fetch
+#                                                     costing FETCH_MS, frames asked for ahead
+#                                                     on and off; default 256 16 30 3)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -109,9 +115,13 @@ case "$mode" in
     cargo build --release --locked --bin samurai-roto >&2
     cargo bench --locked -p samurai-roto --bench helper_round_trip -- "${1:-512}" "${2:-8}"
     cargo bench --locked -p samurai-roto-ofx --bench render_cached ;;
+  prefetch)
+    checkpoint 256 >/dev/null
+    cargo build --release --locked --bin samurai-roto >&2
+    cargo bench --locked -p samurai-roto --bench frame_prefetch -- "${1:-256}" "${2:-16}" "${3:-30}" "${4:-3}" ;;
   edit)
     n1="${1:-1024}"
     ck=$(checkpoint "$n1")
     "$bench" edit --checkpoint "$ck" --frames "$clip" --image-size "$n1" --box "$box" --repeat "${2:-3}" ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, edit)" >&2; exit 2 ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit)" >&2; exit 2 ;;
 esac
