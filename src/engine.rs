@@ -6,7 +6,8 @@
 //! (the plugin answers from the host; the tracker's word on the frame it loads next goes
 //! out through [`HostFrames::ahead`] when the session's `frame_prefetch` is on), and
 //! progress goes out through its `progress` callback (`false` cancels between pass steps).
-//! The settings' GPU memory limit becomes the tracker's offload policy. Results are each frame's
+//! The settings' GPU memory limit becomes the tracker's offload policy (a change keeps
+//! what was tracked: results are the same with any). Results are each frame's
 //! blended low-resolution logits ([`LowResFrame`]); turning them into mattes, keeping
 //! finished frames and track-cache files are the plugin's business (pure Rust, no
 //! network needed).
@@ -134,6 +135,15 @@ impl FrameSource for FetchSource<'_> {
     }
 }
 
+/// The GPU memory limit of `s` for the log.
+fn limit_text(s: &EngineSettings) -> String {
+    if s.gpu_memory_limit_mb > 0 {
+        format!("{} MB", s.gpu_memory_limit_mb)
+    } else {
+        "off".into()
+    }
+}
+
 /// The tracker's options for a session's settings.
 pub fn tracker_options(s: &EngineSettings) -> TrackerOptions {
     TrackerOptions {
@@ -175,7 +185,15 @@ impl Engine {
         let mut st = cell.lock();
         let wanted = Some((settings.clone(), range, size));
         if st.configured != wanted {
-            st.session = None;
+            let same_results = st.configured.as_ref().is_some_and(|(s, r, z)| s.same_results(settings) && (*r, *z) == (range, size));
+            match st.session.as_mut() {
+                // Only how the tracker computes changed: its passes and results stay.
+                Some(session) if same_results => {
+                    session.set_offload(tracker_options(settings).offload);
+                    tracing::info!("session {id}: GPU memory limit {}", limit_text(settings));
+                }
+                _ => st.session = None,
+            }
             st.configured = wanted;
         }
         if st.objects != objects {
@@ -325,7 +343,7 @@ impl SessionState {
                 tuning.kf_score_weight,
                 tuning.stable_frames_threshold,
                 tuning.fill_hole_area,
-                if s.gpu_memory_limit_mb > 0 { format!("{} MB", s.gpu_memory_limit_mb) } else { "off".into() },
+                limit_text(&s),
                 if s.frame_prefetch { "on" } else { "off" }
             );
             self.session = Some(Session::with_geometry(model, tuning, frames, frame_size, options).map_err(|e| e.to_string())?);

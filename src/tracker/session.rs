@@ -222,12 +222,18 @@ impl Session {
         out
     }
 
-    /// Work done so far.
-    /// The options the session was built with.
+    /// The session's options.
     pub fn options(&self) -> &TrackerOptions {
         &self.options
     }
 
+    /// Changes the device-memory offload policy (results are the same with any, so what
+    /// was tracked stays valid).
+    pub fn set_offload(&mut self, offload: Option<OffloadPolicy>) {
+        self.options.offload = offload;
+    }
+
+    /// Work done so far.
     pub fn stats(&self) -> SessionStats {
         self.stats
     }

@@ -85,6 +85,8 @@ pub const FRAME_OFFSET: usize = RESULT_OFFSET + RESULT_AREA_BYTES;
 pub const FRAME_AREA_BYTES: usize = 512 << 20;
 /// Size of each connection's shared region.
 pub const REGION_BYTES: usize = FRAME_OFFSET + FRAME_AREA_BYTES;
+// The areas must never overlap (checked when compiling).
+const _: () = assert!(RESULT_OFFSET + RESULT_AREA_BYTES <= FRAME_OFFSET);
 /// Largest GPU memory limit a configuration may ask for (MiB; 16 TiB).
 pub const MAX_GPU_MEMORY_LIMIT_MB: u64 = 1 << 24;
 
@@ -343,8 +345,6 @@ mod tests {
 
     #[test]
     fn the_areas_of_the_region_are_disjoint_and_hold_their_largest_content() {
-        assert_eq!(RESULT_OFFSET, 0);
-        assert!(RESULT_OFFSET + RESULT_AREA_BYTES <= FRAME_OFFSET);
         assert_eq!(Reply::result_bytes(MAX_RESULT_SIDE, MAX_OBJECTS), RESULT_AREA_BYTES);
         assert_eq!(REGION_BYTES, crate::shm::SHM_BYTES);
         assert!(frame_bytes(0, 7680, 4320).is_ok(), "8K UHD fits");

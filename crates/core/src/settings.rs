@@ -208,6 +208,14 @@ impl EngineSettings {
         Ok(c)
     }
 
+    /// Whether `other` gives the same results: it differs at most in what changes how the
+    /// tracker computes, not what (the GPU memory limit, frames asked for ahead), so
+    /// finished frames stay valid across the change.
+    pub fn same_results(&self, other: &EngineSettings) -> bool {
+        let how = |s: &EngineSettings| EngineSettings { gpu_memory_limit_mb: 0, frame_prefetch: true, ..s.clone() };
+        how(self) == how(other)
+    }
+
     /// What decides which network is loaded (the helper loads each once).
     pub fn model_key(&self) -> (PathBuf, i64, DeviceChoice, Option<Precision>) {
         (self.checkpoint.clone(), self.image_size, self.device, self.precision)
@@ -253,5 +261,8 @@ mod tests {
         assert_eq!(BlendMode::parse("Nearest").unwrap(), BlendMode::Nearest);
         assert!(BlendMode::parse("both").unwrap_err().to_string().contains("both"));
         assert_eq!(DeviceChoice::parse("cuda:1").unwrap(), DeviceChoice::Cuda(1));
+        let limited = EngineSettings { gpu_memory_limit_mb: 2048, frame_prefetch: false, ..s.clone() };
+        assert!(limited.same_results(&s) && limited != s);
+        assert!(!EngineSettings { image_size: 512, ..s.clone() }.same_results(&s));
     }
 }

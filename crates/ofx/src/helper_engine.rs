@@ -267,7 +267,13 @@ impl MatteEngine for HelperEngine {
         let mut st = self.state.lock();
         let wanted = Some((settings.clone(), frame_range, frame_size));
         if st.configured != wanted {
-            self.store.lock().clear();
+            // The GPU memory limit and frames asked for ahead change how, not what, the
+            // helper computes: finished frames stay.
+            let same_results =
+                st.configured.as_ref().is_some_and(|(s, r, z)| s.same_results(settings) && (*r, *z) == (frame_range, frame_size));
+            if !same_results {
+                self.store.lock().clear();
+            }
             st.configured = wanted;
             self.store.lock().finish = Some((frame_size, settings.non_overlap));
             self.rekey(&st)?;

@@ -235,4 +235,13 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     let m = e.mattes(range.1, &host_frame, &|| false).unwrap();
     assert!(logit_bits(&m) == forward, "after a missing frame: results differ");
     assert_eq!(pid(()), helper, "no new helper");
+
+    // A new GPU memory limit (or prefetch switch) changes how, not what, the helper
+    // computes: the frames tracked stay, here and in the helper (frame 13 was tracked
+    // there but never asked for here; it comes back without a fetch).
+    let limited = EngineSettings { gpu_memory_limit_mb: 512, frame_prefetch: false, ..settings(ckpt.clone()) };
+    e.configure(&limited, range, (960, 540)).unwrap();
+    let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
+    assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false).unwrap()) == forward);
+    e.mattes(FIRST + 3, &no_fetch, &|| false).unwrap();
 }
