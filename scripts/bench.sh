@@ -16,6 +16,12 @@
 #                                                     on frame 0, batched vs one by one, seconds per
 #                                                     frame and their difference; the image encoder
 #                                                     with 1, 2, 4 frames per batch; default 512 10)
+#   scripts/bench.sh prefetch [IMAGE_SIZE [FRAMES [FETCH_MS [ROUNDS]]]]
+#                                                    (host frame fetches overlapped with the
+#                                                     helper's network: one request tracking
+#                                                     FRAMES forward and backward, each fetch
+#                                                     costing FETCH_MS, frames asked for ahead
+#                                                     on and off; default 256 16 30 3)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -113,6 +119,10 @@ case "$mode" in
     cargo build --release --locked --bin samurai-roto >&2
     cargo bench --locked -p samurai-roto --bench helper_round_trip -- "${1:-512}" "${2:-8}"
     cargo bench --locked -p samurai-roto-ofx --bench render_cached ;;
+  prefetch)
+    checkpoint 256 >/dev/null
+    cargo build --release --locked --bin samurai-roto >&2
+    cargo bench --locked -p samurai-roto --bench frame_prefetch -- "${1:-256}" "${2:-16}" "${3:-30}" "${4:-3}" ;;
   edit)
     n1="${1:-1024}"
     ck=$(checkpoint "$n1")
@@ -133,5 +143,5 @@ for k, v in json.loads(sys.argv[1]).items():
               + ", ".join(f"batch {b}: {t:.4f} s/frame" for b, t in v.items()))
 PY
     ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, edit, objects)" >&2; exit 2 ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects)" >&2; exit 2 ;;
 esac

@@ -2,9 +2,12 @@
 //! effect instance, sharing the networks they use (each (checkpoint, size, device,
 //! precision) is loaded once per process, however many instances use it).
 //!
-//! A request names its session; frames are pulled through the request's `fetch`
-//! callback (the plugin answers from the host), and progress goes out through its
-//! `progress` callback (`false` cancels between pass steps). Results are each frame's
+//! A request names its session; frames are pulled through the request's [`HostFrames`]
+//! (the plugin answers from the host; the tracker's word on the frame it loads next goes
+//! out through [`HostFrames::ahead`] when the session's `frame_prefetch` is on), and
+//! progress goes out through its `progress` callback (`false` cancels between pass steps).
+//! The settings' GPU memory limit becomes the tracker's offload policy (a change keeps
+//! what was tracked: results are the same with any). Results are each frame's
 //! blended low-resolution logits ([`LowResFrame`]); turning them into mattes, keeping
 //! finished frames and track-cache files are the plugin's business (pure Rust, no
 //! network needed).
@@ -21,7 +24,8 @@
 use crate::config::ModelSize;
 use crate::image::Rgb8Image;
 use crate::model::{LoadOptions, Precision, ResolveDevice, Sam2Model, SharedModel};
-use crate::tracker::{FrameSource, LowResFrame, Session, TrackerOptions};
+use crate::tracker::offload::OffloadPolicy;
+use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOptions};
 use parking_lot::Mutex;
 use samurai_core::error::{explain_panic, panic_text};
 use samurai_core::protocol::HelperStats;
@@ -32,8 +36,25 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Pulls one host frame (`Err` carries the host's reason).
-pub type Fetch<'a> = &'a mut dyn FnMut(i64) -> Result<FrameImage, String>;
+/// Where a request's host frames come from. Any `FnMut(i64) -> Result<FrameImage, String>`
+/// is one (it ignores the tracker's hints).
+pub trait HostFrames {
+    /// Pulls one host frame (`Err` carries the host's reason).
+    fn fetch(&mut self, frame: i64) -> Result<FrameImage, String>;
+    /// The tracker will fetch `frame` next, after computing on the frame just fetched: a
+    /// source may start getting it now (the helper asks the plugin ahead, see
+    /// `samurai_core::protocol`). Only a hint: the next fetch may name another frame.
+    fn ahead(&mut self, _frame: i64) {}
+}
+
+impl<F: FnMut(i64) -> Result<FrameImage, String>> HostFrames for F {
+    fn fetch(&mut self, frame: i64) -> Result<FrameImage, String> {
+        self(frame)
+    }
+}
+
+/// A request's host frames.
+pub type Fetch<'a> = &'a mut dyn HostFrames;
 /// Reports `(done, total)` pass steps; `false` cancels.
 pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
 
@@ -65,6 +86,17 @@ struct FetchSource<'a> {
     first: i64,
     len: usize,
     size: (u32, u32),
+    /// Whether the tracker's hints are passed on (the session's `frame_prefetch`).
+    prefetch: bool,
+    /// The frame the tracker said it will load after the one it loads next.
+    next: std::cell::Cell<Option<usize>>,
+}
+
+impl<'a> FetchSource<'a> {
+    fn new(fetch: Fetch<'a>, settings: &EngineSettings, range: (i64, i64), len: usize, size: (u32, u32)) -> Self {
+        let fetch = std::cell::RefCell::new(fetch);
+        FetchSource { fetch, first: range.0, len, size, prefetch: settings.frame_prefetch, next: std::cell::Cell::new(None) }
+    }
 }
 
 impl FrameSource for FetchSource<'_> {
@@ -76,8 +108,17 @@ impl FrameSource for FetchSource<'_> {
     }
     fn load(&self, index: usize) -> crate::Result<Rgb8Image> {
         let frame = self.first + index as i64;
-        let img = (self.fetch.borrow_mut())(frame)
+        let next = self.next.take();
+        let mut fetch = self.fetch.borrow_mut();
+        let img = fetch
+            .fetch(frame)
             .map_err(|reason| crate::Error::invalid("frame", format!("the host could not provide frame {frame}: {reason}")))?;
+        // Asked for now, after this frame arrived and before the network computes on it,
+        // so the host fetches it meanwhile.
+        if let Some(next) = next.filter(|n| self.prefetch && *n < self.len && *n != index) {
+            fetch.ahead(self.first + next as i64);
+        }
+        drop(fetch);
         if (img.width, img.height) != self.size || img.rgb8.len() != self.size.0 as usize * self.size.1 as usize * 3 {
             return Err(crate::Error::invalid(
                 "frame",
@@ -88,6 +129,30 @@ impl FrameSource for FetchSource<'_> {
     }
     fn identity(&self) -> String {
         format!("host frames {}..{}", self.first, self.first + self.len as i64)
+    }
+    fn will_load_next(&self, next: Option<usize>) {
+        self.next.set(next);
+    }
+}
+
+/// The GPU memory limit of `s` for the log.
+fn limit_text(s: &EngineSettings) -> String {
+    if s.gpu_memory_limit_mb > 0 {
+        format!("{} MB", s.gpu_memory_limit_mb)
+    } else {
+        "off".into()
+    }
+}
+
+/// The tracker's options for a session's settings.
+pub fn tracker_options(s: &EngineSettings) -> TrackerOptions {
+    TrackerOptions {
+        mode: s.mode,
+        non_overlap: s.non_overlap,
+        offload: (s.gpu_memory_limit_mb > 0).then(|| OffloadPolicy::cuda(s.gpu_memory_limit_mb.saturating_mul(1 << 20))),
+        // An artist's session must give the same bits whatever was edited before.
+        object_batch: ObjectBatch::BitExact,
+        ..TrackerOptions::default()
     }
 }
 
@@ -122,7 +187,15 @@ impl Engine {
         let mut st = cell.lock();
         let wanted = Some((settings.clone(), range, size));
         if st.configured != wanted {
-            st.session = None;
+            let same_results = st.configured.as_ref().is_some_and(|(s, r, z)| s.same_results(settings) && (*r, *z) == (range, size));
+            match st.session.as_mut() {
+                // Only how the tracker computes changed: its passes and results stay.
+                Some(session) if same_results => {
+                    session.set_offload(tracker_options(settings).offload);
+                    tracing::info!("session {id}: GPU memory limit {}", limit_text(settings));
+                }
+                _ => st.session = None,
+            }
             st.configured = wanted;
         }
         if st.objects != objects {
@@ -143,12 +216,12 @@ impl Engine {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
-            let (_, range, size) = st.configured.clone().ok_or("tracking asked for before configuring")?;
+            let (settings, range, size) = st.configured.clone().ok_or("tracking asked for before configuring")?;
             if frame < range.0 || frame > range.1 {
                 return Err(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1));
             }
             let session = st.session(engine)?;
-            let source = FetchSource { fetch: std::cell::RefCell::new(fetch), first: range.0, len: session.num_frames(), size };
+            let source = FetchSource::new(fetch, &settings, range, session.num_frames(), size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
             session.low_res_frame_from((frame - range.0) as usize, &source, &mut report).map_err(|e| e.to_string())
@@ -167,13 +240,13 @@ impl Engine {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
-            let (_, range, size) = st.configured.clone().ok_or("Analyse asked for before configuring")?;
+            let (settings, range, size) = st.configured.clone().ok_or("Analyse asked for before configuring")?;
             if st.objects.iter().all(|o| o.keyframes.range(range.0..=range.1).next().is_none()) {
                 return Err("nothing to analyse: no enabled object has a keyframe (box, points or mask) inside the frame range".into());
             }
             let session = st.session(engine)?;
             let n = session.num_frames();
-            let source = FetchSource { fetch: std::cell::RefCell::new(fetch), first: range.0, len: n, size };
+            let source = FetchSource::new(fetch, &settings, range, n, size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
             let cancelled = "Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written";
@@ -188,6 +261,13 @@ impl Engine {
             }
             Ok(())
         })
+    }
+
+    /// The options of a session's tracker, once built (for tests and the log).
+    pub fn tracker_options_of(&self, id: u64) -> Option<TrackerOptions> {
+        let cell = self.sessions.lock().get(&id).cloned()?;
+        let st = cell.lock();
+        st.session.as_ref().map(|s| s.options().clone())
     }
 
     /// Forgets every tracked frame of a session (the network stays loaded).
@@ -255,16 +335,18 @@ impl SessionState {
             let (s, range, frame_size) = self.configured.clone().ok_or("tracking asked for before configuring")?;
             let (model, size) = engine.model(&s)?;
             self.model = Some((model.clone(), size));
-            let options = TrackerOptions { mode: s.mode, non_overlap: s.non_overlap, ..TrackerOptions::default() };
+            let options = tracker_options(&s);
             let frames = (range.1 - range.0 + 1).max(0) as usize;
             let tuning = s.samurai(size).map_err(|e| e.to_string())?;
             tracing::info!(
-                "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}",
+                "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}; GPU memory limit {}; frame prefetch {}",
                 s.checkpoint.display(),
                 if s.tuning.is_some() { "custom" } else { "preset" },
                 tuning.kf_score_weight,
                 tuning.stable_frames_threshold,
-                tuning.fill_hole_area
+                tuning.fill_hole_area,
+                limit_text(&s),
+                if s.frame_prefetch { "on" } else { "off" }
             );
             self.session = Some(Session::with_geometry(model, tuning, frames, frame_size, options).map_err(|e| e.to_string())?);
             let objects = std::mem::take(&mut self.objects);

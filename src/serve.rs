@@ -7,12 +7,12 @@
 //! thread against one [`Engine`]; when it closes (the host process is gone) the helper
 //! exits. Every message is validated; a malformed one fails its connection, never the
 //! process.
-use crate::engine::Engine;
+use crate::engine::{Engine, HostFrames};
 use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
 use samurai_core::settings::FrameImage;
 use samurai_core::shm::Shm;
 use samurai_core::{Error, Result};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
@@ -116,7 +116,7 @@ impl Connection {
             Request::Track { session, frame } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine.track(session, frame, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t));
+                let result = engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t));
                 dialogue.finish()?;
                 match result {
                     Ok(low) => self.put_result(frame, &low)?,
@@ -126,9 +126,8 @@ impl Connection {
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine.analyse(session, &mut |f| dialogue.fetch(f), &mut |d, t| dialogue.progress(d, t), &mut |f, low| {
-                    dialogue.result(f, &low)
-                });
+                let result =
+                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low));
                 dialogue.finish()?;
                 result.map_or_else(failed, |_| Reply::Done)
             }
@@ -149,7 +148,14 @@ impl Connection {
     fn put_result(&mut self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> Result<Reply> {
         let side = u32::try_from(low.side).map_err(|_| Error::Protocol(format!("result side {}", low.side)))?;
         let cells = (side as usize) * (side as usize);
-        let out = self.shm.get_mut(0, Reply::result_bytes(side, low.objects.len()))?;
+        let bytes = Reply::result_bytes(side, low.objects.len());
+        if side > proto::MAX_RESULT_SIDE || bytes > proto::RESULT_AREA_BYTES {
+            return Err(Error::Protocol(format!(
+                "frame {frame}: a result of side {side} for {} objects does not fit the result area",
+                low.objects.len()
+            )));
+        }
+        let out = self.shm.get_mut(proto::RESULT_OFFSET, bytes)?;
         for ((_, values), chunk) in low.objects.iter().zip(out.chunks_exact_mut(cells * 4)) {
             for (v, b) in values.iter().zip(chunk.chunks_exact_mut(4)) {
                 b.copy_from_slice(&v.to_ne_bytes());
@@ -161,46 +167,130 @@ impl Connection {
 
 /// The helper's side of a tracking dialogue: the engine's callbacks turned into messages.
 /// The first protocol failure is kept (and ends the request) so the connection closes.
+///
+/// Frames asked for ahead (see [`samurai_core::protocol`]): at most one `NeedFrame` is
+/// outstanding (`asked`); its answer is read before any later answer and kept, keyed by
+/// frame number, in `answered` until a fetch takes it (the right frame) or drops it
+/// (another frame, the end of the request). The frame area is written only in answer to a
+/// `NeedFrame` and the next one is sent only after `answered` is cleared, so the pixels a
+/// kept `Frame` answer points at stay in place until it is used.
 struct Dialogue<'c> {
     conn: RefCell<&'c mut Connection>,
     broken: RefCell<Option<Error>>,
+    asked: Cell<Option<i64>>,
+    answered: RefCell<Option<(i64, FrameAnswer)>>,
 }
+
+/// The plugin's answer to a `NeedFrame`: the frame's size (its pixels sit in the frame
+/// area) or the host's reason.
+type FrameAnswer = std::result::Result<(u32, u32), String>;
 
 impl<'c> Dialogue<'c> {
     fn new(conn: &'c mut Connection) -> Self {
-        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None) }
+        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None), asked: Cell::new(None), answered: RefCell::new(None) }
     }
 
-    fn exchange(&self, reply: &Reply) -> Result<Request> {
-        if let Some(e) = self.broken.borrow().as_ref() {
-            return Err(Error::Protocol(e.to_string()));
+    /// The kept failure, if the connection broke.
+    fn check(&self) -> Result<()> {
+        match self.broken.borrow().as_ref() {
+            Some(e) => Err(Error::Protocol(e.to_string())),
+            None => Ok(()),
         }
+    }
+
+    /// Keeps the first failure (the request ends, the connection closes).
+    fn fail<T>(&self, e: Error) -> Result<T> {
+        let text = e.to_string();
+        self.broken.borrow_mut().get_or_insert(e);
+        Err(Error::Protocol(text))
+    }
+
+    fn send(&self, reply: &Reply) -> Result<()> {
+        self.check()?;
+        let conn = self.conn.borrow();
+        let sent = proto::write_message(&mut proto::NoSigPipe(&conn.stream), reply);
+        drop(conn);
+        sent.or_else(|e| self.fail(e))
+    }
+
+    fn read(&self) -> Result<Request> {
+        self.check()?;
         let mut conn = self.conn.borrow_mut();
-        let answer = proto::write_message(&mut proto::NoSigPipe(&conn.stream), reply)
-            .and_then(|_| proto::read_request(&mut conn.stream)?.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
-        if let Err(e) = &answer {
-            *self.broken.borrow_mut() = Some(Error::Protocol(e.to_string()));
+        let read =
+            proto::read_request(&mut conn.stream).and_then(|r| r.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
+        drop(conn);
+        read.or_else(|e| self.fail(e))
+    }
+
+    /// Reads the answer to a `NeedFrame` for `frame` (the next message must be it).
+    fn read_frame_answer(&self, frame: i64) -> Result<FrameAnswer> {
+        match self.read()? {
+            Request::Frame { frame: f, width, height } if f == frame => Ok(Ok((width, height))),
+            Request::FrameUnavailable { frame: f, reason } if f == frame => Ok(Err(reason)),
+            other => self.fail(Error::Protocol(format!("expected frame {frame}, got {other:?}"))),
         }
-        answer
+    }
+
+    /// Reads the answer to the frame asked for ahead, if one is outstanding, and keeps it:
+    /// it comes before the answer to any message sent after the `NeedFrame`.
+    fn settle(&self) -> Result<()> {
+        if let Some(frame) = self.asked.take() {
+            let answer = self.read_frame_answer(frame)?;
+            *self.answered.borrow_mut() = Some((frame, answer));
+        }
+        Ok(())
+    }
+
+    /// Sends `reply` and reads the plugin's answer to it (after the answer to a frame asked
+    /// for ahead, if one is outstanding).
+    fn exchange(&self, reply: &Reply) -> Result<Request> {
+        self.send(reply)?;
+        self.settle()?;
+        self.read()
     }
 
     fn unexpected(&self, what: &str, got: Request) -> String {
         let e = Error::Protocol(format!("expected {what}, got {got:?}"));
         let text = e.to_string();
-        *self.broken.borrow_mut() = Some(e);
+        self.broken.borrow_mut().get_or_insert(e);
         text
     }
 
-    fn fetch(&self, frame: i64) -> Result<FrameImage, String> {
-        match self.exchange(&Reply::NeedFrame { frame }).map_err(|e| e.to_string())? {
-            Request::Frame { frame: f, width, height } if f == frame => {
-                let len = width as usize * height as usize * 3;
-                let conn = self.conn.borrow();
-                let rgb8 = conn.shm.get(0, len).map_err(|e| e.to_string())?.to_vec();
-                Ok(FrameImage { width, height, rgb8 })
+    /// Frame `frame`: the answer kept from asking ahead when it is that frame's, else asked
+    /// for now (a kept answer for another frame is dropped unused).
+    fn fetch(&self, frame: i64) -> std::result::Result<FrameImage, String> {
+        self.settle().map_err(|e| e.to_string())?;
+        let kept = self.answered.borrow_mut().take();
+        let answer = match kept {
+            Some((f, answer)) if f == frame => answer,
+            other => {
+                if let Some((f, _)) = other {
+                    tracing::debug!("frame {f} was asked for ahead but frame {frame} is needed: dropped");
+                }
+                self.send(&Reply::NeedFrame { frame }).map_err(|e| e.to_string())?;
+                self.read_frame_answer(frame).map_err(|e| e.to_string())?
             }
-            Request::FrameUnavailable { frame: f, reason } if f == frame => Err(reason),
-            other => Err(self.unexpected(&format!("frame {frame}"), other)),
+        };
+        let (width, height) = answer?;
+        let conn = self.conn.borrow();
+        let rgb8 = proto::frame_bytes(frame, width, height)
+            .and_then(|len| conn.shm.get(proto::FRAME_OFFSET, len))
+            .map_err(|e| e.to_string())?
+            .to_vec();
+        Ok(FrameImage { width, height, rgb8 })
+    }
+
+    /// Asks for `frame` ahead: the plugin fetches it from the host while the network
+    /// computes; its answer is read later (see [`Self::settle`]).
+    fn ask_ahead(&self, frame: i64) {
+        if self.settle().is_err() {
+            return;
+        }
+        // A kept answer not taken by now is for a frame the tracker skipped; the frame area
+        // is about to be overwritten.
+        self.answered.borrow_mut().take();
+        if self.send(&Reply::NeedFrame { frame }).is_ok() {
+            self.asked.set(Some(frame));
         }
     }
 
@@ -220,7 +310,7 @@ impl<'c> Dialogue<'c> {
         let reply = match self.conn.borrow_mut().put_result(frame, low) {
             Ok(r) => r,
             Err(e) => {
-                *self.broken.borrow_mut() = Some(e);
+                self.broken.borrow_mut().get_or_insert(e);
                 return false;
             }
         };
@@ -234,11 +324,28 @@ impl<'c> Dialogue<'c> {
         }
     }
 
-    /// `Err` when the connection broke during the dialogue.
+    /// Ends the dialogue: reads the answer to a frame still asked for ahead (so the next
+    /// request starts clean) and drops what was not used. `Err` when the connection broke.
     fn finish(self) -> Result<()> {
+        if self.check().is_ok() {
+            let _ = self.settle();
+        }
+        if let Some((frame, _)) = self.answered.take() {
+            tracing::debug!("frame {frame} was asked for ahead and not needed: dropped");
+        }
         match self.broken.into_inner() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// The dialogue as the engine's source of host frames.
+impl HostFrames for &Dialogue<'_> {
+    fn fetch(&mut self, frame: i64) -> std::result::Result<FrameImage, String> {
+        Dialogue::fetch(self, frame)
+    }
+    fn ahead(&mut self, frame: i64) {
+        self.ask_ahead(frame)
     }
 }

@@ -154,3 +154,26 @@ fn cancellation_missing_frames_and_panics_are_errors_the_session_survives() {
     let err = engine.analyse(1, &mut host_frame, &mut |_, _| true, &mut |f, _| f < FIRST + 2).unwrap_err();
     assert!(err.contains("cancelled"), "{err}");
 }
+
+/// The GPU memory limit of a session's settings becomes its tracker's offload policy
+/// (threshold in bytes); 0 is none. Changing it keeps what was tracked.
+#[test]
+fn the_gpu_memory_limit_reaches_the_tracker() {
+    tch::set_num_threads(2);
+    let engine = Engine::default();
+    let ckpt = common::tiny_checkpoint(256);
+    let first = engine.track(3, FIRST, &mut host_frame, &mut |_, _| true).unwrap_err();
+    assert!(first.contains("before configuring"), "{first}");
+    let mut no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
+    for (mb, want) in [(1500u64, Some(1500u64 << 20)), (0, None), (64, Some(64 << 20))] {
+        let s = EngineSettings { gpu_memory_limit_mb: mb, ..settings(ckpt.clone()) };
+        engine.configure(3, &s, RANGE, SIZE, &objects()).unwrap();
+        if mb == 1500 {
+            engine.track(3, FIRST + 1, &mut host_frame, &mut |_, _| true).unwrap();
+        } else {
+            engine.track(3, FIRST + 1, &mut no_fetch, &mut |_, _| true).unwrap();
+        }
+        let options = engine.tracker_options_of(3).expect("a tracker after a request");
+        assert_eq!(options.offload.map(|p| p.threshold_bytes), want, "limit {mb} MB");
+    }
+}

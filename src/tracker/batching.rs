@@ -21,6 +21,12 @@ pub enum ObjectBatch {
     Auto,
     /// At most this many objects per batch; 1 steps each object on its own.
     AtMost(NonZeroUsize),
+    /// [`Auto`](Self::Auto) where a batch is known to give each object exactly the bits it
+    /// gets alone (the CPU, tested), one by one elsewhere. For interactive sessions, whose
+    /// mattes must not depend on which objects happened to step together (after an edit,
+    /// only the edited object's passes run again): on CUDA, cuBLAS may sum a batched
+    /// product in another order, and that has not been measured yet.
+    BitExact,
 }
 
 impl ObjectBatch {
@@ -37,6 +43,8 @@ impl ObjectBatch {
         match self {
             Self::AtMost(n) => n.get(),
             Self::Auto => batch_limit(working_bytes_per_object(model), free_bytes(model.device)),
+            Self::BitExact if model.device == Device::Cpu => Self::Auto.limit(model),
+            Self::BitExact => 1,
         }
     }
 }

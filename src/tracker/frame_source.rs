@@ -26,6 +26,11 @@ pub trait FrameSource {
     }
     /// A string that changes when the clip's content may have changed (for cache keys).
     fn identity(&self) -> String;
+    /// The tracker's word, just before it loads a frame, on the frame it will load after
+    /// that one (`None`: none that it knows of). Sources that fetch from elsewhere may
+    /// start fetching it while the network computes on the current frame; a hint is never
+    /// a request (the next load may still ask for another frame). Ignored by default.
+    fn will_load_next(&self, _next: Option<usize>) {}
 }
 
 /// A folder of frames; frame index = position in name order.

@@ -231,6 +231,17 @@ impl Session {
         out
     }
 
+    /// The session's options.
+    pub fn options(&self) -> &TrackerOptions {
+        &self.options
+    }
+
+    /// Changes the device-memory offload policy (results are the same with any, so what
+    /// was tracked stays valid).
+    pub fn set_offload(&mut self, offload: Option<OffloadPolicy>) {
+        self.options.offload = offload;
+    }
+
     /// Work done so far.
     pub fn stats(&self) -> SessionStats {
         self.stats
@@ -553,6 +564,7 @@ impl Session {
                 }
                 None => {
                     self.stats.encoder_runs += 1;
+                    source.will_load_next(self.frame_after(group, &active, frame));
                     features(&model, source, frame)?
                 }
             };
@@ -620,6 +632,31 @@ impl Session {
                 return Ok(false);
             }
         }
+    }
+
+    /// The frame this group's passes will need loaded after `frame` (whose step comes
+    /// next): the nearest frame in the group's direction among the passes that stay behind
+    /// and those stepping at `frame` that go on. `None` when the group ends there, or when
+    /// that frame's image features are kept (it will not be loaded).
+    fn frame_after(&self, group: &[(PassKey, usize)], active: &[(PassKey, usize)], frame: usize) -> Option<usize> {
+        let forward = group.first().is_some_and(|(k, _)| k.direction == Direction::Forward);
+        let next = active
+            .iter()
+            .filter_map(|(key, f)| {
+                if *f != frame {
+                    return Some(*f);
+                }
+                let target = group.iter().find(|(k, _)| k == key).map(|(_, t)| *t)?;
+                let goes_on = self.passes.get(key).is_some_and(|p| p.next_step() < target);
+                match (goes_on, forward) {
+                    (false, _) => None,
+                    (true, true) => frame.checked_add(1),
+                    (true, false) => frame.checked_sub(1),
+                }
+            })
+            .reduce(if forward { usize::min } else { usize::max })?;
+        let kept = self.features.frames().contains(&next) || self.shown.frames().contains(&next);
+        (!kept).then_some(next)
     }
 
     /// Under device memory pressure, moves kept image features (oldest kept frame first),

@@ -11,11 +11,38 @@
 //! On a connection every message is a little-endian `u32` length and a postcard-encoded
 //! [`Request`] (plugin → helper) or [`Reply`] (helper → plugin), at most
 //! [`MAX_MESSAGE_BYTES`]. Pixels and logits never travel in messages: they sit in the
-//! connection's shared region at offset 0 and the message gives their shape. A request
-//! runs as a dialogue: while tracking, the helper asks for frames ([`Reply::NeedFrame`],
-//! answered by [`Request::Frame`] or [`Request::FrameUnavailable`]) and reports progress
-//! ([`Reply::Progress`], answered by [`Request::Go`]: `false` cancels), and ends with
-//! [`Reply::Result`], [`Reply::Done`] or [`Reply::Failed`].
+//! connection's shared region (see "Shared region" below) and the message gives their
+//! shape. A request runs as a dialogue: while tracking, the helper asks for frames
+//! ([`Reply::NeedFrame`], answered by [`Request::Frame`] or [`Request::FrameUnavailable`])
+//! and reports progress ([`Reply::Progress`], answered by [`Request::Go`]: `false`
+//! cancels), and ends with [`Reply::Result`], [`Reply::Done`] or [`Reply::Failed`].
+//!
+//! **Frames asked for ahead.** The plugin can fetch host frames only inside its render
+//! call, so the helper asks for the frame the tracker will load next *before* it computes
+//! on the current one: the plugin fetches it from the host while the network runs. The
+//! plugin answers every message in order, as always; what changes is that the helper may
+//! have one `NeedFrame` outstanding while it sends its next message (a `Progress`, or a
+//! `Result` during Analyse). Messages stay strictly ordered, so the helper reads that
+//! frame's answer (`Frame` or `FrameUnavailable`) before the answer to its later message
+//! (the `Go`), keeps it keyed by frame number, and uses it only for that frame. At most
+//! one `NeedFrame` is outstanding at a time, and every one is answered before the request's
+//! final reply, so the next request starts clean. A `FrameUnavailable` for a frame asked
+//! for ahead is an error only when the tracker then really needs that frame; a frame asked
+//! for ahead and not needed after all (the run was cancelled, say) is dropped.
+//!
+//! **Shared region.** Frames and results live in disjoint areas, because with a frame
+//! asked for ahead the plugin writes a frame while the helper may write a result:
+//!
+//! | bytes                                        | holds    | written by | read by |
+//! |----------------------------------------------|----------|------------|---------|
+//! | [`RESULT_OFFSET`] .. + [`RESULT_AREA_BYTES`] | results  | helper     | plugin  |
+//! | [`FRAME_OFFSET`] .. + [`FRAME_AREA_BYTES`]   | frames   | plugin     | helper  |
+//!
+//! Each area has one writer, and its reader reads only after the message that says what is
+//! there: the plugin writes the frame area only in answer to a `NeedFrame` (and the helper
+//! sends the next `NeedFrame` only after reading the last one's answer); the helper writes
+//! the result area only before a `Result` (and the next only after the plugin's `Go`).
+//! The region is [`REGION_BYTES`] long (sparse: only pages written use memory).
 //!
 //! Keyframes travel in [`Request::Configure`] as [`KeyframePrompt`]s: boxes, points and
 //! masks by value (masks run-length encoded, see [`crate::prompt`]), so a configuration
@@ -30,7 +57,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
 
 /// Protocol version; both sides must agree (checked by [`Request::Hello`]).
-pub const VERSION: u32 = 2;
+/// 3: frames asked for ahead, disjoint frame and result areas, the GPU memory limit and
+/// the frame-prefetch switch in [`EngineSettings`].
+pub const VERSION: u32 = 3;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -44,6 +73,22 @@ pub const MAX_FRAME_SIDE: u32 = 16_384;
 pub const MAX_POINTS: usize = 1024;
 /// The byte sent on the lifeline with a new connection's descriptors.
 pub const LIFELINE_CONNECT: u8 = b'C';
+/// Largest side of a result's logits (image size 1024 / 4).
+pub const MAX_RESULT_SIDE: u32 = 256;
+/// Where results start in the shared region, and how many bytes they may take: every
+/// object at the largest side.
+pub const RESULT_OFFSET: usize = 0;
+pub const RESULT_AREA_BYTES: usize = MAX_OBJECTS * (MAX_RESULT_SIDE as usize) * (MAX_RESULT_SIDE as usize) * 4;
+/// Where frames start in the shared region, and how many bytes a frame may take (8-bit
+/// RGB: an 8K UHD frame is 100 MB).
+pub const FRAME_OFFSET: usize = RESULT_OFFSET + RESULT_AREA_BYTES;
+pub const FRAME_AREA_BYTES: usize = 512 << 20;
+/// Size of each connection's shared region.
+pub const REGION_BYTES: usize = FRAME_OFFSET + FRAME_AREA_BYTES;
+// The areas must never overlap (checked when compiling).
+const _: () = assert!(RESULT_OFFSET + RESULT_AREA_BYTES <= FRAME_OFFSET);
+/// Largest GPU memory limit a configuration may ask for (MiB; 16 TiB).
+pub const MAX_GPU_MEMORY_LIMIT_MB: u64 = 1 << 24;
 
 /// Plugin → helper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +108,7 @@ pub enum Request {
     Close { session: u64 },
     /// Counters ([`Reply::Stats`]).
     Stats,
-    /// Answer to [`Reply::NeedFrame`]: the frame, RGB8 rows top-down, at shared offset 0.
+    /// Answer to [`Reply::NeedFrame`]: the frame, RGB8 rows top-down, at [`FRAME_OFFSET`].
     Frame { frame: i64, width: u32, height: u32 },
     /// Answer to [`Reply::NeedFrame`]: the host could not provide it.
     FrameUnavailable { frame: i64, reason: String },
@@ -99,7 +144,7 @@ pub enum Reply {
         done: u32,
         total: u32,
     },
-    /// A frame's low-resolution logits at shared offset 0: `objects.len() × side²` f32,
+    /// A frame's low-resolution logits at [`RESULT_OFFSET`]: `objects.len() × side²` f32,
     /// native endianness, in `objects` order.
     Result {
         frame: i64,
@@ -135,6 +180,9 @@ fn check_configure(settings: &EngineSettings, range: (i64, i64), size: (u32, u32
     if !(256..=1024).contains(&settings.image_size) || settings.image_size % 64 != 0 {
         return Err(bad(format!("image size {} (a multiple of 64 from 256 to 1024)", settings.image_size)));
     }
+    if settings.gpu_memory_limit_mb > MAX_GPU_MEMORY_LIMIT_MB {
+        return Err(bad(format!("GPU memory limit of {} MB (at most {MAX_GPU_MEMORY_LIMIT_MB})", settings.gpu_memory_limit_mb)));
+    }
     if objects.len() > MAX_OBJECTS {
         return Err(bad(format!("{} objects (at most {MAX_OBJECTS})", objects.len())));
     }
@@ -163,7 +211,7 @@ impl Request {
     pub fn validate(&self) -> Result<()> {
         match self {
             Request::Configure { settings, range, frame_size, objects, .. } => check_configure(settings, *range, *frame_size, objects),
-            Request::Frame { width, height, .. } => check_size(*width, *height),
+            Request::Frame { frame, width, height } => frame_bytes(*frame, *width, *height).map(|_| ()),
             Request::FrameUnavailable { reason, .. } if reason.len() > MAX_MESSAGE_BYTES / 2 => Err(bad("reason too long")),
             _ => Ok(()),
         }
@@ -175,7 +223,7 @@ impl Reply {
     pub fn validate(&self) -> Result<()> {
         match self {
             Reply::Result { side, objects, .. } => {
-                if *side == 0 || *side > 4096 || objects.len() > MAX_OBJECTS {
+                if *side == 0 || *side > MAX_RESULT_SIDE || objects.len() > MAX_OBJECTS {
                     return Err(bad(format!("result of side {side} with {} objects", objects.len())));
                 }
                 objects.iter().try_for_each(|n| check_name(n))
@@ -189,6 +237,19 @@ impl Reply {
     pub fn result_bytes(side: u32, objects: usize) -> usize {
         objects * (side as usize) * (side as usize) * 4
     }
+}
+
+/// Bytes a `width × height` RGB8 frame takes in the frame area; an error naming the frame
+/// when the size is out of bounds or the frame does not fit the area.
+pub fn frame_bytes(frame: i64, width: u32, height: u32) -> Result<usize> {
+    check_size(width, height).map_err(|e| bad(format!("frame {frame}: {e}")))?;
+    let bytes = width as usize * height as usize * 3;
+    if bytes > FRAME_AREA_BYTES {
+        return Err(bad(format!(
+            "frame {frame} is {width}x{height}: {bytes} bytes of RGB, more than the {FRAME_AREA_BYTES}-byte frame area"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Decodes and validates a request body.
@@ -282,6 +343,13 @@ mod tests {
     use super::*;
     use crate::settings::DeviceChoice;
 
+    #[test]
+    fn the_areas_of_the_region_are_disjoint_and_hold_their_largest_content() {
+        assert_eq!(Reply::result_bytes(MAX_RESULT_SIDE, MAX_OBJECTS), RESULT_AREA_BYTES);
+        assert_eq!(REGION_BYTES, crate::shm::SHM_BYTES);
+        assert!(frame_bytes(0, 7680, 4320).is_ok(), "8K UHD fits");
+    }
+
     fn settings() -> EngineSettings {
         EngineSettings { device: DeviceChoice::Cpu, image_size: 512, ..EngineSettings::new("c.pt") }
     }
@@ -312,6 +380,19 @@ mod tests {
         assert!(decode_request(&body).unwrap_err().to_string().contains("stray"));
         let frame = postcard::to_stdvec(&Request::Frame { frame: 0, width: 0, height: 5 }).unwrap();
         assert!(decode_request(&frame).unwrap_err().to_string().contains("frame size"));
+        let frame = postcard::to_stdvec(&Request::Frame { frame: 4, width: 16_000, height: 16_000 }).unwrap();
+        let e = decode_request(&frame).unwrap_err().to_string();
+        assert!(e.contains("frame 4") && e.contains("frame area"), "{e}");
+        let cfg = Request::Configure {
+            session: 1,
+            settings: EngineSettings { gpu_memory_limit_mb: u64::MAX, ..settings() },
+            range: (0, 1),
+            frame_size: (8, 8),
+            objects: vec![],
+        };
+        assert!(decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string().contains("GPU memory limit"));
+        let big = Reply::Result { frame: 0, side: MAX_RESULT_SIDE + 1, objects: vec![] };
+        assert!(decode_reply(&postcard::to_stdvec(&big).unwrap()).is_err());
         let cfg = Request::Configure {
             session: 1,
             settings: EngineSettings { image_size: 300, ..settings() },

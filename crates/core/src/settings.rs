@@ -161,12 +161,22 @@ pub struct EngineSettings {
     pub fill_holes: bool,
     pub mode: BlendMode,
     pub non_overlap: bool,
+    /// Device memory above which the tracker moves kept image features and memory-bank
+    /// entries to host memory (MiB of the CUDA caching allocator; 0 = never). Results are
+    /// the same either way; no effect on the CPU. The plugin's "GPU memory limit (MB)".
+    pub gpu_memory_limit_mb: u64,
+    /// Whether the helper asks the plugin for the frame the tracker will load next before
+    /// it computes on the current one, so the host fetch overlaps the network (see
+    /// `protocol`). Results are the same either way; off only for measuring
+    /// (`SAMURAI_ROTO_FRAME_PREFETCH=0` in the plugin).
+    pub frame_prefetch: bool,
 }
 
 impl EngineSettings {
     /// `checkpoint` with everything else at its default: the model size read from the
     /// checkpoint, automatic device and precision, quality 1024, the model's preset
-    /// tuning, hole filling on, blended passes, objects may overlap.
+    /// tuning, hole filling on, blended passes, objects may overlap, no GPU memory limit,
+    /// frames asked for ahead.
     pub fn new(checkpoint: impl Into<PathBuf>) -> Self {
         EngineSettings {
             checkpoint: checkpoint.into(),
@@ -178,6 +188,8 @@ impl EngineSettings {
             fill_holes: true,
             mode: BlendMode::Blend,
             non_overlap: false,
+            gpu_memory_limit_mb: 0,
+            frame_prefetch: true,
         }
     }
 
@@ -194,6 +206,14 @@ impl EngineSettings {
         }
         c.validate().map_err(|reason| Error::Config { origin: "SAMURAI tuning".into(), reason })?;
         Ok(c)
+    }
+
+    /// Whether `other` gives the same results: it differs at most in what changes how the
+    /// tracker computes, not what (the GPU memory limit, frames asked for ahead), so
+    /// finished frames stay valid across the change.
+    pub fn same_results(&self, other: &EngineSettings) -> bool {
+        let how = |s: &EngineSettings| EngineSettings { gpu_memory_limit_mb: 0, frame_prefetch: true, ..s.clone() };
+        how(self) == how(other)
     }
 
     /// What decides which network is loaded (the helper loads each once).
@@ -241,5 +261,8 @@ mod tests {
         assert_eq!(BlendMode::parse("Nearest").unwrap(), BlendMode::Nearest);
         assert!(BlendMode::parse("both").unwrap_err().to_string().contains("both"));
         assert_eq!(DeviceChoice::parse("cuda:1").unwrap(), DeviceChoice::Cuda(1));
+        let limited = EngineSettings { gpu_memory_limit_mb: 2048, frame_prefetch: false, ..s.clone() };
+        assert!(limited.same_results(&s) && limited != s);
+        assert!(!EngineSettings { image_size: 512, ..s.clone() }.same_results(&s));
     }
 }

@@ -1,7 +1,9 @@
 //! Shared memory between the plugin and its helper process: a sealed, sparse memfd mapped
 //! by both sides. Frames (RGB8) and results (low-resolution logits) are written into it and
-//! the socket message only says where; turn-taking on the connection (one side writes,
-//! then sends a message, then waits) means the two never touch it at once.
+//! the socket message only says what is there. Frames and results have disjoint areas (the
+//! layout is in [`crate::protocol`]): the plugin may write a frame the helper asked for
+//! ahead while the helper writes a result, and each area has one writer whose reader reads
+//! only after the message that announces it.
 //!
 //! The memfd is sealed against shrinking and growing before it is shared, and a received
 //! one is refused unless it carries those seals: a misbehaving peer can then never make
@@ -11,9 +13,10 @@ use memmap2::{MmapMut, MmapOptions};
 use rustix::fs::{MemfdFlags, SealFlags};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// Size of each connection's shared region. Sparse: only the pages written use memory
-/// (an 8-bit RGB 4K frame touches 25 MB).
-pub const SHM_BYTES: usize = 512 << 20;
+/// Size of each connection's shared region (result area, then frame area: see
+/// [`crate::protocol`]). Sparse: only the pages written use memory (an 8-bit RGB 4K frame
+/// touches 25 MB).
+pub const SHM_BYTES: usize = crate::protocol::REGION_BYTES;
 
 /// A mapped shared region.
 pub struct Shm {
@@ -51,9 +54,9 @@ impl Shm {
 
     fn map(fd: OwnedFd, len: usize) -> Result<Self> {
         // SAFETY: the memfd is sealed against shrinking (checked or set above), so the
-        // mapping stays backed for its whole length; the peer writes only while this side
-        // waits for its next message (turn-taking), and all access goes through bounds-
-        // checked slices of `map`.
+        // mapping stays backed for its whole length; each area of the region has one writer
+        // and its reader reads only after the message announcing what was written (the
+        // protocol's layout), and all access goes through bounds-checked slices of `map`.
         let map = unsafe { MmapOptions::new().len(len).map_mut(&fd) }.map_err(|e| os("mmap", e))?;
         Ok(Shm { map, fd })
     }

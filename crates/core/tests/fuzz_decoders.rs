@@ -62,6 +62,8 @@ fn settings() -> EngineSettings {
         fill_holes: true,
         mode: BlendMode::Blend,
         non_overlap: true,
+        gpu_memory_limit_mb: 0,
+        frame_prefetch: true,
     }
 }
 

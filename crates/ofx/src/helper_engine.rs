@@ -12,7 +12,7 @@ use crate::client::{self, Lease};
 use crate::engine::{AnalyseReport, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
-use samurai_core::protocol::{Reply, Request};
+use samurai_core::protocol::{self as proto, Reply, Request};
 use samurai_core::track_cache::{cache_key, frame_hash, CacheProblem, TrackCache, TrackCacheHeader};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -220,7 +220,10 @@ fn unexpected(lease: &mut Lease, reply: &Reply) -> String {
     format!("SamuraiRoto's helper answered out of turn ({reply:?}); the connection was dropped")
 }
 
-/// The plugin's side of a tracking dialogue: serves frames, answers progress.
+/// The plugin's side of a tracking dialogue: serves frames, answers progress. Every
+/// message is answered in order; a `NeedFrame` may come for the frame the helper will need
+/// next while it computes (see `samurai_core::protocol`), so the host fetch here overlaps
+/// the network there.
 struct Serve<'a> {
     fetch: &'a dyn Fn(i64) -> Result<FrameImage, String>,
     /// Hashes of the frames served (track caches store them).
@@ -233,8 +236,13 @@ impl Serve<'_> {
         let request = match (self.fetch)(frame) {
             Ok(img) => {
                 self.hashes.insert(frame, frame_hash(img.width, img.height, &img.rgb8));
-                let dst = lease.shm().get_mut(0, img.rgb8.len()).map_err(|e| e.to_string())?;
-                dst.copy_from_slice(&img.rgb8);
+                let len = proto::frame_bytes(frame, img.width, img.height).map_err(|e| e.to_string())?;
+                if img.rgb8.len() != len {
+                    return Err(format!("frame {frame}: {} bytes for a {}x{} RGB frame", img.rgb8.len(), img.width, img.height));
+                }
+                // The frame area: the helper reads it only after this answer, and may be
+                // writing a result into the (disjoint) result area meanwhile.
+                lease.shm().get_mut(proto::FRAME_OFFSET, len).map_err(|e| e.to_string())?.copy_from_slice(&img.rgb8);
                 Request::Frame { frame, width: img.width, height: img.height }
             }
             Err(reason) => Request::FrameUnavailable { frame, reason },
@@ -246,7 +254,7 @@ impl Serve<'_> {
 /// Reads a `Result` reply's logits out of the shared region.
 fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<LowResFrame, String> {
     let cells = side as usize * side as usize;
-    let bytes = lease.shm().get(0, Reply::result_bytes(side, objects.len())).map_err(|e| e.to_string())?;
+    let bytes = lease.shm().get(proto::RESULT_OFFSET, Reply::result_bytes(side, objects.len())).map_err(|e| e.to_string())?;
     let values = bytes.chunks_exact(cells * 4).map(|c| c.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect());
     Ok(LowResFrame { side: side as i64, objects: objects.into_iter().zip(values).collect() })
 }
@@ -259,7 +267,13 @@ impl MatteEngine for HelperEngine {
         let mut st = self.state.lock();
         let wanted = Some((settings.clone(), frame_range, frame_size));
         if st.configured != wanted {
-            self.store.lock().clear();
+            // The GPU memory limit and frames asked for ahead change how, not what, the
+            // helper computes: finished frames stay.
+            let same_results =
+                st.configured.as_ref().is_some_and(|(s, r, z)| s.same_results(settings) && (*r, *z) == (frame_range, frame_size));
+            if !same_results {
+                self.store.lock().clear();
+            }
             st.configured = wanted;
             self.store.lock().finish = Some((frame_size, settings.non_overlap));
             self.rekey(&st)?;

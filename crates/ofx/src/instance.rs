@@ -182,6 +182,16 @@ fn read_tuning(ps: ParamSet, t: f64) -> OfxResult<Option<Tuning>> {
     }))
 }
 
+/// Switches off asking the helper for frames ahead, for measuring (`0`, `off`, `false`,
+/// `no`); on otherwise. Results are the same either way.
+pub const FRAME_PREFETCH_ENV: &str = "SAMURAI_ROTO_FRAME_PREFETCH";
+
+/// Whether frames are asked for ahead ([`FRAME_PREFETCH_ENV`]).
+pub fn frame_prefetch_enabled() -> bool {
+    let off = ["0", "off", "false", "no"];
+    std::env::var(FRAME_PREFETCH_ENV).map_or(true, |v| !off.contains(&v.trim().to_ascii_lowercase().as_str()))
+}
+
 /// Reads all parameters at time `t`. Fails with an artist-readable message when the
 /// checkpoint is not set or missing.
 pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
@@ -203,6 +213,8 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
         fill_holes: ps.param(p::FILL_HOLES.id)?.get_int(t)? != 0,
         mode: choice(ps, p::PROPAGATION, &p::PROPAGATIONS, t)?,
         non_overlap: ps.param(p::NON_OVERLAP.id)?.get_int(t)? != 0,
+        gpu_memory_limit_mb: ps.param(p::GPU_MEMORY_LIMIT.id)?.get_int(t)?.max(0) as u64,
+        frame_prefetch: frame_prefetch_enabled(),
     };
     let mut objects = Vec::new();
     for i in 0..p::MAX_OBJECTS {

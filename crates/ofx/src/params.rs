@@ -34,6 +34,7 @@ defs! {
     MODEL_SIZE = "modelSize", "Model size", "Network size; Auto reads it from the checkpoint.";
     DEVICE = "device", "Device", "Where the network runs: Auto picks CUDA when available, else CPU.";
     PRECISION = "precision", "Precision", "Arithmetic precision of the network (Auto: fp32 on CPU, bf16 on CUDA).";
+    GPU_MEMORY_LIMIT = "gpuMemoryLimit", "GPU memory limit (MB)", "Above this much memory in use on the CUDA device, the tracker moves image features and memory it keeps between frames to host memory, oldest first, and brings them back when needed: slower, same mattes. For long shots on small GPUs. 0: no limit. No effect on the CPU.";
     IMAGE_SIZE = "imageSize", "Quality", "Size the network sees each frame at; smaller is faster and coarser.";
     INPUT_COLOUR = "inputColour", "Input colour", "Colour encoding of Source: sRGB (video/display) or scene linear (converted to sRGB for tracking).";
     SELECTED = "selectedObject", "Selected object", "The object the viewer edits; drawing on empty space gives it a new box.";
@@ -170,6 +171,17 @@ fn double(ps: ParamSet, d: Def, default: f64, range: (f64, f64), parent: Option<
     p.set_int(n::kOfxParamPropAnimates, 0, 0)
 }
 
+/// An integer parameter: `range` the values allowed, `display` the slider's span.
+fn integer(ps: ParamSet, d: Def, default: i32, range: (i32, i32), display: (i32, i32), parent: Option<&str>) -> OfxResult<()> {
+    let p = def(ps, n::kOfxParamTypeInteger, d, parent)?;
+    p.set_int(n::kOfxParamPropDefault, 0, default)?;
+    p.set_int(n::kOfxParamPropMin, 0, range.0)?;
+    p.set_int(n::kOfxParamPropMax, 0, range.1)?;
+    p.set_int(n::kOfxParamPropDisplayMin, 0, display.0)?;
+    p.set_int(n::kOfxParamPropDisplayMax, 0, display.1)?;
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+}
+
 fn boolean(ps: ParamSet, id: &str, label: &str, hint: &str, default: bool, parent: Option<&str>) -> OfxResult<()> {
     let p = define(ps, n::kOfxParamTypeBoolean, id, label, hint, parent)?;
     p.set_int(n::kOfxParamPropDefault, 0, default as i32)?;
@@ -189,6 +201,7 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     choice(ps, MODEL_SIZE, &labels(&MODEL_SIZES), 0, None)?;
     choice(ps, DEVICE, &labels(&DEVICES), 0, None)?;
     choice(ps, PRECISION, &labels(&PRECISIONS), 0, None)?;
+    integer(ps, GPU_MEMORY_LIMIT, 0, (0, 1 << 20), (0, 81_920), None)?;
     choice(ps, IMAGE_SIZE, &labels(&IMAGE_SIZES), 0, None)?;
     choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0, None)?;
     let object_labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();

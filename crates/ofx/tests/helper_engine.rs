@@ -129,3 +129,119 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     assert!(err.contains("cancelled"), "{err}");
     assert!(!tmp.path().join("cancelled.srtc").exists());
 }
+
+/// Low-resolution logits as bits (`==` on floats would let -0.0 pass for 0.0).
+fn logit_bits(m: &samurai_roto_ofx::engine::Mattes) -> Vec<(String, Vec<u32>)> {
+    match m {
+        samurai_roto_ofx::engine::Mattes::Low { low, .. } => {
+            low.objects.iter().map(|(n, v)| (n.clone(), v.iter().map(|x| x.to_bits()).collect())).collect()
+        }
+        other => panic!("expected low-resolution mattes from the helper, got {other:?}"),
+    }
+}
+
+/// A fetch or a progress answer (the engine polls `abort` at each `Progress`), in order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Event {
+    Fetch(i64),
+    Progress,
+}
+
+/// The helper asks for the next frame ahead (on by default) and the results are the same
+/// bits as without; a cancel while a frame is asked for ahead, a frame the host cannot
+/// provide that was only asked for ahead, and one the tracker needs leave the connection
+/// usable; only the last fails its request, naming the frame and the host's reason.
+#[test]
+fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
+    common::use_built_helper();
+    let ckpt = checkpoint();
+    let range = (FIRST, FIRST + 6);
+    let engine = |prefetch: bool, key: i64| {
+        let e = TrackerEngine::default();
+        e.configure(&EngineSettings { frame_prefetch: prefetch, ..settings(ckpt.clone()) }, range, (960, 540)).unwrap();
+        e.set_objects(&[ObjectKeys::from_boxes("girl#1", [(key, [310.0, 0.0, 515.0, 400.0])])]).unwrap();
+        e
+    };
+    assert!(EngineSettings::new("x.pt").frame_prefetch, "on by default");
+
+    // Forward (keyed on the first frame, the last asked for) and backward (the reverse):
+    // one request tracks the whole range, a frame per pass step.
+    let mut forward = Vec::new();
+    for (key, target) in [(range.0, range.1), (range.1, range.0)] {
+        let order: Vec<i64> = if key < target { (key..=target).collect() } else { (target..=key).rev().collect() };
+        let mut bits = Vec::new();
+        for prefetch in [false, true] {
+            let events = std::cell::RefCell::new(Vec::new());
+            let fetch = |f: i64| {
+                events.borrow_mut().push(Event::Fetch(f));
+                host_frame(f)
+            };
+            let abort = || {
+                events.borrow_mut().push(Event::Progress);
+                false
+            };
+            let m = engine(prefetch, key).mattes(target, &fetch, &abort).unwrap();
+            let events = events.into_inner();
+            let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
+            assert_eq!(fetched, order, "prefetch {prefetch}: every frame once, in the pass's order (nothing asked for ahead is wasted)");
+            // Frame k of the pass is fetched before the progress of step k - 1 when asked
+            // for ahead (the host fetch overlaps that step), after it otherwise.
+            for (k, f) in order.iter().enumerate().skip(1) {
+                let at = events.iter().position(|e| *e == Event::Fetch(*f)).unwrap();
+                let before = events[..at].iter().filter(|e| **e == Event::Progress).count();
+                assert_eq!(before, if prefetch { k - 1 } else { k }, "prefetch {prefetch}, frame {f}: {events:?}");
+            }
+            bits.push(logit_bits(&m));
+        }
+        assert!(bits[0] == bits[1], "key {key}: results with and without frames asked for ahead differ");
+        if key < target {
+            forward = bits.swap_remove(1);
+        }
+    }
+
+    // Cancelled at the second progress, while frame 12 is asked for ahead, and the host
+    // cannot provide frame 12: the request fails as cancelled, not for the frame.
+    let e = engine(true, range.0);
+    let pid = |_: ()| samurai_roto_ofx::client::current().unwrap().pid;
+    let helper = pid(());
+    let progresses = std::cell::Cell::new(0);
+    let no_12 = |f: i64| if f == FIRST + 2 { Err("frame 12 is offline".to_string()) } else { host_frame(f) };
+    let err = e
+        .mattes(range.1, &no_12, &|| {
+            progresses.set(progresses.get() + 1);
+            progresses.get() >= 2
+        })
+        .unwrap_err();
+    assert!(err.contains("cancelled") && !err.contains("offline"), "{err}");
+    // The next request on the same connection starts clean: it fetches frames 12..16 (10
+    // and 11 are kept), and gives the uncancelled run's bits.
+    let fetched = std::cell::RefCell::new(Vec::new());
+    let log = |f: i64| {
+        fetched.borrow_mut().push(f);
+        host_frame(f)
+    };
+    let m = e.mattes(range.1, &log, &|| false).unwrap();
+    assert_eq!(fetched.into_inner(), (FIRST + 2..=range.1).collect::<Vec<_>>());
+    assert!(logit_bits(&m) == forward, "after a cancel: results differ");
+    assert_eq!(pid(()), helper, "the connection stayed usable: no new helper");
+
+    // A frame the tracker needs (14, asked for ahead after 13) that the host cannot
+    // provide fails the request, naming the frame and the host's reason; the connection
+    // stays usable.
+    let e = engine(true, range.0);
+    let no_14 = |f: i64| if f == FIRST + 4 { Err("disk unplugged".to_string()) } else { host_frame(f) };
+    let err = e.mattes(range.1, &no_14, &|| false).unwrap_err();
+    assert!(err.contains("frame 14") && err.contains("disk unplugged"), "{err}");
+    let m = e.mattes(range.1, &host_frame, &|| false).unwrap();
+    assert!(logit_bits(&m) == forward, "after a missing frame: results differ");
+    assert_eq!(pid(()), helper, "no new helper");
+
+    // A new GPU memory limit (or prefetch switch) changes how, not what, the helper
+    // computes: the frames tracked stay, here and in the helper (frame 13 was tracked
+    // there but never asked for here; it comes back without a fetch).
+    let limited = EngineSettings { gpu_memory_limit_mb: 512, frame_prefetch: false, ..settings(ckpt.clone()) };
+    e.configure(&limited, range, (960, 540)).unwrap();
+    let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
+    assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false).unwrap()) == forward);
+    e.mattes(FIRST + 3, &no_fetch, &|| false).unwrap();
+}

@@ -315,8 +315,13 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert_refined_matches_refine_cli(&plugin, inst, 5.0, &tmp.path().join("scale1"), &logits);
 
     // A second instance on the same checkpoint: the same helper, no second model load.
+    // Its GPU memory limit parameter reaches its session in the helper (the tracker's
+    // offload policy, logged there; no effect on the CPU).
     let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);
+    set_value(Effect::get(second).unwrap(), "gpuMemoryLimit", 2048.0);
     assert_eq!(render(&plugin, second as usize, 4.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    let log = std::fs::read_to_string(&helper_log).unwrap_or_default();
+    assert!(log.contains("GPU memory limit 2048 MB") && log.contains("GPU memory limit off"), "helper log:\n{log}");
     assert_eq!(common::helper_pids().len(), 1, "one helper per host process");
     assert_eq!(
         model_loads(&helper_log, &ckpt),
@@ -361,10 +366,13 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert!(persistent && msg.contains("cancelled") && msg.contains("kept"), "abort message: {msg}");
     assert_eq!(ofx_host::effect::outstanding_images(), 0, "images leaked by the aborted render");
     let before = fetched_times();
+    // The tracker's fetches in order: the last one was asked for ahead (fetched while the
+    // network computed the frame before) when the abort came, so it was not tracked.
+    let mut finished: Vec<i64> = SOURCE_FETCHES.lock().unwrap().iter().map(|t| *t as i64).filter(|f| *f != 5).collect();
+    finished.pop();
     SOURCE_FETCHES.lock().unwrap().clear();
     assert_eq!(render(&plugin, inst as usize, 5.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
     let after = fetched_times();
-    let finished: Vec<i64> = before.iter().copied().filter(|f| *f != 5).collect();
     assert!(
         !finished.is_empty() && finished.iter().all(|f| !after.contains(f)),
         "frames tracked before the abort ({before:?}) were fetched again ({after:?})"
