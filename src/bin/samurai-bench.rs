@@ -465,11 +465,12 @@ fn objects_bench(
     anyhow::ensure!(counts.iter().all(|n| (1..=ROOM_BOXES.len()).contains(n)), "--objects: counts from 1 to {}", ROOM_BOXES.len());
     let model = Sam2Model::load_detect(checkpoint, image_size, options)?.shared();
     // Warm-up (allocator, oneDNN primitives) outside the figures.
-    track_objects(&model, frames, 2, 2, ObjectBatch::Auto)?;
+    track_objects(&model, frames, 2, 2, ObjectBatch::from_count(2))?;
     let mut rows = Vec::new();
     for n in counts {
         let (one, t_one, _) = track_objects(&model, frames, count, n, ObjectBatch::ONE_BY_ONE)?;
-        let (batched, t_batched, stats) = track_objects(&model, frames, count, n, ObjectBatch::Auto)?;
+        // All n objects in one batch (the automatic policy keeps the CPU one by one).
+        let (batched, t_batched, stats) = track_objects(&model, frames, count, n, ObjectBatch::from_count(n))?;
         let max_diff = one.iter().flatten().zip(batched.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let min_iou = one
             .iter()

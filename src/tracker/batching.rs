@@ -1,7 +1,9 @@
 //! How many objects step together. Objects whose passes stand on the same frame with the
 //! same memory layout run memory attention, the mask decoder and the memory encoder as one
 //! batch ([`step_tracked`](super::pass::step_tracked)); this module decides how large a
-//! batch may be, from the image size and the device's free memory.
+//! batch may be, from the image size and the device's free memory. Explicit batches run on
+//! the CPU too (bit for bit what each object gets alone there), but the automatic policy
+//! keeps the CPU one by one, where batching was measured not to pay.
 use crate::model::Sam2Model;
 use std::num::NonZeroUsize;
 use tch::Device;
@@ -15,18 +17,16 @@ const FREE_MEMORY_SHARE: f64 = 0.5;
 /// Object batching of tracked steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ObjectBatch {
-    /// As many objects as fit in half the device's free memory (see [`batch_limit`]), at
-    /// most [`MAX_AUTO_BATCH`].
+    /// On a GPU, as many objects as fit in half the device's free memory (see
+    /// [`batch_limit`]), at most [`MAX_AUTO_BATCH`]. On the CPU one by one: measured there
+    /// (`scripts/bench.sh objects`, tiny at 512, idle 2-core machine), a batch costs more
+    /// than its objects alone (×1.03 for 2 objects, ×1.05 for 4, ×1.30 for 8): a lone
+    /// object's memory-attention activations stay in cache, a batch's do not, and there are
+    /// no kernel launches to save.
     #[default]
     Auto,
     /// At most this many objects per batch; 1 steps each object on its own.
     AtMost(NonZeroUsize),
-    /// [`Auto`](Self::Auto) where a batch is known to give each object exactly the bits it
-    /// gets alone (the CPU, tested), one by one elsewhere. For interactive sessions, whose
-    /// mattes must not depend on which objects happened to step together (after an edit,
-    /// only the edited object's passes run again): on CUDA, cuBLAS may sum a batched
-    /// product in another order, and that has not been measured yet.
-    BitExact,
 }
 
 impl ObjectBatch {
@@ -42,9 +42,8 @@ impl ObjectBatch {
     pub fn limit(&self, model: &Sam2Model) -> usize {
         match self {
             Self::AtMost(n) => n.get(),
+            Self::Auto if model.device == Device::Cpu => 1,
             Self::Auto => batch_limit(working_bytes_per_object(model), free_bytes(model.device)),
-            Self::BitExact if model.device == Device::Cpu => Self::Auto.limit(model),
-            Self::BitExact => 1,
         }
     }
 }
@@ -58,21 +57,13 @@ pub fn batch_limit(per_object: u64, free: Option<u64>) -> usize {
     }
 }
 
-/// Free memory of the network's device: the CUDA driver's figure, or the host's
-/// `MemAvailable` on the CPU (`None` when neither can be read).
+/// Free memory of the network's device as the CUDA driver reports it (`None` off CUDA or
+/// when it cannot be read).
 fn free_bytes(device: Device) -> Option<u64> {
     match device {
         Device::Cuda(i) => crate::ffi::cuda_memory_stats(i as i8).ok().and_then(|s| u64::try_from(s.free_bytes).ok()),
-        _ => host_available_bytes(),
+        _ => None,
     }
-}
-
-/// `MemAvailable` of `/proc/meminfo`.
-fn host_available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// An upper estimate of what one more object adds to a batched tracked step, in bytes,
@@ -107,10 +98,5 @@ mod tests {
         assert_eq!(ObjectBatch::from_count(0), ObjectBatch::Auto);
         assert_eq!(ObjectBatch::from_count(1), ObjectBatch::ONE_BY_ONE);
         assert_eq!(ObjectBatch::from_count(3), ObjectBatch::AtMost(NonZeroUsize::new(3).unwrap()));
-    }
-
-    #[test]
-    fn host_memory_is_readable_here() {
-        assert!(host_available_bytes().is_some_and(|b| b > 0));
     }
 }
