@@ -100,7 +100,7 @@ case "$mode" in
       w="${size%%x*}"; h="${size##*x}"
       box=$("$py" -c "w,h=$w,$h; b=[453,375,703,555]; print(','.join(f'{v:.1f}' for v in (b[0]*w/1280,b[1]*h/720,b[2]*w/1280,b[3]*h/720)))")
       for p in on off; do
-        extra=(); [ "$p" = off ] && extra=(--prefetch 0 --writers 0)
+        extra=(--prefetch 4 --writers 2); [ "$p" = off ] && extra=(--prefetch 0 --writers 0)
         rm -rf "$seqs/out"
         t0=$(date +%s.%N)
         "$roto" --threads 2 --log info track --checkpoint "$ck" --frames "$dir" --object "dog:0:$box" --image-size 256 \
@@ -113,7 +113,9 @@ case "$mode" in
         "$("$py" -c "print(f'{${wall[on]}/${wall[off]}:.2f}')")" "$("$py" -c "print(f'{float(\"${hidden:-0}\"):.0%}')")"
       eval "wall_${fmt}_${h}_on=${wall[on]} wall_${fmt}_${h}_off=${wall[off]}"
     done
-    echo "4K EXR / 1024x576 PNG: prefetch on $("$py" -c "print(f'{$wall_exr_2160_on/$wall_png_576_on:.2f}')"), off $("$py" -c "print(f'{$wall_exr_2160_off/$wall_png_576_off:.2f}')")" ;;
+    echo "4K EXR / 1024x576 PNG: prefetch on $("$py" -c "print(f'{$wall_exr_2160_on/$wall_png_576_on:.2f}')"), off $("$py" -c "print(f'{$wall_exr_2160_off/$wall_png_576_off:.2f}')")"
+    spare=$(grep -o 'spare_core=[a-z]*' "$seqs/log_on.txt" | head -1 | cut -d= -f2)
+    echo "a core to spare beside libtorch's threads: $spare (track's default: prefetch and writers $([ "$spare" = true ] && echo on || echo off))" ;;
   helper)
     checkpoint 256 >/dev/null
     cargo build --release --locked --bin samurai-roto >&2
