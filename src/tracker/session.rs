@@ -508,9 +508,17 @@ impl Session {
         let targets = self.plan(missing);
         let total: usize = targets.iter().map(|(k, t)| t + 1 - self.passes.get(k).map_or(0, Pass::next_step).min(t + 1)).sum();
         let mut run = GroupRun { done: 0, total, wanted: &wanted_set, found: &mut found };
-        for direction in [Direction::Forward, Direction::Backward] {
-            let group: Vec<(PassKey, usize)> = targets.iter().filter(|(k, _)| k.direction == direction).map(|(k, t)| (*k, *t)).collect();
-            if !self.advance_group(&group, source, &mut run, progress)? {
+        let groups: Vec<Vec<(PassKey, usize)>> = [Direction::Forward, Direction::Backward]
+            .iter()
+            .map(|d| targets.iter().filter(|(k, _)| k.direction == *d).map(|(k, t)| (*k, *t)).collect())
+            .collect();
+        // The backward group's first frame, for the loader to fetch ahead while the forward
+        // group's last frame computes (the passes of one group do not move the other's).
+        let n = self.num_frames();
+        let backward_first =
+            groups[1].iter().filter(|(k, t)| self.passes[k].next_step() <= *t).filter_map(|(k, _)| self.passes[k].next_frame(n)).max();
+        for (group, then) in groups.iter().zip([backward_first, None]) {
+            if !self.advance_group(group, then, source, &mut run, progress)? {
                 return Ok(None);
             }
         }
@@ -536,9 +544,12 @@ impl Session {
     }
 
     /// Advances one direction's passes to their targets; `false` when cancelled.
+    /// `then`: the first frame the next group will load, announced to the source ahead when
+    /// this group's last frame is loaded.
     fn advance_group(
         &mut self,
         group: &[(PassKey, usize)],
+        then: Option<usize>,
         source: &dyn FrameSource,
         run: &mut GroupRun,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
@@ -564,7 +575,7 @@ impl Session {
                 }
                 None => {
                     self.stats.encoder_runs += 1;
-                    source.will_load_next(self.frame_after(group, &active, frame));
+                    source.will_load_next(self.frame_after(group, &active, frame, then));
                     features(&model, source, frame)?
                 }
             };
@@ -636,9 +647,10 @@ impl Session {
 
     /// The frame this group's passes will need loaded after `frame` (whose step comes
     /// next): the nearest frame in the group's direction among the passes that stay behind
-    /// and those stepping at `frame` that go on. `None` when the group ends there, or when
-    /// that frame's image features are kept (it will not be loaded).
-    fn frame_after(&self, group: &[(PassKey, usize)], active: &[(PassKey, usize)], frame: usize) -> Option<usize> {
+    /// and those stepping at `frame` that go on, or `then` (the next group's first frame)
+    /// when the group ends there. `None` when there is none, or when that frame's image
+    /// features are kept (it will not be loaded).
+    fn frame_after(&self, group: &[(PassKey, usize)], active: &[(PassKey, usize)], frame: usize, then: Option<usize>) -> Option<usize> {
         let forward = group.first().is_some_and(|(k, _)| k.direction == Direction::Forward);
         let next = active
             .iter()
@@ -654,7 +666,8 @@ impl Session {
                     (true, false) => frame.checked_sub(1),
                 }
             })
-            .reduce(if forward { usize::min } else { usize::max })?;
+            .reduce(if forward { usize::min } else { usize::max })
+            .or(then.filter(|f| *f != frame))?;
         let kept = self.features.frames().contains(&next) || self.shown.frames().contains(&next);
         (!kept).then_some(next)
     }

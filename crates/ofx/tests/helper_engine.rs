@@ -199,6 +199,32 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
         }
     }
 
+    // Keyed on frames 10 and 16, frame 13 blends both passes: one request runs the forward
+    // group (10..=13), then the backward one (16, 15, 14; 13's features are kept). Frame 16
+    // is asked for while frame 13 computes, before the forward group's last progress.
+    for prefetch in [false, true] {
+        let e = TrackerEngine::default();
+        e.configure(&EngineSettings { frame_prefetch: prefetch, ..settings(ckpt.clone()) }, range, (960, 540)).unwrap();
+        let b = [310.0, 0.0, 515.0, 400.0];
+        e.set_objects(&[ObjectKeys::from_boxes("girl#1", [(range.0, b), (range.1, b)])]).unwrap();
+        let events = std::cell::RefCell::new(Vec::new());
+        let fetch = |f: i64| {
+            events.borrow_mut().push(Event::Fetch(f));
+            host_frame(f)
+        };
+        let progress = || {
+            events.borrow_mut().push(Event::Progress);
+            false
+        };
+        e.mattes(FIRST + 3, &fetch, &progress).unwrap();
+        let events = events.into_inner();
+        let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
+        assert_eq!(fetched, [10, 11, 12, 13, 16, 15, 14].map(|f| f - 10 + FIRST), "prefetch {prefetch}");
+        let at = events.iter().position(|e| *e == Event::Fetch(range.1)).unwrap();
+        let before = events[..at].iter().filter(|e| **e == Event::Progress).count();
+        assert_eq!(before, if prefetch { 3 } else { 4 }, "prefetch {prefetch}: the backward group's first frame: {events:?}");
+    }
+
     // Cancelled at the second progress, while frame 12 is asked for ahead, and the host
     // cannot provide frame 12: the request fails as cancelled, not for the frame.
     let e = engine(true, range.0);
