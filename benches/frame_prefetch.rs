@@ -28,17 +28,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let arg = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (image_size, n, fetch_ms, rounds) = (arg(0, 256) as i64, arg(1, 16) as i64, arg(2, 30), arg(3, 3).max(1) as usize);
-    let exe = std::env::current_exe().unwrap();
-    let helper = exe.parent().and_then(|d| d.parent()).unwrap().join("samurai-roto");
-    assert!(helper.is_file(), "{} not built: cargo build --release --bin samurai-roto", helper.display());
-    std::env::set_var("SAMURAI_ROTO_HELPER", &helper);
+    common::use_helper_beside_bench();
     let ckpt = common::tiny_checkpoint(256);
-    let frames: Vec<FrameImage> = (0..n)
-        .map(|i| {
-            let img = samurai_roto::image::load_rgb8(&common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
-            FrameImage { width: img.width, height: img.height, rgb8: img.data }
-        })
-        .collect();
+    let frames = common::bedroom_host_frames(n);
     let size = (frames[0].width, frames[0].height);
     let fetch = |f: i64| -> Result<FrameImage, String> {
         std::thread::sleep(Duration::from_millis(fetch_ms));

@@ -22,17 +22,9 @@ fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
     let image_size: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(512);
     let n: i64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8);
-    let exe = std::env::current_exe().unwrap();
-    let helper = exe.parent().and_then(|d| d.parent()).unwrap().join("samurai-roto");
-    assert!(helper.is_file(), "{} not built: cargo build --release --bin samurai-roto", helper.display());
-    std::env::set_var("SAMURAI_ROTO_HELPER", &helper);
+    common::use_helper_beside_bench();
     let ckpt = common::tiny_checkpoint(256);
-    let frames: Vec<FrameImage> = (0..n)
-        .map(|i| {
-            let img = samurai_roto::image::load_rgb8(&common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
-            FrameImage { width: img.width, height: img.height, rgb8: img.data }
-        })
-        .collect();
+    let frames = common::bedroom_host_frames(n);
     let size = (frames[0].width, frames[0].height);
     let settings = EngineSettings { device: DeviceChoice::Cpu, image_size, ..EngineSettings::new(ckpt) };
     let objects = vec![ObjectKeys::from_boxes("girl#1", [(0, [310.0, 0.0, 515.0, 400.0])])];

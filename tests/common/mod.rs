@@ -83,3 +83,22 @@ pub fn tiny_checkpoint(n: i64) -> PathBuf {
     );
     dir.join("checkpoint.pt")
 }
+
+/// Benchmarks run the helper built beside them (`target/release/samurai-roto`): points the
+/// plugin's engine at it.
+pub fn use_helper_beside_bench() {
+    let exe = std::env::current_exe().unwrap();
+    let helper = exe.parent().and_then(|d| d.parent()).unwrap().join("samurai-roto");
+    assert!(helper.is_file(), "{} not built: cargo build --release --bin samurai-roto", helper.display());
+    std::env::set_var("SAMURAI_ROTO_HELPER", &helper);
+}
+
+/// The bedroom clip's first `n` frames as a host hands them to the plugin.
+pub fn bedroom_host_frames(n: i64) -> Vec<samurai_core::settings::FrameImage> {
+    (0..n)
+        .map(|i| {
+            let img = samurai_roto::image::load_rgb8(&clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
+            samurai_core::settings::FrameImage { width: img.width, height: img.height, rgb8: img.data }
+        })
+        .collect()
+}
