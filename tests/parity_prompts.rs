@@ -14,23 +14,11 @@ use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::model::{LoadOptions, Sam2Model, SharedModel};
 use samurai_roto::tracker::{BlendMode, FolderSource, KeyframePrompt, MaskPrompt, PointPrompt, Session, TrackerOptions};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-const LOGIT_TOL: f64 = 1e-3;
-const MIN_IOU: f64 = 0.999;
-const ADMISSIBLE_MARGIN: f64 = 1e-5;
+use common::track_parity::{mask_iou, Comparison};
+
 const FRAMES: usize = 60;
-
-fn mask_iou(a: &Tensor, b: &Tensor) -> f64 {
-    let (a, b) = (a.gt(0.0), b.gt(0.0));
-    let inter = a.logical_and(&b).sum(Kind::Int64).int64_value(&[]) as f64;
-    let union = a.logical_or(&b).sum(Kind::Int64).int64_value(&[]) as f64;
-    if union == 0.0 {
-        1.0
-    } else {
-        inter / union
-    }
-}
 
 fn fixtures(clip: &str, bbox: [f64; 4]) -> std::path::PathBuf {
     let dir = common::fixtures().join("parity_prompts").join(format!("tiny_256_{clip}_{FRAMES}"));
@@ -90,33 +78,20 @@ fn check_case(model: &SharedModel, dir: &Path, case: &str, prompt: KeyframePromp
     session.set_prompt("obj", 0, prompt).unwrap();
     let reference = common::read_npz(&dir.join(case).join("track.npz"));
     let name = format!("{}/{case}", dir.file_name().unwrap().to_string_lossy());
-    let (mut worst_err, mut worst_iou, mut compared) = (0.0f64, 1.0f64, 0);
+    let mut comparison = Comparison::new(name.clone(), &reference);
     for f in 0..FRAMES {
         let records = session.records_at(f).expect("records");
         let rec = &records[0].1[0].1;
-        let ref_chosen = reference["chosen"].int64_value(&[f as i64]);
-        let ref_mem: Vec<i64> =
-            Vec::<i64>::try_from(reference["memory_frames"].get(f as i64)).unwrap().into_iter().filter(|&v| v >= 0).collect();
-        let ours_mem: Vec<i64> = rec.memory_frames.iter().map(|&v| v as i64).collect();
-        let margin = reference["margin"].double_value(&[f as i64]);
         let ref_low = reference["low_res"].get(f as i64).view([1, 1, rec.side, rec.side]);
         let err = common::max_abs_diff(&rec.low_res_logits(), &ref_low);
         let matte = session.mask_at(f).expect("mask").remove(0).logits;
         let ref_video = ref_low.upsample_bilinear2d([h as i64, w as i64], false, None, None).view([h as i64, w as i64]);
-        let iou = mask_iou(&matte, &ref_video);
-        let agrees = rec.chosen as i64 == ref_chosen && ours_mem == ref_mem && err <= LOGIT_TOL && iou >= MIN_IOU;
-        if !agrees {
-            assert!(margin < ADMISSIBLE_MARGIN,
-                "{name} frame {f}: chosen ours {} ref {ref_chosen}; memory ours {ours_mem:?} ref {ref_mem:?}; max|Δlogit| {err:.3e} (tol {LOGIT_TOL:e}); IoU {iou:.6} (min {MIN_IOU}); reference margin {margin:.3e}",
-                rec.chosen);
-            eprintln!("{name}: frame {f} differs on a decision whose reference margin is {margin:.3e} < {ADMISSIBLE_MARGIN:e}; comparison stops here");
+        if !comparison.frame(f, rec, err, mask_iou(&matte, &ref_video)) {
             break;
         }
-        worst_err = worst_err.max(err);
-        worst_iou = worst_iou.min(iou);
-        compared += 1;
     }
-    eprintln!("parity_prompts {name}: {compared} frames, max |Δlogit| {worst_err:.3e} (tol {LOGIT_TOL:e}), min IoU {worst_iou:.6} (min {MIN_IOU})");
+    eprintln!("parity_prompts {name}: {}", comparison.summary());
+    let compared = comparison.compared;
     assert!(compared >= FRAMES / 2, "{name}: only {compared} frames compared before a near-tie");
 }
 

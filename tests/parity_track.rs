@@ -10,11 +10,9 @@ mod common;
 use samurai_roto::config::{ModelSize, Preset};
 use samurai_roto::model::{LoadOptions, Sam2Model};
 use samurai_roto::tracker::{BlendMode, FolderSource, Session, TrackerOptions};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
-const LOGIT_TOL: f64 = 1e-3;
-const MIN_IOU: f64 = 0.999;
-const ADMISSIBLE_MARGIN: f64 = 1e-5;
+use common::track_parity::{mask_iou, Comparison};
 
 struct Case {
     size: ModelSize,
@@ -22,17 +20,6 @@ struct Case {
     clip: &'static str,
     frames: usize,
     bbox: [f64; 4],
-}
-
-fn mask_iou(a: &Tensor, b: &Tensor) -> f64 {
-    let (a, b) = (a.gt(0.0), b.gt(0.0));
-    let inter = a.logical_and(&b).sum(Kind::Int64).int64_value(&[]) as f64;
-    let union = a.logical_or(&b).sum(Kind::Int64).int64_value(&[]) as f64;
-    if union == 0.0 {
-        1.0
-    } else {
-        inter / union
-    }
 }
 
 fn run(case: Case) {
@@ -68,31 +55,18 @@ fn run(case: Case) {
     session.add_object("obj").unwrap();
     session.set_keyframe("obj", 0, case.bbox).unwrap();
     let reference = common::read_npz(&dir.join("track.npz"));
-    let (mut worst_err, mut worst_iou) = (0.0f64, 1.0f64);
+    let mut comparison = Comparison::new(name.clone(), &reference);
     for f in 0..case.frames {
         let records = session.records_at(f).expect("records");
         let rec = &records[0].1[0].1;
-        let ref_chosen = reference["chosen"].int64_value(&[f as i64]);
-        let ref_mem: Vec<i64> =
-            Vec::<i64>::try_from(reference["memory_frames"].get(f as i64)).unwrap().into_iter().filter(|&v| v >= 0).collect();
-        let ours_mem: Vec<i64> = rec.memory_frames.iter().map(|&v| v as i64).collect();
-        let margin = reference["margin"].double_value(&[f as i64]);
         let matte = session.mask_at(f).expect("mask").remove(0).logits;
         let ref_logits = Tensor::read_npy(dir.join(format!("logits/{f:05}.npy"))).expect("reference logits");
         let err = common::max_abs_diff(&matte, &ref_logits);
-        let iou = mask_iou(&matte, &ref_logits);
-        let agrees = rec.chosen as i64 == ref_chosen && ours_mem == ref_mem && err <= LOGIT_TOL && iou >= MIN_IOU;
-        if !agrees {
-            assert!(margin < ADMISSIBLE_MARGIN,
-                "{name} frame {f}: chosen ours {} ref {ref_chosen}; memory ours {ours_mem:?} ref {ref_mem:?}; max|Δlogit| {err:.3e} (tol {LOGIT_TOL:e}); IoU {iou:.6} (min {MIN_IOU}); reference margin {margin:.3e}",
-                rec.chosen);
-            eprintln!("{name}: frame {f} differs on a decision whose reference margin is {margin:.3e} < {ADMISSIBLE_MARGIN:e}; comparison stops here");
+        if !comparison.frame(f, rec, err, mask_iou(&matte, &ref_logits)) {
             break;
         }
-        worst_err = worst_err.max(err);
-        worst_iou = worst_iou.min(iou);
     }
-    eprintln!("parity_track {name}: max |Δlogit| {worst_err:.3e} (tol {LOGIT_TOL:e}), min IoU {worst_iou:.6} (min {MIN_IOU})");
+    eprintln!("parity_track {name}: {}", comparison.summary());
     if case.frames >= 100 {
         assert_exercises_samurai(&name, &reference);
     }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: locating the project venv's Python (which has
 //! the reference package), the sample clips, generated fixtures, and tolerance checks.
 #![allow(dead_code)]
+pub mod track_parity;
 pub mod tracking;
 
 use std::path::{Path, PathBuf};
