@@ -118,13 +118,13 @@ case "$mode" in
     echo "a core to spare beside libtorch's threads: $spare (track's default: prefetch and writers $([ "$spare" = true ] && echo on || echo off))" ;;
   helper)
     checkpoint 256 >/dev/null
-    cargo build --release --locked --bin samurai-roto >&2
-    cargo bench --locked -p samurai-roto --bench helper_round_trip -- "${1:-512}" "${2:-8}"
+    cargo build --release --locked -p samurai-roto-helper >&2
+    cargo bench --locked -p samurai-roto-bench --bench helper_round_trip -- "${1:-512}" "${2:-8}"
     cargo bench --locked -p samurai-roto-ofx --bench render_cached ;;
   prefetch)
     checkpoint 256 >/dev/null
-    cargo build --release --locked --bin samurai-roto >&2
-    cargo bench --locked -p samurai-roto --bench frame_prefetch -- "${1:-256}" "${2:-16}" "${3:-30}" "${4:-3}" ;;
+    cargo build --release --locked -p samurai-roto-helper >&2
+    cargo bench --locked -p samurai-roto-bench --bench frame_prefetch -- "${1:-256}" "${2:-16}" "${3:-30}" "${4:-3}" ;;
   edit)
     n1="${1:-1024}"
     ck=$(checkpoint "$n1")

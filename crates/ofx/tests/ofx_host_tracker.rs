@@ -509,7 +509,7 @@ fn install_bundle(dir: &Path) -> PathBuf {
         .arg(common::root().join("scripts/install-plugin.sh"))
         .arg(dir)
         .env("SAMURAI_ROTO_PLUGIN_LIB", plugin_path())
-        .env("SAMURAI_ROTO_HELPER_BIN", common::samurai_roto())
+        .env("SAMURAI_ROTO_HELPER_BIN", common::helper_program())
         .output()
         .unwrap();
     let log = format!("{}{}", String::from_utf8_lossy(&install.stdout), String::from_utf8_lossy(&install.stderr));
@@ -517,7 +517,7 @@ fn install_bundle(dir: &Path) -> PathBuf {
     let bin_dir = dir.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
     assert!(
         bin_dir.join("SamuraiRoto.ofx").is_file()
-            && bin_dir.join("samurai-roto").is_file()
+            && bin_dir.join(common::HELPER_PROGRAM).is_file()
             && bin_dir.join("lib/libtorch_cpu.so").is_file(),
         "install log:\n{log}"
     );

@@ -17,13 +17,26 @@ pub fn python() -> PathBuf {
     p
 }
 
-/// The workspace's build of `samurai-roto` (beside this test binary's `deps/` folder).
-pub fn samurai_roto() -> PathBuf {
+/// The workspace's build of the program `name` (beside this test binary's `deps/` folder).
+fn built_program(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join(name);
     assert!(bin.is_file(), "{} not built: run `cargo build --workspace` (scripts/test.sh does)", bin.display());
     bin
 }
+
+/// The workspace's build of the command line, `samurai-roto`.
+pub fn samurai_roto() -> PathBuf {
+    built_program("samurai-roto")
+}
+
+/// The workspace's build of the plugin's helper program, `samurai-roto-helper`.
+pub fn helper_program() -> PathBuf {
+    built_program(HELPER_PROGRAM)
+}
+
+/// The helper program's file name (what the plugin starts from its bundle folder).
+pub const HELPER_PROGRAM: &str = "samurai-roto-helper";
 
 /// A random-initialised tiny checkpoint at image size `n` in the official format, written
 /// by the reference (generated on first use, git-ignored; the same fixture the engine's
@@ -55,7 +68,7 @@ pub fn checkpoint(size: &str, n: i64) -> PathBuf {
     dir.join("checkpoint.pt")
 }
 
-/// Process ids of this process's children running `samurai-roto serve`.
+/// Process ids of this process's children running the helper program.
 pub fn helper_pids() -> Vec<u32> {
     let me = std::process::id();
     let mut pids = Vec::new();
@@ -65,8 +78,9 @@ pub fn helper_pids() -> Vec<u32> {
         // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
         let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let serve = cmdline.split(|b| *b == 0).any(|a| a == b"serve");
-        if ppid == Some(me) && serve && !stat.contains(") Z ") {
+        let program = cmdline.split(|b| *b == 0).next().and_then(|a| std::str::from_utf8(a).ok()).unwrap_or("");
+        let helper = Path::new(program).file_name().is_some_and(|n| n == HELPER_PROGRAM);
+        if ppid == Some(me) && helper && !stat.contains(") Z ") {
             pids.push(pid);
         }
     }
@@ -90,11 +104,11 @@ pub fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     (shape, values)
 }
 
-/// Points the plugin's client at the workspace's `samurai-roto` (tests that use the
+/// Points the plugin's client at the workspace's `samurai-roto-helper` (tests that use the
 /// plugin's engine without the test host).
 pub fn use_built_helper() {
     if std::env::var_os("SAMURAI_ROTO_HELPER").is_none() {
-        std::env::set_var("SAMURAI_ROTO_HELPER", samurai_roto());
+        std::env::set_var("SAMURAI_ROTO_HELPER", helper_program());
     }
 }
 

@@ -152,7 +152,7 @@ impl Plugin {
         if std::env::var_os(PLUGIN_ENV).is_none() && std::env::var_os("SAMURAI_ROTO_HELPER").is_none() {
             // The build's plugin has no helper beside it (an installed bundle has).
             let exe = std::env::current_exe().expect("current_exe");
-            let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto");
+            let bin = exe.parent().and_then(|d| d.parent()).expect("target folder").join("samurai-roto-helper");
             if bin.is_file() {
                 std::env::set_var("SAMURAI_ROTO_HELPER", bin);
             }

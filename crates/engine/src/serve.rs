@@ -1,0 +1,363 @@
+//! The helper process's server (`samurai-roto-helper`, also `samurai-roto serve`): what the
+//! OpenFX plugin starts, so that libtorch and
+//! the network never run inside the host (Nuke carries its own libtorch; a crash or an
+//! out-of-memory here must not take the artist's session down).
+//!
+//! Standard input is the *lifeline* socket (see [`samurai_core::protocol`]): new
+//! connections arrive on it with their shared-memory region, each served by its own
+//! thread against one [`Engine`]; when it closes (the host process is gone) the helper
+//! exits. Every message is validated; a malformed one fails its connection, never the
+//! process.
+use crate::engine::{Engine, HostFrames};
+use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
+use samurai_core::settings::FrameImage;
+use samurai_core::shm::Shm;
+use samurai_core::{Error, Result};
+use std::cell::{Cell, RefCell};
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+/// The helper's main loop: serves the lifeline on standard input (the socket the plugin
+/// passed) until it closes, then ends the process, since connection threads may still be
+/// inside a request and the host is gone.
+pub fn serve_stdin() -> Result<()> {
+    use std::os::fd::AsFd;
+    let lifeline =
+        std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| Error::Protocol(format!("standard input is not a socket: {e}")))?;
+    serve(lifeline)?;
+    std::process::exit(0)
+}
+
+/// Serves connections passed over `lifeline` until it closes.
+pub fn serve(lifeline: OwnedFd) -> Result<()> {
+    let engine = Arc::new(Engine::default());
+    let lifeline = UnixStream::from(lifeline);
+    tracing::info!("helper {} serving", std::process::id());
+    loop {
+        match receive_connection(&lifeline) {
+            Ok(Some((stream, shm))) => {
+                let engine = engine.clone();
+                std::thread::Builder::new()
+                    .name("samurai-roto connection".into())
+                    .spawn(move || Connection { engine, stream, shm }.run())
+                    .map_err(|e| Error::Protocol(format!("cannot start a connection thread: {e}")))?;
+            }
+            Ok(None) => {
+                tracing::info!("the lifeline closed (the host process is gone): exiting");
+                return Ok(());
+            }
+            Err(e) => tracing::warn!("refused a connection: {e}"),
+        }
+    }
+}
+
+/// The next connection on the lifeline: one [`LIFELINE_CONNECT`] byte with exactly two
+/// descriptors (the connection's socket, its shared region). `None` when it closed.
+fn receive_connection(lifeline: &UnixStream) -> Result<Option<(UnixStream, Shm)>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut byte = [0u8; 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(lifeline, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| Error::Protocol(format!("lifeline: {e}")))?;
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = m {
+            fds.extend(received);
+        }
+    }
+    if msg.bytes == 0 {
+        return Ok(None);
+    }
+    if byte[0] != LIFELINE_CONNECT || fds.len() != 2 {
+        return Err(Error::Protocol(format!(
+            "lifeline message {:#04x} with {} descriptors (expected a connection and its region)",
+            byte[0],
+            fds.len()
+        )));
+    }
+    let shm = Shm::from_fd(fds.pop().expect("two"))?;
+    Ok(Some((UnixStream::from(fds.pop().expect("two")), shm)))
+}
+
+/// One connection: a request at a time, each a dialogue (frames and progress go back and
+/// forth) ending in a final reply.
+struct Connection {
+    engine: Arc<Engine>,
+    stream: UnixStream,
+    shm: Shm,
+}
+
+impl Connection {
+    fn run(mut self) {
+        if let Err(e) = self.serve() {
+            tracing::warn!("connection closed: {e}");
+            let _ = proto::write_message(&mut proto::NoSigPipe(&self.stream), &Reply::Failed { message: e.to_string() });
+        }
+    }
+
+    fn serve(&mut self) -> Result<()> {
+        match proto::read_request(&mut self.stream)? {
+            Some(Request::Hello { version }) if version == proto::VERSION => proto::write_message(
+                &mut proto::NoSigPipe(&self.stream),
+                &Reply::Welcome { version: proto::VERSION, pid: std::process::id() },
+            )?,
+            Some(Request::Hello { version }) => {
+                return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION)))
+            }
+            Some(other) => return Err(Error::Protocol(format!("expected Hello, got {other:?}"))),
+            None => return Ok(()),
+        }
+        while let Some(request) = proto::read_request(&mut self.stream)? {
+            let reply = self.handle(request)?;
+            proto::write_message(&mut proto::NoSigPipe(&self.stream), &reply)?;
+        }
+        Ok(())
+    }
+
+    /// The final reply to one request; `Err` only when the connection is unusable.
+    fn handle(&mut self, request: Request) -> Result<Reply> {
+        let failed = |message: String| Reply::Failed { message };
+        Ok(match request {
+            Request::Configure { session, settings, range, frame_size, objects } => {
+                self.engine.configure(session, &settings, range, frame_size, &objects).map_or_else(failed, |_| Reply::Done)
+            }
+            Request::Track { session, frame } => {
+                let engine = self.engine.clone();
+                let dialogue = Dialogue::new(self);
+                let result = engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t));
+                dialogue.finish()?;
+                match result {
+                    Ok(low) => self.put_result(frame, &low)?,
+                    Err(message) => failed(message),
+                }
+            }
+            Request::Analyse { session } => {
+                let engine = self.engine.clone();
+                let dialogue = Dialogue::new(self);
+                let result =
+                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low));
+                dialogue.finish()?;
+                result.map_or_else(failed, |_| Reply::Done)
+            }
+            Request::Clear { session } => {
+                self.engine.clear(session);
+                Reply::Done
+            }
+            Request::Close { session } => {
+                self.engine.close(session);
+                Reply::Done
+            }
+            Request::Stats => Reply::Stats(self.engine.stats()),
+            other => return Err(Error::Protocol(format!("{other:?} outside a tracking dialogue"))),
+        })
+    }
+
+    /// Writes a frame's result into the shared region and describes it.
+    fn put_result(&mut self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> Result<Reply> {
+        let side = u32::try_from(low.side).map_err(|_| Error::Protocol(format!("result side {}", low.side)))?;
+        let cells = (side as usize) * (side as usize);
+        let bytes = Reply::result_bytes(side, low.objects.len());
+        if side > proto::MAX_RESULT_SIDE || bytes > proto::RESULT_AREA_BYTES {
+            return Err(Error::Protocol(format!(
+                "frame {frame}: a result of side {side} for {} objects does not fit the result area",
+                low.objects.len()
+            )));
+        }
+        let out = self.shm.get_mut(proto::RESULT_OFFSET, bytes)?;
+        for ((_, values), chunk) in low.objects.iter().zip(out.chunks_exact_mut(cells * 4)) {
+            for (v, b) in values.iter().zip(chunk.chunks_exact_mut(4)) {
+                b.copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+        Ok(Reply::Result { frame, side, objects: low.objects.iter().map(|(n, _)| n.clone()).collect() })
+    }
+}
+
+/// The helper's side of a tracking dialogue: the engine's callbacks turned into messages.
+/// The first protocol failure is kept (and ends the request) so the connection closes.
+///
+/// Frames asked for ahead (see [`samurai_core::protocol`]): at most one `NeedFrame` is
+/// outstanding (`asked`); its answer is read before any later answer and kept, keyed by
+/// frame number, in `answered` until a fetch takes it (the right frame) or drops it
+/// (another frame, the end of the request). The frame area is written only in answer to a
+/// `NeedFrame` and the next one is sent only after `answered` is cleared, so the pixels a
+/// kept `Frame` answer points at stay in place until it is used.
+struct Dialogue<'c> {
+    conn: RefCell<&'c mut Connection>,
+    broken: RefCell<Option<Error>>,
+    asked: Cell<Option<i64>>,
+    answered: RefCell<Option<(i64, FrameAnswer)>>,
+}
+
+/// The plugin's answer to a `NeedFrame`: the frame's size (its pixels sit in the frame
+/// area) or the host's reason.
+type FrameAnswer = std::result::Result<(u32, u32), String>;
+
+impl<'c> Dialogue<'c> {
+    fn new(conn: &'c mut Connection) -> Self {
+        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None), asked: Cell::new(None), answered: RefCell::new(None) }
+    }
+
+    /// The kept failure, if the connection broke.
+    fn check(&self) -> Result<()> {
+        match self.broken.borrow().as_ref() {
+            Some(e) => Err(Error::Protocol(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the first failure (the request ends, the connection closes).
+    fn fail<T>(&self, e: Error) -> Result<T> {
+        let text = e.to_string();
+        self.broken.borrow_mut().get_or_insert(e);
+        Err(Error::Protocol(text))
+    }
+
+    fn send(&self, reply: &Reply) -> Result<()> {
+        self.check()?;
+        let conn = self.conn.borrow();
+        let sent = proto::write_message(&mut proto::NoSigPipe(&conn.stream), reply);
+        drop(conn);
+        sent.or_else(|e| self.fail(e))
+    }
+
+    fn read(&self) -> Result<Request> {
+        self.check()?;
+        let mut conn = self.conn.borrow_mut();
+        let read =
+            proto::read_request(&mut conn.stream).and_then(|r| r.ok_or_else(|| Error::Protocol("the plugin closed the connection".into())));
+        drop(conn);
+        read.or_else(|e| self.fail(e))
+    }
+
+    /// Reads the answer to a `NeedFrame` for `frame` (the next message must be it).
+    fn read_frame_answer(&self, frame: i64) -> Result<FrameAnswer> {
+        match self.read()? {
+            Request::Frame { frame: f, width, height } if f == frame => Ok(Ok((width, height))),
+            Request::FrameUnavailable { frame: f, reason } if f == frame => Ok(Err(reason)),
+            other => self.fail(Error::Protocol(format!("expected frame {frame}, got {other:?}"))),
+        }
+    }
+
+    /// Reads the answer to the frame asked for ahead, if one is outstanding, and keeps it:
+    /// it comes before the answer to any message sent after the `NeedFrame`.
+    fn settle(&self) -> Result<()> {
+        if let Some(frame) = self.asked.take() {
+            let answer = self.read_frame_answer(frame)?;
+            *self.answered.borrow_mut() = Some((frame, answer));
+        }
+        Ok(())
+    }
+
+    /// Sends `reply` and reads the plugin's answer to it (after the answer to a frame asked
+    /// for ahead, if one is outstanding).
+    fn exchange(&self, reply: &Reply) -> Result<Request> {
+        self.send(reply)?;
+        self.settle()?;
+        self.read()
+    }
+
+    fn unexpected(&self, what: &str, got: Request) -> String {
+        let e = Error::Protocol(format!("expected {what}, got {got:?}"));
+        let text = e.to_string();
+        self.broken.borrow_mut().get_or_insert(e);
+        text
+    }
+
+    /// Frame `frame`: the answer kept from asking ahead when it is that frame's, else asked
+    /// for now (a kept answer for another frame is dropped unused).
+    fn fetch(&self, frame: i64) -> std::result::Result<FrameImage, String> {
+        self.settle().map_err(|e| e.to_string())?;
+        let kept = self.answered.borrow_mut().take();
+        let answer = match kept {
+            Some((f, answer)) if f == frame => answer,
+            other => {
+                if let Some((f, _)) = other {
+                    tracing::debug!("frame {f} was asked for ahead but frame {frame} is needed: dropped");
+                }
+                self.send(&Reply::NeedFrame { frame }).map_err(|e| e.to_string())?;
+                self.read_frame_answer(frame).map_err(|e| e.to_string())?
+            }
+        };
+        let (width, height) = answer?;
+        let conn = self.conn.borrow();
+        let rgb8 = proto::frame_bytes(frame, width, height)
+            .and_then(|len| conn.shm.get(proto::FRAME_OFFSET, len))
+            .map_err(|e| e.to_string())?
+            .to_vec();
+        Ok(FrameImage { width, height, rgb8 })
+    }
+
+    /// Asks for `frame` ahead: the plugin fetches it from the host while the network
+    /// computes; its answer is read later (see [`Self::settle`]).
+    fn ask_ahead(&self, frame: i64) {
+        if self.settle().is_err() {
+            return;
+        }
+        // A kept answer not taken by now is for a frame the tracker skipped; the frame area
+        // is about to be overwritten.
+        self.answered.borrow_mut().take();
+        if self.send(&Reply::NeedFrame { frame }).is_ok() {
+            self.asked.set(Some(frame));
+        }
+    }
+
+    fn progress(&self, done: usize, total: usize) -> bool {
+        let (done, total) = (done.min(total) as u32, total as u32);
+        match self.exchange(&Reply::Progress { done, total }) {
+            Ok(Request::Go { on }) => on,
+            Ok(other) => {
+                self.unexpected("Go", other);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn result(&self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> bool {
+        let reply = match self.conn.borrow_mut().put_result(frame, low) {
+            Ok(r) => r,
+            Err(e) => {
+                self.broken.borrow_mut().get_or_insert(e);
+                return false;
+            }
+        };
+        match self.exchange(&reply) {
+            Ok(Request::Go { on }) => on,
+            Ok(other) => {
+                self.unexpected("Go", other);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Ends the dialogue: reads the answer to a frame still asked for ahead (so the next
+    /// request starts clean) and drops what was not used. `Err` when the connection broke.
+    fn finish(self) -> Result<()> {
+        if self.check().is_ok() {
+            let _ = self.settle();
+        }
+        if let Some((frame, _)) = self.answered.take() {
+            tracing::debug!("frame {frame} was asked for ahead and not needed: dropped");
+        }
+        match self.broken.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The dialogue as the engine's source of host frames.
+impl HostFrames for &Dialogue<'_> {
+    fn fetch(&mut self, frame: i64) -> std::result::Result<FrameImage, String> {
+        Dialogue::fetch(self, frame)
+    }
+    fn ahead(&mut self, frame: i64) {
+        self.ask_ahead(frame)
+    }
+}
