@@ -14,7 +14,10 @@
 //!   host leaves no helper behind;
 //! - the installed bundle renders equal to `track` in a process that carries another
 //!   libtorch (torch 2.1.2, as Nuke 15.1 does), loaded before or after the plugin, and
-//!   that libtorch keeps working.
+//!   that libtorch keeps working;
+//! - (run by `scripts/archive-check.sh`) the CPU release archive, unpacked and run in a
+//!   clean environment, tracks like this build bit for bit, and its bundle renders equal to
+//!   `track` through the bundle's own helper.
 //!
 //! The lifecycle, overlay and most error paths are covered with the test engine in
 //! `ofx_host.rs`; this binary never sets `SAMURAI_ROTO_FAKE_ENGINE`.
@@ -744,4 +747,148 @@ fn host_child() {
     assert_eq!(helpers.len(), 1);
     println!("HELPER {}", helpers[0]);
     std::thread::sleep(std::time::Duration::from_secs(120));
+}
+
+/// The release archive the archive test unpacks (`scripts/archive-check.sh` sets it).
+const ARCHIVE_ENV: &str = "SAMURAI_ROTO_ARCHIVE";
+/// Environment of the child process role (`archive_child`): "checkpoint|out dir".
+const ARCHIVE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_ARCHIVE_CHILD";
+
+/// A command for `program` in a clean environment, as on a studio machine that never saw
+/// this repository: `env -i`, `PATH=/usr/bin:/bin`, a fresh `HOME`, no venv, no Rust, no
+/// `LD_LIBRARY_PATH`.
+fn clean_command(program: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin").env("HOME", home).current_dir(home);
+    cmd
+}
+
+/// Every file under `dir` (relative path → bytes).
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Unpack and go: the CPU release archive, unpacked into a fresh folder and run in a clean
+/// environment, (1) tracks the bedroom clip through its `bin/samurai-roto` to the same
+/// mattes and logits, bit for bit, as this development build; (2) its `doctor` finds the
+/// bundle's helper and starts it; (3) the unpacked bundle loads in the test host, whose
+/// renders start the bundle's helper (mapping only the bundle's libtorch) and equal `track`.
+#[test]
+#[ignore = "needs a release archive: scripts/archive-check.sh builds one and runs this test"]
+fn an_unpacked_release_archive_runs_in_a_clean_environment() {
+    let archive = PathBuf::from(std::env::var_os(ARCHIVE_ENV).expect("SAMURAI_ROTO_ARCHIVE names the release archive (scripts/archive-check.sh)"));
+    assert!(archive.is_file(), "{} is not a file", archive.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let (unpacked, home) = (tmp.path().join("unpacked"), tmp.path().join("home"));
+    std::fs::create_dir_all(&unpacked).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let tar = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).status().unwrap();
+    assert!(tar.success(), "tar -xzf {} failed", archive.display());
+    let tops: Vec<PathBuf> = std::fs::read_dir(&unpacked).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(tops.len(), 1, "the archive holds one top folder: {tops:?}");
+    let top = &tops[0];
+    let cli = top.join("bin/samurai-roto");
+    let bin_dir = top.join("SamuraiRoto.ofx.bundle/Contents/Linux-x86-64");
+    let ckpt = common::tiny_checkpoint(256);
+
+    // (1) The command line on real footage: the archive's build equals this one's.
+    let frames = tmp.path().join("bedroom");
+    std::fs::create_dir_all(&frames).unwrap();
+    for i in 0..6 {
+        let name = format!("{i:05}.jpg");
+        std::fs::copy(common::root().join("../shared/data/clips/bedroom").join(&name), frames.join(&name)).unwrap();
+    }
+    let run_track = |mut cmd: Command, out: &Path, what: &str| {
+        let run = cmd
+            .args(["--threads", "2", "track", "--checkpoint"])
+            .arg(&ckpt)
+            .arg("--frames")
+            .arg(&frames)
+            .args(["--object", "girl:0:310,0,515,400", "--object", "boy:0:145,135,295,405", "--object", "boy:5:160,140,300,410"])
+            .args(["--image-size", "256", "--device", "cpu", "--out"])
+            .arg(out.join("mattes"))
+            .arg("--logits")
+            .arg(out.join("logits"))
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{what} track failed:\n{}", String::from_utf8_lossy(&run.stderr));
+        tree(out)
+    };
+    let ours = run_track(Command::new(common::samurai_roto()), &tmp.path().join("dev"), "the development build's");
+    let theirs = run_track(clean_command(&cli, &home), &tmp.path().join("archive"), "the archive's");
+    assert_eq!(ours.len(), 2 * 2 * 6, "mattes and logits of two objects on six frames: {:?}", ours.keys());
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "the same files");
+    for (name, bytes) in &ours {
+        assert!(theirs[name] == *bytes, "{}: the archive's track differs from the development build's", name.display());
+    }
+    eprintln!("ofx_host_tracker: archive: track in a clean environment = the development build, {} files bit for bit", ours.len());
+
+    // (2) doctor: finds and starts the bundle's helper.
+    let doctor = clean_command(&cli, &home).arg("doctor").output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&doctor.stdout), String::from_utf8_lossy(&doctor.stderr));
+    assert!(doctor.status.success(), "doctor failed in a clean environment:\n{report}");
+    eprintln!("ofx_host_tracker: archive: doctor in a clean environment:\n{report}");
+
+    // (3) The unpacked bundle in the test host, in a clean environment.
+    let logits = track(&ckpt, &KEYS, &tmp.path().join("track"));
+    let out = tmp.path().join("render");
+    let run = clean_command(&std::env::current_exe().unwrap(), &home)
+        .args(["--ignored", "--exact", "archive_child", "--nocapture", "--test-threads=1"])
+        .env(ARCHIVE_CHILD_ENV, format!("{}|{}", ckpt.display(), out.display()))
+        .env(PLUGIN_ENV, bin_dir.join("SamuraiRoto.ofx"))
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success() && log.contains("1 passed"), "the host process with the unpacked bundle failed:\n{log}");
+    for line in log.lines().filter(|l| l.starts_with("archive_child:")) {
+        eprintln!("ofx_host_tracker: {line}");
+    }
+    for t in BUNDLE_FRAMES {
+        let bytes = std::fs::read(out.join(format!("{:05}.f32", t as i64))).unwrap();
+        let got: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
+        assert_output_matches_track(&got, t, &logits, "the unpacked archive's bundle");
+    }
+}
+
+/// Child-process role of the test above: "checkpoint|out dir"; the plugin is the unpacked
+/// bundle's (`PLUGIN_ENV`), so it starts the bundle's helper.
+#[test]
+#[ignore = "child process of an_unpacked_release_archive_runs_in_a_clean_environment"]
+fn archive_child() {
+    let spec = std::env::var(ARCHIVE_CHILD_ENV).expect("run by an_unpacked_release_archive_runs_in_a_clean_environment");
+    let (ckpt, out) = spec.split_once('|').expect("checkpoint|out");
+    common::helper_log();
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
+    std::fs::create_dir_all(out).unwrap();
+    for t in BUNDLE_FRAMES {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "render at {t}: {:?}", MESSAGES.lock().unwrap().last());
+        let bytes: Vec<u8> = output(inst, t).iter().flat_map(|v| v.to_ne_bytes()).collect();
+        std::fs::write(Path::new(out).join(format!("{:05}.f32", t as i64)), bytes).unwrap();
+    }
+    let helpers = common::helper_pids();
+    assert_eq!(helpers.len(), 1, "one helper: {helpers:?}");
+    let pid = helpers[0].to_string();
+    let bundle_lib = Path::new(&std::env::var(PLUGIN_ENV).unwrap()).parent().unwrap().join("lib").canonicalize().unwrap();
+    let maps = torch_maps(&pid);
+    assert!(
+        maps.iter().any(|p| p.ends_with("libtorch_cpu.so")) && maps.iter().all(|p| Path::new(p).starts_with(&bundle_lib)),
+        "the helper maps {maps:?}, not only {}",
+        bundle_lib.display()
+    );
+    println!("archive_child: the bundle's helper (pid {pid}) rendered frames {BUNDLE_FRAMES:?}, mapping {} libtorch libraries, all from {}", maps.len(), bundle_lib.display());
+    destroy(&plugin, inst);
 }
