@@ -37,6 +37,9 @@ fn main() {
     // Binaries and tests find libtorch through this rpath; the installer copies libtorch
     // into the bundle beside the helper and points its rpath there (scripts/install-plugin.sh).
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    // The same folder for the program crates (cli, helper): a library's link arguments
+    // reach only its own targets, so each program's build script adds the rpath itself.
+    println!("cargo:libtorch_lib={}", lib_dir.display());
     println!("cargo:rerun-if-changed=cpp/shim.cpp");
     println!("cargo:rerun-if-changed=cpp/shim.h");
     println!("cargo:rerun-if-changed=src/ffi/mod.rs");

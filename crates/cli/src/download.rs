@@ -25,6 +25,30 @@ pub fn cache_dir() -> Result<PathBuf> {
     Ok(base.join("samurai-roto").join("checkpoints"))
 }
 
+/// One folder searched for checkpoints, for `doctor`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelFolder {
+    /// What the folder is for ("per-user cache", ...).
+    pub role: &'static str,
+    /// Where its path came from (the environment variable or the default rule).
+    pub from: &'static str,
+    pub path: PathBuf,
+}
+
+/// The folders where checkpoints are looked for, in search order: the single list `doctor`
+/// reports. MERGE(model-fetch): the studio-wide read-only folder that branch adds (an
+/// environment variable, searched before the per-user cache) goes first here.
+pub fn model_folders() -> Result<Vec<ModelFolder>> {
+    let from = if std::env::var_os("SAMURAI_ROTO_CACHE").is_some() {
+        "SAMURAI_ROTO_CACHE"
+    } else if std::env::var_os("XDG_CACHE_HOME").is_some() {
+        "XDG_CACHE_HOME"
+    } else {
+        "HOME"
+    };
+    Ok(vec![ModelFolder { role: "per-user cache (downloads land here)", from, path: cache_dir()? }])
+}
+
 /// The official file name of a size.
 pub fn file_name(size: ModelSize) -> String {
     format!("sam2.1_hiera_{}.pt", size.name())

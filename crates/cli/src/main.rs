@@ -5,9 +5,12 @@
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
 //! - `track`: mattes for every frame from keyframe boxes (the main job).
 //! - `refine`: edge refinement of a coarse matte at the plate's resolution.
+//! - `doctor`: versions, CPU, CUDA, model folders, glibc, and whether the plugin's helper
+//!   starts: what a support request needs.
 //! - `serve`: what `samurai-roto-helper` runs, the OpenFX plugin's helper process (started
 //!   by the plugin, not by hand).
 mod commands;
+mod doctor;
 mod download;
 mod prompts;
 mod refine;
@@ -17,7 +20,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "samurai-roto", version, about = "SAM 2.1 + SAMURAI rotoscoping, headless")]
+#[command(name = "samurai-roto", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SAMURAI_ROTO_GIT"), ")"), about = "SAM 2.1 + SAMURAI rotoscoping, headless")]
 struct Cli {
     /// Log level filter (error, warn, info, debug, trace), or RUST_LOG syntax.
     #[arg(long, global = true, default_value = "warn")]
@@ -39,6 +42,9 @@ enum Command {
     Track(track::TrackArgs),
     /// Refine a coarse matte's edges at the plate's resolution (and decontaminate colours).
     Refine(refine::RefineArgs),
+    /// What a support request needs: versions, CPU, CUDA, model folders, glibc, and
+    /// whether the plugin's helper starts (exit 0 when it does).
+    Doctor(doctor::DoctorArgs),
     /// The OpenFX plugin's helper process: serves the plugin over the socket on standard
     /// input and exits when it closes. Started by the plugin; not meant to be run by hand.
     #[command(hide = true)]
@@ -60,6 +66,7 @@ fn main() {
             Command::Inspect(args) => commands::inspect(&args),
             Command::Track(args) => track::track(&args),
             Command::Refine(args) => refine::refine(&args),
+            Command::Doctor(args) => doctor::doctor(&args),
             Command::Serve => serve(),
         }
     });

@@ -23,6 +23,11 @@ pub enum Error {
     /// or the connection broke.
     #[error("helper protocol: {0}")]
     Protocol(String),
+
+    /// The helper program could not be started or reached (a whole sentence for the
+    /// artist, naming the program or the log).
+    #[error("{0}")]
+    Helper(String),
 }
 
 impl Error {

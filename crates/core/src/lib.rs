@@ -10,11 +10,13 @@
 //! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
 //!   and colour decontamination, pure Rust;
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
-//! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels.
+//! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels;
+//!   [`launch`]: starting the helper and connecting to it (the plugin and `doctor`).
 pub mod colour;
 pub mod config;
 pub mod error;
 pub mod finish;
+pub mod launch;
 pub mod lowres;
 pub mod prompt;
 pub mod protocol;

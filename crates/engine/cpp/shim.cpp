@@ -5,6 +5,8 @@
 
 #include <ATen/Context.h>
 #include <ATen/ATen.h>
+#include <ATen/Version.h>
+#include <torch/headeronly/version.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/CachingDeviceAllocator.h>
 #include <stdexcept>
@@ -66,6 +68,14 @@ void cuda_empty_cache() {
 
 void cuda_reset_peak_stats(int8_t device) {
   cuda_allocator(device)->resetPeakStats(device);
+}
+
+rust::String libtorch_config() {
+  return rust::String(at::show_config());
+}
+
+rust::String libtorch_header_version() noexcept {
+  return rust::String(TORCH_VERSION);
 }
 
 }  // namespace samurai_roto

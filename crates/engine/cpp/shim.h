@@ -18,5 +18,10 @@ DeviceMemoryStats cuda_memory_stats(int8_t device);
 void cuda_empty_cache();
 // Resets the peak counters of one CUDA device.
 void cuda_reset_peak_stats(int8_t device);
+// The loaded libtorch's own description of its build (`at::show_config()`: version, CPU
+// capability in use, oneDNN, CUDA runtime, build settings).
+rust::String libtorch_config();
+// The libtorch version of the headers this shim was compiled against (`TORCH_VERSION`).
+rust::String libtorch_header_version() noexcept;
 
 }  // namespace samurai_roto

@@ -13,38 +13,16 @@
 //! - If the helper dies, the connection in use fails, the helper is marked dead with how
 //!   it ended, and the next request starts a new one.
 use parking_lot::Mutex;
-use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
-use samurai_core::shm::{Shm, SHM_BYTES};
-use std::io::IoSlice;
-use std::os::fd::{AsFd, OwnedFd};
+use samurai_core::launch;
+use samurai_core::protocol::{self as proto, Reply, Request};
+use samurai_core::shm::Shm;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Names the helper binary instead of the one beside the plugin.
-pub const HELPER_ENV: &str = "SAMURAI_ROTO_HELPER";
-/// Names the helper's log file.
-pub const HELPER_LOG_ENV: &str = "SAMURAI_ROTO_HELPER_LOG";
-/// Environment variables the helper inherits (everything else, `LD_LIBRARY_PATH` and
-/// `LD_PRELOAD` above all, is dropped), plus every `SAMURAI_ROTO_*` but [`HELPER_ENV`].
-pub const KEPT_ENV: &[&str] = &[
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "PATH",
-    "TMPDIR",
-    "LANG",
-    "LC_ALL",
-    "XDG_CACHE_HOME",
-    "RUST_LOG",
-    "RUST_BACKTRACE",
-    "CUDA_VISIBLE_DEVICES",
-    "CUDA_DEVICE_ORDER",
-    "NVIDIA_VISIBLE_DEVICES",
-    "OMP_NUM_THREADS",
-];
+pub use samurai_core::launch::{HELPER_ENV, HELPER_LOG_ENV, HELPER_PROGRAM, KEPT_ENV};
 
 /// A running helper process.
 pub struct Helper {
@@ -83,16 +61,13 @@ pub fn current() -> Result<Arc<Helper>, String> {
     HELPER.lock().as_ref().filter(|h| h.alive()).cloned().ok_or_else(|| "no helper running".into())
 }
 
-/// The helper program's file name, beside the plugin in its bundle.
-pub const HELPER_PROGRAM: &str = "samurai-roto-helper";
-
 /// The helper binary: `SAMURAI_ROTO_HELPER`, else `samurai-roto-helper` beside this library.
 pub fn helper_path() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os(HELPER_ENV) {
-        return Ok(PathBuf::from(p));
+    if let Some(p) = launch::helper_override() {
+        return Ok(p);
     }
     let lib = own_library_path().ok_or("cannot find where the SamuraiRoto plugin was loaded from")?;
-    Ok(lib.with_file_name(HELPER_PROGRAM))
+    Ok(launch::helper_path(lib.parent().ok_or("the SamuraiRoto plugin's path has no folder")?))
 }
 
 /// The file this library was mapped from, found in `/proc/self/maps` by the address of
@@ -109,49 +84,14 @@ fn own_library_path() -> Option<PathBuf> {
     })
 }
 
-fn helper_env() -> Vec<(String, String)> {
-    std::env::vars().filter(|(k, _)| KEPT_ENV.contains(&k.as_str()) || (k.starts_with("SAMURAI_ROTO_") && k != HELPER_ENV)).collect()
-}
-
 impl Helper {
     fn start(generation: u64) -> Result<Helper, String> {
         let bin = helper_path()?;
-        let meta = std::fs::metadata(&bin)
-            .map_err(|e| format!("SamuraiRoto's helper program {} is missing ({e}); reinstall the plugin bundle", bin.display()))?;
-        if !meta.is_file() || std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 == 0 {
-            return Err(format!("SamuraiRoto's helper program {} is not an executable file; reinstall the plugin bundle", bin.display()));
-        }
-        let log = std::env::var_os(HELPER_LOG_ENV)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("samurai-roto-helper-{}.log", std::process::id())));
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| format!("cannot open the helper's log {}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let (ours, theirs) = UnixStream::pair().map_err(|e| format!("cannot create the helper's socket: {e}"))?;
         let level = std::env::var("SAMURAI_ROTO_LOG").unwrap_or_else(|_| "info".into());
-        let child = Command::new(&bin)
-            .args(["--log", &level])
-            .env_clear()
-            .envs(helper_env())
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start SamuraiRoto's helper program {}: {e}", bin.display()))?;
+        let launch::Started { child, lifeline, log } = launch::start(&bin, &launch::log_path(), &level).map_err(|e| e.to_string())?;
         let pid = child.id();
         tracing::info!("SamuraiRoto: started helper {} (pid {pid}, log {})", bin.display(), log.display());
-        Ok(Helper {
-            child: Mutex::new(child),
-            lifeline: ours,
-            pid,
-            generation,
-            log,
-            idle: Mutex::new(Vec::new()),
-            dead: AtomicBool::new(false),
-        })
+        Ok(Helper { child: Mutex::new(child), lifeline, pid, generation, log, idle: Mutex::new(Vec::new()), dead: AtomicBool::new(false) })
     }
 
     /// Whether the process still runs (reaps it when it ended).
@@ -179,7 +119,7 @@ impl Helper {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let how = match status {
-            Some(s) => describe_exit(s),
+            Some(s) => launch::describe_exit(s),
             None => format!("broke the connection ({error})"),
         };
         format!(
@@ -194,32 +134,15 @@ impl Helper {
         if let Some(conn) = self.idle.lock().pop() {
             return Ok(Lease { helper: self.clone(), conn: Some(conn) });
         }
-        let (ours, theirs) = UnixStream::pair().map_err(|e| format!("cannot create a helper connection: {e}"))?;
-        let shm = Shm::create(SHM_BYTES).map_err(|e| e.to_string())?;
-        let fds = [theirs.as_fd(), shm.fd()];
-        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
-        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
-        control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
-        rustix::net::sendmsg(&self.lifeline, &[IoSlice::new(&[LIFELINE_CONNECT])], &mut control, rustix::net::SendFlags::NOSIGNAL)
-            .map_err(|e| self.failure("connecting", &e.to_string()))?;
-        drop(theirs);
-        let mut lease = Lease { helper: self.clone(), conn: Some(Connection { stream: ours, shm }) };
+        let shm = launch::new_region().map_err(|e| e.to_string())?;
+        let stream = launch::open_connection(&self.lifeline, &shm).map_err(|e| self.failure("connecting", &e.to_string()))?;
+        let mut lease = Lease { helper: self.clone(), conn: Some(Connection { stream, shm }) };
         match lease.call(&Request::Hello { version: proto::VERSION }, "connecting")? {
             Reply::Welcome { version, .. } if version == proto::VERSION => Ok(lease),
             other => {
                 Err(format!("SamuraiRoto's helper answered {other:?} to Hello; is the bundle's helper from another version of the plugin?"))
             }
         }
-    }
-}
-
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (_, Some(9)) => "was killed (SIGKILL: out of memory, or ended by hand)".into(),
-        (_, Some(sig)) => format!("crashed (signal {sig})"),
-        (Some(code), _) => format!("exited with status {code}"),
-        _ => "ended".into(),
     }
 }
 

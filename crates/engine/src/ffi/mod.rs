@@ -1,5 +1,6 @@
 //! The cxx bridge to `cpp/shim.cpp`: libtorch C++ calls that `tch` does not expose (CUDA
-//! caching-allocator statistics and cache release). Called from `model/` only.
+//! caching-allocator statistics and cache release, called from `model/`; libtorch's build
+//! description, for `samurai-roto doctor`).
 //!
 //! The CUDA paths compile on every machine but can only be exercised where a GPU is present;
 //! on a CPU-only machine every call reports "CUDA is not available" as an error.
@@ -27,6 +28,8 @@ mod bridge {
         fn cuda_memory_stats(device: i8) -> Result<DeviceMemoryStats>;
         fn cuda_empty_cache() -> Result<()>;
         fn cuda_reset_peak_stats(device: i8) -> Result<()>;
+        fn libtorch_config() -> Result<String>;
+        fn libtorch_header_version() -> String;
     }
 }
 
@@ -55,6 +58,18 @@ pub fn cuda_empty_cache() -> Result<(), String> {
 /// Resets the peak memory counters of `device`.
 pub fn cuda_reset_peak_stats(device: i8) -> Result<(), String> {
     bridge::cuda_reset_peak_stats(device).map_err(|e| e.what().to_owned())
+}
+
+/// The loaded libtorch's description of its build (`at::show_config()`): its version
+/// (`TORCH_VERSION=` in the build settings), the CPU capability its kernels dispatch to
+/// (`CPU capability usage:`), oneDNN's version, the CUDA runtime when built with CUDA.
+pub fn libtorch_config() -> Result<String, String> {
+    bridge::libtorch_config().map_err(|e| e.what().to_owned())
+}
+
+/// The libtorch version of the headers the shim was compiled against.
+pub fn libtorch_header_version() -> String {
+    bridge::libtorch_header_version()
 }
 
 extern "C" {
@@ -110,5 +125,14 @@ mod tests {
             assert!(err.contains("CUDA is not available"), "{err}");
             assert!(cuda_empty_cache().is_err());
         }
+    }
+
+    #[test]
+    fn libtorch_describes_its_build_and_version() {
+        let config = libtorch_config().unwrap();
+        let version = libtorch_header_version();
+        assert!(version.chars().next().is_some_and(|c| c.is_ascii_digit()), "{version}");
+        assert!(config.contains(&format!("TORCH_VERSION={version}")), "{config}");
+        assert!(config.contains("CPU capability usage:"), "{config}");
     }
 }
