@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn sample_prompts_file() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/clips/prompts.yaml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/clips/prompts.yaml");
         let p = read_prompts(&path, None, Path::new("/x/bedroom")).unwrap();
         assert_eq!(p.len(), 2);
         assert!(p.iter().any(|o| o.name == "girl" && boxed(o) == Some([310.0, 0.0, 515.0, 400.0])));
