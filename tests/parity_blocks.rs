@@ -294,3 +294,25 @@ fn parity_base_plus_256() {
 fn parity_large_256() {
     run_case(ModelSize::Large, 256);
 }
+
+/// The reference arrays are read by `common::read_npz`, which refuses an array whose payload
+/// is shorter than its header's shape: tch's `Tensor::read_npz` would fill the rest of the
+/// tensor with the heap memory past its buffer and the comparison would run on that.
+#[test]
+#[should_panic(expected = "payload holds 16 bytes but shape [1024] of <f4 needs 4096")]
+fn read_npz_refuses_an_array_shorter_than_its_shape() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.npz");
+    let header = format!("{:<117}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (1024,), }");
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header.as_bytes());
+    npy.extend([0u8; 16]);
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("a.npy", stored).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    common::read_npz(&path);
+}
