@@ -129,11 +129,47 @@ fn check_image_encoder(p: &mut Parity, model: &Sam2Model) {
     }
     for (i, t) in enc.vision_pos_enc.iter().enumerate() {
         p.check(&format!("vision_pos_enc.{i}"), t);
+        check_against_formula(p, i, t);
     }
     p.check("vision_features", &enc.vision_features);
     let fwd = model.forward_image(&image);
     for (i, t) in fwd.backbone_fpn.iter().enumerate() {
         p.check(&format!("forward_image.backbone_fpn.{i}"), t);
+    }
+}
+
+/// `PositionEmbeddingSine` (temperature 10000, normalised, scale 2π) of an `h × w` grid with
+/// `c` channels evaluated in f64 straight from the reference's formula: sin on even and cos
+/// on odd channels of `pos / (n + 1e-6) · 2π / 10000^(2·(k//2)/(c/2))`, y channels first.
+fn sine_formula(c: i64, h: i64, w: i64) -> Tensor {
+    let half = c / 2;
+    let mut v = Vec::with_capacity((c * h * w) as usize);
+    for ch in 0..c {
+        let k = ch % half;
+        let dim_t = 10000f64.powf((2 * (k / 2)) as f64 / half as f64);
+        for i in 0..h {
+            for j in 0..w {
+                let (pos, n) = if ch < half { (i + 1, h) } else { (j + 1, w) };
+                let arg = pos as f64 / (n as f64 + 1e-6) * 2.0 * std::f64::consts::PI / dim_t;
+                v.push(if k % 2 == 0 { arg.sin() } else { arg.cos() });
+            }
+        }
+    }
+    Tensor::from_slice(&v).view([1, c, h, w])
+}
+
+/// The position encodings are a pure function of the grid, so both sides are also held to
+/// the formula: when ours and the reference's disagree, the failures say which side departs
+/// from it (our computation, or the generated fixture).
+fn check_against_formula(p: &mut Parity, i: usize, ours: &Tensor) {
+    let reference = p.get(&format!("vision_pos_enc.{i}"));
+    let (_, c, h, w) = reference.size4().expect("vision_pos_enc is NCHW");
+    let formula = sine_formula(c, h, w);
+    for (side, t) in [("ours", ours), ("reference", &reference)] {
+        let label = format!("{} vision_pos_enc.{i} ({side} vs the f64 formula)", p.case);
+        if catch_unwind(AssertUnwindSafe(|| common::assert_close(&label, t, &formula, REL))).is_err() {
+            p.failures.push(format!("vision_pos_enc.{i} ({side} vs formula)"));
+        }
     }
 }
 
@@ -148,7 +184,9 @@ fn ref_feat_sizes(p: &Parity) -> Vec<(i64, i64)> {
     (0..3).map(|i| hw(&p.get(&format!("vision_pos_enc.{i}")))).collect()
 }
 
-/// Flattening of the reference's forward_image output into seq-first features.
+/// Flattening of the reference's forward_image output into seq-first features. Its inputs are
+/// the reference's arrays, so `vision_pos_embeds.*` check the flattening of the reference's
+/// own encodings, not our encodings (those are `vision_pos_enc.*` in the image encoder block).
 fn check_prepare_backbone(p: &mut Parity, model: &Sam2Model) {
     let fwd = BackboneOut {
         vision_features: p.get("vision_features"),
@@ -293,4 +331,26 @@ fn parity_base_plus_256() {
 #[test]
 fn parity_large_256() {
     run_case(ModelSize::Large, 256);
+}
+
+/// The reference arrays are read by `common::read_npz`, which refuses an array whose payload
+/// is shorter than its header's shape: tch's `Tensor::read_npz` would fill the rest of the
+/// tensor with the heap memory past its buffer and the comparison would run on that.
+#[test]
+#[should_panic(expected = "payload holds 16 bytes but shape [1024] of <f4 needs 4096")]
+fn read_npz_refuses_an_array_shorter_than_its_shape() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.npz");
+    let header = format!("{:<117}\n", "{'descr': '<f4', 'fortran_order': False, 'shape': (1024,), }");
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header.as_bytes());
+    npy.extend([0u8; 16]);
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("a.npy", stored).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+    common::read_npz(&path);
 }

@@ -7,11 +7,14 @@ use tch::{Device, Kind, Tensor};
 
 /// Tensors that depend only on a small key (a grid size, a device), computed once: the
 /// position encodings and RoPE frequencies are the same for every frame. Callers get shallow
-/// copies and must not write into them. Cloning gives an empty memo.
+/// copies (views of the memoised storage) and must not write into them: each entry keeps the
+/// version counter it had when stored, and a hit whose tensor was written in place since
+/// (any in-place op on it or on a view of it) panics instead of handing out the altered
+/// values. Cloning gives an empty memo.
 #[derive(Debug, Default)]
-pub struct Memo<K>(std::sync::Mutex<Vec<(K, Tensor)>>);
+pub struct Memo<K>(std::sync::Mutex<Vec<(K, Tensor, i64)>>);
 
-impl<K: PartialEq> Memo<K> {
+impl<K: PartialEq + std::fmt::Debug> Memo<K> {
     pub fn new() -> Self {
         Self(std::sync::Mutex::new(Vec::new()))
     }
@@ -19,11 +22,16 @@ impl<K: PartialEq> Memo<K> {
     /// The tensor of `key`, computing it with `f` the first time.
     pub fn get_or(&self, key: K, f: impl FnOnce() -> Tensor) -> Tensor {
         let mut memo = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, t)) = memo.iter().find(|(k, _)| *k == key) {
+        if let Some((_, t, version)) = memo.iter().find(|(k, _, _)| *k == key) {
+            let now = t.internal_version();
+            assert_eq!(
+                now, *version,
+                "memoised tensor for {key:?} was written in place (version {version} -> {now}): callers must not write into memo tensors"
+            );
             return t.shallow_clone();
         }
         let t = f();
-        memo.push((key, t.shallow_clone()));
+        memo.push((key, t.shallow_clone(), t.internal_version()));
         t
     }
 }
@@ -162,4 +170,70 @@ pub fn get_1d_sine_pe(pos: &Tensor, dim: i64, temperature: f64) -> Tensor {
     let dim_t = Tensor::from(temperature).to_kind(Kind::Float).to_device(pos.device()).pow(&expo);
     let pos_embed = pos.unsqueeze(-1).divide(&dim_t);
     Tensor::cat(&[pos_embed.sin(), pos_embed.cos()], -1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PositionEmbeddingSine` of an `h × w` grid evaluated directly in f64 (the reference's
+    /// formula: normalised 1-based positions times 2π, over `temperature^(2·(k//2)/half)`,
+    /// sin on even and cos on odd channels, y channels first).
+    fn sine_formula(feats: i64, h: i64, w: i64) -> Vec<f64> {
+        let half = feats / 2;
+        let mut out = Vec::with_capacity((feats * h * w) as usize);
+        for c in 0..feats {
+            let k = c % half;
+            let dim_t = 10000f64.powf((2 * (k / 2)) as f64 / half as f64);
+            for i in 0..h {
+                for j in 0..w {
+                    let (pos, n) = if c < half { (i + 1, h) } else { (j + 1, w) };
+                    let arg = pos as f64 / (n as f64 + 1e-6) * 2.0 * std::f64::consts::PI / dim_t;
+                    out.push(if k % 2 == 0 { arg.sin() } else { arg.cos() });
+                }
+            }
+        }
+        out
+    }
+
+    /// The encoding is a pure function of the grid: a fresh instance, the memoised copy and
+    /// the f64 formula agree (float32 rounding only), for the parity test's 64×64 grid and
+    /// a non-square one.
+    #[test]
+    fn sine_encoding_is_the_formula_on_every_call() {
+        for (feats, h, w) in [(256, 64, 64), (64, 5, 7)] {
+            let pe = PositionEmbeddingSine::new(feats, 10000.0);
+            let first = pe.forward(1, h, w, Device::Cpu);
+            let again = pe.forward(2, h, w, Device::Cpu);
+            assert_eq!(first.size(), vec![1, feats, h, w]);
+            assert_eq!(again.size(), vec![2, feats, h, w]);
+            let fresh = PositionEmbeddingSine::new(feats, 10000.0).forward(1, h, w, Device::Cpu);
+            assert!(first.equal(&fresh) && again.get(1).equal(&fresh.get(0)), "{h}x{w}: memoised encoding differs from a fresh one");
+            let want = Tensor::from_slice(&sine_formula(feats, h, w)).view([1, feats, h, w]);
+            let err = (first.to_kind(Kind::Double) - want).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "{h}x{w}: max |encoding - formula| = {err:e}");
+        }
+    }
+
+    /// A caller that writes into a memoised encoding (here the `b = 1` view `forward`
+    /// returns) is caught at the next lookup instead of every later frame silently getting
+    /// the altered table.
+    #[test]
+    #[should_panic(expected = "was written in place")]
+    fn memo_refuses_an_entry_written_in_place() {
+        let pe = PositionEmbeddingSine::new(16, 10000.0);
+        let mut t = pe.forward(1, 4, 4, Device::Cpu);
+        let _ = t.fill_(0.0);
+        let _ = pe.forward(1, 4, 4, Device::Cpu);
+    }
+
+    /// Reads and views of a memo entry leave it usable.
+    #[test]
+    fn memo_hits_after_reads_and_views() {
+        let memo = Memo::new();
+        let t = memo.get_or(3, || Tensor::arange(6, (Kind::Float, Device::Cpu)));
+        let _ = (t.view([2, 3]).transpose(0, 1).contiguous() * 2.0).sum(Kind::Float);
+        let again = memo.get_or(3, || panic!("recomputed"));
+        assert!(again.equal(&Tensor::arange(6, (Kind::Float, Device::Cpu))));
+    }
 }

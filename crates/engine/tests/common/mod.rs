@@ -47,10 +47,68 @@ pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }
 
-/// Reads every array of an `.npz` file into a name → tensor map.
+/// Reads every array of an `.npz` file into a name → tensor map. Each array's payload must
+/// hold exactly the bytes its header's shape and dtype need: tch's `Tensor::read_npz` does
+/// not check that and copies `numel × element size` bytes from its buffer whatever its
+/// length, so a short array would be filled with the heap memory past the buffer.
 pub fn read_npz(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    use std::io::Read;
     assert!(path.exists(), "fixture {} missing: run scripts/test.sh (it generates fixtures)", path.display());
-    Tensor::read_npz(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())).into_iter().collect()
+    let fail = |e: String| -> ! { panic!("cannot read {}: {e}", path.display()) };
+    let file = std::fs::File::open(path).unwrap_or_else(|e| fail(e.to_string()));
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).unwrap_or_else(|e| fail(e.to_string()));
+    let mut arrays = std::collections::HashMap::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap_or_else(|e| fail(e.to_string()));
+        let name = entry.name().strip_suffix(".npy").unwrap_or(entry.name()).to_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap_or_else(|e| fail(format!("array {name:?}: {e}")));
+        let tensor = npy_tensor(&bytes).unwrap_or_else(|e| fail(format!("array {name:?}: {e}")));
+        arrays.insert(name, tensor);
+    }
+    arrays
+}
+
+/// One `.npy` record (C order, little-endian or byte-sized dtype) as a tensor, refused unless
+/// its payload is exactly the size of its shape.
+fn npy_tensor(bytes: &[u8]) -> Result<Tensor, String> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY").ok_or("not an npy record")?;
+    let (len, start) = match rest {
+        [1, _, a, b, ..] => (u16::from_le_bytes([*a, *b]) as usize, 10),
+        [2 | 3, _, a, b, c, d, ..] => (u32::from_le_bytes([*a, *b, *c, *d]) as usize, 12),
+        _ => return Err("unsupported npy version".into()),
+    };
+    let header = bytes.get(start..start + len).and_then(|h| std::str::from_utf8(h).ok()).ok_or("truncated npy header")?;
+    let field = |key: &str| header.split_once(&format!("'{key}':")).map(|(_, v)| v.trim_start()).ok_or(format!("no {key} in {header}"));
+    let descr = field("descr")?.trim_start_matches('\'').split('\'').next().unwrap_or_default();
+    if !field("fortran_order")?.starts_with("False") {
+        return Err(format!("Fortran-order array: {header}"));
+    }
+    let dims = field("shape")?.trim_start_matches('(').split(')').next().unwrap_or_default();
+    let shape = dims
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<i64>().map_err(|e| format!("shape {dims}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kind = match descr {
+        "<f2" => tch::Kind::Half,
+        "<f4" => tch::Kind::Float,
+        "<f8" => tch::Kind::Double,
+        "|i1" => tch::Kind::Int8,
+        "|u1" => tch::Kind::Uint8,
+        "<i2" => tch::Kind::Int16,
+        "<i4" => tch::Kind::Int,
+        "<i8" => tch::Kind::Int64,
+        "|b1" => tch::Kind::Bool,
+        other => return Err(format!("unsupported dtype {other:?}")),
+    };
+    let payload = &bytes[start + len..];
+    let need = shape.iter().product::<i64>() as usize * kind.elt_size_in_bytes();
+    if payload.len() != need {
+        return Err(format!("payload holds {} bytes but shape {shape:?} of {descr} needs {need}", payload.len()));
+    }
+    Tensor::f_from_data_size(payload, &shape, kind).map_err(|e| e.to_string())
 }
 
 /// Max |a - b| as f64.
