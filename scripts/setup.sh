@@ -2,16 +2,20 @@
 # Sets up everything SamuraiRoto needs on a fresh machine, idempotently:
 #   - a git-ignored Python venv in .venv with torch==2.11.0 (its libtorch is what tch links),
 #   - with --reference: the reference SAMURAI package for parity tests and benchmarks, and
-#     pymatting for the edge refinement's parity tests and evaluation harness.
+#     pymatting for the edge refinement's parity tests and evaluation harness,
+#   - with --package: the release packaging tools of scripts/package.sh (ziglang, auditwheel
+#     and cargo-about, all pinned, into the venv).
 # Prints the environment lines to source (LIBTORCH_USE_PYTORCH, LD_LIBRARY_PATH).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 want_reference=0
+want_package=0
 for arg in "$@"; do
   case "$arg" in
     --reference) want_reference=1 ;;
-    *) echo "setup.sh: unknown argument '$arg' (expected --reference)" >&2; exit 2 ;;
+    --package) want_package=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (expected --reference or --package)" >&2; exit 2 ;;
   esac
 done
 
@@ -59,5 +63,25 @@ if [ "$want_reference" = 1 ]; then
   if [ "$("$py" -c 'import pymatting; print(pymatting.__version__)' 2>/dev/null)" != "$PYMATTING_VERSION" ]; then
     echo "setup: installing pymatting==$PYMATTING_VERSION (refinement parity tests)" >&2
     "$py" -m pip install --quiet "pymatting==$PYMATTING_VERSION" "numba==$NUMBA_VERSION"
+  fi
+fi
+
+if [ "$want_package" = 1 ]; then
+  # Release archives (scripts/package.sh): zig links against glibc 2.28's symbol stubs,
+  # auditwheel's manylinux policy is what scripts/check-elf-policy.py checks against (with
+  # pyelftools, auditwheel's own ELF reader), cargo-about writes the crates' licence texts.
+  ZIGLANG_VERSION=0.17.1
+  AUDITWHEEL_VERSION=6.8.2
+  PYELFTOOLS_VERSION=0.33
+  CARGO_ABOUT_VERSION=0.9.3
+  if [ "$("$py" -c 'import importlib.metadata as m; print(m.version("ziglang"), m.version("auditwheel"), m.version("pyelftools"))' 2>/dev/null)" \
+      != "$ZIGLANG_VERSION $AUDITWHEEL_VERSION $PYELFTOOLS_VERSION" ]; then
+    echo "setup: installing ziglang==$ZIGLANG_VERSION auditwheel==$AUDITWHEEL_VERSION (packaging)" >&2
+    "$py" -m pip install --quiet "ziglang==$ZIGLANG_VERSION" "auditwheel==$AUDITWHEEL_VERSION" \
+      "pyelftools==$PYELFTOOLS_VERSION"
+  fi
+  if [ "$("$venv/bin/cargo-about" --version 2>/dev/null)" != "cargo-about $CARGO_ABOUT_VERSION" ]; then
+    echo "setup: building cargo-about $CARGO_ABOUT_VERSION into $venv/bin (packaging, about 3 minutes)" >&2
+    cargo install --quiet --locked --features cli --root "$venv" "cargo-about@$CARGO_ABOUT_VERSION"
   fi
 fi
