@@ -48,9 +48,9 @@ out_dir="${SAMURAI_ROTO_DIST:-$root/dist}"
 work="$target/package"
 mkdir -p "$work"
 
-# Version: Cargo's version of the samurai-roto package, and the commit.
+# Version: Cargo's version of the command line (the workspace's version), and the commit.
 cargo_version="$(cargo metadata --no-deps --locked --offline --format-version 1 |
-  "$py" -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="samurai-roto"))')"
+  "$py" -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="samurai-roto-cli"))')"
 version="$cargo_version-$(git describe --always --dirty)"
 mtime="$(git log -1 --format=%ct)"
 
@@ -66,13 +66,8 @@ ln -sf "$tj_lib" "$tj_dir/libturbojpeg.a"
 export TURBOJPEG_SOURCE=explicit TURBOJPEG_LIB_DIR="$tj_dir"
 TURBOJPEG_INCLUDE_DIR="$(pkg-config --variable=includedir libturbojpeg)"
 export TURBOJPEG_INCLUDE_DIR
-# The helper's own binary once the workspace has one (crates/helper); before, the command
-# line binary is the helper too (`samurai-roto serve`).
-bins="$(cargo metadata --no-deps --locked --offline --format-version 1 |
-  "$py" -c 'import json,sys; print(" ".join(t["name"] for p in json.load(sys.stdin)["packages"] for t in p["targets"] if "bin" in t["kind"]))')"
-build_args=(--bin samurai-roto)
-helper_name=samurai-roto
-case " $bins " in *" samurai-roto-helper "*) build_args+=(--bin samurai-roto-helper); helper_name=samurai-roto-helper ;; esac
+build_args=(-p samurai-roto-ofx -p samurai-roto-cli -p samurai-roto-helper)
+helper_name=samurai-roto-helper
 bin_dir="$target/$triple/release"
 
 crate_licenses="$work/rust-crates.txt"
@@ -85,8 +80,7 @@ for variant in "${variants[@]}"; do
     cuda=0; [ "$variant" = cuda ] && cuda=1
     echo "package: building $variant release binaries for glibc 2.28 ($bin_dir)" >&2
     start=$(date +%s)
-    SAMURAI_ROTO_CUDA=$cuda cargo build --release --locked --target "$triple" \
-      --workspace --lib "${build_args[@]}"
+    SAMURAI_ROTO_CUDA=$cuda cargo build --release --locked --target "$triple" "${build_args[@]}"
     echo "package: $variant build took $(( $(date +%s) - start )) s" >&2
   fi
   "$py" scripts/package/assemble.py --variant "$variant" --version "$version" --mtime "$mtime" \
