@@ -6,7 +6,13 @@
 # WORK_DIR/src       Natron (branch RB-2.5) with its submodules libs/OpenFX and
 #                    libs/SequenceParsing (and that one's tinydir)
 # WORK_DIR/openfx-io openfx-io with its submodules openfx, SupportExt, IOSupport/SequenceParsing
-# Both are cloned from GitHub (recursively) when missing. Results:
+# Both are cloned from GitHub when missing, with just the submodules above (Natron's test
+# and crash-reporter submodules are not built). On a machine without GitHub, name local
+# copies instead: NATRON_GIT_MIRRORS=DIR, a folder holding one git repository (bare or not)
+# per NatronGitHub repository, named as the URLs name them: Natron, openfx-io, openfx.git,
+# openfx-supportext.git, SequenceParsing, tinydir. Each pinned submodule commit is checked
+# out; where a mirror lacks it, the mirror's HEAD is used and a warning names both commits.
+# Results:
 #   WORK_DIR/build/Renderer/NatronRenderer
 #   WORK_DIR/io/{PNG,PFM}.ofx.bundle
 #   WORK_DIR/build/App/Natron        (with --gui: the GUI, about 7 more minutes; to run it
@@ -23,8 +29,77 @@ $sudo apt-get install -y --no-install-recommends cmake g++ make pkg-config extra
   libclang-common-14-dev llvm-14 libboost-serialization-dev libcairo2-dev libfontconfig-dev \
   libexpat1-dev libx11-dev libceres-dev libgoogle-glog-dev libgflags-dev libpng-dev >&2
 
-[ -d "$work/src" ] || git clone --recursive --branch RB-2.5 https://github.com/NatronGitHub/Natron.git "$work/src"
-[ -d "$work/openfx-io" ] || git clone --recursive https://github.com/NatronGitHub/openfx-io.git "$work/openfx-io"
+github=https://github.com/NatronGitHub/
+mirrors="${NATRON_GIT_MIRRORS:-}"
+if [ -n "$mirrors" ]; then
+  mirrors="$(cd "$mirrors" && pwd)"
+  # Every GitHub URL, the submodules' included, goes to the folder; git refuses file-path
+  # submodule clones unless protocol.file is allowed.
+  export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0="url.$mirrors/.insteadOf" GIT_CONFIG_VALUE_0="$github" \
+    GIT_CONFIG_KEY_1=protocol.file.allow GIT_CONFIG_VALUE_1=always
+fi
+# checkout_available REPO COMMIT: checks COMMIT out, leaving out (sparse checkout) the files
+# whose contents the repository lacks (a mirror may hold only part of a repository's
+# history); prints their paths.
+checkout_available() {
+  local repo="$1" commit="$2" blobs lacking
+  blobs="$(git -C "$repo" ls-tree -r "$commit" | awk -F'\t' '$1 ~ / blob / {split($1, f, " "); print f[3] "\t" $2}')" ||
+    return 1
+  lacking="$(paste <(cut -f1 <<<"$blobs" | git -C "$repo" cat-file --batch-check='%(objecttype)' 2>/dev/null) \
+    <(cut -f2- <<<"$blobs") | awk -F'\t' '$1 ~ / missing$/ {print $2}')"
+  if [ -n "$lacking" ]; then
+    local patterns=('/*')
+    mapfile -t -O 1 patterns < <(sed 's|^|!/|' <<<"$lacking")
+    git -C "$repo" sparse-checkout set --no-cone "${patterns[@]}" >&2 || return 1
+  fi
+  git -C "$repo" checkout -q -f --detach "$commit" >&2 && git -C "$repo" clean -ffdq >&2 || return 1
+  printf '%s' "$lacking"
+}
+# submodules DIR PATH...: checks out each pinned submodule of the work tree DIR. From
+# mirrors: a pinned commit the mirror lacks is replaced by the mirror's HEAD, and files whose
+# contents it lacks are left out, each with a warning.
+submodules() {
+  local dir="$1" path pinned sub use lacking
+  shift
+  for path in "$@"; do
+    if git -C "$dir" submodule update --init -- "$path" >&2; then continue; fi
+    pinned="$(git -C "$dir" ls-tree HEAD -- "$path" | awk '{print $3}')"
+    sub="$dir/$path"
+    [ -n "$mirrors" ] && [ -e "$sub/.git" ] ||
+      { echo "build-natron.sh: $dir: cannot check out $path at $pinned" >&2; exit 1; }
+    use="$pinned"
+    if ! git -C "$sub" cat-file -e "$pinned^{commit}" 2>/dev/null; then
+      use="$(git -C "$sub" rev-parse origin/HEAD)"
+      echo "build-natron.sh: warning: the mirror of $sub lacks the pinned commit $pinned;" \
+        "using the mirror's HEAD $use" >&2
+    fi
+    lacking="$(checkout_available "$sub" "$use")" ||
+      { echo "build-natron.sh: cannot check out $sub at $use" >&2; exit 1; }
+    [ -z "$lacking" ] || echo "build-natron.sh: warning: the mirror of $sub lacks these files of" \
+      "$use, left out:" $lacking >&2
+  done
+}
+# clone URL BRANCH DIR SUBMODULE...: clones (BRANCH empty: the default one) with those
+# submodules; SUB:NESTED is the submodule NESTED of the submodule SUB. The clone becomes DIR
+# only once complete.
+clone() {
+  local url="$1" branch="$2" dir="$3" spec
+  shift 3
+  rm -rf "$dir.part"
+  git clone ${branch:+--branch "$branch"} "$url" "$dir.part" >&2
+  for spec in "$@"; do
+    case "$spec" in
+      *:*) submodules "$dir.part/${spec%%:*}" "${spec#*:}" ;;
+      *) submodules "$dir.part" "$spec" ;;
+    esac
+  done
+  mv "$dir.part" "$dir"
+}
+[ -d "$work/src" ] ||
+  clone "${github}Natron" RB-2.5 "$work/src" libs/OpenFX libs/SequenceParsing libs/SequenceParsing:tinydir
+[ -d "$work/openfx-io" ] ||
+  clone "${github}openfx-io" "" "$work/openfx-io" openfx SupportExt IOSupport/SequenceParsing \
+    IOSupport/SequenceParsing:tinydir
 
 mkdir -p "$work/build"
 cd "$work/build"

@@ -9,6 +9,7 @@ the README's "Checked in Natron" section says how it was built and what this pri
 What it does, in a work folder:
 1. the first --count frames of --clip as 8-bit RGB PNG files (`frames/00000.png` ...);
 2. `samurai-roto track` on them with every --object (blend mode, --image-size) and --logits;
+   with several --cli, each one's mattes and logits must equal the first one's byte for byte;
 3. a Natron script: Read (PNG) -> SamuraiRoto (the objects' boxes keyed on their frames,
    output "ID matte", threshold 0, softness 0) -> Write (PFM, float), rendered by
    NatronRenderer over the whole range ("live");
@@ -17,8 +18,14 @@ What it does, in a work folder:
    from the cache ("farm").
 Each Natron render must equal, pixel for pixel, the ID matte the track logits define: the
 object with the largest logit among those whose logit is > 0, numbered from 1, else 0.
+Each NatronRenderer process must map no libtorch of its own (the network runs in the
+helper), with --foreign-torch exactly the foreign libc10 and libtorch_cpu (the Natron script
+reads /proc/self/maps). With --clean-env, NatronRenderer and the command line(s) run in a
+minimal environment, as on a workstation with only a release archive unpacked (no venv, no
+LD_LIBRARY_PATH).
 """
 import argparse
+import ast
 import os
 import subprocess
 import sys
@@ -29,6 +36,8 @@ import numpy as np
 from PIL import Image
 
 PLUGIN_ID = "org.samuraiRoto.SamuraiRoto"
+# The Natron script prints the libtorch libraries mapped into NatronRenderer on this line.
+MAPPED = "SamuraiRoto check: libtorch in NatronRenderer: "
 
 
 def parse_object(spec):
@@ -69,6 +78,8 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
     w, h = size
     lines = [
         "import NatronEngine",
+        "print(%r + repr(sorted({l.split()[-1] for l in open('/proc/self/maps') if '/libc10' in l or '/libtorch' in l})))"
+        % MAPPED,
         "read = app.createNode('fr.inria.openfx.ReadPNG')",
         "read.setScriptName('Frames')",
         f"read.getParam('filename').setValue({str(frames_dir / '#####.png')!r})",
@@ -107,8 +118,26 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
     return "\n".join(lines) + "\n"
 
 
+def base_env(args, work):
+    """The environment of the processes this check starts: the caller's, or with --clean-env
+    only PATH=/usr/bin:/bin and a fresh HOME (what `env -i` plus those two would give)."""
+    if not args.clean_env:
+        return dict(os.environ)
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+
+
+def differing_files(a, b):
+    """Relative paths of the files under `a` and `b` that are missing on one side or differ."""
+    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    names |= {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    return sorted(str(n) for n in names if not ((a / n).is_file() and (b / n).is_file()
+                                                 and (a / n).read_bytes() == (b / n).read_bytes()))
+
+
 def run_natron(args, script_path, first, last, log_path):
-    env = dict(os.environ)
+    env = base_env(args, Path(log_path).parent)
     env["OFX_PLUGIN_PATH"] = f"{args.plugins}:{args.io_plugins}"
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     # Natron disables site-packages: PySide2 and qtpy must be on PYTHONPATH.
@@ -137,7 +166,13 @@ def run_natron(args, script_path, first, last, log_path):
     failed = [line for line in text.splitlines() if "Rendering Failed" in line or "Traceback" in line]
     if shown or failed:
         sys.exit(f"{log_path}: the plugin or Natron reported a problem:\n" + "\n".join(shown + failed))
-    return took, text
+    mapped = [ast.literal_eval(line[len(MAPPED):]) for line in text.splitlines() if line.startswith(MAPPED)]
+    if len(mapped) != 1:
+        sys.exit(f"{log_path}: expected one line {MAPPED!r} from the Natron script, got {len(mapped)}")
+    want = sorted(str(args.foreign_torch / "lib" / n) for n in ("libc10.so", "libtorch_cpu.so")) if args.foreign_torch else []
+    if sorted(os.path.realpath(p) for p in mapped[0]) != [os.path.realpath(p) for p in want]:
+        sys.exit(f"{log_path}: NatronRenderer maps {mapped[0]}, expected {want or 'no libtorch'}")
+    return took, mapped[0]
 
 
 def compare(out_dir, logits, names, frames, what):
@@ -167,7 +202,9 @@ def main():
     ap.add_argument("--natron-renderer", type=Path, required=True)
     ap.add_argument("--io-plugins", required=True, help="folder(s) with Natron's PNG and PFM reader/writer bundles")
     ap.add_argument("--plugins", type=Path, required=True, help="folder with SamuraiRoto.ofx.bundle")
-    ap.add_argument("--cli", type=Path, required=True, help="the samurai-roto binary")
+    ap.add_argument("--cli", type=Path, action="append", required=True,
+                    help="the samurai-roto command; repeated: the first one's track is the reference and "
+                         "every other must write the same mattes and logits, byte for byte")
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--clip", type=Path, required=True)
     ap.add_argument("--count", type=int, default=8)
@@ -178,9 +215,13 @@ def main():
     ap.add_argument("--farm", action="store_true")
     ap.add_argument("--foreign-torch", type=Path,
                     help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
+    ap.add_argument("--clean-env", action="store_true",
+                    help="run NatronRenderer and the command line(s) with only PATH=/usr/bin:/bin and a fresh HOME")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args()
     args.checkpoint = args.checkpoint.resolve()
+    if args.foreign_torch:
+        args.foreign_torch = args.foreign_torch.resolve()
 
     objects = {}
     for spec in args.object:
@@ -198,22 +239,32 @@ def main():
     size = Image.open(frames_dir / "00000.png").size
     last = args.count - 1
 
+    print(f"plugins: {args.plugins}")
+    for i, cli in enumerate(args.cli):
+        suffix = "" if i == 0 else f"_{i + 1}"
+        cmd = [str(cli), "--threads", "2", "track", "--checkpoint", str(args.checkpoint), "--frames", str(frames_dir),
+               "--image-size", str(args.image_size), "--mode", "blend", "--device", "cpu",
+               "--out", str(work / f"track{suffix}"), "--logits", str(work / f"logits{suffix}")]
+        for spec in args.object:
+            cmd += ["--object", spec]
+        start = time.monotonic()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=base_env(args, work))
+        print(f"track ({cli}): {args.count} frames in {time.monotonic() - start:.1f} s")
+        if i:
+            for what in ("track", "logits"):
+                differ = differing_files(work / what, work / f"{what}{suffix}")
+                if differ:
+                    sys.exit(f"{cli}: {len(differ)} {what} files differ from {args.cli[0]}'s, first {differ[0]}")
+            print(f"track ({cli}): mattes and logits == track ({args.cli[0]}) byte for byte")
     logits = work / "logits"
-    cmd = [str(args.cli), "--threads", "2", "track", "--checkpoint", str(args.checkpoint), "--frames", str(frames_dir),
-           "--image-size", str(args.image_size), "--mode", "blend", "--device", "cpu",
-           "--out", str(work / "track"), "--logits", str(logits)]
-    for spec in args.object:
-        cmd += ["--object", spec]
-    start = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    print(f"track: {args.count} frames in {time.monotonic() - start:.1f} s")
 
     live = work / "natron_live"
     live.mkdir(exist_ok=True)
     script = work / "live.py"
     script.write_text(natron_script(args, frames_dir, size, objects, str(live / "#####.pfm")))
-    took, _ = run_natron(args, script, 0, last, work / "natron_live.log")
+    took, mapped = run_natron(args, script, 0, last, work / "natron_live.log")
     print(f"NatronRenderer live: frames 0-{last} in {took:.1f} s")
+    print(f"libtorch in NatronRenderer (checked in each run): {', '.join(mapped) or 'none'}")
     compare(live, logits, names, range(args.count), "live")
 
     if args.farm:
@@ -233,7 +284,7 @@ def main():
         script.write_text(natron_script(args, frames_dir, size, objects, str(farm / "#####.pfm"), cache))
         half = args.count // 2
         for i, (a, b) in enumerate(((0, half - 1), (half, last))):
-            took, log = run_natron(args, script, a, b, work / f"natron_farm_{i}.log")
+            took, _ = run_natron(args, script, a, b, work / f"natron_farm_{i}.log")
             print(f"NatronRenderer farm process {i + 1}: frames {a}-{b} from the cache in {took:.1f} s")
         compare(farm, logits, names, range(args.count), "farm")
         for t in range(args.count):
