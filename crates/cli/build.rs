@@ -1,5 +1,5 @@
-//! Build script: gives the binary (and its tests) an rpath to the libtorch folder the
-//! engine linked (`DEP_SAMURAI_ROTO_ENGINE_LIBTORCH_LIB`), so a development build runs
+//! Build script: gives the binary (and its tests) the engine's link arguments (libtorch's
+//! rpath, libtorch_cuda in CUDA builds; `DEP_SAMURAI_ROTO_ENGINE_LINK_ARGS`), so a development build runs
 //! without `LD_LIBRARY_PATH` (the release script replaces it with the bundle's); and bakes
 //! `git describe --always --dirty` of the checkout into the binary as
 //! `SAMURAI_ROTO_GIT` (for `--version` and `doctor`; the release script names archives with
@@ -17,8 +17,9 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    if let Ok(dir) = std::env::var("DEP_SAMURAI_ROTO_ENGINE_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    // The engine's link arguments (libtorch's rpath; libtorch_cuda with SAMURAI_ROTO_CUDA=1).
+    for arg in std::env::var("DEP_SAMURAI_ROTO_ENGINE_LINK_ARGS").unwrap_or_default().split('\x1f').filter(|a| !a.is_empty()) {
+        println!("cargo:rustc-link-arg={arg}");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for watched in ["crates", "Cargo.toml", "Cargo.lock"] {

@@ -26,20 +26,24 @@ fn main() {
     // runpath, the CUDA libraries of the torch wheel). Off by default: it adds ~3 GB of
     // libraries to what the plugin must ship and a slower start on CPU-only machines.
     println!("cargo:rerun-if-env-changed=SAMURAI_ROTO_CUDA");
+    let mut link_args = Vec::new();
     if std::env::var("SAMURAI_ROTO_CUDA").is_ok_and(|v| v == "1") {
         if lib_dir.join("libtorch_cuda.so").exists() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+            link_args.push("-Wl,--no-as-needed,-ltorch_cuda,--as-needed".to_owned());
         } else {
             println!("cargo:warning=SAMURAI_ROTO_CUDA=1 but {} has no libtorch_cuda.so (a CPU-only libtorch)", lib_dir.display());
         }
     }
-
     // Binaries and tests find libtorch through this rpath; the installer copies libtorch
     // into the bundle beside the helper and points its rpath there (scripts/install-plugin.sh).
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
-    // The same folder for the program crates (cli, helper): a library's link arguments
-    // reach only its own targets, so each program's build script adds the rpath itself.
-    println!("cargo:libtorch_lib={}", lib_dir.display());
+    link_args.push(format!("-Wl,-rpath,{}", lib_dir.display()));
+    for arg in &link_args {
+        println!("cargo:rustc-link-arg={arg}");
+    }
+    // A library's link arguments reach only its own targets: the program crates over this
+    // one (cli, helper, bench) read them from `DEP_SAMURAI_ROTO_ENGINE_LINK_ARGS` (separated
+    // by U+001F) in their build scripts, so they link libtorch_cuda and find libtorch too.
+    println!("cargo:link_args={}", link_args.join("\x1f"));
     println!("cargo:rerun-if-changed=cpp/shim.cpp");
     println!("cargo:rerun-if-changed=cpp/shim.h");
     println!("cargo:rerun-if-changed=src/ffi/mod.rs");

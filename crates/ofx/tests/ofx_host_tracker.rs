@@ -788,7 +788,8 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 #[ignore = "needs a release archive: scripts/archive-check.sh builds one and runs this test"]
 fn an_unpacked_release_archive_runs_in_a_clean_environment() {
-    let archive = PathBuf::from(std::env::var_os(ARCHIVE_ENV).expect("SAMURAI_ROTO_ARCHIVE names the release archive (scripts/archive-check.sh)"));
+    let archive =
+        PathBuf::from(std::env::var_os(ARCHIVE_ENV).expect("SAMURAI_ROTO_ARCHIVE names the release archive (scripts/archive-check.sh)"));
     assert!(archive.is_file(), "{} is not a file", archive.display());
     let tmp = tempfile::tempdir().unwrap();
     let (unpacked, home) = (tmp.path().join("unpacked"), tmp.path().join("home"));
@@ -889,6 +890,10 @@ fn archive_child() {
         "the helper maps {maps:?}, not only {}",
         bundle_lib.display()
     );
-    println!("archive_child: the bundle's helper (pid {pid}) rendered frames {BUNDLE_FRAMES:?}, mapping {} libtorch libraries, all from {}", maps.len(), bundle_lib.display());
+    println!(
+        "archive_child: the bundle's helper (pid {pid}) rendered frames {BUNDLE_FRAMES:?}, mapping {} libtorch libraries, all from {}",
+        maps.len(),
+        bundle_lib.display()
+    );
     destroy(&plugin, inst);
 }
