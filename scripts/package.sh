@@ -90,5 +90,11 @@ for variant in "${variants[@]}"; do
     --crate-licenses "$crate_licenses" --out-dir "$out_dir" --work "$work"
   archive="$out_dir/SamuraiRoto-$version-linux-x86_64-$variant.tar.gz"
   "$py" scripts/check-elf-policy.py "$archive" || status=1
+  # The laid-out tree's command line starts in a clean environment (every library resolves).
+  mkdir -p "$work/home"
+  if ! env -i PATH=/usr/bin:/bin HOME="$work/home" "$work/SamuraiRoto-$version/bin/samurai-roto" --help >/dev/null; then
+    echo "package: bin/samurai-roto of the $variant archive does not start in a clean environment" >&2
+    status=1
+  fi
 done
 exit $status

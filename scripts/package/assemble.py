@@ -140,6 +140,11 @@ def main() -> int:
             if soname not in system:
                 chosen.setdefault(soname, path.resolve())
     if a.variant == "cuda":
+        for prog in (a.helper, a.cli):
+            out = subprocess.run(["readelf", "-d", str(prog)], check=True, capture_output=True, text=True).stdout
+            if "[libtorch_cuda.so]" not in out:
+                raise SystemExit(f"assemble: {prog} does not link libtorch_cuda.so (build it with "
+                                 "SAMURAI_ROTO_CUDA=1): it would see no GPU")
         # Libraries the chosen ones dlopen by file name: every library in the folders the
         # chosen ones come from whose file name appears in a chosen file, to a fixed point,
         # with its own NEEDED closure. One whose dependencies the system cannot resolve (an

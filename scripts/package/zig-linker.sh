@@ -15,8 +15,10 @@
 #                system folder.
 #   -fuse-ld=*, -B*, -Wl,--no-undefined-version, -Wl,-znostart-stop-gc: rustc's choice of
 #                its own lld and lld-only options; zig links with its own lld.
-# and it adds glibc228-compat.o (see glibc228-compat.cpp), compiled once with g++ into
-# $SAMURAI_ROTO_ZIG_CACHE (default: the cargo target folder's zig-linker/).
+# and to links with C++ in them (those with -lstdc++) it adds glibc228-compat.o (see
+# glibc228-compat.cpp), compiled once with g++ into $SAMURAI_ROTO_ZIG_CACHE (default: the
+# cargo target folder's zig-linker/). An object file's definitions take precedence over the
+# shared libstdc++'s, so our references bind to them.
 # Environment: SAMURAI_ROTO_ZIG (default: "<venv python> -m ziglang"), CXX (default g++),
 # SAMURAI_ROTO_GLIBC (default 2.28).
 set -euo pipefail
@@ -55,16 +57,41 @@ rewrite() { # one argument -> zero or more on stdout, one per line
     -lgcc_s) echo "$libgcc_s" ;;
     -lgomp) find_gomp ;;
     -fuse-ld=*|-B*|-Wl,--no-undefined-version|-Wl,-znostart-stop-gc) ;;
+    -Wl,*,-l*)
+      # zig takes no -l inside -Wl (build.rs: -Wl,--no-as-needed,-ltorch_cuda,--as-needed):
+      # the same in order, with each -l as an argument of its own
+      local part group=() IFS=,
+      for part in ${1#-Wl,}; do
+        if [[ "$part" == -l* ]]; then
+          if [ ${#group[@]} -gt 0 ]; then printf '%s\n' "-Wl,${group[*]}"; fi
+          group=()
+          rewrite "$part"
+        else
+          group+=("$part")
+        fi
+      done
+      if [ ${#group[@]} -gt 0 ]; then printf '%s\n' "-Wl,${group[*]}"; fi
+      ;;
     *) printf '%s\n' "$1" ;;
   esac
 }
-# First pass: the -L folders (for -lgomp), from the arguments and any response file.
+# First pass: the -L folders (for -lgomp) and whether C++ is linked, from the arguments
+# and any response file.
+cxx_link=0
+scan() {
+  case "$1" in
+    -L*) lib_dirs+=("${1#-L}") ;;
+    -lstdc++) cxx_link=1 ;;
+  esac
+}
 for a in "$@"; do
   case "$a" in
-    -L*) lib_dirs+=("${a#-L}") ;;
-    @*) while IFS= read -r l; do case "$l" in -L*) lib_dirs+=("${l#-L}") ;; esac; done <"${a#@}" ;;
+    @*) while IFS= read -r l; do scan "$l"; done <"${a#@}" ;;
+    *) scan "$a" ;;
   esac
 done
+extra=()
+[ "$cxx_link" = 1 ] && extra+=("$compat")
 args=()
 for a in "$@"; do
   if [[ "$a" == @* ]]; then
@@ -81,4 +108,4 @@ done
 # (e.g. _dl_find_object@GLIBC_2.35); at run time the target's own copies are loaded. What
 # our output imports is still bound to glibc 2.28's stubs, and scripts/check-elf-policy.py
 # checks every shipped file's imports against the manylinux_2_28 policy.
-exec "${zig[@]}" cc -target "x86_64-linux-gnu.$glibc" "${args[@]}" "$compat" -Wl,--allow-shlib-undefined
+exec "${zig[@]}" cc -target "x86_64-linux-gnu.$glibc" "${args[@]}" "${extra[@]}" -Wl,--allow-shlib-undefined
