@@ -18,7 +18,8 @@
 # linked by scripts/package/zig-linker.sh (zig's glibc 2.28 stubs, the system's libstdc++
 # and libgcc_s), C++ compiled by g++ as in every other build, TurboJPEG linked statically.
 # The CUDA archive's helper and command line link libtorch_cuda (SAMURAI_ROTO_CUDA=1): that
-# build reuses the same folder, so building both recompiles the engine once more.
+# build reuses the same folder: switching between the two re-runs the engine's build script
+# and relinks (about a minute here).
 #
 # Options (environment):
 #   SAMURAI_ROTO_PACKAGE_BUILD=0   use the binaries already in the target folder

