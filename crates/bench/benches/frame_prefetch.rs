@@ -44,7 +44,7 @@ fn main() {
         plugin.configure(&settings, (0, n - 1), size).unwrap();
         plugin.set_objects(&[ObjectKeys::from_boxes("girl#1", [(key, bbox)])]).unwrap();
         let start = Instant::now();
-        std::hint::black_box(plugin.mattes(target, &fetch, &|| false).unwrap());
+        std::hint::black_box(plugin.mattes(target, &fetch, &|| false, &|_, _, _| true).unwrap());
         start.elapsed().as_secs_f64()
     };
     run(true, 0, 1); // network load and warm-up

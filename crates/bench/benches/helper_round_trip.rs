@@ -47,7 +47,7 @@ fn main() {
     let helper_times: Vec<f64> = (0..n)
         .map(|f| {
             let start = Instant::now();
-            std::hint::black_box(plugin.mattes(f, &fetch, &|| false).unwrap());
+            std::hint::black_box(plugin.mattes(f, &fetch, &|| false, &|_, _, _| true).unwrap());
             start.elapsed().as_secs_f64()
         })
         .collect();

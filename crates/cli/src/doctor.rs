@@ -11,7 +11,6 @@
 //!
 //! Exits 0 when the helper answered; otherwise the report is still printed and the last
 //! line says why the helper could not start. "No CUDA device" is a normal outcome.
-use crate::download;
 use anyhow::{bail, Result};
 use samurai_core::launch;
 use samurai_core::protocol as proto;
@@ -265,7 +264,7 @@ fn cuda() -> Cuda {
 }
 
 fn folders() -> Vec<Folder> {
-    let list = match download::model_folders() {
+    let list = match samurai_core::models::model_folders() {
         Ok(l) => l,
         Err(e) => {
             return vec![Folder {

@@ -19,8 +19,10 @@ pub struct TrackArgs {
     /// SAM 2.1 checkpoint; without it the per-user cache is used (and filled by a download).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Model size to fetch when --checkpoint is not given.
-    #[arg(long, default_value = "tiny")]
+    /// Published model size when --checkpoint is not given: its file is looked for in the
+    /// studio folder ($SAMURAI_ROTO_MODELS), then the user cache, and downloaded into the
+    /// user cache when absent.
+    #[arg(long, default_value = samurai_core::models::DEFAULT_MODEL.name())]
     pub model_size: String,
     /// Folder of JPEG/PNG/EXR frames; frame index = position in name order.
     #[arg(long)]

@@ -9,6 +9,7 @@
 //!   at the frame's resolution, bit-identical to the libtorch path;
 //! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
 //!   and colour decontamination, pure Rust;
+//! - [`models`]: where SAM 2.1 models come from (sizes, files, folders, address);
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels;
 //!   [`launch`]: starting the helper and connecting to it (the plugin and `doctor`).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod finish;
 pub mod launch;
 pub mod lowres;
+pub mod models;
 pub mod prompt;
 pub mod protocol;
 pub mod refine;

@@ -17,6 +17,12 @@
 //! and reports progress ([`Reply::Progress`], answered by [`Request::Go`]: `false`
 //! cancels), and ends with [`Reply::Result`], [`Reply::Done`] or [`Reply::Failed`].
 //!
+//! **Model download.** A `Track` or `Analyse` whose model is a published size absent from
+//! the helper's model folders first downloads it (see [`crate::models`]): the helper sends
+//! [`Reply::Fetching`] (file name, bytes so far, bytes in all when known) every few
+//! hundred kilobytes, each answered by [`Request::Go`] (`false` cancels: the partial file
+//! is removed and the request fails). No frame is asked for during a download.
+//!
 //! **Frames asked for ahead.** The plugin can fetch host frames only inside its render
 //! call, so the helper asks for the frame the tracker will load next *before* it computes
 //! on the current one: the plugin fetches it from the host while the network runs. The
@@ -59,7 +65,9 @@ use std::io::{Read, Write};
 /// Protocol version; both sides must agree (checked by [`Request::Hello`]).
 /// 3: frames asked for ahead, disjoint frame and result areas, the GPU memory limit and
 /// the frame-prefetch switch in [`EngineSettings`].
-pub const VERSION: u32 = 3;
+/// 4: the model as a [`ModelSource`](crate::models::ModelSource) (a published size or a
+/// file) in [`EngineSettings`], and [`Reply::Fetching`] while the helper downloads it.
+pub const VERSION: u32 = 4;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -143,6 +151,12 @@ pub enum Reply {
     Progress {
         done: u32,
         total: u32,
+    },
+    /// Downloading the model file `file`: `done` bytes of `total` (when the server said).
+    Fetching {
+        file: String,
+        done: u64,
+        total: Option<u64>,
     },
     /// A frame's low-resolution logits at [`RESULT_OFFSET`]: `objects.len() × side²` f32,
     /// native endianness, in `objects` order.
@@ -229,6 +243,13 @@ impl Reply {
                 objects.iter().try_for_each(|n| check_name(n))
             }
             Reply::Progress { done, total } if done > total => Err(bad(format!("progress {done} of {total}"))),
+            Reply::Fetching { file, done, total } => {
+                check_name(file)?;
+                match total {
+                    Some(total) if done > total => Err(bad(format!("download of {file}: {done} of {total} bytes"))),
+                    _ => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -391,6 +412,20 @@ mod tests {
             objects: vec![],
         };
         assert!(decode_request(&postcard::to_stdvec(&cfg).unwrap()).unwrap_err().to_string().contains("GPU memory limit"));
+        let fetching = Reply::Fetching { file: "sam2.1_hiera_tiny.pt".into(), done: 5, total: Some(9) };
+        let mut buf = Vec::new();
+        write_message(&mut buf, &fetching).unwrap();
+        assert_eq!(read_reply(&mut buf.as_slice()).unwrap(), fetching);
+        let over = Reply::Fetching { file: "x.pt".into(), done: 10, total: Some(9) };
+        assert!(decode_reply(&postcard::to_stdvec(&over).unwrap()).unwrap_err().to_string().contains("10 of 9 bytes"));
+        let preset = Request::Configure {
+            session: 1,
+            settings: EngineSettings::with_model(crate::models::ModelSource::Preset(crate::config::ModelSize::BasePlus)),
+            range: (0, 1),
+            frame_size: (8, 8),
+            objects: vec![],
+        };
+        assert_eq!(decode_request(&postcard::to_stdvec(&preset).unwrap()).unwrap(), preset);
         let big = Reply::Result { frame: 0, side: MAX_RESULT_SIDE + 1, objects: vec![] };
         assert!(decode_reply(&postcard::to_stdvec(&big).unwrap()).is_err());
         let cfg = Request::Configure {

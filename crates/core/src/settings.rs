@@ -3,6 +3,7 @@
 //! parsed back); the CLI builds the same types from its arguments.
 use crate::config::{ModelSize, Preset, SamuraiConfig};
 use crate::error::{Error, Result};
+pub use crate::models::ModelSource;
 pub use crate::prompt::{KeyframePrompt, MaskPrompt, PointPrompt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -147,9 +148,9 @@ impl Tuning {
 /// Everything that configures tracking; any change invalidates the engine's results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EngineSettings {
-    pub checkpoint: PathBuf,
-    /// `None` = detect from the checkpoint.
-    pub model_size: Option<ModelSize>,
+    /// The network: a published size (found or downloaded by the helper) or a checkpoint
+    /// file (its size read from it).
+    pub model: ModelSource,
     pub device: DeviceChoice,
     /// `None` = automatic: bf16 on CUDA, fp32 on CPU.
     pub precision: Option<Precision>,
@@ -173,14 +174,18 @@ pub struct EngineSettings {
 }
 
 impl EngineSettings {
-    /// `checkpoint` with everything else at its default: the model size read from the
-    /// checkpoint, automatic device and precision, quality 1024, the model's preset
-    /// tuning, hole filling on, blended passes, objects may overlap, no GPU memory limit,
-    /// frames asked for ahead.
+    /// The checkpoint file `checkpoint` with everything else at its default (see
+    /// [`Self::with_model`]).
     pub fn new(checkpoint: impl Into<PathBuf>) -> Self {
+        Self::with_model(ModelSource::File(checkpoint.into()))
+    }
+
+    /// `model` with everything else at its default: automatic device and precision,
+    /// quality 1024, the model's preset tuning, hole filling on, blended passes, objects
+    /// may overlap, no GPU memory limit, frames asked for ahead.
+    pub fn with_model(model: ModelSource) -> Self {
         EngineSettings {
-            checkpoint: checkpoint.into(),
-            model_size: None,
+            model,
             device: DeviceChoice::Auto,
             precision: None,
             image_size: 1024,
@@ -217,8 +222,8 @@ impl EngineSettings {
     }
 
     /// What decides which network is loaded (the helper loads each once).
-    pub fn model_key(&self) -> (PathBuf, i64, DeviceChoice, Option<Precision>) {
-        (self.checkpoint.clone(), self.image_size, self.device, self.precision)
+    pub fn model_key(&self) -> (ModelSource, i64, DeviceChoice, Option<Precision>) {
+        (self.model.clone(), self.image_size, self.device, self.precision)
     }
 }
 

@@ -138,12 +138,14 @@ pub fn checkpoint_hash(path: &Path) -> Result<String> {
     Ok(h)
 }
 
-/// The track-cache key: everything that decides the stored logits. Not in it: device and
-/// precision (a cache is the analysed result whichever device made it), the model-size
-/// parameter (implied by the checkpoint's contents) and non-overlap (applied at render).
-pub fn cache_key(s: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<String> {
+/// The track-cache key: everything that decides the stored logits. `checkpoint` is the
+/// file `s.model` stands for on this machine; its *contents* are hashed, so a published
+/// size found or downloaded into a model folder and the same file chosen by path give one
+/// key. Not in it: how the model was chosen, device and precision (a cache is the analysed
+/// result whichever device made it) and non-overlap (applied at render).
+pub fn cache_key(checkpoint: &Path, s: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<String> {
     let mut k = KeyBuilder::default()
-        .field("checkpoint", &checkpoint_hash(&s.checkpoint)?)
+        .field("checkpoint", &checkpoint_hash(checkpoint)?)
         .field("image_size", &s.image_size.to_string())
         .field("mode", s.mode.name())
         .field("fill_holes", &s.fill_holes.to_string())

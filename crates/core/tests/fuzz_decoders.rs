@@ -53,8 +53,7 @@ fn settings() -> EngineSettings {
         fill_hole_area: 8,
     };
     EngineSettings {
-        checkpoint: "/shots/sam2.1_hiera_tiny.pt".into(),
-        model_size: None,
+        model: samurai_core::models::ModelSource::File("/shots/sam2.1_hiera_tiny.pt".into()),
         device: DeviceChoice::Cuda(0),
         precision: None,
         image_size: 1024,

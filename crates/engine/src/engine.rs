@@ -2,6 +2,10 @@
 //! effect instance, sharing the networks they use (each (checkpoint, size, device,
 //! precision) is loaded once per process, however many instances use it).
 //!
+//! A session's model is a published size or a checkpoint file; a published size absent
+//! from the model folders is downloaded by [`Engine::prepare`] (with progress and cancel)
+//! before the request that needs it, never while a model table or session lock is held.
+//!
 //! A request names its session; frames are pulled through the request's [`HostFrames`]
 //! (the plugin answers from the host; the tracker's word on the frame it loads next goes
 //! out through [`HostFrames::ahead`] when the session's `frame_prefetch` is on), and
@@ -28,6 +32,7 @@ use crate::tracker::offload::OffloadPolicy;
 use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOptions};
 use parking_lot::Mutex;
 use samurai_core::error::{explain_panic, panic_text};
+use samurai_core::models::{file_name, where_to_put, ModelSource};
 use samurai_core::protocol::HelperStats;
 use samurai_core::settings::{EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
 use std::collections::{BTreeMap, HashMap};
@@ -57,9 +62,12 @@ impl<F: FnMut(i64) -> Result<FrameImage, String>> HostFrames for F {
 pub type Fetch<'a> = &'a mut dyn HostFrames;
 /// Reports `(done, total)` pass steps; `false` cancels.
 pub type ProgressFn<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
+/// Reports a model download: `(file name, bytes so far, bytes in all when known)`;
+/// `false` cancels it.
+pub type DownloadFn<'a> = &'a mut dyn FnMut(&str, u64, Option<u64>) -> bool;
 
-/// The identity of a loaded network: checkpoint, input size, device, precision.
-type ModelKey = (std::path::PathBuf, i64, samurai_core::settings::DeviceChoice, Option<Precision>);
+/// The identity of a loaded network: model, input size, device, precision.
+type ModelKey = (ModelSource, i64, samurai_core::settings::DeviceChoice, Option<Precision>);
 
 /// One instance's tracker.
 #[derive(Default)]
@@ -178,12 +186,10 @@ impl Engine {
         size: (u32, u32),
         objects: &[ObjectKeys],
     ) -> Result<(), String> {
-        if !settings.checkpoint.is_file() {
-            return Err(format!(
-                "checkpoint {} not found. {}",
-                settings.checkpoint.display(),
-                crate::model::checkpoint::OFFICIAL_CHECKPOINTS
-            ));
+        if let ModelSource::File(path) = &settings.model {
+            if !path.is_file() {
+                return Err(format!("checkpoint {} not found. {}", path.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS));
+            }
         }
         let cell = self.session(id);
         let mut st = cell.lock();
@@ -211,6 +217,20 @@ impl Engine {
             st.apply_objects(objects).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Makes sure the model of session `id` is on this machine: a published size absent
+    /// from the model folders is downloaded into the user cache, reporting through
+    /// `download` (`false` cancels; the partial file is removed). Nothing to do for a
+    /// checkpoint file, a model already present or loaded, or a session not configured.
+    pub fn prepare(&self, id: u64, download: DownloadFn<'_>) -> Result<(), String> {
+        let Some(settings) = self.session(id).lock().configured.as_ref().map(|(s, _, _)| s.clone()) else { return Ok(()) };
+        let ModelSource::Preset(size) = settings.model else { return Ok(()) };
+        if self.models.lock().contains_key(&settings.model_key()) || samurai_core::models::find_present(size).is_some() {
+            return Ok(());
+        }
+        let name = file_name(size);
+        samurai_fetch::ensure(size, &mut |done, total| download(&name, done, total)).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// The low-resolution result of `frame`, tracking as needed.
@@ -311,19 +331,34 @@ impl Engine {
         models.retain(|_, (m, _)| Arc::strong_count(m) > 1);
         let loaded = load_model(s)?;
         self.loads.fetch_add(1, Ordering::SeqCst);
-        tracing::info!("model load: {} ({} model, {:?}, image size {})", s.checkpoint.display(), loaded.1, s.device, s.image_size);
+        tracing::info!("model load: {} ({} model, {:?}, image size {})", s.model, loaded.1, s.device, s.image_size);
         models.insert(key, loaded.clone());
         Ok(loaded)
+    }
+}
+
+/// The file `s.model` stands for on this machine (never downloads: see [`Engine::prepare`]).
+fn model_file(s: &EngineSettings) -> Result<std::path::PathBuf, String> {
+    match &s.model {
+        ModelSource::File(path) if path.is_file() => Ok(path.clone()),
+        ModelSource::File(path) => {
+            Err(format!("checkpoint {} not found. {}", path.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS))
+        }
+        ModelSource::Preset(size) => s
+            .model
+            .present_file()
+            .ok_or_else(|| format!("the {size} model ({}) is not on this machine. {}", file_name(*size), where_to_put(*size))),
     }
 }
 
 fn load_model(s: &EngineSettings) -> Result<(SharedModel, ModelSize), String> {
     let device = s.device.resolve().map_err(|e| e.to_string())?;
     let precision = s.precision.unwrap_or(if device.is_cuda() { Precision::Bf16 } else { Precision::F32 });
-    let model = Sam2Model::load_detect(&s.checkpoint, s.image_size, &LoadOptions { device, precision }).map_err(|e| e.to_string())?;
-    if let Some(want) = s.model_size {
+    let path = model_file(s)?;
+    let model = Sam2Model::load_detect(&path, s.image_size, &LoadOptions { device, precision }).map_err(|e| e.to_string())?;
+    if let Some(want) = s.model.size() {
         if want != model.size {
-            return Err(format!("the checkpoint holds a {} model but the model size parameter says {want}", model.size));
+            return Err(format!("{} holds a {} model, not the {want} model its name promises", path.display(), model.size));
         }
     }
     let size = model.size;
@@ -342,7 +377,7 @@ impl SessionState {
             let tuning = s.samurai(size).map_err(|e| e.to_string())?;
             tracing::info!(
                 "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}; GPU memory limit {}; frame prefetch {}",
-                s.checkpoint.display(),
+                s.model,
                 if s.tuning.is_some() { "custom" } else { "preset" },
                 tuning.kf_score_weight,
                 tuning.stable_frames_threshold,

@@ -128,7 +128,9 @@ impl Connection {
             Request::Track { session, frame } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t));
+                let result = engine
+                    .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
+                    .and_then(|_| engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t)));
                 dialogue.finish()?;
                 match result {
                     Ok(low) => self.put_result(frame, &low)?,
@@ -138,8 +140,9 @@ impl Connection {
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result =
-                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low));
+                let result = engine.prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total)).and_then(|_| {
+                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
+                });
                 dialogue.finish()?;
                 result.map_or_else(failed, |_| Reply::Done)
             }
@@ -309,6 +312,18 @@ impl<'c> Dialogue<'c> {
     fn progress(&self, done: usize, total: usize) -> bool {
         let (done, total) = (done.min(total) as u32, total as u32);
         match self.exchange(&Reply::Progress { done, total }) {
+            Ok(Request::Go { on }) => on,
+            Ok(other) => {
+                self.unexpected("Go", other);
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reports a model download; `false` (the plugin's cancel, a broken connection) stops it.
+    fn fetching(&self, file: &str, done: u64, total: Option<u64>) -> bool {
+        match self.exchange(&Reply::Fetching { file: file.to_owned(), done, total }) {
             Ok(Request::Go { on }) => on,
             Ok(other) => {
                 self.unexpected("Go", other);

@@ -8,7 +8,7 @@ pub const PLUGIN_ID: &std::ffi::CStr = c"org.samuraiRoto.SamuraiRoto";
 pub const VERSION: (u32, u32) = (0, 1);
 
 const DESCRIPTION: &str = "SAM 2.1 + SAMURAI object tracking: draw a box around an object on any frame \
-(a keyframe) and get its matte on every frame. Set Checkpoint to a SAM 2.1 checkpoint first.";
+(a keyframe) and get its matte on every frame. Pick a Model (downloaded on first use) or a checkpoint file.";
 
 /// Describe: effect-wide properties. `overlay` is the interact's entry point.
 pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {

@@ -90,12 +90,23 @@ pub struct AnalyseReport {
     pub written: Option<(PathBuf, u64)>,
 }
 
+/// Reports a model download: `(file name, bytes so far, bytes in all when known)`;
+/// `false` cancels it.
+pub type DownloadFn<'a> = &'a dyn Fn(&str, u64, Option<u64>) -> bool;
+
 pub trait MatteEngine: Send + Sync {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String>;
     fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String>;
     /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
-    /// `fetch` pulls other frames; `abort` polled between frames.
-    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String>;
+    /// `fetch` pulls other frames; `abort` polled between frames; `download` reports a
+    /// model download (the helper's, before tracking) and may cancel it.
+    fn mattes(
+        &self,
+        frame: i64,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        abort: &dyn Fn() -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<Mattes, String>;
     /// Like `mattes` but only from what is already computed or in the track cache file
     /// (`current` = the host's image of `frame`, checked against the file), never
     /// blocking behind a running propagation.
@@ -105,8 +116,14 @@ pub trait MatteEngine: Send + Sync {
     /// Why the track cache file set is not used (stale or damaged), for the artist.
     fn notice(&self) -> Option<String>;
     /// Tracks every frame of the range (progress in 0..=1; `false` from `progress`
-    /// cancels) and writes the track cache file when one is set.
-    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String>;
+    /// cancels) and writes the track cache file when one is set; `download` as for
+    /// [`Self::mattes`].
+    fn analyse(
+        &self,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        progress: &dyn Fn(f64) -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<AnalyseReport, String>;
     fn clear_cache(&self);
 }
 
@@ -178,8 +195,10 @@ impl BoxMatteEngine {
 
 impl MatteEngine for BoxMatteEngine {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
-        if !settings.checkpoint.is_file() {
-            return Err(format!("checkpoint {} not found", settings.checkpoint.display()));
+        if let samurai_core::models::ModelSource::File(path) = &settings.model {
+            if !path.is_file() {
+                return Err(format!("checkpoint {} not found", path.display()));
+            }
         }
         let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
         let new = Some((settings.clone(), frame_range, frame_size));
@@ -199,7 +218,13 @@ impl MatteEngine for BoxMatteEngine {
         Ok(())
     }
 
-    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
+    fn mattes(
+        &self,
+        frame: i64,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        abort: &dyn Fn() -> bool,
+        _download: DownloadFn<'_>,
+    ) -> Result<Mattes, String> {
         let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
@@ -244,14 +269,19 @@ impl MatteEngine for BoxMatteEngine {
 
     /// Renders every frame of the range (pulling each keyframe's frame as `mattes`
     /// does); writes no file.
-    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
+    fn analyse(
+        &self,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        progress: &dyn Fn(f64) -> bool,
+        _download: DownloadFn<'_>,
+    ) -> Result<AnalyseReport, String> {
         let (_, (a, b), _) =
             self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
         for f in a..=b {
             if !progress((f - a) as f64 / (b - a + 1) as f64) {
                 return Err("Analyse cancelled".into());
             }
-            self.mattes(f, fetch, &|| false)?;
+            self.mattes(f, fetch, &|| false, &|_, _, _| true)?;
         }
         Ok(AnalyseReport { frames: (b - a + 1) as usize, written: None })
     }

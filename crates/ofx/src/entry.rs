@@ -90,6 +90,10 @@ fn create_instance(effect: Effect) -> OfxResult<OfxStatus> {
     if let Err(e) = &engine {
         suites::post_persistent(effect, n::kOfxMessageWarning, e);
     }
+    // Hosts without enabled-state support still work: Checkpoint is just always editable.
+    if let Err(e) = effect.params().and_then(params::sync_checkpoint_enabled) {
+        tracing::debug!("Checkpoint's enabled state not set: {}", e.message);
+    }
     let raw = Box::into_raw(Box::new(Instance::new(effect, engine)));
     if let Err(e) = effect.props().and_then(|p| p.set_pointer(n::kOfxPropInstanceData, raw.cast())) {
         // SAFETY: `raw` came from Box::into_raw above and was not stored anywhere.
@@ -112,6 +116,10 @@ fn destroy_instance(effect: Effect) -> OfxResult<OfxStatus> {
 }
 
 fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStatus> {
+    if name == params::MODEL.id {
+        params::sync_checkpoint_enabled(inst.params()?)?;
+        return Ok(sys::kOfxStatOK);
+    }
     if name == params::CLEAR_CACHE.id {
         if let Ok(e) = &inst.engine {
             e.clear_cache();

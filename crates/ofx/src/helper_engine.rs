@@ -4,14 +4,21 @@
 //! `samurai_core::finish`, bit-identical to the libtorch path; track-cache files are read
 //! and written here, so a farm render from a cache never starts a helper.
 //!
+//! The model: a published size absent from this machine's model folders is downloaded by
+//! the helper at the first Track or Analyse (progress and cancel through `download`). The
+//! track-cache key hashes the model file's contents, so it is known only once the file is
+//! here; a render with a track cache file present and the model absent fails with a message
+//! saying where to put the file, and never downloads (farm renders stay offline).
+//!
 //! Locking (any render thread may call any method): `state` (configuration, what the
 //! helper was told) and `store`/`baked` are held only briefly; a propagation holds a
 //! helper connection, not a lock of ours, so a render of a finished or cached frame never
 //! waits behind it.
 use crate::client::{self, Lease};
-use crate::engine::{AnalyseReport, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
+use crate::engine::{AnalyseReport, DownloadFn, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
+use samurai_core::models::{file_name, where_to_put, ModelSource};
 use samurai_core::protocol::{self as proto, Reply, Request};
 use samurai_core::track_cache::{cache_key, frame_hash, CacheProblem, TrackCache, TrackCacheHeader};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -160,16 +167,47 @@ impl HelperEngine {
 
     /// Recomputes the track-cache key after a configuration or object change.
     fn rekey(&self, st: &State) -> Result<(), String> {
-        let key = match &st.configured {
-            Some((s, range, size)) => Some(cache_key(s, *range, *size, &st.objects).map_err(|e| e.to_string())?),
-            None => None,
-        };
+        let key = key_of(st)?;
         let mut b = self.baked.lock();
         if b.key != key {
             b.key = key;
             b.reset();
         }
         Ok(())
+    }
+
+    /// Computes the track-cache key once the model is on this machine (a published size
+    /// downloaded since configuring); nothing to do when it is known.
+    fn refresh_key(&self) -> Result<(), String> {
+        if self.baked.lock().key.is_some() {
+            return Ok(());
+        }
+        let st = self.state.lock();
+        self.rekey(&st)
+    }
+
+    /// A render never downloads the model while a track cache file is there (a farm render
+    /// from a cache stays offline): with a published size absent from this machine, the
+    /// cache cannot be checked (its key hashes the model file), so this says where to put
+    /// the file instead.
+    fn check_cache_needs_no_download(&self) -> Result<(), String> {
+        let model = match &self.state.lock().configured {
+            Some((s, _, _)) => s.model.clone(),
+            None => return Ok(()),
+        };
+        let ModelSource::Preset(size) = model else { return Ok(()) };
+        let cache = self.baked.lock().path.clone();
+        match cache {
+            Some(cache) if cache.exists() && model.present_file().is_none() => Err(format!(
+                "the {size} model ({}) is not on this machine, and a render with a track cache file ({}) never downloads it: \
+                 without the model the cache cannot be checked (its key is the model file's contents). {}; or press Analyse \
+                 to download it and track again.",
+                file_name(size),
+                cache.display(),
+                where_to_put(size)
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Mattes of `frame` from the track cache file, when it holds the frame and the
@@ -213,6 +251,15 @@ impl HelperEngine {
         }
         Ok(lease)
     }
+}
+
+/// The track-cache key of a configuration and its objects; `None` before configuring, or
+/// while the model is a published size not yet on this machine (the key hashes the model
+/// file's contents, so a downloaded model and the same file chosen by path give one key).
+fn key_of(st: &State) -> Result<Option<String>, String> {
+    let Some((s, range, size)) = &st.configured else { return Ok(None) };
+    let Some(model) = s.model.present_file() else { return Ok(None) };
+    cache_key(&model, s, *range, *size, &st.objects).map(Some).map_err(|e| e.to_string())
 }
 
 fn unexpected(lease: &mut Lease, reply: &Reply) -> String {
@@ -261,8 +308,10 @@ fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<Low
 
 impl MatteEngine for HelperEngine {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
-        if !settings.checkpoint.is_file() {
-            return Err(format!("checkpoint {} not found", settings.checkpoint.display()));
+        if let ModelSource::File(path) = &settings.model {
+            if !path.is_file() {
+                return Err(format!("checkpoint {} not found", path.display()));
+            }
         }
         let mut st = self.state.lock();
         let wanted = Some((settings.clone(), frame_range, frame_size));
@@ -304,7 +353,13 @@ impl MatteEngine for HelperEngine {
         self.baked.lock().notice.clone()
     }
 
-    fn mattes(&self, frame: i64, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, abort: &dyn Fn() -> bool) -> Result<Mattes, String> {
+    fn mattes(
+        &self,
+        frame: i64,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        abort: &dyn Fn() -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<Mattes, String> {
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
@@ -312,6 +367,7 @@ impl MatteEngine for HelperEngine {
         if frame < range.0 || frame > range.1 {
             return Err(format!("frame {frame} is outside the clip's range"));
         }
+        self.check_cache_needs_no_download()?;
         if self.baked.lock().cache().is_some_and(|c| c.frame(frame).is_some()) {
             let current = fetch(frame).map_err(|reason| format!("the host could not provide frame {frame}: {reason}"))?;
             if let Some(m) = self.baked_mattes(frame, &current) {
@@ -326,6 +382,9 @@ impl MatteEngine for HelperEngine {
             match lease.receive(&during)? {
                 Reply::NeedFrame { frame: f } => serve.frame(&mut lease, f, &during)?,
                 Reply::Progress { .. } => lease.send(&Request::Go { on: !abort() }, &during)?,
+                Reply::Fetching { file, done, total } => {
+                    lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during)?
+                }
                 Reply::Result { frame: f, side, objects } if f == frame => break read_result(&mut lease, side, objects)?,
                 Reply::Failed { message } => return Err(message),
                 other => return Err(unexpected(&mut lease, &other)),
@@ -341,6 +400,9 @@ impl MatteEngine for HelperEngine {
     }
 
     fn cached_mattes(&self, frame: i64, current: Option<&FrameImage>) -> Option<Mattes> {
+        if let Err(e) = self.refresh_key() {
+            tracing::warn!("SamuraiRoto: no track-cache key: {e}");
+        }
         let finished = self.store.lock().get(frame);
         if let Some((low, size, non_overlap)) = finished {
             return Some(to_mattes(&low, size, non_overlap));
@@ -348,7 +410,12 @@ impl MatteEngine for HelperEngine {
         self.baked_mattes(frame, current?)
     }
 
-    fn analyse(&self, fetch: &dyn Fn(i64) -> Result<FrameImage, String>, progress: &dyn Fn(f64) -> bool) -> Result<AnalyseReport, String> {
+    fn analyse(
+        &self,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        progress: &dyn Fn(f64) -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<AnalyseReport, String> {
         let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
         let during = "analysing";
         let mut lease = self.connect()?;
@@ -359,6 +426,7 @@ impl MatteEngine for HelperEngine {
             match lease.receive(during)? {
                 Reply::NeedFrame { frame } => serve.frame(&mut lease, frame, during)?,
                 Reply::Progress { done, total } => lease.send(&Request::Go { on: progress(done as f64 / total.max(1) as f64) }, during)?,
+                Reply::Fetching { file, done, total } => lease.send(&Request::Go { on: download(&file, done, total) }, during)?,
                 Reply::Result { frame, side, objects } => {
                     let low = Arc::new(read_result(&mut lease, side, objects)?);
                     self.store.lock().insert(frame, low.clone());
@@ -375,6 +443,8 @@ impl MatteEngine for HelperEngine {
         if frames.len() != n || frames.keys().next() != Some(&range.0) {
             return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()));
         }
+        // The model is here now (downloaded by this Analyse, perhaps): the key can be known.
+        self.refresh_key()?;
         let mut report = AnalyseReport { frames: n, written: None };
         let path = self.baked.lock().path.clone();
         if let Some(path) = path {
@@ -409,7 +479,7 @@ impl HelperEngine {
                 serve.hashes.insert(f, frame_hash(img.width, img.height, &img.rgb8));
             }
         }
-        let key = self.baked.lock().key.clone().ok_or("engine used before configure")?;
+        let key = self.baked.lock().key.clone().ok_or("no track-cache key: the model file is not on this machine")?;
         let first = frames.values().next().ok_or("no frames analysed")?;
         let header = TrackCacheHeader {
             key,

@@ -10,6 +10,7 @@ use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
 use crate::points::SavedPoint;
+use samurai_core::models::ModelSource;
 use samurai_core::refine::RefineSettings;
 use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt, Tuning};
 use std::collections::BTreeMap;
@@ -192,20 +193,30 @@ pub fn frame_prefetch_enabled() -> bool {
     std::env::var(FRAME_PREFETCH_ENV).map_or(true, |v| !off.contains(&v.trim().to_ascii_lowercase().as_str()))
 }
 
-/// Reads all parameters at time `t`. Fails with an artist-readable message when the
-/// checkpoint is not set or missing.
-pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
+/// The Model parameter (and Checkpoint when Model is "checkpoint file", which must then
+/// name a file: an artist-readable message otherwise).
+fn read_model(ps: ParamSet, t: f64) -> OfxResult<ModelSource> {
+    if let Some(size) = choice(ps, p::MODEL, &p::MODELS, t)? {
+        return Ok(ModelSource::Preset(size));
+    }
     let checkpoint = ps.param(p::CHECKPOINT.id)?.get_string()?;
     if checkpoint.trim().is_empty() {
-        return Err(OfxError::failed("No checkpoint: set the Checkpoint parameter to a SAM 2.1 checkpoint file (.pt)"));
+        return Err(OfxError::failed(
+            "Model is \"checkpoint file\" but Checkpoint is empty: choose a SAM 2.1 checkpoint file (.pt), or pick a model size (tiny, small, base_plus, large) to have it downloaded",
+        ));
     }
     let checkpoint = PathBuf::from(checkpoint.trim());
     if !checkpoint.is_file() {
-        return Err(OfxError::failed(format!("Checkpoint not found: {}", checkpoint.display())));
+        return Err(OfxError::failed(format!("Checkpoint not found: {} (Model is \"checkpoint file\")", checkpoint.display())));
     }
+    Ok(ModelSource::File(checkpoint))
+}
+
+/// Reads all parameters at time `t`. Fails with an artist-readable message when Model is
+/// "checkpoint file" and Checkpoint is not set or missing.
+pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
     let engine = EngineSettings {
-        checkpoint,
-        model_size: choice(ps, p::MODEL_SIZE, &p::MODEL_SIZES, t)?,
+        model: read_model(ps, t)?,
         device: choice(ps, p::DEVICE, &p::DEVICES, t)?,
         precision: choice(ps, p::PRECISION, &p::PRECISIONS, t)?,
         image_size: choice(ps, p::IMAGE_SIZE, &p::IMAGE_SIZES, t)?,

@@ -30,8 +30,8 @@ macro_rules! defs {
 }
 
 defs! {
-    CHECKPOINT = "checkpoint", "Checkpoint", "SAM 2.1 checkpoint file (.pt) used for tracking.";
-    MODEL_SIZE = "modelSize", "Model size", "Network size; Auto reads it from the checkpoint.";
+    MODEL = "model", "Model", "The SAM 2.1 network: a published size (tiny is the fastest, large the most accurate), taken from the studio model folder ($SAMURAI_ROTO_MODELS) or your model cache and downloaded into the cache on first use (with progress and cancel), or \"checkpoint file\": the file set in Checkpoint.";
+    CHECKPOINT = "checkpoint", "Checkpoint", "SAM 2.1 checkpoint file (.pt), used only when Model is \"checkpoint file\" (its size is read from the file).";
     DEVICE = "device", "Device", "Where the network runs: Auto picks CUDA when available, else CPU.";
     PRECISION = "precision", "Precision", "Arithmetic precision of the network (Auto: fp32 on CPU, bf16 on CUDA).";
     GPU_MEMORY_LIMIT = "gpuMemoryLimit", "GPU memory limit (MB)", "Above this much memory in use on the CUDA device, the tracker moves image features and memory it keeps between frames to host memory, oldest first, and brings them back when needed: slower, same mattes. For long shots on small GPUs. 0: no limit. No effect on the CPU.";
@@ -80,13 +80,25 @@ pub fn obj_id(i: usize, suffix: &str) -> String {
 
 /// Typed choice parameters: (option label, value), in option order (saved scripts store
 /// the index: append only).
-pub const MODEL_SIZES: [(&str, Option<ModelSize>); 5] = [
-    ("auto", None),
+/// The Model choice: a published size, or `None`: the file in Checkpoint.
+pub const MODELS: [(&str, Option<ModelSize>); 5] = [
     ("tiny", Some(ModelSize::Tiny)),
     ("small", Some(ModelSize::Small)),
     ("base_plus", Some(ModelSize::BasePlus)),
     ("large", Some(ModelSize::Large)),
+    ("checkpoint file", None),
 ];
+
+/// The Model a new node starts with: `samurai_core::models::DEFAULT_MODEL`, as `track`.
+pub fn model_default() -> i32 {
+    MODELS.iter().position(|(_, m)| *m == Some(samurai_core::models::DEFAULT_MODEL)).expect("the default model is a choice") as i32
+}
+
+/// Checkpoint is used, so enabled, only when Model is "checkpoint file".
+pub fn sync_checkpoint_enabled(ps: ParamSet) -> OfxResult<()> {
+    let file = MODELS.get(ps.param(MODEL.id)?.get_int(0.0)?.max(0) as usize).is_some_and(|(_, m)| m.is_none());
+    ps.param_props(CHECKPOINT.id)?.set_int(n::kOfxParamPropEnabled, 0, file as i32)
+}
 pub const DEVICES: [(&str, DeviceChoice); 3] = [("auto", DeviceChoice::Auto), ("cpu", DeviceChoice::Cpu), ("cuda", DeviceChoice::Cuda(0))];
 pub const PRECISIONS: [(&str, Option<Precision>); 3] = [("auto", None), ("fp32", Some(Precision::F32)), ("bf16", Some(Precision::Bf16))];
 pub const IMAGE_SIZES: [(&str, i64); 4] = [("1024 (full)", 1024), ("768", 768), ("512 (fast)", 512), ("256 (draft)", 256)];
@@ -197,8 +209,8 @@ fn file_path(ps: ParamSet, d: Def, must_exist: bool) -> OfxResult<()> {
 
 /// Defines every parameter (describe-in-context).
 pub fn define_all(ps: ParamSet) -> OfxResult<()> {
+    choice(ps, MODEL, &labels(&MODELS), model_default(), None)?;
     file_path(ps, CHECKPOINT, true)?;
-    choice(ps, MODEL_SIZE, &labels(&MODEL_SIZES), 0, None)?;
     choice(ps, DEVICE, &labels(&DEVICES), 0, None)?;
     choice(ps, PRECISION, &labels(&PRECISIONS), 0, None)?;
     integer(ps, GPU_MEMORY_LIMIT, 0, (0, 1 << 20), (0, 81_920), None)?;

@@ -5,7 +5,7 @@ use super::edge::{self, EdgeMattes};
 use super::engine::{FrameImage, Mattes};
 use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
 use super::params;
-use super::suites::{prefixed, Components, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
+use super::suites::{prefixed, Components, Effect, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
 use super::sys::names as n;
 use rayon::prelude::*;
 use samurai_core::settings::MaskPrompt;
@@ -234,9 +234,38 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
         let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
         Ok(to_frame(&img, settings.input_linear))
     };
-    let bar = Progress::start(effect, "SamuraiRoto: analysing");
-    let progress = |p: f64| bar.as_ref().is_none_or(|b| b.update(p));
-    engine.analyse(&fetch, &progress).map_err(OfxError::failed)
+    let bar = Bar::new(effect);
+    let progress = |p: f64| bar.update("SamuraiRoto: analysing", p);
+    engine.analyse(&fetch, &progress, &|file, done, total| bar.download(file, done, total)).map_err(OfxError::failed)
+}
+
+/// The host's progress bar: one at a time, started on first use and started again under a
+/// new label (the model download, then the tracking).
+struct Bar {
+    effect: Effect,
+    current: std::cell::RefCell<Option<(String, Option<Progress>)>>,
+}
+
+impl Bar {
+    fn new(effect: Effect) -> Self {
+        Bar { effect, current: std::cell::RefCell::new(None) }
+    }
+
+    /// Shows `fraction` under `label`; `false` when the artist cancelled.
+    fn update(&self, label: &str, fraction: f64) -> bool {
+        let mut current = self.current.borrow_mut();
+        if current.as_ref().is_none_or(|(l, _)| l != label) {
+            *current = None; // ends the bar shown so far before the next starts
+            *current = Some((label.to_owned(), Progress::start(self.effect, label)));
+        }
+        current.as_ref().and_then(|(_, p)| p.as_ref()).is_none_or(|p| p.update(fraction))
+    }
+
+    /// Shows a model download; `false` when the artist cancelled or the host aborted.
+    fn download(&self, file: &str, done: u64, total: Option<u64>) -> bool {
+        let fraction = total.filter(|t| *t > 0).map_or(0.0, |t| done as f64 / t as f64);
+        self.update(&format!("SamuraiRoto: downloading {file}"), fraction) && !self.effect.aborted()
+    }
 }
 
 /// Brings the engine in line with the parameters (configuration, objects, track cache
@@ -294,19 +323,18 @@ fn mattes_for<'a>(
             return Ok(m);
         }
         if let Ok(_guard) = inst.track_lock.try_lock() {
-            let progress = Progress::start(inst.effect, "SamuraiRoto: tracking");
+            let bar = Bar::new(inst.effect);
             let total = (range.1 - range.0 + 1).max(1) as f64;
             let done = std::cell::Cell::new(0.0);
             let cancelled = std::cell::Cell::new(false);
             let counting_fetch = |f: i64| {
                 done.set(done.get() + 1.0);
-                if let Some(p) = &progress {
-                    cancelled.set(cancelled.get() || !p.update(done.get() / total));
-                }
+                cancelled.set(cancelled.get() || !bar.update("SamuraiRoto: tracking", done.get() / total));
                 fetch(f)
             };
             let abort = || cancelled.get() || inst.effect.aborted();
-            return engine.mattes(frame, &counting_fetch, &abort).map_err(OfxError::failed);
+            let download = |file: &str, got: u64, of: Option<u64>| bar.download(file, got, of);
+            return engine.mattes(frame, &counting_fetch, &abort, &download).map_err(OfxError::failed);
         }
         if inst.effect.aborted() {
             return Err(OfxError::failed("render aborted by the host"));

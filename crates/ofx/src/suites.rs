@@ -239,6 +239,16 @@ impl ParamSet {
         })?;
         Param::from_raw(h.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrUnknown, format!("parameter {name} not found")))
     }
+    /// A parameter's property set (enabled state, hint, ...).
+    pub fn param_props(&self, name: &str) -> OfxResult<PropSet> {
+        let c = cstring(name);
+        let (mut h, mut props) = (null_mut(), null_mut());
+        // SAFETY: `c` outlives the call; both out pointers are valid.
+        check(unsafe { (suites()?.param.paramGetHandle)(self.0, c.as_ptr(), &mut h, &mut props) }, || {
+            format!("parameter {name} not found")
+        })?;
+        PropSet::from_raw(props.cast()).ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
+    }
     pub fn edit_begin(&self, label: &str) -> OfxResult<()> {
         let c = cstring(label);
         // SAFETY: `c` outlives the call.

@@ -381,7 +381,7 @@ pub mod names {
         kOfxParamPropDefaultCoordinateSystem = c"OfxParamPropDefaultCoordinateSystem";
         kOfxParamCoordinatesCanonical = c"OfxParamCoordinatesCanonical";
         kOfxParamPropGroupOpen = c"OfxParamPropGroupOpen"; kOfxParamPropEvaluateOnChange = c"OfxParamPropEvaluateOnChange";
-        kOfxParamPropSecret = c"OfxParamPropSecret";
+        kOfxParamPropSecret = c"OfxParamPropSecret"; kOfxParamPropEnabled = c"OfxParamPropEnabled";
         // interacts and messages
         kOfxInteractPropPenPosition = c"OfxInteractPropPenPosition";
         kOfxInteractPropPixelScale = c"OfxInteractPropPixelScale";

@@ -11,6 +11,8 @@ use samurai_roto_ofx::helper_engine::HelperEngine as TrackerEngine;
 use std::path::PathBuf;
 
 const FIRST: i64 = 10; // host frame of clip frame 0
+/// No model download happens here (a checkpoint file): a call would be a bug.
+const NO_DOWNLOAD: fn(&str, u64, Option<u64>) -> bool = |file, _, _| panic!("unexpected download of {file}");
 
 fn checkpoint() -> PathBuf {
     common::tiny_checkpoint(256)
@@ -56,10 +58,14 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     let analysed = fresh(&path);
     let steps = std::cell::RefCell::new(Vec::new());
     let report = analysed
-        .analyse(&host_frame, &|p| {
-            steps.borrow_mut().push(p);
-            true
-        })
+        .analyse(
+            &host_frame,
+            &|p| {
+                steps.borrow_mut().push(p);
+                true
+            },
+            &NO_DOWNLOAD,
+        )
         .unwrap();
     assert_eq!(report.frames, 7);
     let (written, bytes) = report.written.clone().unwrap();
@@ -75,7 +81,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
 
     // Live results of the analysing engine (already computed: no fetch needed).
     let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("fetch of {f} not expected")) };
-    let live: Vec<_> = (range.0..=range.1).map(|f| analysed.mattes(f, &no_fetch, &|| false).unwrap()).collect();
+    let live: Vec<_> = (range.0..=range.1).map(|f| analysed.mattes(f, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap()).collect();
 
     // Two fresh engines (two farm processes) each render half the range from the file.
     let (a, b) = (fresh(&path), fresh(&path));
@@ -84,7 +90,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
         let current = host_frame(f).unwrap();
         let cached = e.cached_mattes(f, Some(&current)).unwrap_or_else(|| panic!("frame {f} not served from the cache: {:?}", e.notice()));
         assert!(cached == live[(f - FIRST) as usize], "frame {f}: cache and live tracking differ");
-        assert_eq!(e.mattes(f, &only(f), &|| false).unwrap(), cached);
+        assert_eq!(e.mattes(f, &only(f), &|| false, &NO_DOWNLOAD).unwrap(), cached);
         assert_eq!(e.notice(), None);
     }
 
@@ -95,7 +101,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     stale.set_objects(&moved).unwrap();
     assert_eq!(stale.cached_mattes(FIRST + 2, Some(&host_frame(FIRST + 2).unwrap())), None);
     assert!(stale.notice().unwrap().contains("stale"), "{:?}", stale.notice());
-    assert!(stale.mattes(FIRST + 2, &host_frame, &|| false).is_ok());
+    assert!(stale.mattes(FIRST + 2, &host_frame, &|| false, &NO_DOWNLOAD).is_ok());
 
     // Stale: the same settings on other footage (frame 12 changed) → detected on that frame.
     let other = fresh(&path);
@@ -115,7 +121,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     let damaged = fresh(&broken);
     assert_eq!(damaged.cached_mattes(FIRST, Some(&host_frame(FIRST).unwrap())), None);
     assert!(damaged.notice().unwrap().contains("damaged"), "{:?}", damaged.notice());
-    let tracked = damaged.mattes(FIRST + 1, &host_frame, &|| false).unwrap();
+    let tracked = damaged.mattes(FIRST + 1, &host_frame, &|| false, &NO_DOWNLOAD).unwrap();
     assert!(tracked == live[1], "live tracking after a damaged cache differs");
 
     // A missing file is no problem and no notice.
@@ -125,7 +131,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
 
     // Cancelled Analyse writes nothing.
     let cancelled = fresh(&tmp.path().join("cancelled.srtc"));
-    let err = cancelled.analyse(&host_frame, &|p| p < 0.3).unwrap_err();
+    let err = cancelled.analyse(&host_frame, &|p| p < 0.3, &NO_DOWNLOAD).unwrap_err();
     assert!(err.contains("cancelled"), "{err}");
     assert!(!tmp.path().join("cancelled.srtc").exists());
 }
@@ -180,7 +186,7 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
                 events.borrow_mut().push(Event::Progress);
                 false
             };
-            let m = engine(prefetch, key).mattes(target, &fetch, &abort).unwrap();
+            let m = engine(prefetch, key).mattes(target, &fetch, &abort, &NO_DOWNLOAD).unwrap();
             let events = events.into_inner();
             let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
             assert_eq!(fetched, order, "prefetch {prefetch}: every frame once, in the pass's order (nothing asked for ahead is wasted)");
@@ -216,7 +222,7 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
             events.borrow_mut().push(Event::Progress);
             false
         };
-        e.mattes(FIRST + 3, &fetch, &progress).unwrap();
+        e.mattes(FIRST + 3, &fetch, &progress, &NO_DOWNLOAD).unwrap();
         let events = events.into_inner();
         let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
         assert_eq!(fetched, [10, 11, 12, 13, 16, 15, 14].map(|f| f - 10 + FIRST), "prefetch {prefetch}");
@@ -233,10 +239,15 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     let progresses = std::cell::Cell::new(0);
     let no_12 = |f: i64| if f == FIRST + 2 { Err("frame 12 is offline".to_string()) } else { host_frame(f) };
     let err = e
-        .mattes(range.1, &no_12, &|| {
-            progresses.set(progresses.get() + 1);
-            progresses.get() >= 2
-        })
+        .mattes(
+            range.1,
+            &no_12,
+            &|| {
+                progresses.set(progresses.get() + 1);
+                progresses.get() >= 2
+            },
+            &NO_DOWNLOAD,
+        )
         .unwrap_err();
     assert!(err.contains("cancelled") && !err.contains("offline"), "{err}");
     // The next request on the same connection starts clean: it fetches frames 12..16 (10
@@ -246,7 +257,7 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
         fetched.borrow_mut().push(f);
         host_frame(f)
     };
-    let m = e.mattes(range.1, &log, &|| false).unwrap();
+    let m = e.mattes(range.1, &log, &|| false, &NO_DOWNLOAD).unwrap();
     assert_eq!(fetched.into_inner(), (FIRST + 2..=range.1).collect::<Vec<_>>());
     assert!(logit_bits(&m) == forward, "after a cancel: results differ");
     assert_eq!(pid(()), helper, "the connection stayed usable: no new helper");
@@ -256,9 +267,9 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     // stays usable.
     let e = engine(true, range.0);
     let no_14 = |f: i64| if f == FIRST + 4 { Err("disk unplugged".to_string()) } else { host_frame(f) };
-    let err = e.mattes(range.1, &no_14, &|| false).unwrap_err();
+    let err = e.mattes(range.1, &no_14, &|| false, &NO_DOWNLOAD).unwrap_err();
     assert!(err.contains("frame 14") && err.contains("disk unplugged"), "{err}");
-    let m = e.mattes(range.1, &host_frame, &|| false).unwrap();
+    let m = e.mattes(range.1, &host_frame, &|| false, &NO_DOWNLOAD).unwrap();
     assert!(logit_bits(&m) == forward, "after a missing frame: results differ");
     assert_eq!(pid(()), helper, "no new helper");
 
@@ -268,6 +279,6 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     let limited = EngineSettings { gpu_memory_limit_mb: 512, frame_prefetch: false, ..settings(ckpt.clone()) };
     e.configure(&limited, range, (960, 540)).unwrap();
     let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
-    assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false).unwrap()) == forward);
-    e.mattes(FIRST + 3, &no_fetch, &|| false).unwrap();
+    assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap()) == forward);
+    e.mattes(FIRST + 3, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap();
 }

@@ -118,6 +118,7 @@ fn describe(plugin: &Plugin) -> (OfxImageEffectHandle, OfxImageEffectHandle) {
     let c = effect_of(ctx);
     assert!(c.clip("Source").is_some() && c.clip("Output").is_some(), "Source/Output clips not defined");
     for name in [
+        "model",
         "checkpoint",
         "outputMode",
         "obj1BoxBL",
@@ -174,10 +175,29 @@ fn clip_preferences(plugin: &Plugin, inst: OfxImageEffectHandle) {
     println!("ofx_host: clip preferences + frames needed OK");
 }
 
+/// Model "checkpoint file" enables Checkpoint (disabled while Model is a published size,
+/// the default: tiny).
+fn choose_checkpoint_file(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    let e = effect_of(inst);
+    let enabled = || Props::get(param(e, "checkpoint").props).unwrap().int("OfxParamPropEnabled");
+    assert_eq!(param(e, "model").at(0.0), vec![0.0], "a new node's Model is tiny");
+    assert_eq!(enabled(), Some(0), "Checkpoint is disabled while Model is a published size");
+    *param(e, "model").value.lock().unwrap() = vec![4.0];
+    let changed = args(&[
+        ("OfxPropType", sval("OfxTypeParameter")),
+        ("OfxPropName", sval("model")),
+        ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+        ("OfxPropTime", Val::D(vec![0.0])),
+    ]);
+    assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
+    assert_eq!(enabled(), Some(1), "Checkpoint is enabled when Model is \"checkpoint file\"");
+}
+
 /// Render without a usable checkpoint: kOfxStatFailed and a persistent error message.
 fn render_without_checkpoint(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let e = effect_of(inst);
-    for (path, expect) in [("", "No checkpoint"), ("/nonexistent/samurai/100%s_sure/sam2.1_hiera_tiny.pt", "Checkpoint not found")] {
+    choose_checkpoint_file(plugin, inst);
+    for (path, expect) in [("", "Checkpoint is empty"), ("/nonexistent/samurai/100%s_sure/sam2.1_hiera_tiny.pt", "Checkpoint not found")] {
         *param(e, "checkpoint").string.lock().unwrap() = std::ffi::CString::new(path).unwrap();
         assert_eq!(render(plugin, inst, 2.0), kOfxStatFailed, "render with checkpoint {path:?}");
         let (persistent, text) = last_message();

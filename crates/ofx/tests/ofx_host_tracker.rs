@@ -18,18 +18,26 @@
 //! - (run by `scripts/archive-check.sh`) the CPU release archive, unpacked and run in a
 //!   clean environment, tracks like this build bit for bit, and its bundle renders equal to
 //!   `track` through the bundle's own helper.
+//! - the node fetches its model: Model tiny with empty model folders downloads it from a
+//!   loopback server through the helper (the host's progress bar moves; its cancel stops
+//!   the download and leaves nothing), then tracks; the track cache it writes matches the
+//!   same file chosen by path; offline, the message names the URL, file and folder; a farm
+//!   render from the cache never downloads, and renders once the studio folder holds it.
 //!
 //! The lifecycle, overlay and most error paths are covered with the test engine in
 //! `ofx_host.rs`; this binary never sets `SAMURAI_ROTO_FAKE_ENGINE`.
 mod common;
 mod foreign_torch;
+#[path = "../../fetch/tests/support/http.rs"]
+mod http;
 #[path = "ofx_host/mod.rs"]
 mod ofx_host;
 
 use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCHES, FRAMES, GEOMETRY, SOURCE_FETCHES};
 use ofx_host::host::{args, plugin_path, sval, Plugin, PLUGIN_ENV};
 use ofx_host::store::{time_key, Val};
-use ofx_host::suites::{MESSAGES, PROGRESS, PROGRESS_REPLIES};
+use ofx_host::suites::{MESSAGES, PROGRESS, PROGRESS_BARS, PROGRESS_REPLIES};
+use samurai_core::models::{STUDIO_MODELS_ENV, TEST_DOWNLOAD_BASE_ENV, USER_CACHE_ENV};
 use samurai_roto_ofx::sys::*;
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
@@ -46,6 +54,8 @@ const CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FARM_CHILD";
 const NUKE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_NUKE_CHILD";
 /// Environment of the child process role (`host_child`): the checkpoint.
 const HOST_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_HOST_CHILD";
+/// Environment of the child process role (`fetch_child`): "MODE|checkpoint|track cache".
+const FETCH_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FETCH_CHILD";
 /// Frames `nuke_child` renders.
 const BUNDLE_FRAMES: [f64; 2] = [2.0, 5.0];
 
@@ -118,6 +128,7 @@ fn instance(plugin: &Plugin, ctx: OfxImageEffectHandle, checkpoint: &Path, keys:
     let no_args = std::ptr::null_mut();
     assert_eq!(plugin.call("OfxActionCreateInstance", eh(inst), no_args, no_args), kOfxStatOK);
     let e = Effect::get(inst).unwrap();
+    set_value(e, "model", 4.0); // checkpoint file
     set_string(e, "checkpoint", checkpoint.to_str().unwrap());
     set_value(e, "imageSize", 3.0); // 256
     set_value(e, "outputMode", 1.0); // matte only
@@ -895,5 +906,167 @@ fn archive_child() {
         maps.len(),
         bundle_lib.display()
     );
+    destroy(&plugin, inst);
+}
+
+/// The official name the loopback server serves the random tiny checkpoint under.
+const TINY: &str = "sam2.1_hiera_tiny.pt";
+
+/// Names in `dir` (hidden `.part` files included; none when it does not exist).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// The node fetches its model (issue 18 item 4), end to end through the helper, against a
+/// loopback server serving the random tiny checkpoint as `sam2.1_hiera_tiny.pt`; each step
+/// is a fresh host process (`fetch_child`) with its own model folders:
+/// - "fetch": Model tiny, empty folders: the first render downloads into the user cache
+///   (the host's progress bar "downloading sam2.1_hiera_tiny.pt" moves up to 1) and tracks;
+///   Analyse writes the track cache; an instance with the same file chosen by path renders
+///   from that cache without tracking (one key), with the same bits;
+/// - "cancel": the host's progress bar cancels the download: the render fails saying so,
+///   and the user cache holds nothing;
+/// - "offline": the server down: the message names the URL, the file and the folder;
+/// - "farm-absent": a render from the track cache with the model absent makes no request,
+///   starts no helper, and says where to put the file;
+/// - "farm-seeded": with the file pre-seeded in the studio folder it renders from the cache.
+#[test]
+fn the_node_fetches_its_model_then_tracks() {
+    let ckpt = common::tiny_checkpoint(256);
+    let body = std::sync::Arc::new(std::fs::read(&ckpt).unwrap());
+    let server = http::serve(body.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("shot.srtc");
+    let child = |mode: &str, models: &Path, studio: Option<&Path>, base: &str| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--ignored", "--exact", "fetch_child", "--nocapture", "--test-threads=1"])
+            .env(FETCH_CHILD_ENV, format!("{mode}|{}|{}", ckpt.display(), cache.display()))
+            .env(USER_CACHE_ENV, models)
+            .env(TEST_DOWNLOAD_BASE_ENV, base);
+        match studio {
+            Some(dir) => cmd.env(STUDIO_MODELS_ENV, dir),
+            None => cmd.env_remove(STUDIO_MODELS_ENV),
+        };
+        let run = cmd.output().unwrap();
+        let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+        assert!(run.status.success() && log.contains("1 passed"), "fetch child {mode} failed:\n{log}");
+        for line in log.lines().filter(|l| l.starts_with("ofx_host_tracker:")) {
+            eprintln!("{line}");
+        }
+    };
+    let requests = || server.requests.load(Ordering::SeqCst);
+    let ok = format!("{}/ok", server.base);
+    let models = tmp.path().join("models");
+    child("fetch", &models, None, &ok);
+    assert_eq!(entries(&models), [TINY], "the user cache holds the model, nothing else");
+    assert!(std::fs::read(models.join(TINY)).unwrap() == *body, "the downloaded model differs from the one served");
+    assert_eq!(requests(), 1, "one download");
+    assert!(cache.is_file(), "Analyse wrote no track cache");
+
+    let cancelled = tmp.path().join("models-cancel");
+    child("cancel", &cancelled, None, &ok);
+    assert!(entries(&cancelled).is_empty(), "a cancelled download left {:?}", entries(&cancelled));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    child("offline", &tmp.path().join("models-offline"), None, &format!("http://127.0.0.1:{port}/models"));
+
+    let before = requests();
+    let farm = tmp.path().join("models-farm");
+    child("farm-absent", &farm, None, &ok);
+    let studio = tmp.path().join("studio");
+    std::fs::create_dir_all(&studio).unwrap();
+    std::fs::copy(&ckpt, studio.join(TINY)).unwrap();
+    child("farm-seeded", &farm, Some(&studio), &ok);
+    assert_eq!(requests(), before, "a farm render from the track cache made a request");
+    assert!(entries(&farm).is_empty(), "a farm render wrote into the user cache: {:?}", entries(&farm));
+}
+
+/// Child-process role of the test above (run by it with `--ignored --exact`).
+#[test]
+#[ignore = "child process of the_node_fetches_its_model_then_tracks"]
+fn fetch_child() {
+    let spec = std::env::var(FETCH_CHILD_ENV).expect("run by the_node_fetches_its_model_then_tracks");
+    common::helper_log();
+    let [mode, ckpt, cache]: [&str; 3] = spec.split('|').collect::<Vec<_>>().try_into().expect("3 fields");
+    let models = PathBuf::from(std::env::var(USER_CACHE_ENV).unwrap());
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let inst = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
+    set_value(Effect::get(inst).unwrap(), "model", 0.0); // tiny
+                                                         // The track cache file is there once "fetch" has run: the other interactive modes
+                                                         // render without it (with it, the model absent, a render never downloads).
+    if mode == "fetch" || mode.starts_with("farm") {
+        set_string(Effect::get(inst).unwrap(), "trackCacheFile", cache);
+    }
+    let last = || MESSAGES.lock().unwrap().last().cloned().map(|(_, m)| m).unwrap_or_default();
+    let download_bars = || PROGRESS_BARS.lock().unwrap().iter().filter(|(l, _)| *l == format!("SamuraiRoto: downloading {TINY}")).count();
+    match mode {
+        "fetch" => {
+            assert_eq!(render(&plugin, inst as usize, 2.0), kOfxStatOK, "render with Model tiny: {}", last());
+            let bars = PROGRESS_BARS.lock().unwrap().clone();
+            let values = &bars.iter().find(|(l, _)| *l == format!("SamuraiRoto: downloading {TINY}")).expect("no download progress bar").1;
+            assert!(values.windows(2).all(|w| w[0] <= w[1]) && values.windows(2).filter(|w| w[0] < w[1]).count() >= 4, "{values:?}");
+            assert_eq!(values.last(), Some(&1.0), "the download bar ends at 1");
+            assert!(bars.iter().any(|(l, _)| l == "SamuraiRoto: tracking"), "the bar goes on with the tracking: {bars:?}");
+            assert!(models.join(TINY).is_file());
+            eprintln!("ofx_host_tracker: Model tiny downloaded with {} progress updates, then tracked", values.len());
+            assert_eq!(press(&plugin, inst, "analyse"), kOfxStatOK, "Analyse: {}", last());
+            assert!(Path::new(cache).is_file(), "Analyse wrote no track cache");
+            assert_eq!(download_bars(), 1, "Analyse downloaded again");
+            let times = [3.0, 9.0];
+            for t in times {
+                assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{}", last());
+            }
+            // The same file chosen by path: the cache's key is the file's contents, so it
+            // matches and nothing is tracked.
+            let by_path = instance(&plugin, ctx, Path::new(ckpt), &KEYS);
+            set_string(Effect::get(by_path).unwrap(), "trackCacheFile", cache);
+            SOURCE_FETCHES.lock().unwrap().clear();
+            for t in times {
+                assert_eq!(render(&plugin, by_path as usize, t), kOfxStatOK, "{}", last());
+                assert!(output(by_path, t) == output(inst, t), "frame {t}: the cache read by path differs");
+            }
+            assert_eq!(fetched_times(), [3, 9], "the same file chosen by path did not match the track cache");
+            assert!(MESSAGES.lock().unwrap().iter().all(|(_, m)| !m.contains("track cache")), "{:?}", MESSAGES.lock().unwrap());
+            eprintln!(
+                "ofx_host_tracker: the track cache made with the downloaded model serves Model \"checkpoint file\" with the same file"
+            );
+            destroy(&plugin, by_path);
+        }
+        "cancel" => {
+            PROGRESS_REPLIES.lock().unwrap().extend([kOfxStatOK, kOfxStatOK, kOfxStatReplyNo]);
+            assert_eq!(render(&plugin, inst as usize, 2.0), kOfxStatFailed, "a cancelled download must fail the render");
+            let msg = last();
+            assert!(msg.contains("cancelled") && msg.contains(TINY), "{msg}");
+            assert!(entries(&models).is_empty(), "left behind: {:?}", entries(&models));
+            eprintln!("ofx_host_tracker: cancelled download: {msg}");
+        }
+        "offline" => {
+            assert_eq!(render(&plugin, inst as usize, 2.0), kOfxStatFailed, "offline render");
+            let msg = last();
+            let url = format!("{}/{TINY}", std::env::var(TEST_DOWNLOAD_BASE_ENV).unwrap());
+            assert!(msg.contains(&url) && msg.contains(TINY) && msg.contains(&models.display().to_string()), "{msg}");
+            eprintln!("ofx_host_tracker: offline: {msg}");
+        }
+        "farm-absent" => {
+            assert_eq!(render(&plugin, inst as usize, 2.0), kOfxStatFailed, "a farm render without the model");
+            let msg = last();
+            assert!(msg.contains("never downloads") && msg.contains(TINY) && msg.contains(cache), "{msg}");
+            assert!(msg.contains(&models.display().to_string()) && msg.contains(STUDIO_MODELS_ENV), "{msg}");
+            assert!(common::helper_pids().is_empty(), "a farm render without the model started a helper");
+            assert_eq!(download_bars(), 0);
+            eprintln!("ofx_host_tracker: farm render, model absent: {msg}");
+        }
+        "farm-seeded" => {
+            render_threaded(&plugin, inst, &[2.0, 7.0]);
+            assert_eq!(fetched_times(), [2, 7], "the farm render tracked instead of reading the cache");
+            assert!(common::helper_pids().is_empty(), "a farm render from the cache started a helper");
+            eprintln!("ofx_host_tracker: farm render with the model pre-seeded in the studio folder read the cache");
+        }
+        other => panic!("unknown mode {other}"),
+    }
     destroy(&plugin, inst);
 }

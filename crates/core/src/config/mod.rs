@@ -29,7 +29,7 @@ impl ModelSize {
     pub const ALL: [ModelSize; 4] = [Self::Tiny, Self::Small, Self::BasePlus, Self::Large];
 
     /// The name used by the official files: `sam2.1_hiera_{name}.pt`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Tiny => "tiny",
             Self::Small => "small",

@@ -17,6 +17,8 @@ pub static MESSAGES: Mutex<Vec<(bool, String)>> = Mutex::new(Vec::new());
 pub static CLEARED: Mutex<usize> = Mutex::new(0);
 pub static DRAWN: Mutex<Vec<(c_int, Vec<OfxPointD>)>> = Mutex::new(Vec::new());
 pub static PROGRESS: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+/// Every progress bar started: its label and the values it was updated with.
+pub static PROGRESS_BARS: Mutex<Vec<(String, Vec<f64>)>> = Mutex::new(Vec::new());
 
 unsafe fn s<'a>(p: *const c_char) -> &'a str {
     if p.is_null() {
@@ -238,7 +240,8 @@ unsafe extern "C" fn clear_persistent(_h: *mut c_void) -> OfxStatus {
     *CLEARED.lock().unwrap() += 1;
     kOfxStatOK
 }
-unsafe extern "C" fn progress_start(_h: *mut c_void, _l: *const c_char, _i: *const c_char) -> OfxStatus {
+unsafe extern "C" fn progress_start(_h: *mut c_void, l: *const c_char, _i: *const c_char) -> OfxStatus {
+    PROGRESS_BARS.lock().unwrap().push((if l.is_null() { String::new() } else { s(l).to_owned() }, Vec::new()));
     kOfxStatOK
 }
 /// Replies of the next progress updates (then kOfxStatOK): kOfxStatReplyNo is "cancelled",
@@ -246,6 +249,9 @@ unsafe extern "C" fn progress_start(_h: *mut c_void, _l: *const c_char, _i: *con
 pub static PROGRESS_REPLIES: Mutex<std::collections::VecDeque<OfxStatus>> = Mutex::new(std::collections::VecDeque::new());
 unsafe extern "C" fn progress_update(_h: *mut c_void, v: f64) -> OfxStatus {
     PROGRESS.lock().unwrap().push(v);
+    if let Some((_, values)) = PROGRESS_BARS.lock().unwrap().last_mut() {
+        values.push(v);
+    }
     PROGRESS_REPLIES.lock().unwrap().pop_front().unwrap_or(kOfxStatOK)
 }
 unsafe extern "C" fn progress_end(_h: *mut c_void) -> OfxStatus {

@@ -1,0 +1,2 @@
+//! Helpers of the download tests.
+pub mod http;
