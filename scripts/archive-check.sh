@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Checks a CPU release archive end to end: builds one with scripts/package.sh (which also
+# runs the ELF policy check) unless an archive is given, then runs the unpack-and-go test
+# (`an_unpacked_release_archive_runs_in_a_clean_environment` in
+# crates/ofx/tests/ofx_host_tracker.rs): the archive unpacked into a fresh folder, run with
+# `env -i`, tracks the bedroom clip bit for bit like this build, its doctor starts the
+# bundle's helper, and the unpacked bundle renders in the in-repo OFX host equal to `track`.
+#   scripts/archive-check.sh [dist/SamuraiRoto-<version>-linux-x86_64-cpu.tar.gz]
+# The test itself needs this checkout's debug build (scripts/test.sh makes it).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+if [ $# -gt 1 ]; then
+  echo "usage: scripts/archive-check.sh [ARCHIVE]" >&2
+  exit 2
+fi
+if [ $# = 1 ]; then
+  archive="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  [ -f "$archive" ] || { echo "archive-check: $1 is not a file" >&2; exit 2; }
+else
+  start=$(date +%s)
+  bash scripts/package.sh cpu
+  echo "archive-check: scripts/package.sh cpu took $(( $(date +%s) - start )) s" >&2
+  out_dir="${SAMURAI_ROTO_DIST:-$root/dist}"
+  version_glob="SamuraiRoto-*-linux-x86_64-cpu.tar.gz"
+  archive="$(ls -t "$out_dir"/$version_glob | head -n 1)"
+fi
+source scripts/env.sh
+echo "archive-check: unpack-and-go test of $archive" >&2
+SAMURAI_ROTO_ARCHIVE="$archive" cargo test --workspace --locked --test ofx_host_tracker -- \
+  --ignored --exact an_unpacked_release_archive_runs_in_a_clean_environment --nocapture --test-threads=1
