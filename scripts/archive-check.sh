@@ -6,12 +6,20 @@
 # `env -i`, tracks the bedroom clip bit for bit like this build, its doctor starts the
 # bundle's helper, and the unpacked bundle renders in the in-repo OFX host equal to `track`.
 #   scripts/archive-check.sh [dist/SamuraiRoto-<version>-linux-x86_64-cpu.tar.gz]
+#   scripts/archive-check.sh --cuda [ARCHIVE]   the same for the CUDA archive, on a machine
+#       without an NVIDIA driver: its track runs on the automatic device, which must fall back
+#       to the CPU with the same bits, and its doctor reports a CUDA build with no device.
 # The test itself needs this checkout's debug build (scripts/test.sh makes it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+variant=cpu
+if [ "${1:-}" = --cuda ]; then
+  variant=cuda
+  shift
+fi
 if [ $# -gt 1 ]; then
-  echo "usage: scripts/archive-check.sh [ARCHIVE]" >&2
+  echo "usage: scripts/archive-check.sh [--cuda] [ARCHIVE]" >&2
   exit 2
 fi
 if [ $# = 1 ]; then
@@ -19,10 +27,10 @@ if [ $# = 1 ]; then
   [ -f "$archive" ] || { echo "archive-check: $1 is not a file" >&2; exit 2; }
 else
   start=$(date +%s)
-  bash scripts/package.sh cpu
-  echo "archive-check: scripts/package.sh cpu took $(( $(date +%s) - start )) s" >&2
+  bash scripts/package.sh "$variant"
+  echo "archive-check: scripts/package.sh $variant took $(( $(date +%s) - start )) s" >&2
   out_dir="${SAMURAI_ROTO_DIST:-$root/dist}"
-  version_glob="SamuraiRoto-*-linux-x86_64-cpu.tar.gz"
+  version_glob="SamuraiRoto-*-linux-x86_64-$variant.tar.gz"
   archive="$(ls -t "$out_dir"/$version_glob | head -n 1)"
 fi
 source scripts/env.sh

@@ -197,22 +197,40 @@ fn config_value(config: &str, key: &str) -> Option<String> {
     })
 }
 
-/// Paths of the libtorch-family libraries (libtorch*, libc10*) mapped by process `pid`.
-fn mapped_libtorch(pid: &str) -> Vec<PathBuf> {
+/// Paths of the libraries mapped by process `pid` whose file names start with one of
+/// `prefixes`, in the order of the map.
+fn mapped_libs(pid: &str, prefixes: &[&str]) -> Vec<PathBuf> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
     let mut libs: Vec<PathBuf> = Vec::new();
     for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)).map(PathBuf::from) {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if (name.starts_with("libtorch") || name.starts_with("libc10")) && !libs.contains(&path) {
+        if prefixes.iter().any(|p| name.starts_with(p)) && !libs.contains(&path) {
             libs.push(path);
         }
     }
     libs
 }
 
+/// Paths of the libtorch-family libraries (libtorch*, libc10*) mapped by process `pid`.
+fn mapped_libtorch(pid: &str) -> Vec<PathBuf> {
+    mapped_libs(pid, &["libtorch", "libc10"])
+}
+
+/// Whether this process loaded libtorch_cuda (a CUDA build), whether or not a device or a
+/// driver is present: libtorch's own `hasCUDA()` is false without a visible device.
+fn loads_libtorch_cuda() -> bool {
+    mapped_libs("self", &["libtorch_cuda"]).iter().any(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libtorch_cuda.")))
+}
+
 fn libtorch() -> Libtorch {
     let config = samurai_engine::ffi::libtorch_config().unwrap_or_else(|e| format!("(at::show_config failed: {e})"));
-    let libtorch_cuda = tch::utils::has_cuda();
+    let libtorch_cuda = loads_libtorch_cuda();
+    // libtorch names its CUDA runtime's version only while a device is visible; otherwise
+    // the runtime library this process loaded is named.
+    let cuda_runtime = config_value(&config, "CUDA Runtime ").or_else(|| {
+        let cudart = mapped_libs("self", &["libcudart"]).into_iter().next()?;
+        Some(format!("{} (its version shows once a CUDA device is visible)", cudart.file_name()?.to_string_lossy()))
+    });
     Libtorch {
         version: config_value(&config, "TORCH_VERSION="),
         built_against: samurai_engine::ffi::libtorch_header_version(),
@@ -226,7 +244,7 @@ fn libtorch() -> Libtorch {
         openmp: tch::utils::has_openmp(),
         threads: tch::get_num_threads(),
         interop_threads: tch::get_num_interop_threads(),
-        cuda_runtime: if libtorch_cuda { config_value(&config, "CUDA Runtime ") } else { None },
+        cuda_runtime: if libtorch_cuda { cuda_runtime } else { None },
         config,
     }
 }
@@ -255,7 +273,7 @@ fn cuda() -> Cuda {
         }
     }
     Cuda {
-        libtorch_cuda: tch::utils::has_cuda(),
+        libtorch_cuda: loads_libtorch_cuda(),
         available,
         devices,
         driver: read_trimmed("/proc/driver/nvidia/version").and_then(|v| v.lines().next().map(str::to_owned)),
@@ -426,7 +444,7 @@ fn text(r: &Report) -> String {
     let c = &r.cuda;
     let _ = writeln!(s, "cuda");
     if !c.libtorch_cuda {
-        let _ = writeln!(s, "  devices        none: this libtorch has no CUDA (runs on the CPU)");
+        let _ = writeln!(s, "  devices        none: this build loads no CUDA libtorch (runs on the CPU)");
     } else if c.devices.is_empty() {
         let _ = writeln!(s, "  devices        none visible (runs on the CPU)");
     }

@@ -796,6 +796,9 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 /// mattes and logits, bit for bit, as this development build; (2) its `doctor` finds the
 /// bundle's helper and starts it; (3) the unpacked bundle loads in the test host, whose
 /// renders start the bundle's helper (mapping only the bundle's libtorch) and equal `track`.
+/// Given the CUDA archive on a machine without an NVIDIA driver, the same holds with the
+/// archive's track on the automatic device (the CPU fallback), and doctor reports a CUDA
+/// build with no device (`scripts/archive-check.sh --cuda`).
 #[test]
 #[ignore = "needs a release archive: scripts/archive-check.sh builds one and runs this test"]
 fn an_unpacked_release_archive_runs_in_a_clean_environment() {
@@ -822,14 +825,14 @@ fn an_unpacked_release_archive_runs_in_a_clean_environment() {
         let name = format!("{i:05}.jpg");
         std::fs::copy(common::root().join("../shared/data/clips/bedroom").join(&name), frames.join(&name)).unwrap();
     }
-    let run_track = |mut cmd: Command, out: &Path, what: &str| {
+    let run_track = |mut cmd: Command, out: &Path, what: &str, device: &str| {
         let run = cmd
             .args(["--threads", "2", "track", "--checkpoint"])
             .arg(&ckpt)
             .arg("--frames")
             .arg(&frames)
             .args(["--object", "girl:0:310,0,515,400", "--object", "boy:0:145,135,295,405", "--object", "boy:5:160,140,300,410"])
-            .args(["--image-size", "256", "--device", "cpu", "--out"])
+            .args(["--image-size", "256", "--device", device, "--out"])
             .arg(out.join("mattes"))
             .arg("--logits")
             .arg(out.join("logits"))
@@ -838,8 +841,18 @@ fn an_unpacked_release_archive_runs_in_a_clean_environment() {
         assert!(run.status.success(), "{what} track failed:\n{}", String::from_utf8_lossy(&run.stderr));
         tree(out)
     };
-    let ours = run_track(Command::new(common::samurai_roto()), &tmp.path().join("dev"), "the development build's");
-    let theirs = run_track(clean_command(&cli, &home), &tmp.path().join("archive"), "the archive's");
+    // The CUDA archive (its bundle carries libtorch_cuda) on a machine without a GPU: the
+    // archive's track asks for the automatic device and must run on the CPU, bit for bit.
+    let cuda_archive = bin_dir.join("lib/libtorch_cuda.so").is_file();
+    let archive_device = if cuda_archive { "auto" } else { "cpu" };
+    if cuda_archive {
+        assert!(
+            !Path::new("/proc/driver/nvidia/version").exists(),
+            "the CUDA archive's check is for a machine without an NVIDIA driver (it proves the CPU fallback)"
+        );
+    }
+    let ours = run_track(Command::new(common::samurai_roto()), &tmp.path().join("dev"), "the development build's", "cpu");
+    let theirs = run_track(clean_command(&cli, &home), &tmp.path().join("archive"), "the archive's", archive_device);
     assert_eq!(ours.len(), 2 * 2 * 6, "mattes and logits of two objects on six frames: {:?}", ours.keys());
     assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>(), "the same files");
     for (name, bytes) in &ours {
@@ -851,6 +864,18 @@ fn an_unpacked_release_archive_runs_in_a_clean_environment() {
     let doctor = clean_command(&cli, &home).arg("doctor").output().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&doctor.stdout), String::from_utf8_lossy(&doctor.stderr));
     assert!(doctor.status.success(), "doctor failed in a clean environment:\n{report}");
+    if cuda_archive {
+        // A CUDA build without a device: doctor says so and names the CUDA runtime it loaded;
+        // the helper it starts maps the bundle's libtorch_cuda.
+        for want in ["devices        none visible (runs on the CPU)", "cuda runtime   libcudart.so", "/lib/libtorch_cuda.so"] {
+            assert!(report.contains(want), "the CUDA archive's doctor does not report {want:?}:\n{report}");
+        }
+    } else {
+        assert!(
+            report.contains("devices        none: this build loads no CUDA libtorch") && !report.contains("/lib/libtorch_cuda.so"),
+            "the CPU archive's doctor reports CUDA:\n{report}"
+        );
+    }
     eprintln!("ofx_host_tracker: archive: doctor in a clean environment:\n{report}");
 
     // (3) The unpacked bundle in the test host, in a clean environment.

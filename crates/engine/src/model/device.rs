@@ -22,7 +22,10 @@ impl ResolveDevice for DeviceChoice {
         match self {
             Self::Cpu => Ok(Device::Cpu),
             Self::Auto if n > 0 => Ok(Device::Cuda(0)),
-            Self::Auto => Ok(Device::Cpu),
+            Self::Auto => {
+                tracing::info!("device auto: no CUDA device visible (no GPU, no NVIDIA driver, or a CPU-only build): running on the CPU");
+                Ok(Device::Cpu)
+            }
             Self::Cuda(i) if i < n => Ok(Device::Cuda(i)),
             Self::Cuda(i) if n == 0 => Err(Error::Device(format!(
                 "CUDA device {i} requested, but CUDA is not available (no GPU or a CPU-only libtorch); use --device cpu"
