@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 const LOGIT_TOL: f64 = 1e-3;
 const MIN_IOU: f64 = 0.999;
@@ -69,8 +69,8 @@ fn compare_prompts_with_reference(n: i64, image: &Path, bbox: Option<&str>, poin
     common::run_python(&common::root().join("tests/parity/make_segment_reference.py"), &ref_args);
     let out = segment_with(&ckpt, image, &our_args, n, tmp.path());
     assert!(out.status.success(), "segment failed: {}", String::from_utf8_lossy(&out.stderr));
-    let ours = Tensor::read_npy(tmp.path().join("logits.npy")).unwrap();
-    let theirs = Tensor::read_npy(&reference).unwrap();
+    let ours = common::read_npy(&tmp.path().join("logits.npy"));
+    let theirs = common::read_npy(&reference);
     assert_eq!(ours.size(), theirs.size());
     let err = common::max_abs_diff(&ours, &theirs);
     let (a, b) = (ours.gt(0.0), theirs.gt(0.0));
@@ -205,7 +205,7 @@ fn bf16_precision_runs_and_stays_close_to_fp32() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{precision}: {}", String::from_utf8_lossy(&out.stderr));
-        Tensor::read_npy(dir.join("logits.npy")).unwrap()
+        common::read_npy(&dir.join("logits.npy"))
     };
     let (a, b) = (run(tmp32.path(), "fp32"), run(tmp16.path(), "bf16"));
     assert_eq!(b.kind(), Kind::Float, "logits are written as float32 in every precision");

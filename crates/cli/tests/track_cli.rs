@@ -4,7 +4,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 fn checkpoint() -> PathBuf {
     common::tiny_checkpoint(256)
@@ -64,7 +64,7 @@ fn tracks_two_objects_from_the_prompts_file() {
         for f in 0..4 {
             let png = image::open(out.join(format!("{name}/{f:05}.png"))).unwrap().into_luma8();
             assert_eq!(png.dimensions(), (960, 540));
-            let l = Tensor::read_npy(logits.join(format!("{name}/{f:05}.npy"))).unwrap();
+            let l = common::read_npy(&logits.join(format!("{name}/{f:05}.npy")));
             assert_eq!(l.size(), vec![540, 960]);
             let on = png.pixels().filter(|p| p.0[0] == 255).count() as i64;
             assert_eq!(on, l.gt(0.0).sum(Kind::Int64).int64_value(&[]), "{name} frame {f}: png agrees with logits");
@@ -284,7 +284,7 @@ fn points_and_masks_match_the_tracker() {
     s.set_prompt("boy", 2, boy).unwrap();
     for f in 0..4 {
         for m in s.mask_at(f).unwrap() {
-            let cli = Tensor::read_npy(logits.join(format!("{}/{f:05}.npy", m.name))).unwrap();
+            let cli = common::read_npy(&logits.join(format!("{}/{f:05}.npy", m.name)));
             assert!(cli.equal(&m.logits), "{} frame {f}: track's logits differ from the tracker's", m.name);
         }
     }

@@ -126,7 +126,7 @@ fn portrait_frames_match_pillow_and_reference() {
     for s in [256u32, 512, 1024] {
         let (count, max) = rgb_diff(&resize_bicubic_pil(&img, s, s).data, &read(&dir.path().join(format!("portrait_{s}.rgb"))));
         assert_eq!((count, max), (0, 0), "portrait → {s}x{s}: {count} pixels differ from Pillow (max {max})");
-        let reference = Tensor::read_npy(dir.path().join(format!("portrait_video_{s}.npy"))).unwrap();
+        let reference = common::read_npy(&dir.path().join(format!("portrait_video_{s}.npy")));
         let err = common::max_abs_diff(&video_input_tensor(&img, i64::from(s)), &reference);
         assert!(err <= 1e-6, "portrait video input at {s}: max |ours - ref| = {err:e}");
     }
@@ -146,11 +146,11 @@ fn assert_tensors_match(size: i64) {
     for (clip, f) in frames {
         let tag = format!("{clip}_{f}_{size}");
         let img = load_rgb8(&frame(clip, f)).unwrap();
-        let hw = Tensor::read_npy(dir.path().join(format!("hw_{tag}.npy"))).unwrap();
+        let hw = common::read_npy(&dir.path().join(format!("hw_{tag}.npy")));
         let hw: Vec<i64> = Vec::try_from(hw).unwrap();
         assert_eq!(hw, vec![i64::from(img.height), i64::from(img.width)], "{tag}: original size");
         for (kind, ours) in [("video", video_input_tensor(&img, size)), ("image", image_predictor_input_tensor(&img, size))] {
-            let reference = Tensor::read_npy(dir.path().join(format!("{kind}_{tag}.npy"))).unwrap();
+            let reference = common::read_npy(&dir.path().join(format!("{kind}_{tag}.npy")));
             assert_eq!(ours.kind(), tch::Kind::Float);
             let err = common::max_abs_diff(&ours, &reference);
             assert!(err <= 1e-6, "{kind} input {tag}: max |ours - ref| = {err:e} > 1e-6");
@@ -210,7 +210,7 @@ fn npy_writer_round_trips_as_float32() {
     let path = dir.path().join("x.npy");
     let t = Tensor::arange(24, (tch::Kind::Int64, tch::Device::Cpu)).view([2, 3, 4]);
     write_npy_f32(&path, &t).unwrap();
-    let back = Tensor::read_npy(&path).unwrap();
+    let back = common::read_npy(&path);
     assert_eq!(back.kind(), tch::Kind::Float);
     assert_eq!(back.size(), vec![2, 3, 4]);
     assert_eq!(common::max_abs_diff(&back, &t.to_kind(tch::Kind::Float)), 0.0);

@@ -27,7 +27,7 @@ fn fixtures(size: i64) -> (PathBuf, PathBuf) {
 }
 
 fn load_store(path: &PathBuf) -> WeightStore {
-    let tensors = Tensor::read_npz(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let tensors = common::read_npz(&path).into_iter().collect();
     WeightStore::new(path, tensors, Device::Cpu, Kind::Float)
 }
 

@@ -14,7 +14,6 @@ use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::{LoadOptions, Sam2Model, SharedModel};
 use samurai_engine::tracker::{BlendMode, FolderSource, KeyframePrompt, MaskPrompt, PointPrompt, Session, TrackerOptions};
 use std::path::Path;
-use tch::Tensor;
 
 use common::track_parity::{mask_iou, Comparison};
 
@@ -60,7 +59,7 @@ fn prompts(dir: &Path) -> Vec<(&'static str, KeyframePrompt)> {
             .collect();
         KeyframePrompt { bbox, points, mask: None }
     };
-    let mask = Tensor::read_npy(dir.join("mask.npy")).unwrap();
+    let mask = common::read_npy(&dir.join("mask.npy"));
     let (h, w) = mask.size2().unwrap();
     let bits: Vec<u8> = Vec::try_from(mask.flatten(0, -1)).unwrap();
     let mask = MaskPrompt::from_bits(w as u32, h as u32, bits.iter().map(|&v| v > 0)).unwrap();

@@ -60,7 +60,7 @@ fn run(case: Case) {
         let records = session.records_at(f).expect("records");
         let rec = &records[0].1[0].1;
         let matte = session.mask_at(f).expect("mask").remove(0).logits;
-        let ref_logits = Tensor::read_npy(dir.join(format!("logits/{f:05}.npy"))).expect("reference logits");
+        let ref_logits = common::read_npy(&dir.join(format!("logits/{f:05}.npy")));
         let err = common::max_abs_diff(&matte, &ref_logits);
         if !comparison.frame(f, rec, err, mask_iou(&matte, &ref_logits)) {
             break;

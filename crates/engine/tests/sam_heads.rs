@@ -41,7 +41,7 @@ fn setup(size: i64, sharpen: &str) -> (Heads, HashMap<String, Tensor>) {
     let log = run_python(&script, &[dir.to_str().unwrap(), &size.to_string(), sharpen]);
     eprintln!("{log}");
     let wpath = dir.join(format!("sam_heads_{size}_weights.npz"));
-    let tensors = Tensor::read_npz(&wpath).expect("read weights npz");
+    let tensors = common::read_npz(&wpath).into_iter().collect();
     let store = WeightStore::new(&wpath, tensors, Device::Cpu, Kind::Float);
     let cfg = Preset::builtin(ModelSize::Tiny).model.with_image_size(size).expect("image size");
     let h = cfg.feat_size();

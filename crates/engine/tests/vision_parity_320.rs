@@ -38,7 +38,7 @@ fn check(size: ModelSize, tag: &str, image_size: i64, trunk_outputs: bool) {
     tch::set_num_threads(2);
     let _guard = tch::no_grad_guard();
     let (weights_path, reference) = fixture(tag, image_size, trunk_outputs);
-    let tensors = Tensor::read_npz(&weights_path).expect("read weights npz");
+    let tensors = common::read_npz(&weights_path).into_iter().collect();
     let store = WeightStore::new(&weights_path, tensors, Device::Cpu, Kind::Float);
     let cfg = Preset::builtin(size).model.image_encoder;
     let encoder = ImageEncoder::load(&store.root().sub("image_encoder"), &cfg);

@@ -69,6 +69,14 @@ pub fn read_npz(path: &Path) -> std::collections::HashMap<String, Tensor> {
     arrays
 }
 
+/// Reads one `.npy` file, with the same check as [`read_npz`] (use it, not tch's
+/// `Tensor::read_npy`, which has the same unchecked copy).
+#[allow(dead_code)]
+pub fn read_npy(path: &Path) -> Tensor {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    npy_tensor(&bytes).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
 /// One `.npy` record (C order, little-endian or byte-sized dtype) as a tensor, refused unless
 /// its payload is exactly the size of its shape.
 fn npy_tensor(bytes: &[u8]) -> Result<Tensor, String> {
