@@ -13,6 +13,7 @@ mod common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::backbones::image_encoder::BackboneOut;
+use samurai_engine::model::position_encoding::sine_formula_f64;
 use samurai_engine::model::{LoadOptions, Precision, Sam2Model};
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -138,33 +139,13 @@ fn check_image_encoder(p: &mut Parity, model: &Sam2Model) {
     }
 }
 
-/// `PositionEmbeddingSine` (temperature 10000, normalised, scale 2π) of an `h × w` grid with
-/// `c` channels evaluated in f64 straight from the reference's formula: sin on even and cos
-/// on odd channels of `pos / (n + 1e-6) · 2π / 10000^(2·(k//2)/(c/2))`, y channels first.
-fn sine_formula(c: i64, h: i64, w: i64) -> Tensor {
-    let half = c / 2;
-    let mut v = Vec::with_capacity((c * h * w) as usize);
-    for ch in 0..c {
-        let k = ch % half;
-        let dim_t = 10000f64.powf((2 * (k / 2)) as f64 / half as f64);
-        for i in 0..h {
-            for j in 0..w {
-                let (pos, n) = if ch < half { (i + 1, h) } else { (j + 1, w) };
-                let arg = pos as f64 / (n as f64 + 1e-6) * 2.0 * std::f64::consts::PI / dim_t;
-                v.push(if k % 2 == 0 { arg.sin() } else { arg.cos() });
-            }
-        }
-    }
-    Tensor::from_slice(&v).view([1, c, h, w])
-}
-
 /// The position encodings are a pure function of the grid, so both sides are also held to
 /// the formula: when ours and the reference's disagree, the failures say which side departs
 /// from it (our computation, or the generated fixture).
 fn check_against_formula(p: &mut Parity, i: usize, ours: &Tensor) {
     let reference = p.get(&format!("vision_pos_enc.{i}"));
     let (_, c, h, w) = reference.size4().expect("vision_pos_enc is NCHW");
-    let formula = sine_formula(c, h, w);
+    let formula = Tensor::from_slice(&sine_formula_f64(c, h, w)).view([1, c, h, w]);
     for (side, t) in [("ours", ours), ("reference", &reference)] {
         let label = format!("{} vision_pos_enc.{i} ({side} vs the f64 formula)", p.case);
         if catch_unwind(AssertUnwindSafe(|| common::assert_close(&label, t, &formula, REL))).is_err() {

@@ -96,6 +96,28 @@ impl PositionEmbeddingSine {
     }
 }
 
+/// [`PositionEmbeddingSine`] with temperature 10000 (every SAM 2.1 use) of an `h × w` grid
+/// with `feats` channels, evaluated in f64 straight from the reference's formula, channel-major
+/// (`[feats, h, w]` flattened): sin on even and cos on odd channels of
+/// `pos / (n + 1e-6) · 2π / 10000^(2·(k//2)/(feats/2))`, y channels first. An oracle for
+/// tests: the float32 encoding must stay within rounding of it.
+pub fn sine_formula_f64(feats: i64, h: i64, w: i64) -> Vec<f64> {
+    let half = feats / 2;
+    let mut out = Vec::with_capacity((feats * h * w) as usize);
+    for c in 0..feats {
+        let k = c % half;
+        let dim_t = 10000f64.powf((2 * (k / 2)) as f64 / half as f64);
+        for i in 0..h {
+            for j in 0..w {
+                let (pos, n) = if c < half { (i + 1, h) } else { (j + 1, w) };
+                let arg = pos as f64 / (n as f64 + 1e-6) * 2.0 * std::f64::consts::PI / dim_t;
+                out.push(if k % 2 == 0 { arg.sin() } else { arg.cos() });
+            }
+        }
+    }
+    out
+}
+
 /// Random-Fourier position encoding of the prompt encoder (`PositionEmbeddingRandom`); the
 /// Gaussian matrix is a checkpoint buffer (`positional_encoding_gaussian_matrix`, `[2, F]`).
 #[derive(Debug)]
@@ -176,26 +198,6 @@ pub fn get_1d_sine_pe(pos: &Tensor, dim: i64, temperature: f64) -> Tensor {
 mod tests {
     use super::*;
 
-    /// `PositionEmbeddingSine` of an `h × w` grid evaluated directly in f64 (the reference's
-    /// formula: normalised 1-based positions times 2π, over `temperature^(2·(k//2)/half)`,
-    /// sin on even and cos on odd channels, y channels first).
-    fn sine_formula(feats: i64, h: i64, w: i64) -> Vec<f64> {
-        let half = feats / 2;
-        let mut out = Vec::with_capacity((feats * h * w) as usize);
-        for c in 0..feats {
-            let k = c % half;
-            let dim_t = 10000f64.powf((2 * (k / 2)) as f64 / half as f64);
-            for i in 0..h {
-                for j in 0..w {
-                    let (pos, n) = if c < half { (i + 1, h) } else { (j + 1, w) };
-                    let arg = pos as f64 / (n as f64 + 1e-6) * 2.0 * std::f64::consts::PI / dim_t;
-                    out.push(if k % 2 == 0 { arg.sin() } else { arg.cos() });
-                }
-            }
-        }
-        out
-    }
-
     /// The encoding is a pure function of the grid: a fresh instance, the memoised copy and
     /// the f64 formula agree (float32 rounding only), for the parity test's 64×64 grid and
     /// a non-square one.
@@ -209,7 +211,7 @@ mod tests {
             assert_eq!(again.size(), vec![2, feats, h, w]);
             let fresh = PositionEmbeddingSine::new(feats, 10000.0).forward(1, h, w, Device::Cpu);
             assert!(first.equal(&fresh) && again.get(1).equal(&fresh.get(0)), "{h}x{w}: memoised encoding differs from a fresh one");
-            let want = Tensor::from_slice(&sine_formula(feats, h, w)).view([1, feats, h, w]);
+            let want = Tensor::from_slice(&sine_formula_f64(feats, h, w)).view([1, feats, h, w]);
             let err = (first.to_kind(Kind::Double) - want).abs().max().double_value(&[]);
             assert!(err < 1e-5, "{h}x{w}: max |encoding - formula| = {err:e}");
         }
