@@ -15,7 +15,11 @@ What it does, in a work folder:
    NatronRenderer over the whole range ("live");
 4. with --farm: the same graph with a track cache file, the Analyse button pressed from
    Python, then two more NatronRenderer processes rendering the two halves of the range
-   from the cache ("farm").
+   from the cache ("farm");
+5. with --fault-kill: the live graph rendered again by a new NatronRenderer while SIGKILL
+   ends its helper in the middle of a frame (once the helper has built its tracker): the
+   node must compute that frame again in a new helper and say so once, and every file must
+   equal the live render's byte for byte ("fault").
 Each Natron render must equal, pixel for pixel, the ID matte the track logits define: the
 object with the largest logit among those whose logit is > 0, numbered from 1, else 0.
 Each NatronRenderer process must map no libtorch of its own (the network runs in the
@@ -27,8 +31,11 @@ LD_LIBRARY_PATH).
 import argparse
 import ast
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,6 +93,7 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
         f"roto = app.createNode({PLUGIN_ID!r})",
         "roto.setScriptName('SamuraiRoto1')",
         "roto.connectInput(0, read)",
+        "roto.getParam('model').setValue(4)  # checkpoint file (the Model choice's last entry)",
         f"roto.getParam('checkpoint').setValue({str(args.checkpoint)!r})",
         f"roto.getParam('imageSize').setValue({ {1024: 0, 768: 1, 512: 2, 256: 3}[args.image_size] })",
         "roto.getParam('outputMode').setValue(2)  # ID matte",
@@ -136,7 +144,9 @@ def differing_files(a, b):
                                                  and (a / n).read_bytes() == (b / n).read_bytes()))
 
 
-def run_natron(args, script_path, first, last, log_path):
+def run_natron(args, script_path, first, last, log_path, retries=0):
+    """Renders `first`-`last`; `retries`: how many "computed again in a new helper" messages
+    the node must show (any other message of the plugin fails the check)."""
     env = base_env(args, Path(log_path).parent)
     env["OFX_PLUGIN_PATH"] = f"{args.plugins}:{args.io_plugins}"
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -163,6 +173,10 @@ def run_natron(args, script_path, first, last, log_path):
         sys.exit(f"NatronRenderer exited with {rc} ({' '.join(cmd)}); log {log_path}:\n{text[-4000:]}")
     # NatronRenderer prints the nodes' persistent messages; the plugin's start "SamuraiRoto".
     shown = [line for line in text.splitlines() if line.startswith("Persistent message: SamuraiRoto")]
+    retried = [line for line in shown if "computed again in a new helper" in line]
+    if len(retried) != retries:
+        sys.exit(f"{log_path}: expected {retries} message(s) of a frame computed again, got {retried}")
+    shown = [line for line in shown if line not in retried]
     failed = [line for line in text.splitlines() if "Rendering Failed" in line or "Traceback" in line]
     if shown or failed:
         sys.exit(f"{log_path}: the plugin or Natron reported a problem:\n" + "\n".join(shown + failed))
@@ -173,6 +187,22 @@ def run_natron(args, script_path, first, last, log_path):
     if sorted(os.path.realpath(p) for p in mapped[0]) != [os.path.realpath(p) for p in want]:
         sys.exit(f"{log_path}: NatronRenderer maps {mapped[0]}, expected {want or 'no libtorch'}")
     return took, mapped[0]
+
+
+def kill_helper_mid_frame(helper_log, delay, stop, killed):
+    """Waits until the helper writing `helper_log` has built its tracker (it is then inside
+    the first frame's propagation), waits `delay` seconds more and SIGKILLs it; its pid goes
+    to `killed`."""
+    while not stop.is_set():
+        text = helper_log.read_text(errors="replace") if helper_log.exists() else ""
+        started = re.search(r"helper (\d+) serving", text)
+        if started and "session tuning" in text:
+            time.sleep(delay)
+            pid = int(started.group(1))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.02)
 
 
 def compare(out_dir, logits, names, frames, what):
@@ -213,6 +243,10 @@ def main():
     ap.add_argument("--python-path", default="/usr/lib/python3/dist-packages",
                     help="where Natron's Python finds PySide2 and qtpy (Debian: python3-pyside2.qtcore, python3-qtpy)")
     ap.add_argument("--farm", action="store_true")
+    ap.add_argument("--fault-kill", action="store_true",
+                    help="render again while SIGKILL ends the helper inside a frame; every file must equal the live render's")
+    ap.add_argument("--fault-delay", type=float, default=0.5,
+                    help="seconds after the helper built its tracker before --fault-kill kills it")
     ap.add_argument("--foreign-torch", type=Path,
                     help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
     ap.add_argument("--clean-env", action="store_true",
@@ -291,6 +325,33 @@ def main():
             if (farm / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
                 sys.exit(f"farm: frame {t}: file differs from the live render")
         print(f"farm: the two processes' files equal the live render byte for byte (frames 0-{last})")
+    if args.fault_kill:
+        fault = work / "natron_fault"
+        fault.mkdir(exist_ok=True)
+        helper_log = (work / "natron_fault.log").with_suffix(".helper.log")
+        if helper_log.exists():
+            helper_log.unlink()
+        script = work / "fault.py"
+        script.write_text(natron_script(args, frames_dir, size, objects, str(fault / "#####.pfm")))
+        stop, killed = threading.Event(), []
+        killer = threading.Thread(target=kill_helper_mid_frame, args=(helper_log, args.fault_delay, stop, killed))
+        killer.start()
+        try:
+            took, _ = run_natron(args, script, 0, last, work / "natron_fault.log", retries=1)
+        finally:
+            stop.set()
+            killer.join()
+        if not killed:
+            sys.exit("fault: the helper was never killed")
+        print(f"NatronRenderer fault: helper {killed[0]} killed {args.fault_delay} s into its tracking; "
+              f"frames 0-{last} in {took:.1f} s")
+        notes = [line for line in helper_log.read_text(errors="replace").splitlines() if "SamuraiRoto plugin" in line]
+        for line in notes:
+            print(f"fault: helper log: {line}")
+        for t in range(args.count):
+            if (fault / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
+                sys.exit(f"fault: frame {t}: file differs from the undisturbed live render")
+        print(f"fault: every file equals the undisturbed live render byte for byte (frames 0-{last})")
     print("natron check: OK")
 
 
