@@ -376,7 +376,7 @@ impl Lease {
         if abort() {
             self.conn = None;
             let mut message =
-                format!("SamuraiRoto: {during} was cancelled (the host aborted the render); frames finished so far are kept.");
+                format!("SamuraiRoto: cancelled while {during} (the host aborted the render); frames finished so far are kept.");
             // Stopped or hung, the helper could not even read its lifeline closing when
             // the host quits: it is killed rather than left behind.
             let stopped = process_stopped(self.helper.pid);
