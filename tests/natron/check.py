@@ -19,7 +19,11 @@ What it does, in a work folder:
 5. with --fault-kill: the live graph rendered again by a new NatronRenderer while SIGKILL
    ends its helper in the middle of a frame (once the helper has built its tracker): the
    node must compute that frame again in a new helper and say so once, and every file must
-   equal the live render's byte for byte ("fault").
+   equal the live render's byte for byte ("fault");
+6. with --fault-term: the live graph rendered by a new NatronRenderer whose helper is
+   stopped (SIGSTOP) inside a frame, then SIGTERM to NatronRenderer, as a farm or a desktop
+   ends a stalled render: it must exit within two seconds, with the plugin's abort message,
+   and leave no helper behind.
 Each Natron render must equal, pixel for pixel, the ID matte the track logits define: the
 object with the largest logit among those whose logit is > 0, numbered from 1, else 0.
 Each NatronRenderer process must map no libtorch of its own (the network runs in the
@@ -144,9 +148,8 @@ def differing_files(a, b):
                                                  and (a / n).read_bytes() == (b / n).read_bytes()))
 
 
-def run_natron(args, script_path, first, last, log_path, retries=0):
-    """Renders `first`-`last`; `retries`: how many "computed again in a new helper" messages
-    the node must show (any other message of the plugin fails the check)."""
+def natron_env(args, log_path):
+    """NatronRenderer's environment (its helper's log beside `log_path`)."""
     env = base_env(args, Path(log_path).parent)
     env["OFX_PLUGIN_PATH"] = f"{args.plugins}:{args.io_plugins}"
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -163,6 +166,13 @@ def run_natron(args, script_path, first, last, log_path, retries=0):
             sys.exit(f"--foreign-torch {args.foreign_torch}: {missing} missing (run scripts/foreign-torch.sh)")
         env["LD_LIBRARY_PATH"] = ":".join(p for p in (str(lib), env.get("LD_LIBRARY_PATH")) if p)
         env["LD_PRELOAD"] = " ".join(str(lib / n) for n in ("libc10.so", "libtorch_cpu.so"))
+    return env
+
+
+def run_natron(args, script_path, first, last, log_path, retries=0):
+    """Renders `first`-`last`; `retries`: how many "computed again in a new helper" messages
+    the node must show (any other message of the plugin fails the check)."""
+    env = natron_env(args, log_path)
     cmd = [str(args.natron_renderer), "-w", "Mattes", f"{first}-{last}", str(script_path)]
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -187,6 +197,56 @@ def run_natron(args, script_path, first, last, log_path, retries=0):
     if sorted(os.path.realpath(p) for p in mapped[0]) != [os.path.realpath(p) for p in want]:
         sys.exit(f"{log_path}: NatronRenderer maps {mapped[0]}, expected {want or 'no libtorch'}")
     return took, mapped[0]
+
+
+def helper_in_frame(helper_log, deadline=600):
+    """The pid of the helper writing `helper_log` once it has built its tracker (it is then
+    inside the first frame's propagation)."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        text = helper_log.read_text(errors="replace") if helper_log.exists() else ""
+        started = re.search(r"helper (\d+) serving", text)
+        if started and "session tuning" in text:
+            return int(started.group(1))
+        time.sleep(0.02)
+    sys.exit(f"{helper_log}: no helper started tracking within {deadline} s")
+
+
+def terminate_stalled_render(args, script_path, last, log_path):
+    """NatronRenderer renders `script_path`; its helper is stopped inside a frame, then
+    NatronRenderer gets SIGTERM: it must exit within 2 s, and its helper must be gone."""
+    helper_log = Path(log_path).with_suffix(".helper.log")
+    if helper_log.exists():
+        helper_log.unlink()
+    cmd = [str(args.natron_renderer), "-w", "Mattes", f"0-{last}", str(script_path)]
+    with open(log_path, "w") as log:
+        natron = subprocess.Popen(cmd, env=natron_env(args, log_path), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            helper = helper_in_frame(helper_log)
+            time.sleep(args.fault_delay)
+            os.kill(helper, signal.SIGSTOP)
+            time.sleep(1.0)
+            start = time.monotonic()
+            natron.send_signal(signal.SIGTERM)
+            try:
+                rc = natron.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                sys.exit(f"fault-term: NatronRenderer still running 2 s after SIGTERM (its helper {helper} stopped); log {log_path}")
+            took = time.monotonic() - start
+        finally:
+            if natron.poll() is None:
+                natron.kill()
+                natron.wait()
+    time.sleep(0.5)
+    state = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{helper}/stat").exists() else None
+    if state not in (None, "Z"):
+        os.kill(helper, signal.SIGKILL)
+        sys.exit(f"fault-term: the stopped helper {helper} outlived NatronRenderer (state {state})")
+    text = Path(log_path).read_text(errors="replace")
+    shown = [line for line in text.splitlines() if line.startswith("Persistent message: SamuraiRoto")]
+    if not any("host aborted the render" in line and "killed" in line for line in shown):
+        sys.exit(f"fault-term: no abort message from the plugin in {log_path}: {shown}")
+    return helper, rc, took, shown
 
 
 def kill_helper_mid_frame(helper_log, delay, stop, killed):
@@ -245,8 +305,10 @@ def main():
     ap.add_argument("--farm", action="store_true")
     ap.add_argument("--fault-kill", action="store_true",
                     help="render again while SIGKILL ends the helper inside a frame; every file must equal the live render's")
+    ap.add_argument("--fault-term", action="store_true",
+                    help="SIGSTOP the helper inside a frame, then SIGTERM NatronRenderer: it must exit within 2 s, leaving no helper")
     ap.add_argument("--fault-delay", type=float, default=0.5,
-                    help="seconds after the helper built its tracker before --fault-kill kills it")
+                    help="seconds after the helper built its tracker before --fault-kill or --fault-term acts")
     ap.add_argument("--foreign-torch", type=Path,
                     help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
     ap.add_argument("--clean-env", action="store_true",
@@ -352,6 +414,13 @@ def main():
             if (fault / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
                 sys.exit(f"fault: frame {t}: file differs from the undisturbed live render")
         print(f"fault: every file equals the undisturbed live render byte for byte (frames 0-{last})")
+    if args.fault_term:
+        script = work / "term.py"
+        script.write_text(natron_script(args, frames_dir, size, objects, str(work / "natron_term" / "#####.pfm")))
+        (work / "natron_term").mkdir(exist_ok=True)
+        helper, rc, took, shown = terminate_stalled_render(args, script, last, work / "natron_term.log")
+        print(f"NatronRenderer fault-term: helper {helper} stopped inside a frame; NatronRenderer exited (status {rc}) "
+              f"{took:.2f} s after SIGTERM, the helper gone; the node said: {shown[-1]}")
     print("natron check: OK")
 
 
