@@ -15,6 +15,13 @@
 #                     build's track to write the same mattes and logits, byte for byte.
 #   --foreign-torch DIR   loads another libtorch into NatronRenderer first, as Nuke's process
 #                     has it (DIR: scripts/foreign-torch.sh's, torch 2.1.2); either way.
+#   --fault-kill      (passed to check.py) renders the range once more while SIGKILL ends the
+#                     helper inside a frame (--fault-delay S after it built its tracker,
+#                     default 0.5): the node must compute that frame again in a new helper,
+#                     say so once, and every file must equal the undisturbed render's.
+#   --fault-term      (passed to check.py) stops the helper inside a frame (SIGSTOP), then
+#                     sends NatronRenderer SIGTERM: it must exit within 2 s, with the node's
+#                     abort message, and leave no helper behind.
 # Other options go to tests/natron/check.py. Defaults: the bedroom clip's first 8 frames,
 # its two prompt boxes plus a second key for the boy on the last frame, quality 256, with the
 # Analyse + two-process farm check.

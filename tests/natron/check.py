@@ -15,7 +15,15 @@ What it does, in a work folder:
    NatronRenderer over the whole range ("live");
 4. with --farm: the same graph with a track cache file, the Analyse button pressed from
    Python, then two more NatronRenderer processes rendering the two halves of the range
-   from the cache ("farm").
+   from the cache ("farm");
+5. with --fault-kill: the live graph rendered again by a new NatronRenderer while SIGKILL
+   ends its helper in the middle of a frame (once the helper has built its tracker): the
+   node must compute that frame again in a new helper and say so once, and every file must
+   equal the live render's byte for byte ("fault");
+6. with --fault-term: the live graph rendered by a new NatronRenderer whose helper is
+   stopped (SIGSTOP) inside a frame, then SIGTERM to NatronRenderer, as a farm or a desktop
+   ends a stalled render: it must exit within two seconds, with the plugin's abort message,
+   and leave no helper behind.
 Each Natron render must equal, pixel for pixel, the ID matte the track logits define: the
 object with the largest logit among those whose logit is > 0, numbered from 1, else 0.
 Each NatronRenderer process must map no libtorch of its own (the network runs in the
@@ -27,8 +35,11 @@ LD_LIBRARY_PATH).
 import argparse
 import ast
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -138,7 +149,8 @@ def differing_files(a, b):
                                                  and (a / n).read_bytes() == (b / n).read_bytes()))
 
 
-def run_natron(args, script_path, first, last, log_path):
+def natron_env(args, log_path):
+    """NatronRenderer's environment (its helper's log beside `log_path`)."""
     env = base_env(args, Path(log_path).parent)
     env["OFX_PLUGIN_PATH"] = f"{args.plugins}:{args.io_plugins}"
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -155,6 +167,13 @@ def run_natron(args, script_path, first, last, log_path):
             sys.exit(f"--foreign-torch {args.foreign_torch}: {missing} missing (run scripts/foreign-torch.sh)")
         env["LD_LIBRARY_PATH"] = ":".join(p for p in (str(lib), env.get("LD_LIBRARY_PATH")) if p)
         env["LD_PRELOAD"] = " ".join(str(lib / n) for n in ("libc10.so", "libtorch_cpu.so"))
+    return env
+
+
+def run_natron(args, script_path, first, last, log_path, retries=0):
+    """Renders `first`-`last`; `retries`: how many "computed again in a new helper" messages
+    the node must show (any other message of the plugin fails the check)."""
+    env = natron_env(args, log_path)
     cmd = [str(args.natron_renderer), "-w", "Mattes", f"{first}-{last}", str(script_path)]
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -176,6 +195,10 @@ def run_natron(args, script_path, first, last, log_path):
         sys.exit(f"NatronRenderer exited with {rc} ({' '.join(cmd)}); log {log_path}:\n{text[-4000:]}")
     # NatronRenderer prints the nodes' persistent messages; the plugin's start "SamuraiRoto".
     shown = [line for line in text.splitlines() if line.startswith("Persistent message: SamuraiRoto")]
+    retried = [line for line in shown if "computed again in a new helper" in line]
+    if len(retried) != retries:
+        sys.exit(f"{log_path}: expected {retries} message(s) of a frame computed again, got {retried}")
+    shown = [line for line in shown if line not in retried]
     failed = [line for line in text.splitlines() if "Rendering Failed" in line or "Traceback" in line]
     if shown or failed:
         sys.exit(f"{log_path}: the plugin or Natron reported a problem:\n" + "\n".join(shown + failed))
@@ -186,6 +209,72 @@ def run_natron(args, script_path, first, last, log_path):
     if sorted(os.path.realpath(p) for p in mapped[0]) != [os.path.realpath(p) for p in want]:
         sys.exit(f"{log_path}: NatronRenderer maps {mapped[0]}, expected {want or 'no libtorch'}")
     return took, mapped[0]
+
+
+def helper_in_frame(helper_log, deadline=600):
+    """The pid of the helper writing `helper_log` once it has built its tracker (it is then
+    inside the first frame's propagation)."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline:
+        text = helper_log.read_text(errors="replace") if helper_log.exists() else ""
+        started = re.search(r"helper (\d+) serving", text)
+        if started and "session tuning" in text:
+            return int(started.group(1))
+        time.sleep(0.02)
+    sys.exit(f"{helper_log}: no helper started tracking within {deadline} s")
+
+
+def terminate_stalled_render(args, script_path, last, log_path):
+    """NatronRenderer renders `script_path`; its helper is stopped inside a frame, then
+    NatronRenderer gets SIGTERM: it must exit within 2 s, and its helper must be gone."""
+    helper_log = Path(log_path).with_suffix(".helper.log")
+    if helper_log.exists():
+        helper_log.unlink()
+    cmd = [str(args.natron_renderer), "-w", "Mattes", f"0-{last}", str(script_path)]
+    with open(log_path, "w") as log:
+        natron = subprocess.Popen(cmd, env=natron_env(args, log_path), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            helper = helper_in_frame(helper_log)
+            time.sleep(args.fault_delay)
+            os.kill(helper, signal.SIGSTOP)
+            time.sleep(1.0)
+            start = time.monotonic()
+            natron.send_signal(signal.SIGTERM)
+            try:
+                rc = natron.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                sys.exit(f"fault-term: NatronRenderer still running 2 s after SIGTERM (its helper {helper} stopped); log {log_path}")
+            took = time.monotonic() - start
+        finally:
+            if natron.poll() is None:
+                natron.kill()
+                natron.wait()
+    time.sleep(0.5)
+    state = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{helper}/stat").exists() else None
+    if state not in (None, "Z"):
+        os.kill(helper, signal.SIGKILL)
+        sys.exit(f"fault-term: the stopped helper {helper} outlived NatronRenderer (state {state})")
+    text = Path(log_path).read_text(errors="replace")
+    shown = [line for line in text.splitlines() if line.startswith("Persistent message: SamuraiRoto")]
+    if not any("host aborted the render" in line and "killed" in line for line in shown):
+        sys.exit(f"fault-term: no abort message from the plugin in {log_path}: {shown}")
+    return helper, rc, took, shown
+
+
+def kill_helper_mid_frame(helper_log, delay, stop, killed):
+    """Waits until the helper writing `helper_log` has built its tracker (it is then inside
+    the first frame's propagation), waits `delay` seconds more and SIGKILLs it; its pid goes
+    to `killed`."""
+    while not stop.is_set():
+        text = helper_log.read_text(errors="replace") if helper_log.exists() else ""
+        started = re.search(r"helper (\d+) serving", text)
+        if started and "session tuning" in text:
+            time.sleep(delay)
+            pid = int(started.group(1))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.02)
 
 
 def compare(out_dir, logits, names, frames, what):
@@ -226,6 +315,12 @@ def main():
     ap.add_argument("--python-path", default="/usr/lib/python3/dist-packages",
                     help="where Natron's Python finds PySide2 and qtpy (Debian: python3-pyside2.qtcore, python3-qtpy)")
     ap.add_argument("--farm", action="store_true")
+    ap.add_argument("--fault-kill", action="store_true",
+                    help="render again while SIGKILL ends the helper inside a frame; every file must equal the live render's")
+    ap.add_argument("--fault-term", action="store_true",
+                    help="SIGSTOP the helper inside a frame, then SIGTERM NatronRenderer: it must exit within 2 s, leaving no helper")
+    ap.add_argument("--fault-delay", type=float, default=0.5,
+                    help="seconds after the helper built its tracker before --fault-kill or --fault-term acts")
     ap.add_argument("--foreign-torch", type=Path,
                     help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
     ap.add_argument("--clean-env", action="store_true",
@@ -304,6 +399,40 @@ def main():
             if (farm / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
                 sys.exit(f"farm: frame {t}: file differs from the live render")
         print(f"farm: the two processes' files equal the live render byte for byte (frames 0-{last})")
+    if args.fault_kill:
+        fault = work / "natron_fault"
+        fault.mkdir(exist_ok=True)
+        helper_log = (work / "natron_fault.log").with_suffix(".helper.log")
+        if helper_log.exists():
+            helper_log.unlink()
+        script = work / "fault.py"
+        script.write_text(natron_script(args, frames_dir, size, objects, str(fault / "#####.pfm")))
+        stop, killed = threading.Event(), []
+        killer = threading.Thread(target=kill_helper_mid_frame, args=(helper_log, args.fault_delay, stop, killed))
+        killer.start()
+        try:
+            took, _ = run_natron(args, script, 0, last, work / "natron_fault.log", retries=1)
+        finally:
+            stop.set()
+            killer.join()
+        if not killed:
+            sys.exit("fault: the helper was never killed")
+        print(f"NatronRenderer fault: helper {killed[0]} killed {args.fault_delay} s into its tracking; "
+              f"frames 0-{last} in {took:.1f} s")
+        notes = [line for line in helper_log.read_text(errors="replace").splitlines() if "SamuraiRoto plugin" in line]
+        for line in notes:
+            print(f"fault: helper log: {line}")
+        for t in range(args.count):
+            if (fault / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
+                sys.exit(f"fault: frame {t}: file differs from the undisturbed live render")
+        print(f"fault: every file equals the undisturbed live render byte for byte (frames 0-{last})")
+    if args.fault_term:
+        script = work / "term.py"
+        script.write_text(natron_script(args, frames_dir, size, objects, str(work / "natron_term" / "#####.pfm")))
+        (work / "natron_term").mkdir(exist_ok=True)
+        helper, rc, took, shown = terminate_stalled_render(args, script, last, work / "natron_term.log")
+        print(f"NatronRenderer fault-term: helper {helper} stopped inside a frame; NatronRenderer exited (status {rc}) "
+              f"{took:.2f} s after SIGTERM, the helper gone; the node said: {shown[-1]}")
     print("natron check: OK")
 
 

@@ -54,6 +54,15 @@
 //! masks by value (masks run-length encoded, see [`crate::prompt`]), so a configuration
 //! says everything that decides the mattes and no extra round trip fetches a matte.
 //!
+//! **Heartbeat and watchdog.** From reading a request until writing its final reply the
+//! helper sends [`Reply::Heartbeat`] whenever it has sent nothing else for
+//! [`heartbeat_interval`] (from a thread of its own, so a long model load or a slow frame
+//! keeps it coming). A heartbeat needs no answer and may come before any other message
+//! of the dialogue; the plugin skips it. The plugin waits on the helper in short slices
+//! and declares it hung (kills and restarts it) when it has heard nothing for
+//! [`helper_timeout`] while waiting ([`TIMEOUT_ENV`], default [`DEFAULT_TIMEOUT`]; a new
+//! helper gets [`STARTUP_FACTOR`] times that for its first answer, while it loads libtorch).
+//!
 //! Nothing received is trusted: lengths are checked before anything is allocated, every
 //! decoded message is validated ([`Request::validate`], [`Reply::validate`]), and a bad
 //! one fails that connection with an error, never the process.
@@ -61,13 +70,15 @@ use crate::error::{Error, Result};
 use crate::settings::{EngineSettings, KeyframePrompt, ObjectKeys};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
+use std::time::Duration;
 
 /// Protocol version; both sides must agree (checked by [`Request::Hello`]).
 /// 3: frames asked for ahead, disjoint frame and result areas, the GPU memory limit and
 /// the frame-prefetch switch in [`EngineSettings`].
 /// 4: the model as a [`ModelSource`](crate::models::ModelSource) (a published size or a
 /// file) in [`EngineSettings`], and [`Reply::Fetching`] while the helper downloads it.
-pub const VERSION: u32 = 4;
+/// 5: [`Reply::Heartbeat`] while the helper is busy with a request.
+pub const VERSION: u32 = 5;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -97,6 +108,32 @@ pub const REGION_BYTES: usize = FRAME_OFFSET + FRAME_AREA_BYTES;
 const _: () = assert!(RESULT_OFFSET + RESULT_AREA_BYTES <= FRAME_OFFSET);
 /// Largest GPU memory limit a configuration may ask for (MiB; 16 TiB).
 pub const MAX_GPU_MEMORY_LIMIT_MB: u64 = 1 << 24;
+/// Names the watchdog's limit in seconds (a decimal number; both sides read it, the
+/// helper inherits it like every `SAMURAI_ROTO_*` variable).
+pub const TIMEOUT_ENV: &str = "SAMURAI_ROTO_HELPER_TIMEOUT";
+/// How long the plugin waits without hearing from a busy helper before it declares it hung.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// A new helper has this many times the limit to answer its first `Hello` (it loads
+/// libtorch, and CUDA's libraries, before it can say anything).
+pub const STARTUP_FACTOR: u32 = 3;
+
+/// The watchdog's limit: [`TIMEOUT_ENV`] when it holds a positive number of seconds, else
+/// [`DEFAULT_TIMEOUT`].
+pub fn helper_timeout() -> Duration {
+    std::env::var(TIMEOUT_ENV).ok().and_then(|v| parse_timeout(&v)).unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// A positive, finite number of seconds (at most a day).
+fn parse_timeout(text: &str) -> Option<Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// How often a busy helper sends a heartbeat for the watchdog's `limit`: a quarter of it,
+/// at most 2 s and at least 20 ms.
+pub fn heartbeat_interval(limit: Duration) -> Duration {
+    (limit / 4).clamp(Duration::from_millis(20), Duration::from_secs(2))
+}
 
 /// Plugin → helper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +203,8 @@ pub enum Reply {
         objects: Vec<String>,
     },
     Stats(HelperStats),
+    /// The helper is busy with the request (see "Heartbeat and watchdog"); no answer.
+    Heartbeat,
 }
 
 fn bad(what: impl Into<String>) -> Error {
@@ -312,8 +351,8 @@ impl Write for NoSigPipe<'_> {
     }
 }
 
-/// Writes one framed message.
-pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
+/// One message framed for the wire: its length, then its body.
+pub fn encode_message<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
     let body = postcard::to_stdvec(msg).map_err(|e| bad(format!("cannot encode: {e}")))?;
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(bad(format!("message of {} bytes (at most {MAX_MESSAGE_BYTES})", body.len())));
@@ -321,7 +360,29 @@ pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
     let mut framed = Vec::with_capacity(4 + body.len());
     framed.extend_from_slice(&(body.len() as u32).to_le_bytes());
     framed.extend_from_slice(&body);
+    Ok(framed)
+}
+
+/// Writes one framed message.
+pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<()> {
+    let framed = encode_message(msg)?;
     w.write_all(&framed).and_then(|_| w.flush()).map_err(|e| bad(format!("connection lost while sending: {e}")))
+}
+
+/// Takes the first whole message body out of `inbox` (bytes received so far, kept by a
+/// reader that reads in slices); `Ok(None)` until one has arrived whole. The announced
+/// length is checked before waiting for the body.
+pub fn take_frame(inbox: &mut Vec<u8>) -> Result<Option<Vec<u8>>> {
+    let Some(len) = inbox.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize) else { return Ok(None) };
+    if len > MAX_MESSAGE_BYTES {
+        return Err(bad(format!("message of {len} bytes announced (at most {MAX_MESSAGE_BYTES})")));
+    }
+    if inbox.len() < 4 + len {
+        return Ok(None);
+    }
+    let body = inbox[4..4 + len].to_vec();
+    inbox.drain(..4 + len);
+    Ok(Some(body))
 }
 
 /// Reads one framed message body (the length is checked before anything is allocated).
@@ -373,6 +434,37 @@ mod tests {
 
     fn settings() -> EngineSettings {
         EngineSettings { device: DeviceChoice::Cpu, image_size: 512, ..EngineSettings::new("c.pt") }
+    }
+
+    #[test]
+    fn messages_arriving_in_parts_are_taken_whole_and_in_order() {
+        let mut wire = Vec::new();
+        for m in [Reply::Heartbeat, Reply::NeedFrame { frame: 3 }, Reply::Done] {
+            wire.extend(encode_message(&m).unwrap());
+        }
+        let mut inbox = Vec::new();
+        let mut got = Vec::new();
+        for byte in wire {
+            inbox.push(byte);
+            while let Some(body) = take_frame(&mut inbox).unwrap() {
+                got.push(decode_reply(&body).unwrap());
+            }
+        }
+        assert_eq!(got, [Reply::Heartbeat, Reply::NeedFrame { frame: 3 }, Reply::Done]);
+        assert!(inbox.is_empty());
+        let mut huge = vec![0xff, 0xff, 0xff, 0x7f];
+        assert!(take_frame(&mut huge).unwrap_err().to_string().contains("announced"), "refused before the body arrives");
+    }
+
+    #[test]
+    fn the_watchdog_limit_and_heartbeat_follow_the_setting() {
+        assert_eq!(parse_timeout("2.5"), Some(Duration::from_millis(2500)));
+        for bad in ["", "0", "-3", "nan", "inf", "soon"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(heartbeat_interval(DEFAULT_TIMEOUT), Duration::from_secs(2));
+        assert_eq!(heartbeat_interval(Duration::from_secs(2)), Duration::from_millis(500));
+        assert_eq!(heartbeat_interval(Duration::from_millis(10)), Duration::from_millis(20));
     }
 
     #[test]

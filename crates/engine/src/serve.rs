@@ -8,6 +8,11 @@
 //! thread against one [`Engine`]; when it closes (the host process is gone) the helper
 //! exits. Every message is validated; a malformed one fails its connection, never the
 //! process.
+//!
+//! While a connection's request runs, a heartbeat thread of that connection sends
+//! [`Reply::Heartbeat`] whenever nothing else went out for
+//! [`proto::heartbeat_interval`]: the plugin's watchdog hears from a helper that loads a
+//! model or computes a long frame, and hears nothing from one that is stopped or frozen.
 use crate::engine::{Engine, HostFrames};
 use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
 use samurai_core::settings::FrameImage;
@@ -19,6 +24,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The helper's main loop: serves the lifeline on standard input (the socket the plugin
 /// passed) until it closes, then ends the process, since connection threads may still be
@@ -35,15 +41,14 @@ pub fn serve_stdin() -> Result<()> {
 pub fn serve(lifeline: OwnedFd) -> Result<()> {
     let engine = Arc::new(Engine::default());
     let lifeline = UnixStream::from(lifeline);
-    tracing::info!("helper {} serving", std::process::id());
+    let interval = proto::heartbeat_interval(proto::helper_timeout());
+    tracing::info!("helper {} serving (heartbeat every {:.2} s while busy)", std::process::id(), interval.as_secs_f64());
     loop {
         match receive_connection(&lifeline) {
             Ok(Some((stream, shm))) => {
-                let engine = engine.clone();
-                std::thread::Builder::new()
-                    .name("samurai-roto connection".into())
-                    .spawn(move || Connection { engine, stream, shm }.run())
-                    .map_err(|e| Error::Protocol(format!("cannot start a connection thread: {e}")))?;
+                if let Err(e) = start_connection(&engine, stream, shm, interval) {
+                    tracing::warn!("refused a connection: {e}");
+                }
             }
             Ok(None) => {
                 tracing::info!("the lifeline closed (the host process is gone): exiting");
@@ -52,6 +57,25 @@ pub fn serve(lifeline: OwnedFd) -> Result<()> {
             Err(e) => tracing::warn!("refused a connection: {e}"),
         }
     }
+}
+
+/// Starts the threads of a new connection: its requests, its heartbeats.
+fn start_connection(engine: &Arc<Engine>, stream: UnixStream, shm: Shm, interval: Duration) -> Result<()> {
+    let engine = engine.clone();
+    let writer = Arc::new(Writer::new(&stream, interval)?);
+    let beat = writer.clone();
+    std::thread::Builder::new()
+        .name("samurai-roto heartbeat".into())
+        .spawn(move || beat.beat())
+        .map_err(|e| Error::Protocol(format!("cannot start a heartbeat thread: {e}")))?;
+    let closing = Closing(writer.clone());
+    let started = std::thread::Builder::new().name("samurai-roto connection".into()).spawn(move || {
+        let _closing = closing;
+        Connection { engine, stream, shm, writer }.run()
+    });
+    // A connection thread that did not start dropped its closure, and with it `closing`:
+    // the heartbeat thread ends.
+    started.map(|_| ()).map_err(|e| Error::Protocol(format!("cannot start a connection thread: {e}")))
 }
 
 /// The next connection on the lifeline: one [`LIFELINE_CONNECT`] byte with exactly two
@@ -83,28 +107,116 @@ fn receive_connection(lifeline: &UnixStream) -> Result<Option<(UnixStream, Shm)>
     Ok(Some((UnixStream::from(fds.pop().expect("two")), shm)))
 }
 
+/// The writing side of a connection, shared with its heartbeat thread: every message goes
+/// out under one lock, so a heartbeat never lands inside another message, and the final
+/// reply of a request ends its heartbeats in the same step (none comes after it).
+struct Writer {
+    stream: UnixStream,
+    beat: parking_lot::Mutex<Beat>,
+    wake: parking_lot::Condvar,
+    interval: Duration,
+}
+
+struct Beat {
+    /// Between reading a request and writing its final reply.
+    busy: bool,
+    /// When the last message went out.
+    last: Instant,
+    /// The connection ended: the heartbeat thread stops.
+    closed: bool,
+}
+
+impl Writer {
+    fn new(stream: &UnixStream, interval: Duration) -> Result<Self> {
+        let stream = stream.try_clone().map_err(|e| Error::Protocol(format!("cannot share the connection's socket: {e}")))?;
+        let beat = Beat { busy: false, last: Instant::now(), closed: false };
+        Ok(Writer { stream, beat: parking_lot::Mutex::new(beat), wake: parking_lot::Condvar::new(), interval })
+    }
+
+    fn write(&self, beat: &mut Beat, reply: &Reply) -> Result<()> {
+        let sent = proto::write_message(&mut proto::NoSigPipe(&self.stream), reply);
+        beat.last = Instant::now();
+        sent
+    }
+
+    /// A message inside a request's dialogue.
+    fn send(&self, reply: &Reply) -> Result<()> {
+        let mut beat = self.beat.lock();
+        self.write(&mut beat, reply)
+    }
+
+    /// A request was read: heartbeats from now on until its final reply.
+    fn begin(&self) {
+        let mut beat = self.beat.lock();
+        beat.busy = true;
+        beat.last = Instant::now();
+        self.wake.notify_all();
+    }
+
+    /// The final reply to a request (or a message outside one): no heartbeat after it.
+    fn finish(&self, reply: &Reply) -> Result<()> {
+        let mut beat = self.beat.lock();
+        beat.busy = false;
+        self.write(&mut beat, reply)
+    }
+
+    fn close(&self) {
+        let mut beat = self.beat.lock();
+        beat.closed = true;
+        beat.busy = false;
+        self.wake.notify_all();
+    }
+
+    /// The heartbeat thread: while busy, a heartbeat when nothing went out for an interval.
+    fn beat(&self) {
+        let mut beat = self.beat.lock();
+        while !beat.closed {
+            let now = Instant::now();
+            let due = beat.last + self.interval;
+            if beat.busy && now >= due {
+                if let Err(e) = self.write(&mut beat, &Reply::Heartbeat) {
+                    tracing::debug!("heartbeat not sent ({e}); the connection is gone");
+                    return;
+                }
+                continue;
+            }
+            let wait = if beat.busy { due - now } else { self.interval };
+            self.wake.wait_for(&mut beat, wait);
+        }
+    }
+}
+
+/// Ends a connection's heartbeat thread when the connection thread ends (however it ends).
+struct Closing(Arc<Writer>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// One connection: a request at a time, each a dialogue (frames and progress go back and
 /// forth) ending in a final reply.
 struct Connection {
     engine: Arc<Engine>,
     stream: UnixStream,
     shm: Shm,
+    writer: Arc<Writer>,
 }
 
 impl Connection {
     fn run(mut self) {
         if let Err(e) = self.serve() {
             tracing::warn!("connection closed: {e}");
-            let _ = proto::write_message(&mut proto::NoSigPipe(&self.stream), &Reply::Failed { message: e.to_string() });
+            let _ = self.writer.finish(&Reply::Failed { message: e.to_string() });
         }
     }
 
     fn serve(&mut self) -> Result<()> {
         match proto::read_request(&mut self.stream)? {
-            Some(Request::Hello { version }) if version == proto::VERSION => proto::write_message(
-                &mut proto::NoSigPipe(&self.stream),
-                &Reply::Welcome { version: proto::VERSION, pid: std::process::id() },
-            )?,
+            Some(Request::Hello { version }) if version == proto::VERSION => {
+                self.writer.finish(&Reply::Welcome { version: proto::VERSION, pid: std::process::id() })?
+            }
             Some(Request::Hello { version }) => {
                 return Err(Error::Protocol(format!("the plugin speaks protocol {version}, this helper {}", proto::VERSION)))
             }
@@ -112,8 +224,9 @@ impl Connection {
             None => return Ok(()),
         }
         while let Some(request) = proto::read_request(&mut self.stream)? {
+            self.writer.begin();
             let reply = self.handle(request)?;
-            proto::write_message(&mut proto::NoSigPipe(&self.stream), &reply)?;
+            self.writer.finish(&reply)?;
         }
         Ok(())
     }
@@ -222,10 +335,8 @@ impl<'c> Dialogue<'c> {
 
     fn send(&self, reply: &Reply) -> Result<()> {
         self.check()?;
-        let conn = self.conn.borrow();
-        let sent = proto::write_message(&mut proto::NoSigPipe(&conn.stream), reply);
-        drop(conn);
-        sent.or_else(|e| self.fail(e))
+        let writer = self.conn.borrow().writer.clone();
+        writer.send(reply).or_else(|e| self.fail(e))
     }
 
     fn read(&self) -> Result<Request> {

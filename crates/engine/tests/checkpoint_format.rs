@@ -179,3 +179,101 @@ fn broken_and_hostile_files_are_refused() {
     }
     assert!(!dir.join("PWNED").exists(), "the forbidden global was executed");
 }
+
+/// A damaged checkpoint is refused (issue 23): 4 KiB flipped, and then a single bit
+/// flipped, inside the largest weight record of the torch-written SAM 2.1 tiny (each
+/// record's zip CRC-32 no longer matches). The message names the file, the record and the
+/// tensor it holds (found here by the record's bytes in torch's own manifest).
+#[test]
+fn a_damaged_weight_record_is_refused_naming_record_and_tensor() {
+    let dir = fixtures();
+    let full = std::fs::read(dir.join("sam_tiny.pt")).unwrap();
+    let (record, start, len) = {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&full)).unwrap();
+        let names: Vec<String> = zip.file_names().filter(|n| n.contains("/data/")).map(str::to_owned).collect();
+        let sized: Vec<(String, u64, u64)> = names
+            .into_iter()
+            .map(|n| {
+                let e = zip.by_name(&n).unwrap();
+                (n, e.data_start(), e.size())
+            })
+            .collect();
+        sized.into_iter().max_by_key(|(_, _, size)| *size).unwrap()
+    };
+    let bytes = &full[start as usize..(start + len) as usize];
+    let tensor = expected("sam_tiny").into_iter().find(|e| e.bytes == bytes).expect("the record is one tensor's storage").name;
+    for (name, flip) in [("flipped_4k.pt", 4096usize), ("flipped_bit.pt", 0)] {
+        let mut damaged = full.clone();
+        let middle = start as usize + len as usize / 2;
+        match flip {
+            0 => damaged[middle] ^= 0x01,
+            n => damaged[middle..middle + n].iter_mut().for_each(|b| *b ^= 0xff),
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, &damaged).unwrap();
+        let reason = reason_for(&path);
+        eprintln!("{name}: {reason}");
+        for want in [format!("tensor '{tensor}'"), format!("record '{record}' is damaged"), "CRC-32".into()] {
+            assert!(reason.contains(&want), "{name}: expected '{want}' in: {reason}");
+        }
+    }
+}
+
+/// The cost of checking every record's CRC-32 (issue 23), by hand:
+/// `SAMURAI_ROTO_LOAD_TIMING=a.pt,b.pt cargo test --test checkpoint_format -- --ignored load_timing --nocapture`.
+/// For each file: the whole load (`read_checkpoint`, with the check), and the records'
+/// bytes read the way the loader read them before the check (through the zip reader, in
+/// `take`) and the way it reads them now (raw, then `crc32fast::hash`); best of five each,
+/// after one warm-up read (the file in the page cache).
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn load_timing() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let paths = std::env::var("SAMURAI_ROTO_LOAD_TIMING").expect("SAMURAI_ROTO_LOAD_TIMING=a.pt,b.pt");
+    let best = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::ZERO)
+    };
+    for path in paths.split(',').map(Path::new) {
+        let bytes = std::fs::metadata(path).unwrap().len();
+        read_checkpoint(path).unwrap();
+        let load = best(&mut || drop(read_checkpoint(path).unwrap()));
+        let records = |raw: bool| {
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
+            let mut sum = 0u64;
+            for i in 0..zip.len() {
+                let mut entry = if raw { zip.by_index_raw(i) } else { zip.by_index(i) }.unwrap();
+                let (size, crc) = (entry.size(), entry.crc32());
+                let mut buf = Vec::new();
+                entry.by_ref().take(size).read_to_end(&mut buf).unwrap();
+                if raw {
+                    assert_eq!(crc32fast::hash(&buf), crc);
+                }
+                sum += buf.len() as u64;
+            }
+            sum
+        };
+        let old = best(&mut || {
+            std::hint::black_box(records(false));
+        });
+        let new = best(&mut || {
+            std::hint::black_box(records(true));
+        });
+        println!(
+            "load timing: {} ({:.1} MB): read_checkpoint {:.1} ms; records as before (zip reader, no check) {:.1} ms, \
+             as now (raw + CRC-32 check) {:.1} ms",
+            path.display(),
+            bytes as f64 / 1e6,
+            load.as_secs_f64() * 1e3,
+            old.as_secs_f64() * 1e3,
+            new.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -10,11 +10,16 @@
 //! here; a render with a track cache file present and the model absent fails with a message
 //! saying where to put the file, and never downloads (farm renders stay offline).
 //!
+//! Faults: a helper that dies or is declared hung while computing a frame is replaced and
+//! the frame computed once more (the results are deterministic, so the new helper gives
+//! the same bits); a second loss of the same frame fails it with a message saying both.
+//! The host's abort ends any wait at once (see [`crate::client`]).
+//!
 //! Locking (any render thread may call any method): `state` (configuration, what the
 //! helper was told) and `store`/`baked` are held only briefly; a propagation holds a
 //! helper connection, not a lock of ours, so a render of a finished or cached frame never
 //! waits behind it.
-use crate::client::{self, Lease};
+use crate::client::{self, Fault, Lease};
 use crate::engine::{AnalyseReport, DownloadFn, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
@@ -143,6 +148,12 @@ pub struct HelperEngine {
     state: Mutex<State>,
     store: Mutex<Store>,
     baked: Mutex<Baked>,
+    /// A frame computed again in a new helper after the first one failed: said once, after
+    /// the render that did it.
+    recovered: Mutex<Option<String>>,
+    /// `Progress` messages received from the helper (tests follow a dialogue's order by it:
+    /// `abort` is polled at each one and between the slices of every wait).
+    progress: AtomicU64,
 }
 
 impl Default for HelperEngine {
@@ -162,7 +173,14 @@ impl HelperEngine {
             state: Mutex::default(),
             store: Mutex::default(),
             baked: Mutex::default(),
+            recovered: Mutex::default(),
+            progress: AtomicU64::new(0),
         }
+    }
+
+    /// How many `Progress` messages this engine's requests received from the helper.
+    pub fn progress_seen(&self) -> u64 {
+        self.progress.load(Ordering::SeqCst)
     }
 
     /// Recomputes the track-cache key after a configuration or object change.
@@ -235,21 +253,87 @@ impl HelperEngine {
     }
 
     /// A connection to the helper on which this session is configured as it is here.
-    fn connect(&self) -> Result<Lease, String> {
+    fn connect(&self, abort: &dyn Fn() -> bool) -> Result<Lease, Fault> {
         let applied = self.state.lock().applied()?;
         let helper = client::helper()?;
-        let mut lease = helper.connect()?;
+        let mut lease = helper.connect(abort)?;
         let generation = lease.helper().generation;
         if self.state.lock().told.as_ref() != Some(&(generation, applied.clone())) {
             let (settings, range, frame_size, objects) = applied.clone();
             let request = Request::Configure { session: self.session, settings, range, frame_size, objects };
-            match lease.call(&request, "configuring")? {
+            match lease.call(&request, "configuring", abort)? {
                 Reply::Done => self.state.lock().told = Some((generation, applied)),
-                Reply::Failed { message } => return Err(message),
-                other => return Err(unexpected(&mut lease, &other)),
+                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
             }
         }
         Ok(lease)
+    }
+
+    /// One try at `frame` in the current helper (started if there is none).
+    fn track_once(
+        &self,
+        frame: i64,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        abort: &dyn Fn() -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<LowResFrame, Fault> {
+        let during = format!("tracking frame {frame}");
+        let mut lease = self.connect(abort)?;
+        lease.send(&Request::Track { session: self.session, frame }, &during, abort)?;
+        let mut serve = Serve { fetch, hashes: BTreeMap::new() };
+        loop {
+            match lease.receive(&during, abort)? {
+                Reply::NeedFrame { frame: f } => serve.frame(&mut lease, f, &during, abort)?,
+                Reply::Progress { .. } => {
+                    self.progress.fetch_add(1, Ordering::SeqCst);
+                    lease.send(&Request::Go { on: !abort() }, &during, abort)?
+                }
+                Reply::Fetching { file, done, total } => {
+                    lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during, abort)?
+                }
+                Reply::Result { frame: f, side, objects } if f == frame => return Ok(read_result(&mut lease, side, objects)?),
+                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
+            }
+        }
+    }
+
+    /// `track_once`, and once more in a new helper when the helper was lost on the way.
+    fn track_with_retry(
+        &self,
+        frame: i64,
+        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        abort: &dyn Fn() -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<LowResFrame, String> {
+        let first = match self.track_once(frame, fetch, abort, download) {
+            Err(Fault::Lost(first)) => first,
+            other => return other.map_err(Fault::message),
+        };
+        let log = samurai_core::launch::log_path();
+        let note = format!("{first}; the node starts a new helper and computes frame {frame} again");
+        tracing::warn!("SamuraiRoto: {note}");
+        client::note_in_log(&log, &note);
+        match self.track_once(frame, fetch, abort, download) {
+            Ok(low) => {
+                let pid = client::current().map(|h| h.pid.to_string()).unwrap_or_else(|_| "?".into());
+                let said = format!("frame {frame} was computed again in a new helper (pid {pid}) after this: {first}");
+                client::note_in_log(&log, &said);
+                *self.recovered.lock() = Some(said);
+                Ok(low)
+            }
+            Err(Fault::Lost(second)) => {
+                let message = format!(
+                    "{second}. That was the second helper lost on frame {frame}: after the first ({first}) the node had started \
+                     a new helper and computed the frame again. Frame {frame} failed; frames finished so far are kept, and the \
+                     next render starts a new helper."
+                );
+                client::note_in_log(&log, &message);
+                Err(message)
+            }
+            Err(other) => Err(other.message()),
+        }
     }
 }
 
@@ -279,13 +363,18 @@ struct Serve<'a> {
 
 impl Serve<'_> {
     /// Answers one `NeedFrame`.
-    fn frame(&mut self, lease: &mut Lease, frame: i64, during: &str) -> Result<(), String> {
+    fn frame(&mut self, lease: &mut Lease, frame: i64, during: &str, abort: &dyn Fn() -> bool) -> Result<(), Fault> {
         let request = match (self.fetch)(frame) {
             Ok(img) => {
                 self.hashes.insert(frame, frame_hash(img.width, img.height, &img.rgb8));
                 let len = proto::frame_bytes(frame, img.width, img.height).map_err(|e| e.to_string())?;
                 if img.rgb8.len() != len {
-                    return Err(format!("frame {frame}: {} bytes for a {}x{} RGB frame", img.rgb8.len(), img.width, img.height));
+                    return Err(Fault::Failed(format!(
+                        "frame {frame}: {} bytes for a {}x{} RGB frame",
+                        img.rgb8.len(),
+                        img.width,
+                        img.height
+                    )));
                 }
                 // The frame area: the helper reads it only after this answer, and may be
                 // writing a result into the (disjoint) result area meanwhile.
@@ -294,7 +383,7 @@ impl Serve<'_> {
             }
             Err(reason) => Request::FrameUnavailable { frame, reason },
         };
-        lease.send(&request, during)
+        lease.send(&request, during, abort)
     }
 }
 
@@ -350,7 +439,11 @@ impl MatteEngine for HelperEngine {
     }
 
     fn notice(&self) -> Option<String> {
-        self.baked.lock().notice.clone()
+        let baked = self.baked.lock().notice.clone();
+        match (baked, self.recovered.lock().take()) {
+            (Some(b), Some(r)) => Some(format!("{b} Also: {r}")),
+            (b, r) => b.or(r),
+        }
     }
 
     fn mattes(
@@ -374,22 +467,7 @@ impl MatteEngine for HelperEngine {
                 return Ok(m);
             }
         }
-        let during = format!("tracking frame {frame}");
-        let mut lease = self.connect()?;
-        lease.send(&Request::Track { session: self.session, frame }, &during)?;
-        let mut serve = Serve { fetch, hashes: BTreeMap::new() };
-        let low = loop {
-            match lease.receive(&during)? {
-                Reply::NeedFrame { frame: f } => serve.frame(&mut lease, f, &during)?,
-                Reply::Progress { .. } => lease.send(&Request::Go { on: !abort() }, &during)?,
-                Reply::Fetching { file, done, total } => {
-                    lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during)?
-                }
-                Reply::Result { frame: f, side, objects } if f == frame => break read_result(&mut lease, side, objects)?,
-                Reply::Failed { message } => return Err(message),
-                other => return Err(unexpected(&mut lease, &other)),
-            }
-        };
+        let low = self.track_with_retry(frame, fetch, abort, download)?;
         let low = Arc::new(low);
         let (size, non_overlap) = {
             let mut store = self.store.lock();
@@ -417,28 +495,14 @@ impl MatteEngine for HelperEngine {
         download: DownloadFn<'_>,
     ) -> Result<AnalyseReport, String> {
         let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
-        let during = "analysing";
-        let mut lease = self.connect()?;
-        lease.send(&Request::Analyse { session: self.session }, during)?;
         let mut serve = Serve { fetch, hashes: BTreeMap::new() };
         let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();
-        loop {
-            match lease.receive(during)? {
-                Reply::NeedFrame { frame } => serve.frame(&mut lease, frame, during)?,
-                Reply::Progress { done, total } => lease.send(&Request::Go { on: progress(done as f64 / total.max(1) as f64) }, during)?,
-                Reply::Fetching { file, done, total } => lease.send(&Request::Go { on: download(&file, done, total) }, during)?,
-                Reply::Result { frame, side, objects } => {
-                    let low = Arc::new(read_result(&mut lease, side, objects)?);
-                    self.store.lock().insert(frame, low.clone());
-                    frames.insert(frame, low);
-                    lease.send(&Request::Go { on: true }, during)?;
-                }
-                Reply::Done => break,
-                Reply::Failed { message } => return Err(message),
-                other => return Err(unexpected(&mut lease, &other)),
-            }
-        }
-        drop(lease);
+        // Analyse is the artist's, from a button, not the host's render: the artist's cancel
+        // goes through `progress`, and a lost helper fails it (pressing again starts anew).
+        self.analyse_in_helper(&mut serve, &mut frames, progress, download).map_err(|fault| match fault {
+            Fault::Lost(what) => format!("{what}. Frames finished so far are kept; press Analyse again to start a new helper."),
+            other => other.message(),
+        })?;
         let n = (range.1 - range.0 + 1) as usize;
         if frames.len() != n || frames.keys().next() != Some(&range.0) {
             return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()));
@@ -463,6 +527,37 @@ impl MatteEngine for HelperEngine {
 }
 
 impl HelperEngine {
+    /// The Analyse dialogue: every frame's result into `frames` (and the store).
+    fn analyse_in_helper(
+        &self,
+        serve: &mut Serve<'_>,
+        frames: &mut BTreeMap<i64, Arc<LowResFrame>>,
+        progress: &dyn Fn(f64) -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<(), Fault> {
+        let (during, never) = ("analysing", &|| false);
+        let mut lease = self.connect(never)?;
+        lease.send(&Request::Analyse { session: self.session }, during, never)?;
+        loop {
+            match lease.receive(during, never)? {
+                Reply::NeedFrame { frame } => serve.frame(&mut lease, frame, during, never)?,
+                Reply::Progress { done, total } => {
+                    lease.send(&Request::Go { on: progress(done as f64 / total.max(1) as f64) }, during, never)?
+                }
+                Reply::Fetching { file, done, total } => lease.send(&Request::Go { on: download(&file, done, total) }, during, never)?,
+                Reply::Result { frame, side, objects } => {
+                    let low = Arc::new(read_result(&mut lease, side, objects)?);
+                    self.store.lock().insert(frame, low.clone());
+                    frames.insert(frame, low);
+                    lease.send(&Request::Go { on: true }, during, never)?;
+                }
+                Reply::Done => return Ok(()),
+                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
+            }
+        }
+    }
+
     /// Writes the track cache file for the analysed frames (fetching, for their hashes,
     /// the frames no pass needed).
     fn write_cache(
@@ -508,8 +603,8 @@ impl HelperEngine {
         let told = self.state.lock().told.as_ref().map(|(g, _)| *g);
         if let (Some(generation), Ok(helper)) = (told, client::current()) {
             if helper.generation == generation {
-                if let Ok(mut lease) = helper.connect() {
-                    let _ = lease.call(&request, during);
+                if let Ok(mut lease) = helper.connect(&|| false) {
+                    let _ = lease.call_briefly(&request, during);
                 }
             }
         }

@@ -146,11 +146,19 @@ fn logit_bits(m: &samurai_roto_ofx::engine::Mattes) -> Vec<(String, Vec<u32>)> {
     }
 }
 
-/// A fetch or a progress answer (the engine polls `abort` at each `Progress`), in order.
+/// A fetch, or a `Progress` received before it (counted by the engine), in order.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Event {
     Fetch(i64),
     Progress,
+}
+
+/// Records a fetch of `frame`, after the `Progress` messages `e` received since the last.
+fn record_fetch(e: &TrackerEngine, events: &std::cell::RefCell<Vec<Event>>, frame: i64) {
+    let mut events = events.borrow_mut();
+    let seen = events.iter().filter(|e| **e == Event::Progress).count() as u64;
+    events.extend((seen..e.progress_seen()).map(|_| Event::Progress));
+    events.push(Event::Fetch(frame));
 }
 
 /// The helper asks for the next frame ahead (on by default) and the results are the same
@@ -177,16 +185,13 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
         let order: Vec<i64> = if key < target { (key..=target).collect() } else { (target..=key).rev().collect() };
         let mut bits = Vec::new();
         for prefetch in [false, true] {
+            let e = engine(prefetch, key);
             let events = std::cell::RefCell::new(Vec::new());
             let fetch = |f: i64| {
-                events.borrow_mut().push(Event::Fetch(f));
+                record_fetch(&e, &events, f);
                 host_frame(f)
             };
-            let abort = || {
-                events.borrow_mut().push(Event::Progress);
-                false
-            };
-            let m = engine(prefetch, key).mattes(target, &fetch, &abort, &NO_DOWNLOAD).unwrap();
+            let m = e.mattes(target, &fetch, &|| false, &NO_DOWNLOAD).unwrap();
             let events = events.into_inner();
             let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
             assert_eq!(fetched, order, "prefetch {prefetch}: every frame once, in the pass's order (nothing asked for ahead is wasted)");
@@ -215,14 +220,10 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
         e.set_objects(&[ObjectKeys::from_boxes("girl#1", [(range.0, b), (range.1, b)])]).unwrap();
         let events = std::cell::RefCell::new(Vec::new());
         let fetch = |f: i64| {
-            events.borrow_mut().push(Event::Fetch(f));
+            record_fetch(&e, &events, f);
             host_frame(f)
         };
-        let progress = || {
-            events.borrow_mut().push(Event::Progress);
-            false
-        };
-        e.mattes(FIRST + 3, &fetch, &progress, &NO_DOWNLOAD).unwrap();
+        e.mattes(FIRST + 3, &fetch, &|| false, &NO_DOWNLOAD).unwrap();
         let events = events.into_inner();
         let fetched: Vec<i64> = events.iter().filter_map(|e| if let Event::Fetch(f) = e { Some(*f) } else { None }).collect();
         assert_eq!(fetched, [10, 11, 12, 13, 16, 15, 14].map(|f| f - 10 + FIRST), "prefetch {prefetch}");
@@ -236,22 +237,11 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     let e = engine(true, range.0);
     let pid = |_: ()| samurai_roto_ofx::client::current().unwrap().pid;
     let helper = pid(());
-    let progresses = std::cell::Cell::new(0);
     let no_12 = |f: i64| if f == FIRST + 2 { Err("frame 12 is offline".to_string()) } else { host_frame(f) };
-    let err = e
-        .mattes(
-            range.1,
-            &no_12,
-            &|| {
-                progresses.set(progresses.get() + 1);
-                progresses.get() >= 2
-            },
-            &NO_DOWNLOAD,
-        )
-        .unwrap_err();
+    let err = e.mattes(range.1, &no_12, &|| e.progress_seen() >= 2, &NO_DOWNLOAD).unwrap_err();
     assert!(err.contains("cancelled") && !err.contains("offline"), "{err}");
-    // The next request on the same connection starts clean: it fetches frames 12..16 (10
-    // and 11 are kept), and gives the uncancelled run's bits.
+    // The next request starts clean: it fetches frames 12..16 (10 and 11 are kept), and
+    // gives the uncancelled run's bits.
     let fetched = std::cell::RefCell::new(Vec::new());
     let log = |f: i64| {
         fetched.borrow_mut().push(f);

@@ -12,6 +12,12 @@
 //!   one model load; SIGKILL to the helper during Analyse fails that Analyse with a
 //!   message, and the next one starts a new helper and gives the same bits; SIGKILL to the
 //!   host leaves no helper behind;
+//! - faults of the helper during a render (each in a child process, with a short
+//!   watchdog): SIGKILL during a frame is absorbed by one automatic retry in a new helper
+//!   (every frame equals an undisturbed instance's, bit for bit; the retry is logged once);
+//!   SIGSTOP during a frame is caught by the watchdog within its limit, then retried the
+//!   same way; the host's abort while the helper is stopped returns within a second and
+//!   kills it; a frame whose helper dies twice fails with a message saying both;
 //! - the installed bundle renders equal to `track` in a process that carries another
 //!   libtorch (torch 2.1.2, as Nuke 15.1 does), loaded before or after the plugin, and
 //!   that libtorch keeps working;
@@ -33,7 +39,7 @@ mod http;
 #[path = "ofx_host/mod.rs"]
 mod ofx_host;
 
-use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCHES, FRAMES, GEOMETRY, SOURCE_FETCHES};
+use ofx_host::effect::{image_size, source_pixel_sized, Effect, ABORT_AFTER_FETCHES, ABORT_NOW, FRAMES, GEOMETRY, SOURCE_FETCHES};
 use ofx_host::host::{args, plugin_path, sval, Plugin, PLUGIN_ENV};
 use ofx_host::store::{time_key, Val};
 use ofx_host::suites::{MESSAGES, PROGRESS, PROGRESS_BARS, PROGRESS_REPLIES};
@@ -56,6 +62,8 @@ const NUKE_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_NUKE_CHILD";
 const HOST_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_HOST_CHILD";
 /// Environment of the child process role (`fetch_child`): "MODE|checkpoint|track cache".
 const FETCH_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FETCH_CHILD";
+/// Environment of the child process role (`fault_child`): "kill|stop|abort|twice", checkpoint.
+const FAULT_CHILD_ENV: &str = "SAMURAI_ROTO_TEST_FAULT_CHILD";
 /// Frames `nuke_child` renders.
 const BUNDLE_FRAMES: [f64; 2] = [2.0, 5.0];
 
@@ -420,7 +428,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
     killer.join().unwrap();
     let (persistent, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
     assert!(
-        persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("render again"),
+        persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("press Analyse again"),
         "message after the helper was killed: {msg}"
     );
     assert!(!cache.exists(), "a killed Analyse wrote a cache");
@@ -1094,4 +1102,280 @@ fn fetch_child() {
         other => panic!("unknown mode {other}"),
     }
     destroy(&plugin, inst);
+}
+
+/// The watchdog's limit in the fault tests (seconds): short, so a hung helper is caught in
+/// seconds; long enough for a helper on a loaded two-core machine to keep its heartbeats
+/// (one every limit / 4) coming.
+const FAULT_LIMIT_S: f64 = 3.0;
+
+/// Runs `fault_child` in `mode` in a new process (its own helpers, its own watchdog limit:
+/// `limit_s`) and returns its output; it must pass.
+fn run_fault_child(mode: &str, limit_s: f64) -> String {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::tiny_checkpoint(256);
+    let start = std::time::Instant::now();
+    // Its output goes to a file and it gets five minutes: a render that waits forever (what
+    // these tests guard against) fails the test instead of hanging it.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "fault_child", "--nocapture", "--test-threads=1"])
+        .env(FAULT_CHILD_ENV, format!("{mode}|{}", ckpt.display()))
+        .env(samurai_core::protocol::TIMEOUT_ENV, limit_s.to_string())
+        .stdout(out.reopen().unwrap())
+        .stderr(out.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(300) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(out.path()).unwrap_or_default();
+    assert!(status.is_some(), "fault child {mode} still running after {:?}: killed\n{log}", start.elapsed());
+    assert!(status.is_some_and(|s| s.success()) && log.contains("1 passed"), "fault child {mode} failed:\n{log}");
+    for line in log.lines().filter(|l| l.contains("fault_child: ")) {
+        eprintln!("{line}");
+    }
+    eprintln!("ofx_host_tracker: fault {mode}: child process passed in {:.1?}", start.elapsed());
+    log
+}
+
+/// SIGKILL to the helper while it computes a frame: the node starts a new helper and
+/// computes the frame again; the render succeeds, every frame equals an undisturbed
+/// instance's, and the retry is logged once.
+#[test]
+fn a_helper_killed_during_a_frame_is_replaced_and_the_frame_computed_again() {
+    run_fault_child("kill", FAULT_LIMIT_S);
+}
+
+/// SIGSTOP to the helper while it computes a frame: the watchdog declares it hung within
+/// its limit, kills it, and the frame is computed again in a new helper (the render
+/// succeeds; the retried frame's bits are checked in the SIGKILL test).
+#[test]
+fn a_stopped_helper_is_caught_by_the_watchdog_and_the_frame_computed_again() {
+    run_fault_child("stop", FAULT_LIMIT_S);
+}
+
+/// The host's abort while the helper is stopped: the render returns within a second with
+/// the abort reported, and the stopped helper is killed.
+#[test]
+fn the_host_abort_ends_a_wait_on_a_stopped_helper_within_a_second() {
+    // A longer limit here: the abort must come before the watchdog would fire.
+    run_fault_child("abort", 6.0);
+}
+
+/// The helper dies, and its replacement dies too, on the same frame: the frame fails with a
+/// message saying both and what the node did; the next render works.
+#[test]
+fn a_frame_whose_helper_dies_twice_fails_with_a_named_failure() {
+    run_fault_child("twice", FAULT_LIMIT_S);
+}
+
+/// Whether process `pid` is gone (reaped, or a zombie).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+}
+
+/// This process's one helper.
+fn only_helper() -> u32 {
+    let pids = common::helper_pids();
+    assert_eq!(pids.len(), 1, "one helper: {pids:?}");
+    pids[0]
+}
+
+/// Waits until the Source clip has served `n` images (five minutes at most).
+fn wait_for_fetches(n: usize) {
+    let start = std::time::Instant::now();
+    while SOURCE_FETCHES.lock().unwrap().len() < n {
+        assert!(start.elapsed() < std::time::Duration::from_secs(300), "the render never fetched {n} images");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success(), "kill {sig} {pid}");
+}
+
+/// Lines of the helper log (where the plugin notes its retries) containing `text`.
+fn log_lines(text: &str) -> usize {
+    std::fs::read_to_string(common::helper_log()).unwrap_or_default().lines().filter(|l| l.contains(text)).count()
+}
+
+fn last_message() -> (bool, String) {
+    MESSAGES.lock().unwrap().last().cloned().unwrap_or_default()
+}
+
+/// Child-process role of the fault tests above (`FAULT_CHILD_ENV` = "mode|checkpoint";
+/// `SAMURAI_ROTO_HELPER_TIMEOUT` set by the parent). Instance A renders frame 3 (tracking
+/// frames 0–3) while a thread does the mode's harm to its helper.
+#[test]
+#[ignore = "child process of the fault tests"]
+fn fault_child() {
+    use std::time::{Duration, Instant};
+    let spec = std::env::var(FAULT_CHILD_ENV).expect("run by a fault test");
+    let (mode, ckpt) = spec.split_once('|').unwrap();
+    let ckpt = Path::new(ckpt);
+    let limit = samurai_core::protocol::helper_timeout();
+    common::helper_log();
+    let began = Instant::now();
+    let step = |what: &str| println!("fault_child: {mode}: {what} at {:.1?}", began.elapsed());
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    // One box, on frame 0: frame 3 is tracked forward from it (four frames, no backward
+    // pass), so each try costs only a few frames.
+    let keys = &KEYS[..1];
+    let a = instance(&plugin, ctx, ckpt, keys);
+    // The harm comes once the render has fetched `n` source images: the helper is then
+    // running, has loaded the model and is inside the frame.
+    let victim_after = |n: usize| {
+        wait_for_fetches(n);
+        only_helper()
+    };
+    let frames: Vec<f64> = (0..=3).map(f64::from).collect();
+    // Instance B, rendered without harm afterwards: the undisturbed run A must equal.
+    let undisturbed = |plugin: &Plugin| {
+        step("undisturbed run starts");
+        let b = instance(plugin, ctx, ckpt, keys);
+        for &t in &frames {
+            assert_eq!(render(plugin, b as usize, t), kOfxStatOK, "undisturbed render at {t}: {:?}", last_message());
+        }
+        for &t in &frames {
+            assert!(output(a, t) == output(b, t), "frame {t} differs from the undisturbed run");
+        }
+        destroy(plugin, b);
+    };
+    match mode {
+        "kill" => {
+            let harm = std::thread::spawn(move || {
+                let victim = victim_after(3);
+                signal(victim, "-KILL");
+                victim
+            });
+            assert_eq!(render(&plugin, a as usize, 3.0), kOfxStatOK, "{:?}", last_message());
+            let victim = harm.join().unwrap();
+            step("frame 3 done");
+            assert!(gone(victim), "the killed helper {victim} is still there");
+            let helper = only_helper();
+            assert_ne!(helper, victim, "a new helper computed the frame");
+            for &t in &frames {
+                assert_eq!(render(&plugin, a as usize, t), kOfxStatOK, "render at {t}: {:?}", last_message());
+            }
+            undisturbed(&plugin);
+            let retries: Vec<String> = MESSAGES
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, m)| m.contains("computed again in a new helper"))
+                .map(|(_, m)| m.clone())
+                .collect();
+            assert_eq!(retries.len(), 1, "one retry shown to the artist: {:?}", MESSAGES.lock().unwrap());
+            assert!(retries[0].contains(&format!("pid {victim}")) && retries[0].contains("SIGKILL"), "{}", retries[0]);
+            assert_eq!(log_lines("computes frame 3 again"), 1, "one retry in the helper log");
+            println!(
+                "fault_child: kill: frame 3 computed again in helper {helper}; frames 0-3 equal the undisturbed run; shown: {}",
+                retries[0]
+            );
+        }
+        "stop" => {
+            let harm = std::thread::spawn(move || {
+                let victim = victim_after(3);
+                signal(victim, "-STOP");
+                let stopped = Instant::now();
+                while !gone(victim) && stopped.elapsed() < Duration::from_secs(120) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (victim, stopped.elapsed())
+            });
+            assert_eq!(render(&plugin, a as usize, 3.0), kOfxStatOK, "{:?}", last_message());
+            let (victim, fired) = harm.join().unwrap();
+            // Silence is counted from the last heartbeat, which came at most a heartbeat
+            // interval (limit / 4) before the stop.
+            let interval = samurai_core::protocol::heartbeat_interval(limit);
+            assert!(
+                fired >= limit - interval - Duration::from_millis(100) && fired < limit + Duration::from_millis(1500),
+                "the watchdog (limit {limit:?}) killed the stopped helper {fired:?} after the stop"
+            );
+            assert_ne!(only_helper(), victim);
+            // The watchdog's own line, then the retry's (which repeats it), in the helper log.
+            let log = std::fs::read_to_string(common::helper_log()).unwrap();
+            let watchdog = log.lines().filter(|l| l.contains("declared it hung") && !l.contains("again")).count();
+            assert_eq!(watchdog, 1, "the hang is in the helper log once:\n{log}");
+            assert_eq!(log_lines("computes frame 3 again"), 1, "one retry in the helper log");
+            let shown = MESSAGES.lock().unwrap().iter().filter(|(_, m)| m.contains("computed again")).count();
+            assert_eq!(shown, 1, "{:?}", MESSAGES.lock().unwrap());
+            let (_, msg) = MESSAGES.lock().unwrap().iter().find(|(_, m)| m.contains("computed again")).cloned().unwrap();
+            assert!(
+                msg.contains(&format!("pid {victim}")) && msg.contains("sent nothing for") && msg.contains("declared it hung"),
+                "{msg}"
+            );
+            // (The retry's bits are checked in the "kill" mode: a hang ends the same way.)
+            println!("fault_child: stop: the watchdog (limit {limit:?}) killed the stopped helper {fired:?} after SIGSTOP; shown: {msg}");
+        }
+        "abort" => {
+            let harm = std::thread::spawn(move || {
+                let victim = victim_after(3);
+                signal(victim, "-STOP");
+                std::thread::sleep(Duration::from_secs(1));
+                ABORT_NOW.store(true, std::sync::atomic::Ordering::SeqCst);
+                (victim, Instant::now())
+            });
+            let status = render(&plugin, a as usize, 3.0);
+            let returned = Instant::now();
+            let (victim, aborted) = harm.join().unwrap();
+            ABORT_NOW.store(false, std::sync::atomic::Ordering::SeqCst);
+            let took = returned.saturating_duration_since(aborted);
+            assert_ne!(status, kOfxStatOK, "an aborted render must not report success");
+            assert!(took < Duration::from_secs(1), "the render returned {took:?} after the host's abort");
+            let (persistent, msg) = last_message();
+            assert!(persistent && msg.contains("cancelled") && msg.contains("aborted") && msg.contains("killed"), "abort message: {msg}");
+            assert!(gone(victim), "the stopped helper {victim} is still there after the abort");
+            assert!(common::helper_pids().is_empty(), "no helper runs after the abort: {:?}", common::helper_pids());
+            assert_eq!(render(&plugin, a as usize, 3.0), kOfxStatOK, "render after the abort: {:?}", last_message());
+            println!("fault_child: abort: the render returned {took:?} after the host's abort; the message: {msg}");
+        }
+        "twice" => {
+            let harm = std::thread::spawn(move || {
+                let victim = victim_after(2);
+                signal(victim, "-KILL");
+                let start = Instant::now();
+                let second = loop {
+                    if let Some(p) = common::helper_pids().into_iter().find(|p| *p != victim) {
+                        break p;
+                    }
+                    assert!(start.elapsed() < Duration::from_secs(120), "no second helper started");
+                    std::thread::sleep(Duration::from_millis(2));
+                };
+                let seen = SOURCE_FETCHES.lock().unwrap().len();
+                wait_for_fetches(seen + 2);
+                signal(second, "-KILL");
+                (victim, second)
+            });
+            let status = render(&plugin, a as usize, 3.0);
+            let (victim, second) = harm.join().unwrap();
+            assert_ne!(status, kOfxStatOK, "a frame whose helper died twice must fail");
+            let (persistent, msg) = last_message();
+            for want in [
+                format!("pid {victim}"),
+                format!("pid {second}"),
+                "second helper lost on frame 3".into(),
+                "computed the frame again".into(),
+                "next render starts a new helper".into(),
+            ] {
+                assert!(persistent && msg.contains(&want), "expected '{want}' in: {msg}");
+            }
+            assert!(!msg.contains("render again"), "the node restarted the helper itself: {msg}");
+            assert_eq!(log_lines("computes frame 3 again"), 1, "one retry in the helper log");
+            assert_eq!(render(&plugin, a as usize, 3.0), kOfxStatOK, "the next render: {:?}", last_message());
+            println!("fault_child: twice: {msg}");
+        }
+        other => panic!("unknown fault mode {other}"),
+    }
+    destroy(&plugin, a);
 }

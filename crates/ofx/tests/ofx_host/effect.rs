@@ -21,6 +21,8 @@ pub static GEOMETRY: Mutex<(f64, f64)> = Mutex::new((1.0, 1.0));
 /// The host's abort flag comes on once the Source clip has served this many images
 /// (`usize::MAX`: never).
 pub static ABORT_AFTER_FETCHES: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The host's abort flag, set by a test at a moment of its choosing.
+pub static ABORT_NOW: AtomicBool = AtomicBool::new(false);
 
 /// Components and depth of the Source clip's images (RGBA float unless a test changes
 /// them): ("OfxImageComponentRGBA" | "OfxImageComponentRGB" | "OfxImageComponentAlpha",
@@ -369,7 +371,7 @@ unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxR
     kOfxStatOK
 }
 unsafe extern "C" fn abort(_e: OfxImageEffectHandle) -> c_int {
-    (SOURCE_FETCHES.lock().unwrap().len() >= ABORT_AFTER_FETCHES.load(Ordering::SeqCst)) as c_int
+    (ABORT_NOW.load(Ordering::SeqCst) || SOURCE_FETCHES.lock().unwrap().len() >= ABORT_AFTER_FETCHES.load(Ordering::SeqCst)) as c_int
 }
 
 // Image memory: a boxed Vec per handle; lock hands out its data pointer.

@@ -154,24 +154,43 @@ fn check_byteorder<R: Read + Seek>(zip: &mut Archive<R>, prefix: &str) -> Result
     }
 }
 
-/// Reads one archive record, refusing anything larger than `max` bytes.
+/// Reads one archive record, refusing anything larger than `max` bytes, and checks it
+/// against the CRC-32 the archive keeps for it: a record damaged on disk, in a copy or in
+/// a half-synced share is refused, never turned into weights.
 fn read_record<R: Read + Seek>(zip: &mut Archive<R>, name: &str, max: u64) -> Result<Vec<u8>, String> {
-    let mut entry = match zip.by_name(name) {
-        Ok(entry) => entry,
-        Err(zip::result::ZipError::FileNotFound) => return Err(format!("record '{name}' is missing")),
+    let index = zip.index_for_name(name).ok_or_else(|| format!("record '{name}' is missing"))?;
+    let (size, stored, encrypted, crc) = match zip.by_index_raw(index) {
+        Ok(entry) => (entry.size(), entry.compression() == zip::CompressionMethod::Stored, entry.encrypted(), entry.crc32()),
         Err(e) => return Err(format!("record '{name}' cannot be read: {e}")),
     };
-    if entry.size() > max {
-        return Err(format!("record '{name}' holds {} bytes, more than the {max} expected", entry.size()));
+    if size > max {
+        return Err(format!("record '{name}' holds {size} bytes, more than the {max} expected"));
+    }
+    if encrypted {
+        return Err(format!("record '{name}' is encrypted, which torch.save never does: not a genuine checkpoint"));
     }
     // torch.save stores records uncompressed; refusing big compressed ones rules out zip bombs.
-    if entry.compression() != zip::CompressionMethod::Stored && entry.size() > 1 << 20 {
+    if !stored && size > 1 << 20 {
         return Err(format!("record '{name}' is compressed, which torch.save never does: not a genuine checkpoint"));
     }
+    // A stored record is read raw (its bytes as they are in the file, without the zip
+    // reader's own buffering and checksum, which `take` would skip anyway), and checked below.
+    let entry = if stored { zip.by_index_raw(index) } else { zip.by_index(index) };
+    let mut entry = entry.map_err(|e| format!("record '{name}' cannot be read: {e}"))?;
     // The declared size is only a hint (a damaged or forged archive can declare anything):
     // reserve at most 1 MiB up front and let the vector grow with what is really there.
-    let mut bytes = Vec::with_capacity(usize::try_from(entry.size().min(1 << 20)).unwrap_or(0));
+    let mut bytes = Vec::with_capacity(usize::try_from(size.min(1 << 20)).unwrap_or(0));
     entry.by_ref().take(max).read_to_end(&mut bytes).map_err(|e| format!("record '{name}' is corrupt or truncated: {e}"))?;
+    if bytes.len() as u64 != size {
+        return Err(format!("record '{name}' is truncated: {} of its {size} bytes are there", bytes.len()));
+    }
+    let found = crc32fast::hash(&bytes);
+    if found != crc {
+        return Err(format!(
+            "record '{name}' is damaged: its bytes have CRC-32 {found:08x}, the archive recorded {crc:08x} (the file was \
+             corrupted on disk, in a copy or in a download; fetch the checkpoint again)"
+        ));
+    }
     Ok(bytes)
 }
 
@@ -318,6 +337,25 @@ mod tests {
         for (records, want) in cases {
             let got = reason(read_zip(&records).1);
             assert!(got.contains(want), "expected '{want}' in: {got}");
+        }
+    }
+
+    /// One byte flipped inside a storage record (its zip CRC-32 no longer matches) is
+    /// refused, naming the file, the record and the tensor it holds; the same archive
+    /// unflipped reads.
+    #[test]
+    fn a_damaged_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flipped.pt");
+        write_zip(&path, &sample_records(torch_like_pickle(&sample_entries(), true)));
+        assert!(read_checkpoint(&path).is_ok());
+        let start = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap().by_name("ckpt/data/0").unwrap().data_start();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[start as usize + 5] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = read_checkpoint(&path).err().expect("a damaged record must be refused").to_string();
+        for want in ["flipped.pt", "tensor 'w'", "record 'ckpt/data/0' is damaged", "CRC-32"] {
+            assert!(e.contains(want), "expected '{want}' in: {e}");
         }
     }
 
