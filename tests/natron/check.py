@@ -170,6 +170,13 @@ def natron_env(args, log_path):
     return env
 
 
+def same_files(got, want, count, label, what):
+    """Fails the check unless frames 0..count-1 in `got` equal those in `want` byte for byte."""
+    for t in range(count):
+        if (got / f"{t:05d}.pfm").read_bytes() != (want / f"{t:05d}.pfm").read_bytes():
+            sys.exit(f"{label}: frame {t}: file differs from {what}")
+
+
 def run_natron(args, script_path, first, last, log_path, retries=0):
     """Renders `first`-`last`; `retries`: how many "computed again in a new helper" messages
     the node must show (any other message of the plugin fails the check)."""
@@ -395,9 +402,7 @@ def main():
             took, _ = run_natron(args, script, a, b, work / f"natron_farm_{i}.log")
             print(f"NatronRenderer farm process {i + 1}: frames {a}-{b} from the cache in {took:.1f} s")
         compare(farm, logits, names, range(args.count), "farm")
-        for t in range(args.count):
-            if (farm / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
-                sys.exit(f"farm: frame {t}: file differs from the live render")
+        same_files(farm, live, args.count, "farm", "the live render")
         print(f"farm: the two processes' files equal the live render byte for byte (frames 0-{last})")
     if args.fault_kill:
         fault = work / "natron_fault"
@@ -422,9 +427,7 @@ def main():
         notes = [line for line in helper_log.read_text(errors="replace").splitlines() if "SamuraiRoto plugin" in line]
         for line in notes:
             print(f"fault: helper log: {line}")
-        for t in range(args.count):
-            if (fault / f"{t:05d}.pfm").read_bytes() != (live / f"{t:05d}.pfm").read_bytes():
-                sys.exit(f"fault: frame {t}: file differs from the undisturbed live render")
+        same_files(fault, live, args.count, "fault", "the undisturbed live render")
         print(f"fault: every file equals the undisturbed live render byte for byte (frames 0-{last})")
     if args.fault_term:
         script = work / "term.py"

@@ -94,19 +94,16 @@ pub struct AnalyseReport {
 /// `false` cancels it.
 pub type DownloadFn<'a> = &'a dyn Fn(&str, u64, Option<u64>) -> bool;
 
+/// The host's frames, asked for by frame number (an engine may ask for any frame it needs).
+pub type FetchFn<'a> = &'a dyn Fn(i64) -> Result<FrameImage, String>;
+
 pub trait MatteEngine: Send + Sync {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String>;
     fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String>;
     /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
     /// `fetch` pulls other frames; `abort` polled between frames; `download` reports a
     /// model download (the helper's, before tracking) and may cancel it.
-    fn mattes(
-        &self,
-        frame: i64,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        abort: &dyn Fn() -> bool,
-        download: DownloadFn<'_>,
-    ) -> Result<Mattes, String>;
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<Mattes, String>;
     /// Like `mattes` but only from what is already computed or in the track cache file
     /// (`current` = the host's image of `frame`, checked against the file), never
     /// blocking behind a running propagation.
@@ -118,12 +115,7 @@ pub trait MatteEngine: Send + Sync {
     /// Tracks every frame of the range (progress in 0..=1; `false` from `progress`
     /// cancels) and writes the track cache file when one is set; `download` as for
     /// [`Self::mattes`].
-    fn analyse(
-        &self,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        progress: &dyn Fn(f64) -> bool,
-        download: DownloadFn<'_>,
-    ) -> Result<AnalyseReport, String>;
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> Result<AnalyseReport, String>;
     fn clear_cache(&self);
 }
 
@@ -218,13 +210,7 @@ impl MatteEngine for BoxMatteEngine {
         Ok(())
     }
 
-    fn mattes(
-        &self,
-        frame: i64,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        abort: &dyn Fn() -> bool,
-        _download: DownloadFn<'_>,
-    ) -> Result<Mattes, String> {
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, _download: DownloadFn<'_>) -> Result<Mattes, String> {
         let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
@@ -269,12 +255,7 @@ impl MatteEngine for BoxMatteEngine {
 
     /// Renders every frame of the range (pulling each keyframe's frame as `mattes`
     /// does); writes no file.
-    fn analyse(
-        &self,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        progress: &dyn Fn(f64) -> bool,
-        _download: DownloadFn<'_>,
-    ) -> Result<AnalyseReport, String> {
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, _download: DownloadFn<'_>) -> Result<AnalyseReport, String> {
         let (_, (a, b), _) =
             self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
         for f in a..=b {

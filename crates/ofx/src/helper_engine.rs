@@ -20,7 +20,7 @@
 //! helper connection, not a lock of ours, so a render of a finished or cached frame never
 //! waits behind it.
 use crate::client::{self, Fault, Lease};
-use crate::engine::{AnalyseReport, DownloadFn, EngineSettings, FrameImage, MatteEngine, Mattes, ObjectKeys};
+use crate::engine::{AnalyseReport, DownloadFn, EngineSettings, FetchFn, FrameImage, MatteEngine, Mattes, ObjectKeys};
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
 use samurai_core::models::{file_name, where_to_put, ModelSource};
@@ -271,13 +271,7 @@ impl HelperEngine {
     }
 
     /// One try at `frame` in the current helper (started if there is none).
-    fn track_once(
-        &self,
-        frame: i64,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        abort: &dyn Fn() -> bool,
-        download: DownloadFn<'_>,
-    ) -> Result<LowResFrame, Fault> {
+    fn track_once(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<LowResFrame, Fault> {
         let during = format!("tracking frame {frame}");
         let mut lease = self.connect(abort)?;
         lease.send(&Request::Track { session: self.session, frame }, &during, abort)?;
@@ -303,7 +297,7 @@ impl HelperEngine {
     fn track_with_retry(
         &self,
         frame: i64,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+        fetch: FetchFn<'_>,
         abort: &dyn Fn() -> bool,
         download: DownloadFn<'_>,
     ) -> Result<LowResFrame, String> {
@@ -356,7 +350,7 @@ fn unexpected(lease: &mut Lease, reply: &Reply) -> String {
 /// next while it computes (see `samurai_core::protocol`), so the host fetch here overlaps
 /// the network there.
 struct Serve<'a> {
-    fetch: &'a dyn Fn(i64) -> Result<FrameImage, String>,
+    fetch: FetchFn<'a>,
     /// Hashes of the frames served (track caches store them).
     hashes: BTreeMap<i64, String>,
 }
@@ -446,13 +440,7 @@ impl MatteEngine for HelperEngine {
         }
     }
 
-    fn mattes(
-        &self,
-        frame: i64,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        abort: &dyn Fn() -> bool,
-        download: DownloadFn<'_>,
-    ) -> Result<Mattes, String> {
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<Mattes, String> {
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
@@ -488,12 +476,7 @@ impl MatteEngine for HelperEngine {
         self.baked_mattes(frame, current?)
     }
 
-    fn analyse(
-        &self,
-        fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
-        progress: &dyn Fn(f64) -> bool,
-        download: DownloadFn<'_>,
-    ) -> Result<AnalyseReport, String> {
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> Result<AnalyseReport, String> {
         let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
         let mut serve = Serve { fetch, hashes: BTreeMap::new() };
         let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();

@@ -2,7 +2,7 @@
 //! (cache first, then one propagation at a time per instance), output per output mode.
 //! Also answers frames-needed and clip preferences.
 use super::edge::{self, EdgeMattes};
-use super::engine::{FrameImage, Mattes};
+use super::engine::{FetchFn, FrameImage, Mattes};
 use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
 use super::params;
 use super::suites::{prefixed, Components, Effect, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
@@ -313,7 +313,7 @@ fn mattes_for<'a>(
     frame: i64,
     range: (i64, i64),
     current: &dyn Fn() -> &'a FrameImage,
-    fetch: &dyn Fn(i64) -> Result<FrameImage, String>,
+    fetch: FetchFn<'_>,
 ) -> OfxResult<Mattes> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
     loop {
