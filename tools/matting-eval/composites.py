@@ -144,10 +144,15 @@ def write_case(clips, spec, out):
     d = os.path.join(out, spec["name"])
     if os.path.exists(os.path.join(d, "logits.npy")):
         return d
+    alpha = save_composite(d, *build_case(clips, spec))
+    np.save(os.path.join(d, "logits.npy"), coarse_logits(alpha, np.random.default_rng(100 + spec["seed"])))
+    return d
+
+
+def save_composite(d, plate, alpha, premult):
+    """Writes plate.png, alpha.npy and premult.npy (float16) into d (made if missing); returns alpha."""
     os.makedirs(d, exist_ok=True)
-    plate, alpha, premult = build_case(clips, spec)
     Image.fromarray(plate).save(os.path.join(d, "plate.png"))
     np.save(os.path.join(d, "alpha.npy"), alpha)
     np.save(os.path.join(d, "premult.npy"), premult.astype(np.float16))
-    np.save(os.path.join(d, "logits.npy"), coarse_logits(alpha, np.random.default_rng(100 + spec["seed"])))
-    return d
+    return alpha

@@ -111,7 +111,7 @@ def evaluate_case(exe, clips, spec, args):
     ms = {"raw": timing["upsample_ms"]}
     fg_ms = {}
     for m in ["fast", "quality"]:
-        ms[m] = timing[m]["band_ms"] + timing[m]["alpha_ms"]
+        ms[m] = timing[m]["band_ms"] + timing[m]["alpha_ms"] + timing[m].get("fit_ms", 0.0)
         fg_ms[m] = timing[m]["foreground_ms"]
     if not args.no_pymatting:
         alphas["pymatting"], fgs["pymatting"], pt = run_pymatting(plate, trimap, run)
@@ -163,8 +163,9 @@ def acceptance(results, means):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--set", default="tuned", choices=["tuned", "heldout"],
-                    help="tuned: the composites the refinement was tuned on; heldout: heldout.py (issue 22)")
+    ap.add_argument("--set", default="tuned", choices=["tuned", "heldout", "fresh"],
+                    help="tuned: the composites the refinement was tuned on; heldout: heldout.py (issue 22); "
+                         "fresh: heldout.py's second held-out set, made after the design was frozen")
     ap.add_argument("--out", help="default tests/fixtures/matting-eval (tuned) or tests/fixtures/matting-eval-heldout")
     ap.add_argument("--clips", default=os.path.join(REPO, "../shared/data/clips"))
     ap.add_argument("--cases", help="comma-separated case names (default: every case of the set)")
@@ -176,6 +177,12 @@ def main():
     ap.add_argument("--flicker", type=int, default=0, help="noisy copies of a still shot for the flicker measurement")
     ap.add_argument("--only-flicker", action="store_true", help="skip the error table")
     args = ap.parse_args()
+    if args.set == "fresh":
+        import heldout
+
+        heldout.CASES, heldout.FLICKER_CASES = heldout.FRESH, heldout.FRESH_FLICKER_CASES
+        args.out = args.out or os.path.join(REPO, "tests/fixtures/matting-eval-fresh")
+        return main_heldout(args)
     if args.set == "heldout":
         return main_heldout(args)
     args.out = args.out or os.path.join(REPO, "tests/fixtures/matting-eval")
@@ -218,12 +225,12 @@ def main():
 # ---------------------------------------------------------------------------------------------
 # Held-out set (issue 22): heldout.py's cases at every logit scale of the coarse input.
 
-# The keys refine_eval writes into the "fast" / "quality" objects of timing.json today; any
-# other key (e.g. "refined_fraction", "fallback_fraction" of a newer refinement) is shown as
-# an extra column of the held-out tables.
+# The keys refine_eval writes into the "fast" / "quality" objects of timing.json that the
+# held-out tables do not show (the alpha ms column sums band, alpha and fit); any other key is
+# shown as an extra column.
 KNOWN_TIMING_KEYS = {"total_ms", "min_total_ms", "min_foreground_ms", "min_refine_ms", "band_ms", "alpha_ms",
                      "foreground_ms", "band_pixels", "unknowns", "cg_iterations", "relative_residual", "assemble_ms",
-                     "setup_ms", "solve_ms", "ichol_shift"}
+                     "setup_ms", "solve_ms", "ichol_shift", "fit_ms"}
 EXTRA_COLUMNS = [("refined_fraction", "refined"), ("fallback_fraction", "fallback")]
 
 
@@ -273,7 +280,7 @@ def evaluate_heldout(exe, clips, spec, scale, args):
     ms = {"raw": timing["upsample_ms"]}
     extras = {"raw": {}}
     for m in ["fast", "quality"]:
-        ms[m] = timing[m]["band_ms"] + timing[m]["alpha_ms"]
+        ms[m] = timing[m]["band_ms"] + timing[m]["alpha_ms"] + timing[m].get("fit_ms", 0.0)
         extras[m] = {k: v for k, v in timing[m].items() if k not in KNOWN_TIMING_KEYS}
     if not args.no_pymatting:
         plate = np.asarray(Image.open(os.path.join(d, "plate.png")), dtype=np.float32) / 255.0

@@ -109,12 +109,16 @@ pub fn refine(args: &RefineArgs) -> Result<()> {
     }
     let s = refined.stats;
     eprintln!(
-        "refine: {w}x{h}, mode {}, band {} px: {} band pixels, alpha {:.0} ms, foreground {:.0} ms",
+        "refine: {w}x{h}, mode {}, band {} px: {}; alpha {:.0} ms, fit {:.0} ms, foreground {:.0} ms",
         mode.name(),
         args.band,
-        s.band_pixels,
+        s.summary(),
         s.alpha_ms,
+        s.fit_ms,
         s.foreground_ms
     );
+    if let Some(why) = s.outcome.warning() {
+        eprintln!("warning: {}: edge not refined, the coarse matte is kept: {why}", args.image.display());
+    }
     Ok(())
 }

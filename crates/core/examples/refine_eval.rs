@@ -140,12 +140,16 @@ fn run(a: &Args) -> Result<(), String> {
             (median(&|r| r.0), median(&|r| r.1.stats.band_ms), median(&|r| r.1.stats.alpha_ms), median(&|r| r.1.stats.foreground_ms));
         let min = |f: &dyn Fn(&(f64, refine::Refined)) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
         let (min_total, min_fg) = (min(&|r| r.0), min(&|r| r.1.stats.foreground_ms));
-        let min_refine = min(&|r| r.1.stats.band_ms + r.1.stats.alpha_ms);
+        let min_refine = min(&|r| r.1.stats.band_ms + r.1.stats.alpha_ms + r.1.stats.fit_ms);
+        let fit = median(&|r| r.1.stats.fit_ms);
         let r = &runs.last().expect("ran once").1;
         save2(&a.out, &format!("alpha_{}.npy", mode.name()), &r.alpha)?;
         if mode != RefineMode::Off {
             let t = r.trimap.as_standard_layout();
             npy::write_u8(&a.out.join("trimap.npy"), &[h, w], t.as_slice().expect("standard")).map_err(|e| e.to_string())?;
+        }
+        if !r.weight.is_empty() {
+            save2(&a.out, &format!("weight_{}.npy", mode.name()), &r.weight)?;
         }
         if let Some(fg) = &r.foreground {
             let fg = fg.as_standard_layout();
@@ -159,8 +163,11 @@ fn run(a: &Args) -> Result<(), String> {
             )
         });
         let line = format!(
-            "\"total_ms\": {total:.2}, \"min_total_ms\": {min_total:.2}, \"min_foreground_ms\": {min_fg:.2}, \"min_refine_ms\": {min_refine:.2}, \"band_ms\": {band:.2}, \"alpha_ms\": {alpha:.2}, \"foreground_ms\": {fg:.2}, \"band_pixels\": {}{solve}",
-            r.stats.band_pixels
+            "\"total_ms\": {total:.2}, \"min_total_ms\": {min_total:.2}, \"min_foreground_ms\": {min_fg:.2}, \"min_refine_ms\": {min_refine:.2}, \"band_ms\": {band:.2}, \"alpha_ms\": {alpha:.2}, \"foreground_ms\": {fg:.2}, \"fit_ms\": {fit:.2}, \"band_pixels\": {}, \"refined_fraction\": {:.4}, \"fallback_fraction\": {:.4}, \"outcome\": \"{:?}\"{solve}",
+            r.stats.band_pixels,
+            r.stats.refined_share,
+            1.0 - r.stats.refined_share,
+            r.stats.outcome
         );
         eprintln!("{:8} {line}", mode.name());
         timing.push(format!("\"{}\": {{{line}}}", mode.name()));
@@ -171,7 +178,7 @@ fn run(a: &Args) -> Result<(), String> {
 /// `--stages`: the minimum time of every stage of the fast and quality modes over
 /// `--repeat` runs, printed (a profile of where the time goes).
 fn bench_stages(a: &Args) -> Result<(), String> {
-    use samurai_core::refine::{band, closed_form_alpha, fast, guided, image};
+    use samurai_core::refine::{band, closed_form_alpha, fast, fit, guided, image};
     let plate = read_plate(&a.plate)?;
     let (h, w, _) = plate.dim();
     let logits = read2(a.logits.as_ref().ok_or("--stages needs --logits")?)?;
@@ -189,12 +196,12 @@ fn bench_stages(a: &Args) -> Result<(), String> {
     let s = a.settings;
     let coarse = refine::coarse_alpha_from_logits(logits.view(), h, w);
     best("upsample+sigmoid", &mut || drop(refine::coarse_alpha_from_logits(logits.view(), h, w)));
-    let unc = band::uncertain(coarse.view(), s.uncertain.0, s.uncertain.1);
-    best("band: uncertain", &mut || drop(band::uncertain(coarse.view(), s.uncertain.0, s.uncertain.1)));
+    let (_, unc) = band::contour_and_uncertain(coarse.view(), s.uncertain.0, s.uncertain.1);
+    best("band: contour, uncertain", &mut || drop(band::contour_and_uncertain(coarse.view(), s.uncertain.0, s.uncertain.1)));
     best("band: dilate", &mut || drop(band::dilate(unc.view(), a.band)));
-    let tri = band::trimap(coarse.view(), a.band, s.uncertain.0, s.uncertain.1);
-    best("band: trimap (all)", &mut || drop(band::trimap(coarse.view(), a.band, s.uncertain.0, s.uncertain.1)));
-    let f = s.fast.downscale;
+    let tri = band::trimap(coarse.view(), a.band, s.uncertain, s.band_cap);
+    best("band: trimap (all)", &mut || drop(band::trimap(coarse.view(), a.band, s.uncertain, s.band_cap)));
+    let f = s.fast.factor(h, w);
     best("fast: downsample plate", &mut || drop(image::downsample_box(plate.view(), f)));
     let small = image::downsample_box(plate.view(), f);
     let cs = image::downsample_box2(coarse.view(), f);
@@ -207,6 +214,7 @@ fn bench_stages(a: &Args) -> Result<(), String> {
     best("fast: upsample in band", &mut || drop(guided::upsample_in_band(coef.view(), plate.view(), tri.view(), f)));
     best("fast: fast_alpha", &mut || drop(fast::fast_alpha(plate.view(), coarse.view(), tri.view(), &s.fast)));
     let (fa, _) = fast::fast_alpha(plate.view(), coarse.view(), tri.view(), &s.fast);
+    best("fit: weights", &mut || drop(fit::solved_weight(plate.view(), tri.view(), coarse.view(), fa.view(), a.band, &s.fit)));
     best("foreground (band only)", &mut || drop(refine::estimate_foreground_ml(plate.view(), fa.view(), &s.foreground)));
     let mut q = None;
     best("quality: closed form", &mut || q = Some(closed_form_alpha(plate.view(), tri.view(), Some(coarse.view()), &s.closed_form)));

@@ -170,6 +170,10 @@ pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> 
             let coarse =
                 ndarray::ArrayView2::from_shape((h, w), &logits[..]).map_err(|e| context(Error::invalid("logits", e.to_string())))?;
             let refined = samurai_core::refine::refine_logits(plate.view(), coarse, &r.settings).map_err(|e| context(e.into()))?;
+            tracing::info!("frame {frame}, object {name}: refine: {}", refined.stats.summary());
+            if let Some(why) = refined.stats.outcome.warning() {
+                tracing::warn!("frame {frame}, object {name}: edge not refined, the coarse matte is kept: {why}");
+            }
             let ext = if options.format == MatteFormat::Exr { "exr" } else { "png" };
             let path = dir.join(format!("{frame:05}.{ext}"));
             atomic_write(&path, |tmp| crate::image::write_alpha(tmp, &refined.alpha)).map_err(context)?;

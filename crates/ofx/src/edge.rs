@@ -22,11 +22,25 @@ pub struct EdgeMattes {
     /// The straight (not premultiplied) foreground colours of the union of the objects, in
     /// the source's own values, when decontamination was asked for.
     pub foreground: Option<Array3<f32>>,
+    /// The debug output's picture ([`debug_picture`]), when that output is asked for.
+    pub picture: Option<Array3<f32>>,
+    /// Per requested object, what refinement did (log lines, the host's warning).
+    pub stats: Vec<refine::RefineStats>,
+}
+
+impl EdgeMattes {
+    /// One warning for the whole frame naming every object whose edge could not be refined
+    /// at all, and why; `None` when every edge was refined (or had none).
+    pub fn warning(&self, frame: i64, names: &[String]) -> Option<String> {
+        let parts: Vec<String> =
+            self.stats.iter().zip(names).filter_map(|(st, name)| st.outcome.warning().map(|why| format!("{name}: {why}"))).collect();
+        (!parts.is_empty()).then(|| format!("frame {frame}: edge not refined, the coarse matte is shown ({})", parts.join("; ")))
+    }
 }
 
 /// Whether a render needs whole planes from this module (else rows stream as before).
 pub fn needed(s: &Settings) -> bool {
-    s.edge.mode != RefineMode::Off || decontaminates(s)
+    s.edge.mode != RefineMode::Off || decontaminates(s) || s.output_mode == super::params::OUTPUT_EDGE_DEBUG
 }
 
 fn decontaminates(s: &Settings) -> bool {
@@ -57,14 +71,22 @@ pub fn edge_mattes(
     let settings = RefineSettings { band_px: s.edge.band_px * render_scale as f32, decontaminate: false, ..s.edge };
     let plate = (settings.mode != RefineMode::Off).then(|| guide_plate(guide));
     let threshold = s.threshold as f32;
+    let debug = s.output_mode == super::params::OUTPUT_EDGE_DEBUG;
     let mut alphas = Vec::with_capacity(objects.len());
+    let mut stats = Vec::with_capacity(objects.len());
+    let mut bands = Vec::new();
     for (k, mut plane) in objects.iter().zip(logits) {
         match &plate {
             Some(plate) => {
                 plane.par_mapv_inplace(|l| refine::image::sigmoid(l - threshold));
                 let refined = refine::refine(plate.view(), plane.view(), &settings)
                     .map_err(|e| format!("edge refinement of object {}: {e}", k + 1))?;
+                tracing::debug!("edge of object {}: {}", k + 1, refined.stats.summary());
                 alphas.push(refined.alpha);
+                stats.push(refined.stats);
+                if debug {
+                    bands.push((refined.trimap, refined.weight));
+                }
             }
             None => {
                 plane.par_mapv_inplace(alpha_of);
@@ -76,7 +98,28 @@ pub fn edge_mattes(
         Some(src) if decontaminates(s) => Some(foreground(src, &alphas, &s.edge)?),
         _ => None,
     };
-    Ok(EdgeMattes { alphas, foreground })
+    let picture = debug.then(|| debug_picture(&alphas, &bands, h, w));
+    Ok(EdgeMattes { alphas, foreground, picture, stats })
+}
+
+/// The debug output: in the unknown band of any object, green by the share of the solved
+/// edge kept and red by the share that fell back to the coarse matte (the first object
+/// whose band holds the pixel); everywhere, the matte (union of the objects) at half
+/// strength in blue. With refinement off there is no band: only the blue matte.
+pub fn debug_picture(alphas: &[Array2<f32>], bands: &[(Array2<u8>, Array2<f32>)], h: usize, w: usize) -> Array3<f32> {
+    let mut out = Array3::<f32>::zeros((h, w, 3));
+    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(y, mut row)| {
+        for x in 0..w {
+            let band = bands.iter().find(|(t, _)| !t.is_empty() && t[[y, x]] == refine::UNKNOWN);
+            if let Some((_, weight)) = band {
+                let kept = if weight.is_empty() { 0.0 } else { weight[[y, x]] };
+                row[[x, 0]] = 1.0 - kept;
+                row[[x, 1]] = kept;
+            }
+            row[[x, 2]] = 0.5 * alphas.iter().map(|a| a[[y, x]]).fold(0.0f32, f32::max);
+        }
+    });
+    out
 }
 
 /// Full-resolution logit planes of the requested objects.

@@ -174,13 +174,19 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
         Action::Render { time, window, .. } => {
             let e = effect_or()?;
             let inst = instance(e)?;
-            render::render(inst, time, window)?;
-            // A track cache that cannot be used stays on screen; anything else is cleared.
-            match inst.engine.as_ref().ok().and_then(|en| en.notice()) {
-                Some(notice) => {
-                    suites::post_persistent(e, n::kOfxMessageWarning, &format!("SamuraiRoto: {notice}"));
-                }
-                None => suites::clear_persistent(e),
+            let edge_warning = render::render(inst, time, window)?;
+            // A track cache that cannot be used, or an edge that could not be refined, stays
+            // on screen (one message for the render, whatever the number of objects);
+            // anything else is cleared.
+            if let Some(w) = &edge_warning {
+                tracing::warn!("SamuraiRoto: {w}");
+            }
+            let notice = inst.engine.as_ref().ok().and_then(|en| en.notice());
+            let lines: Vec<String> = notice.into_iter().chain(edge_warning).collect();
+            if lines.is_empty() {
+                suites::clear_persistent(e);
+            } else {
+                suites::post_persistent(e, n::kOfxMessageWarning, &format!("SamuraiRoto: {}", lines.join("\n")));
             }
             Ok(sys::kOfxStatOK)
         }

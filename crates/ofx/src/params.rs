@@ -109,9 +109,14 @@ pub const PROPAGATIONS: [(&str, BlendMode); 3] =
 pub fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
     options.iter().map(|(l, _)| *l).collect()
 }
-pub const OUTPUT_MODES: [&str; 5] = ["Source + matte in alpha", "Matte only", "ID matte", "Colour overlay", "Premultiplied foreground"];
+pub const OUTPUT_MODES: [&str; 6] =
+    ["Source + matte in alpha", "Matte only", "ID matte", "Colour overlay", "Premultiplied foreground", "Edge refinement (debug)"];
 /// The output mode whose colour is the (decontaminated) foreground premultiplied by the matte.
 pub const OUTPUT_PREMULTIPLIED_FOREGROUND: usize = 4;
+/// The output mode that shows what edge refinement did: green where the band took the
+/// solved edge, red where it fell back to the coarse matte, the matte in blue (see
+/// `edge::debug_picture`). Last in the list so saved scripts keep their modes' numbers.
+pub const OUTPUT_EDGE_DEBUG: usize = 5;
 /// Edge refinement. Fast is the default: it costs tens of milliseconds per HD frame, so the
 /// viewer stays interactive, and it lowers the matte's error against ground truth on every
 /// composite of the evaluation harness (README, "Edge refinement"); Quality is the

@@ -92,8 +92,9 @@ fn matte_alpha(logit: f32, s: &Settings) -> f32 {
     }
 }
 
-/// The render action.
-pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
+/// The render action. Returns the frame's warning for the artist, if any (an object whose
+/// edge could not be refined): the caller shows it once for the render.
+pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<String>> {
     let effect = inst.effect;
     let params = inst.params()?;
     let settings = read_settings(params, time)?;
@@ -121,10 +122,10 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<()> {
         Ok(to_frame(&img, settings.input_linear)) // `img` is released here
     };
     let mattes = mattes_for(inst, frame, range, &current_frame, &fetch)?;
-    let edge = edge_for(&src, &settings, &mattes, current_frame(), geo.render_scale[0])?;
+    let (edge, warning) = edge_for(&src, &settings, &mattes, current_frame(), geo.render_scale[0], frame)?;
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, edge.as_ref(), geo.size());
-    Ok(())
+    Ok(warning)
 }
 
 /// The Keyframe matte input at `frame`, channel `channel` (0–3: R, G, B, A), as a mask of
@@ -174,14 +175,30 @@ fn output_objects(s: &Settings, mattes: &Mattes) -> Vec<(usize, usize, [f32; 3])
         .collect()
 }
 
-/// The Edge group's planes when the settings ask for refinement or decontamination.
-fn edge_for(src: &Image, s: &Settings, mattes: &Mattes, frame: &FrameImage, render_scale: f64) -> OfxResult<Option<EdgeMattes>> {
+/// The Edge group's planes when the settings ask for refinement or decontamination (or
+/// its debug output), and the frame's warning when an object's edge could not be refined.
+fn edge_for(
+    src: &Image,
+    s: &Settings,
+    mattes: &Mattes,
+    frame: &FrameImage,
+    render_scale: f64,
+    time: i64,
+) -> OfxResult<(Option<EdgeMattes>, Option<String>)> {
     if !edge::needed(s) {
-        return Ok(None);
+        return Ok((None, None));
     }
-    let objects: Vec<usize> = output_objects(s, mattes).iter().map(|o| o.0).collect();
+    let objects = output_objects(s, mattes);
+    let positions: Vec<usize> = objects.iter().map(|o| o.0).collect();
     let source = (s.output_mode == params::OUTPUT_PREMULTIPLIED_FOREGROUND).then(|| source_plate(src));
-    edge::edge_mattes(frame, source.as_ref(), mattes, &objects, s, render_scale, &|l| matte_alpha(l, s)).map(Some).map_err(OfxError::failed)
+    let edge =
+        edge::edge_mattes(frame, source.as_ref(), mattes, &positions, s, render_scale, &|l| matte_alpha(l, s)).map_err(OfxError::failed)?;
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| s.objects.iter().find(|x| x.index == o.1).map_or_else(|| format!("object {}", o.1 + 1), |x| x.name.clone()))
+        .collect();
+    let warning = edge.warning(time, &names);
+    Ok((Some(edge), warning))
 }
 
 /// The source's RGB as `H × W × 3`, top row first, in the host's values.
@@ -412,7 +429,8 @@ fn write_output(
                     return;
                 }
             }
-            let fg_row = edge.and_then(|e| e.foreground.as_ref()).filter(|_| in_frame).map(|f| f.index_axis(ndarray::Axis(0), my as usize));
+            let colours = edge.and_then(|e| e.foreground.as_ref().or(e.picture.as_ref()));
+            let fg_row = colours.filter(|_| in_frame).map(|f| f.index_axis(ndarray::Axis(0), my as usize));
             for x in x1..x2 {
                 let sx = x - sx1;
                 let inside = in_frame && sx >= 0 && (sx as u32) < w;
@@ -439,8 +457,8 @@ fn matte_row_rgba_f32(src: &[u8], out: &mut [u8], objs: &[(usize, &[f32], [f32; 
 }
 
 /// One output pixel. `fg` is the decontaminated foreground there (premultiplied-foreground
-/// output with Decontaminate on), `mi` the pixel's index in the object rows (none outside
-/// the frame).
+/// output with Decontaminate on) or the edge debug picture (that output), `mi` the pixel's
+/// index in the object rows (none outside the frame).
 fn shade(
     src: [f32; 4],
     fg: Option<[f32; 3]>,
@@ -481,6 +499,10 @@ fn shade(
                 }
             }
             px
+        }
+        params::OUTPUT_EDGE_DEBUG => {
+            let d = fg.unwrap_or([0.0, 0.0, 0.5 * a]);
+            [d[0], d[1], d[2], 1.0]
         }
         _ => {
             let f = fg.unwrap_or([src[0], src[1], src[2]]);

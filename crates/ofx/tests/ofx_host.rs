@@ -670,6 +670,48 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
         assert_eq!(at(&out, r, x), [s[0] * a, s[1] * a, s[2] * a, a], "premultiplied pixel ({x}, {})", h - 1 - r);
     }
     println!("ofx_host: premultiplied foreground output, decontaminated ({moved} edge pixels recoloured) and not");
+    // The debug output (Quality, band 3): green by the weight the solved edge kept, red by
+    // the share that fell back, in the band; the matte at half strength in blue; opaque.
+    let r = refine::refine(
+        guide.view(),
+        coarse.view(),
+        &RefineSettings { mode: RefineMode::Quality, band_px: 3.0, ..RefineSettings::default() },
+    )
+    .unwrap();
+    let out = rendered(5.0);
+    let (mut band, mut fell_back) = (0, 0);
+    for ((y, x), &a) in r.alpha.indexed_iter() {
+        let want = if r.trimap[[y, x]] == refine::UNKNOWN {
+            band += 1;
+            fell_back += (r.weight[[y, x]] < 0.5) as usize;
+            [1.0 - r.weight[[y, x]], r.weight[[y, x]], 0.5 * a, 1.0]
+        } else {
+            [0.0, 0.0, 0.5 * a, 1.0]
+        };
+        assert_eq!(at(&out, y, x), want, "debug pixel ({x}, {})", h - 1 - y);
+    }
+    assert!(band > 0, "the debug output shows no band");
+    println!("ofx_host: edge debug output = the library's band and weights ({band} band pixels, {fell_back} mostly fell back)");
+    // A band that leaves nothing known: the coarse matte, and one warning for the render
+    // naming the frame; a refinable band again clears it.
+    *param(e, "edgeBand").value.lock().unwrap() = vec![64.0];
+    let before = MESSAGES.lock().unwrap().len();
+    let out = rendered(OUTPUT_MATTE_ONLY);
+    let posted: Vec<(bool, String)> = MESSAGES.lock().unwrap()[before..].to_vec();
+    assert_eq!(posted.len(), 1, "one message for the render: {posted:?}");
+    let (persistent, text) = &posted[0];
+    assert!(
+        *persistent && text.contains("Warning") && text.contains(&format!("frame {}", t as i64)) && text.contains("edge not refined"),
+        "{text}"
+    );
+    for ((y, x), &c) in coarse.indexed_iter() {
+        assert_eq!(at(&out, y, x), [c; 4], "unrefined pixel ({x}, {})", h - 1 - y);
+    }
+    println!("ofx_host: unrefinable band: the coarse matte and one warning: {text}");
+    *param(e, "edgeBand").value.lock().unwrap() = vec![3.0];
+    let cleared = *CLEARED.lock().unwrap();
+    rendered(OUTPUT_MATTE_ONLY);
+    assert_eq!(*CLEARED.lock().unwrap(), cleared + 1, "a refined render clears the warning");
     *param(e, "edgeDecontaminate").value.lock().unwrap() = vec![1.0];
     *param(e, "edgeRefine").value.lock().unwrap() = vec![0.0];
     effect::SOURCE_STRIPES.store(false, std::sync::atomic::Ordering::SeqCst);

@@ -1,7 +1,8 @@
 //! Fast mode: the closed-form solve at reduced resolution, brought back to the plate's
 //! resolution by guided upsampling.
 //!
-//! The plate, the coarse matte and the trimap are reduced by `downscale` (box filter;
+//! The plate, the coarse matte and the trimap are reduced by a factor (3 on an HD plate,
+//! see [`FastParams::factor`]; box filter;
 //! a block is unknown when any of its pixels is); closed-form matting solves the reduced
 //! band (about `downscale²` times fewer unknowns, and fewer iterations); the guided filter's
 //! coefficients are fitted to the reduced solution against the reduced plate and applied,
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FastParams {
-    /// Reduction factor of the solve (1: solve at full resolution).
+    /// Reduction factor of the solve (1: solve at full resolution); 0: automatic, see
+    /// [`FastParams::factor`].
     pub downscale: usize,
     /// The guided upsampling (window radius in reduced pixels, ε).
     pub guided: GuidedParams,
@@ -30,13 +32,37 @@ pub struct FastParams {
 impl Default for FastParams {
     fn default() -> Self {
         FastParams {
-            downscale: 3,
+            downscale: 0,
             guided: GuidedParams { noise_factor: 25.0, ..GuidedParams::default() },
             // The reduced system is small and the start (the coarse matte) close: plain
             // Jacobi-preconditioned CG (about 25 iterations, no factorisation) beats the
             // incomplete Cholesky factor's sequential setup (4 iterations) there: 36/44/47 ms
             // against 47/64/77 ms per 1920×1080 frame on the harness's three cases.
-            closed_form: ClosedFormParams { rtol: 1e-3, preconditioner: Preconditioner::Jacobi, ..ClosedFormParams::default() },
+            // The prior judges flatness over 3×3 reduced pixels (already 9×9 plate pixels on
+            // an HD plate); quality's wider window made fast worse on every tuned regime.
+            closed_form: ClosedFormParams {
+                rtol: 1e-3,
+                preconditioner: Preconditioner::Jacobi,
+                prior_window: 1,
+                ..ClosedFormParams::default()
+            },
+        }
+    }
+}
+
+/// Rows of the reduced solve that the automatic factor aims at: an HD plate (1080 rows) is
+/// solved at a third, as the evaluation measured; a smaller plate at a smaller reduction, so
+/// a 960×540 plate is solved at half and an SD or proxy plate at full resolution (where
+/// reducing it left logit cells of a few pixels and the reduced solve flickered and leaked).
+pub const SOLVE_ROWS: usize = 360;
+
+impl FastParams {
+    /// The reduction factor for a `height × width` plate: `downscale` when set, else the
+    /// plate's shorter side over [`SOLVE_ROWS`], rounded, between 1 and 8.
+    pub fn factor(&self, height: usize, width: usize) -> usize {
+        match self.downscale {
+            0 => ((height.min(width) as f64 / SOLVE_ROWS as f64).round() as usize).clamp(1, 8),
+            f => f,
         }
     }
 }
@@ -56,8 +82,8 @@ fn band_coefficients(small: ArrayView3<f32>, alpha: ArrayView2<f32>, trimap: Arr
 
 /// Fast-mode alpha for the unknown band of `trimap` (known pixels are 0 or 1).
 pub fn fast_alpha(plate: ArrayView3<f32>, coarse: ArrayView2<f32>, trimap: ArrayView2<u8>, p: &FastParams) -> (Array2<f32>, SolveStats) {
-    let f = p.downscale.max(1);
     let (h, w) = trimap.dim();
+    let f = p.factor(h, w);
     if f == 1 || h.div_ceil(f) < 3 || w.div_ceil(f) < 3 {
         return closed_form_alpha(plate, trimap, Some(coarse), &p.closed_form);
     }
