@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Builds a headless Natron (NatronRenderer, Natron 2.5) and openfx-io's PNG and PFM reader /
-# writer plugins from source on Debian 12, for `scripts/natron-check.sh`. Natron has no
+# Builds a headless Natron (NatronRenderer, Natron 2.5), openfx-io's PNG and PFM reader /
+# writer plugins and openfx-misc's Roto and Merge plugins (Natron's Roto node renders its
+# shapes through them) from source on Debian 12, for `scripts/natron-check.sh`. Natron has no
 # Debian package or PyPI wheel; this is how the plugin was checked in a real OFX host.
 #   scripts/build-natron.sh WORK_DIR [--gui]
 # WORK_DIR/src       Natron (branch RB-2.5) with its submodules libs/OpenFX and
 #                    libs/SequenceParsing (and that one's tinydir)
 # WORK_DIR/openfx-io openfx-io with its submodules openfx, SupportExt, IOSupport/SequenceParsing
+# WORK_DIR/openfx-misc openfx-misc with its submodules openfx, SupportExt
 # Both are cloned from GitHub when missing, with just the submodules above (Natron's test
 # and crash-reporter submodules are not built). On a machine without GitHub, name local
 # copies instead: NATRON_GIT_MIRRORS=DIR, a folder holding one git repository (bare or not)
-# per NatronGitHub repository, named as the URLs name them: Natron, openfx-io, openfx.git,
+# per NatronGitHub repository, named as the URLs name them: Natron, openfx-io, openfx-misc, openfx.git,
 # openfx-supportext.git, SequenceParsing, tinydir. Each pinned submodule commit is checked
 # out; where a mirror lacks it, the mirror's HEAD is used and a warning names both commits.
 # Results:
 #   WORK_DIR/build/Renderer/NatronRenderer
 #   WORK_DIR/io/{PNG,PFM}.ofx.bundle
+#   WORK_DIR/misc/{Roto,Merge}.ofx.bundle  (net.sf.openfx.RotoPlugin, net.sf.openfx.MergePlugin:
+#                                     without them Natron's Roto node cannot render)
 #   WORK_DIR/build/App/Natron        (with --gui: the GUI, about 7 more minutes; to run it
 #                                     headless: Xvfb, Mesa, DISPLAY, OFX_PLUGIN_PATH and
 #                                     PYTHONPATH=/usr/lib/python3/dist-packages)
@@ -100,6 +104,8 @@ clone() {
 [ -d "$work/openfx-io" ] ||
   clone "${github}openfx-io" "" "$work/openfx-io" openfx SupportExt IOSupport/SequenceParsing \
     IOSupport/SequenceParsing:tinydir
+[ -d "$work/openfx-misc" ] ||
+  clone "${github}openfx-misc" "" "$work/openfx-misc" openfx SupportExt
 
 mkdir -p "$work/build"
 cd "$work/build"
@@ -120,6 +126,15 @@ for p in PNG PFM; do
   rm -rf "$work/io/$p.ofx.bundle"
   cp -r "$work/openfx-io/$p/Linux-64-release/$p.ofx.bundle" "$work/io/"
 done
+mkdir -p "$work/misc"
+for p in Roto Merge; do
+  # One bundle per plugin (openfx-misc's Makefile builds each as its own bundle besides the
+  # combined Misc.ofx.bundle, which compiles every plugin of the collection).
+  make -C "$work/openfx-misc/$p" CONFIG=release -j"$(nproc)" >&2
+  rm -rf "$work/misc/$p.ofx.bundle"
+  cp -r "$work/openfx-misc/$p/Linux-64-release/$p.ofx.bundle" "$work/misc/"
+done
 echo "NatronRenderer: $work/build/Renderer/NatronRenderer"
 [ "$gui" = --gui ] && echo "Natron (GUI): $work/build/App/Natron"
 echo "reader/writer plugins: $work/io"
+echo "Roto and Merge plugins: $work/misc"

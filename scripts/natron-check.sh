@@ -24,7 +24,7 @@
 #                     abort message, and leave no helper behind.
 # Other options go to tests/natron/check.py. Defaults: the bedroom clip's first 8 frames,
 # its two prompt boxes plus a second key for the boy on the last frame, quality 256, with the
-# Analyse + two-process farm check.
+# Analyse + two-process farm check and the Roto keyframe check (--roto-key 2).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 natron="$(cd "${1:?usage: natron-check.sh NATRON_WORK_DIR [--archive FILE] --checkpoint C.pt [options]}" && pwd)"
@@ -81,7 +81,17 @@ fi
 defaults=(--clip ../shared/data/clips/bedroom --count 8
   --object girl:0:310,0,515,400 --object boy:0:145,135,295,405 --object boy:7:160,140,300,410 --farm)
 [ -d ../shared/data/clips/bedroom ] || defaults=()
+# The Keyframe matte from a Roto node without input (issue 26) needs openfx-misc's Roto and
+# Merge bundles, which scripts/build-natron.sh builds into NATRON_WORK_DIR/misc.
+if [ ${#defaults[@]} != 0 ]; then
+  if [ -d "$natron/misc/Roto.ofx.bundle" ] && [ -d "$natron/misc/Merge.ofx.bundle" ]; then
+    defaults+=(--roto-key 2)
+  else
+    echo "natron-check: $natron/misc lacks openfx-misc's Roto and Merge bundles: the Roto keyframe check is" \
+      "skipped (run scripts/build-natron.sh $natron again to build them)" >&2
+  fi
+fi
 exec "$python" tests/natron/check.py \
-  --natron-renderer "$renderer" --io-plugins "$natron/io" \
+  --natron-renderer "$renderer" --io-plugins "$natron/io:$natron/misc" \
   --plugins "$plugins" --cli "$cli" \
   --work "$work/run" "${defaults[@]}" "${args[@]}"

@@ -20,7 +20,12 @@ What it does, in a work folder:
    ends its helper in the middle of a frame (once the helper has built its tracker): the
    node must compute that frame again in a new helper and say so once, and every file must
    equal the live render's byte for byte ("fault");
-6. with --fault-term: the live graph rendered by a new NatronRenderer whose helper is
+6. with --roto-key FRAME: a Roto node without input (openfx-misc's Roto and Merge plugins,
+   built by scripts/build-natron.sh) holding one closed Bezier around the first object, as
+   the node's Keyframe matte input, keyed on FRAME for an object with no other prompt: its
+   ID matte must equal `track --mask` with the Roto rendered over the plate's region
+   (rendered by NatronRenderer on its own, thresholded at 0.5) on every frame ("roto-key");
+7. with --fault-term: the live graph rendered by a new NatronRenderer whose helper is
    stopped (SIGSTOP) inside a frame, then SIGTERM to NatronRenderer, as a farm or a desktop
    ends a stalled render: it must exit within two seconds, with the plugin's abort message,
    and leave no helper behind.
@@ -84,14 +89,19 @@ def expected_ids(logits_dir, names, frame):
     return np.where(np.isfinite(masked.max(axis=0)), best + 1, 0).astype(np.float32)
 
 
-def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, analyse=False):
-    """The Natron Python script of the graph Read -> SamuraiRoto -> Write."""
+# The Natron script line printing the libtorch libraries mapped into NatronRenderer (flush:
+# NatronRenderer may abort while exiting, see run_natron, losing buffered output).
+MAPS_LINE = ("print(%r + repr(sorted({l.split()[-1] for l in open('/proc/self/maps') if '/libc10' in l or '/libtorch' in l})), "
+             "flush=True)" % MAPPED)
+
+
+def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, analyse=False, extra=()):
+    """The Natron Python script of the graph Read -> SamuraiRoto -> Write (`extra`: lines
+    run before the Write is created)."""
     w, h = size
     lines = [
         "import NatronEngine",
-        # flush: NatronRenderer may abort while exiting (see run_natron), losing buffered output
-        "print(%r + repr(sorted({l.split()[-1] for l in open('/proc/self/maps') if '/libc10' in l or '/libtorch' in l})), flush=True)"
-        % MAPPED,
+        MAPS_LINE,
         "read = app.createNode('fr.inria.openfx.ReadPNG')",
         "read.setScriptName('Frames')",
         f"read.getParam('filename').setValue({str(frames_dir / '#####.png')!r})",
@@ -115,6 +125,7 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
             for param, (x, y) in (("BoxBL", (x1, h - y2)), ("BoxTR", (x2, h - y1))):
                 lines.append(f"roto.getParam('obj{i}{param}').setValueAtTime({x!r}, {frame}, 0)")
                 lines.append(f"roto.getParam('obj{i}{param}').setValueAtTime({y!r}, {frame}, 1)")
+    lines += list(extra)
     if cache is not None:
         lines.append(f"roto.getParam('trackCacheFile').setValue({str(cache)!r})")
     if analyse:
@@ -129,6 +140,63 @@ def natron_script(args, frames_dir, size, objects, out_pattern, cache=None, anal
         "write.getParam('formatType').setValue(0)  # the input's format, not the project's (HD)",
     ]
     return "\n".join(lines) + "\n"
+
+
+# The Roto shape of --roto-key: a closed polygon (canonical coordinates, y up) around the
+# bedroom clip's girl on its first frames, whose bounding box (the Roto node's region) is
+# smaller than the 960x540 plate and away from its origin.
+ROTO_SHAPE = [(335.0, 150.0), (495.0, 150.0), (505.0, 390.0), (465.0, 525.0), (370.0, 525.0), (325.0, 390.0)]
+# The Natron script prints the Roto node's region of definition on this line.
+ROTO_ROD = "SamuraiRoto check: Roto region: "
+
+
+def roto_lines(frame):
+    """Natron script lines creating `shape`, a Roto node without input holding ROTO_SHAPE."""
+    (x0, y0), rest = ROTO_SHAPE[0], ROTO_SHAPE[1:]
+    lines = [
+        "shape = app.createNode('fr.inria.built-in.Roto')",
+        "shape.setScriptName('Shape')",
+        f"bezier = shape.getRotoContext().createBezier({x0!r}, {y0!r}, {frame})",
+    ]
+    lines += [f"bezier.addControlPoint({x!r}, {y!r})" for x, y in rest]
+    lines += [
+        "bezier.setCurveFinished(True)",
+        # Natron's Roto node writes alpha only by default, and PFM holds RGB: red on and
+        # premultiplied makes red = 1 x alpha, the float alpha the node reads (checked).
+        "shape.getParam('NatronOfxParamProcessR').setValue(True)",
+        "shape.getParam('premultiply').setValue(True)",
+        f"rod = shape.getRegionOfDefinition({frame}, 0)",
+        f"print({ROTO_ROD!r} + repr((rod.x1, rod.y1, rod.x2, rod.y2)), flush=True)",
+    ]
+    return lines
+
+
+def roto_alone_script(frame, out_pattern, writer="PFM"):
+    """The Natron script rendering the Roto node alone (its format: the project's, which
+    holds the plate's region at the canonical origin) to PFM (or PNG)."""
+    lines = ["import NatronEngine", MAPS_LINE] + roto_lines(frame)
+    lines += [
+        f"write = app.createNode('fr.inria.openfx.Write{writer}')",
+        "write.setScriptName('Mattes')",
+        "write.connectInput(0, shape)",
+        f"write.getParam('filename').setValue({out_pattern!r})",
+        "write.getParam('formatType').setValue(0)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def roto_key_lines(frame):
+    """Lines appended to natron_script's: the Roto shape into the Keyframe matte input
+    (found by its label), keyed on `frame` for object 1 through the alpha channel."""
+    return roto_lines(frame) + [
+        "index = [i for i in range(roto.getMaxInputCount()) if roto.getInputLabel(i) == 'Keyframe matte']",
+        "assert len(index) == 1, [roto.getInputLabel(i) for i in range(roto.getMaxInputCount())]",
+        "connected = roto.connectInput(index[0], shape)",
+        "print('SamuraiRoto check: Keyframe matte connected:', connected, flush=True)",
+        "assert connected, 'Natron refused the Roto node as the Keyframe matte input'",
+        "roto.getParam('obj1MatteChannel').setValue(4)  # alpha",
+        f"roto.getParam('obj1MatteKey').setValueAtTime(True, {frame})",
+    ]
 
 
 def base_env(args, work):
@@ -306,6 +374,49 @@ def compare(out_dir, logits, names, frames, what):
     return total_inside
 
 
+def roto_key(args, work, frames_dir, size, name):
+    """--roto-key: the Roto shape as object `name`'s only prompt, through the Keyframe matte."""
+    frame, (w, h) = args.roto_key, size
+    alone = work / "roto_alone"
+    alone.mkdir(exist_ok=True)
+    script = work / "roto_alone.py"
+    script.write_text(roto_alone_script(frame, str(alone / "#####.pfm")))
+    run_natron(args, script, frame, frame, work / "roto_alone.log")
+    text = (work / "roto_alone.log").read_text(errors="replace")
+    rod = [ast.literal_eval(line[len(ROTO_ROD):]) for line in text.splitlines() if line.startswith(ROTO_ROD)]
+    rendered = read_pfm(alone / f"{frame:05d}.pfm")
+    fh, fw = rendered.shape[:2]
+    if fw < w or fh < h:
+        sys.exit(f"roto-key: the Roto node rendered {fw}x{fh}, smaller than the {w}x{h} plate")
+    # Red is alpha (roto_lines): the same render as 8-bit RGBA PNG must agree everywhere.
+    script = work / "roto_alone_png.py"
+    script.write_text(roto_alone_script(frame, str(alone / "#####.png"), writer="PNG"))
+    run_natron(args, script, frame, frame, work / "roto_alone_png.log")
+    rgba = np.asarray(Image.open(alone / f"{frame:05d}.png").convert("RGBA")).astype(int)
+    if rgba.shape[:2] != (fh, fw) or (rgba[..., 0] != rgba[..., 3]).any() or not (rgba[..., 3] > 0).any():
+        sys.exit(f"roto-key: the Roto node's red is not its alpha (or it is empty): {alone}")
+    # Rows are top-down: the plate's region (canonical 0..w, 0..h) is the bottom-left corner.
+    over_plate = rendered[fh - h:, :w, 0] > 0.5
+    mask_path = work / f"roto_mask{frame:05d}.png"
+    Image.fromarray((over_plate * 255).astype(np.uint8)).save(mask_path)
+    print(f"roto-key: Roto node without input, region {rod[0] if rod else '?'} (the plate's: (0, 0, {w}, {h})); "
+          f"rendered alone over the plate's region: {int(over_plate.sum())} pixels inside")
+    logits = work / "logits_roto"
+    cmd = [str(args.cli[0]), "--threads", "2", "track", "--checkpoint", str(args.checkpoint), "--frames", str(frames_dir),
+           "--image-size", str(args.image_size), "--mode", "blend", "--device", "cpu",
+           "--mask", f"{name}:{frame}:{mask_path}", "--out", str(work / "track_roto"), "--logits", str(logits)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=base_env(args, work))
+    out = work / "natron_roto"
+    out.mkdir(exist_ok=True)
+    script = work / "roto_key.py"
+    script.write_text(natron_script(args, frames_dir, size, {name: []}, str(out / "#####.pfm"), extra=roto_key_lines(frame)))
+    took, _ = run_natron(args, script, 0, args.count - 1, work / "natron_roto.log")
+    connected = [line for line in (work / "natron_roto.log").read_text(errors="replace").splitlines()
+                 if line.startswith("SamuraiRoto check: Keyframe matte connected:")]
+    print(f"NatronRenderer roto-key: {connected[0] if connected else '?'}; frames 0-{args.count - 1} in {took:.1f} s")
+    compare(out, logits, [name], range(args.count), "roto-key")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--natron-renderer", type=Path, required=True)
@@ -328,6 +439,9 @@ def main():
                     help="SIGSTOP the helper inside a frame, then SIGTERM NatronRenderer: it must exit within 2 s, leaving no helper")
     ap.add_argument("--fault-delay", type=float, default=0.5,
                     help="seconds after the helper built its tracker before --fault-kill or --fault-term acts")
+    ap.add_argument("--roto-key", type=int, metavar="FRAME",
+                    help="also key the first object by a Roto node without input on FRAME (needs openfx-misc's "
+                         "Roto and Merge bundles in --io-plugins) and compare with track --mask")
     ap.add_argument("--foreign-torch", type=Path,
                     help="folder of scripts/foreign-torch.sh (torch 2.1.2, as in Nuke 15.1): loaded into NatronRenderer first")
     ap.add_argument("--clean-env", action="store_true",
@@ -429,6 +543,8 @@ def main():
             print(f"fault: helper log: {line}")
         same_files(fault, live, args.count, "fault", "the undisturbed live render")
         print(f"fault: every file equals the undisturbed live render byte for byte (frames 0-{last})")
+    if args.roto_key is not None:
+        roto_key(args, work, frames_dir, size, names[0])
     if args.fault_term:
         script = work / "term.py"
         script.write_text(natron_script(args, frames_dir, size, objects, str(work / "natron_term" / "#####.pfm")))

@@ -36,8 +36,12 @@ pub enum Action {
     EndInstanceChanged,
     PurgeCaches,
     SyncPrivateData,
-    GetRegionOfDefinition,
-    GetRegionsOfInterest,
+    GetRegionOfDefinition {
+        time: f64,
+    },
+    GetRegionsOfInterest {
+        time: f64,
+    },
     GetFramesNeeded {
         time: f64,
     },
@@ -65,8 +69,10 @@ pub enum Action {
 }
 
 /// Actions whose in-arguments `decode` reads.
-const NEEDS_ARGS: [&CStr; 9] = [
+const NEEDS_ARGS: [&CStr; 11] = [
     n::kOfxImageEffectActionDescribeInContext,
+    n::kOfxImageEffectActionGetRegionOfDefinition,
+    n::kOfxImageEffectActionGetRegionsOfInterest,
     n::kOfxActionInstanceChanged,
     n::kOfxImageEffectActionGetFramesNeeded,
     n::kOfxImageEffectActionIsIdentity,
@@ -91,8 +97,6 @@ impl Action {
             (n::kOfxActionEndInstanceChanged, Action::EndInstanceChanged),
             (n::kOfxActionPurgeCaches, Action::PurgeCaches),
             (n::kOfxActionSyncPrivateData, Action::SyncPrivateData),
-            (n::kOfxImageEffectActionGetRegionOfDefinition, Action::GetRegionOfDefinition),
-            (n::kOfxImageEffectActionGetRegionsOfInterest, Action::GetRegionsOfInterest),
             (n::kOfxImageEffectActionGetClipPreferences, Action::GetClipPreferences),
             (n::kOfxImageEffectActionGetTimeDomain, Action::GetTimeDomain),
             (n::kOfxImageEffectActionBeginSequenceRender, Action::BeginSequenceRender),
@@ -124,6 +128,10 @@ impl Action {
                 user_edit: args.get_string(n::kOfxPropChangeReason, 0).is_ok_and(|r| r.as_bytes() == n::kOfxChangeUserEdited.to_bytes()),
                 time: time().unwrap_or(0.0),
             }
+        } else if is(n::kOfxImageEffectActionGetRegionOfDefinition) {
+            Action::GetRegionOfDefinition { time: time()? }
+        } else if is(n::kOfxImageEffectActionGetRegionsOfInterest) {
+            Action::GetRegionsOfInterest { time: time()? }
         } else if is(n::kOfxImageEffectActionGetFramesNeeded) {
             Action::GetFramesNeeded { time: time()? }
         } else if is(n::kOfxImageEffectActionIsIdentity) {

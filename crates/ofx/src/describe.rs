@@ -23,7 +23,13 @@ pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {
     // inside the instance); two instances never share state.
     p.set_string(n::kOfxImageEffectPluginRenderThreadSafety, 0, &n::kOfxImageEffectRenderInstanceSafe.to_string_lossy())?;
     p.set_int(n::kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
-    p.set_int(n::kOfxImageEffectPropSupportsMultiResolution, 0, 0)?;
+    // Inputs of any region: the Keyframe matte is often a Roto node without input, whose
+    // region is its shapes' bounding box, or a matte with its own pixel aspect ratio. It is
+    // read in canonical coordinates (`keyframe_matte`); the Source defines the output's
+    // region (`render::region_of_definition`) and pixel aspect (`render::clip_preferences`).
+    // Natron refuses to connect an input whose region differs from the Source's without these.
+    p.set_int(n::kOfxImageEffectPropSupportsMultiResolution, 0, 1)?;
+    p.set_int(n::kOfxImageEffectPropSupportsMultipleClipPARs, 0, 1)?;
     p.set_int(n::kOfxImageEffectPropSupportsTiles, 0, 0)?;
     p.set_int(n::kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
     p.set_pointer(n::kOfxImageEffectPluginPropOverlayInteractV1, overlay as *mut std::ffi::c_void)

@@ -171,6 +171,8 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
         }
         Action::GetFramesNeeded { .. } => ok(render::frames_needed(instance(effect_or()?)?, out()?)),
         Action::GetClipPreferences => ok(render::clip_preferences(instance(effect_or()?)?, out()?)),
+        Action::GetRegionOfDefinition { time } => ok(render::region_of_definition(instance(effect_or()?)?, time, out()?)),
+        Action::GetRegionsOfInterest { time } => ok(render::regions_of_interest(instance(effect_or()?)?, time, out()?)),
         Action::Render { time, window, .. } => {
             let e = effect_or()?;
             let inst = instance(e)?;

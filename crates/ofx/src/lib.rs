@@ -10,7 +10,8 @@
 //! `samurai_core::shm`'s mapping). Above them, in safe Rust: `action` (actions decoded
 //! into an enum), `describe` (descriptor, clips), `params` (parameter IDs and
 //! definitions), `instance` (per-instance state), `render` with `edge` (the Edge group:
-//! refinement and decontamination), `overlay` (viewer interact)
+//! refinement and decontamination) and `keyframe_matte` (the matte input placed on the
+//! plate in canonical coordinates), `overlay` (viewer interact)
 //! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
 //! `client` behind it.
 pub mod action;
@@ -22,6 +23,7 @@ pub mod entry;
 pub mod gl;
 pub mod helper_engine;
 pub mod instance;
+pub mod keyframe_matte;
 pub mod overlay;
 pub mod params;
 pub mod points;

@@ -4,11 +4,11 @@
 use super::edge::{self, EdgeMattes};
 use super::engine::{FetchFn, FrameImage, Mattes};
 use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
+use super::keyframe_matte;
 use super::params;
 use super::suites::{prefixed, Components, Effect, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
 use super::sys::names as n;
 use rayon::prelude::*;
-use samurai_core::settings::MaskPrompt;
 use std::time::Duration;
 
 /// Frames-needed: tracking needs the whole clip (history before and after the frame).
@@ -18,17 +18,46 @@ pub fn frames_needed(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
     out_args.set_doubles(&name, &[a as f64, b as f64])
 }
 
-/// Clip preferences: the output is always RGBA (the matte needs alpha); premultiplication
-/// follows the output mode (source + matte keeps colour unpremultiplied).
+/// Region of definition: the Source's, whatever region the Keyframe matte has (the node
+/// declares multi-resolution support so that a matte of any region connects).
+pub fn region_of_definition(inst: &Instance, time: f64, out_args: PropSet) -> OfxResult<()> {
+    let rod = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.region_of_definition(time)?;
+    out_args.set_doubles(n::kOfxImageEffectPropRegionOfDefinition, &rod)
+}
+
+/// Regions of interest: each input's whole region (tracking reads whole frames; the matte
+/// is placed on the plate in canonical coordinates, wherever its region lies).
+pub fn regions_of_interest(inst: &Instance, time: f64, out_args: PropSet) -> OfxResult<()> {
+    let matte = std::ffi::CString::new(params::KEYFRAME_MATTE_CLIP).expect("no NUL");
+    for name in [n::kOfxImageEffectSimpleSourceClipName, matte.as_c_str()] {
+        let clip = inst.effect.clip(name)?;
+        if !clip.connected() {
+            continue;
+        }
+        if let Ok(rod) = clip.region_of_definition(time) {
+            out_args.set_doubles(&prefixed(n::kOfxImageClipPropRoIPrefix, name), &rod)?;
+        }
+    }
+    Ok(())
+}
+
+/// Clip preferences: the output is always RGBA (the matte needs alpha) with the Source's
+/// pixel aspect ratio (the Keyframe matte may have another: the node declares multiple clip
+/// aspect ratios); premultiplication follows the output mode (source + matte keeps colour
+/// unpremultiplied).
 pub fn clip_preferences(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
     let name = prefixed(n::kOfxImageClipPropComponentsPrefix, n::kOfxImageEffectOutputClipName);
     out_args.set_string(&name, 0, &n::kOfxImageComponentRGBA.to_string_lossy())?;
+    let source_aspect = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.props()?.get_double(n::kOfxImagePropPixelAspectRatio, 0);
+    if let Ok(aspect) = source_aspect.map(|a| if a > 0.0 { a } else { 1.0 }) {
+        out_args.set_double(&prefixed(n::kOfxImageClipPropPARPrefix, n::kOfxImageEffectOutputClipName), 0, aspect)?;
+    }
     let mode = inst.params()?.param(super::params::OUTPUT_MODE.id)?.get_int(0.0).unwrap_or(0);
     let premult = if mode == 0 { n::kOfxImageUnPreMultiplied } else { n::kOfxImagePreMultiplied };
     out_args.set_string(n::kOfxImageEffectPropPreMultiplication, 0, &premult.to_string_lossy())
 }
 
-fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
+pub(crate) fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
     let nc = comps.count();
     let ch = |c: usize| -> f32 {
         let i = (x * nc + c) * depth.bytes();
@@ -108,7 +137,7 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     };
     *inst.last_geometry.lock().map_err(|_| OfxError::failed("state poisoned"))? = Some(geo);
     let range = inst.frame_range()?;
-    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte(inst, &geo, f, c))?;
+    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let frame = time.round() as i64;
     // Converted only when needed: a finished frame is served without it.
@@ -126,40 +155,6 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, edge.as_ref(), geo.size());
     Ok(warning)
-}
-
-/// The Keyframe matte input at `frame`, channel `channel` (0–3: R, G, B, A), as a mask of
-/// the engine's frame (the Source image's pixels at this render scale; the matte's pixels
-/// are matched by pixel coordinates, outside its bounds is outside the mask; > 0.5 is inside).
-fn keyframe_matte(inst: &Instance, geo: &Geometry, frame: i64, channel: usize) -> OfxResult<MaskPrompt> {
-    let name = std::ffi::CString::new(params::KEYFRAME_MATTE_CLIP).expect("no NUL");
-    let clip = inst.effect.clip(&name)?;
-    let img = clip
-        .image(frame as f64)
-        .map_err(|e| OfxError::failed(format!("the Keyframe matte input has no image ({}): is it connected?", e.message)))?;
-    let (w, h) = geo.size();
-    let [x1, _, _, y2] = geo.bounds;
-    let inside = (0..h as i32).flat_map(|ye| {
-        let row = img.row(y2 - 1 - ye);
-        let img = &img;
-        (0..w as i32).map(move |xe| {
-            let x = x1 + xe - img.bounds.x1;
-            match row {
-                Some(r) if x >= 0 && (x as usize) < img.width() => {
-                    let px = read_px(r, x as usize, img.depth, img.components);
-                    // Alpha-only images read as alpha in every channel.
-                    px[channel] > 0.5
-                }
-                _ => false,
-            }
-        })
-    });
-    let mask = MaskPrompt::from_bits(w, h, inside).map_err(|e| OfxError::failed(e.to_string()))?;
-    if mask.inside_count() == 0 {
-        let c = ["red", "green", "blue", "alpha"][channel];
-        return Err(OfxError::failed(format!("the Keyframe matte is empty there (no {c} value above 0.5)")));
-    }
-    Ok(mask)
 }
 
 /// The output objects: (position in `mattes`, object index, colour).
@@ -244,7 +239,7 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
             bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
         }
     };
-    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte(inst, &geo, f, c))?;
+    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
     let fetch = |f: i64| -> Result<FrameImage, String> {

@@ -335,6 +335,7 @@ pub mod names {
         kOfxImageEffectRenderInstanceSafe = c"OfxImageEffectRenderInstanceSafe";
         kOfxImageEffectPluginPropHostFrameThreading = c"OfxImageEffectPluginPropHostFrameThreading";
         kOfxImageEffectPropSupportsMultiResolution = c"OfxImageEffectPropSupportsMultiResolution";
+        kOfxImageEffectPropSupportsMultipleClipPARs = c"OfxImageEffectPropSupportsMultipleClipPARs";
         kOfxImageEffectPropSupportsTiles = c"OfxImageEffectPropSupportsTiles";
         kOfxImageEffectPropTemporalClipAccess = c"OfxImageEffectPropTemporalClipAccess";
         kOfxImageClipPropOptional = c"OfxImageClipPropOptional";
@@ -362,6 +363,9 @@ pub mod names {
         kOfxImageEffectPropRenderWindow = c"OfxImageEffectPropRenderWindow";
         kOfxImageClipPropComponentsPrefix = c"OfxImageClipPropComponents_";
         kOfxImageClipPropFrameRangePrefix = c"OfxImageClipPropFrameRange_";
+        kOfxImageClipPropPARPrefix = c"OfxImageClipPropPAR_";
+        kOfxImageClipPropRoIPrefix = c"OfxImageClipPropRoI_";
+        kOfxImageEffectPropRegionOfDefinition = c"OfxImageEffectPropRegionOfDefinition";
         // parameters
         kOfxParamTypeInteger = c"OfxParamTypeInteger"; kOfxParamTypeDouble = c"OfxParamTypeDouble";
         kOfxParamTypeBoolean = c"OfxParamTypeBoolean"; kOfxParamTypeChoice = c"OfxParamTypeChoice";

@@ -319,6 +319,8 @@ fn renders_with_the_tracker_equal_the_track_command() {
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
     let helper_log = common::helper_log();
+    // The helper log is the process's: earlier tests may have loaded (and evicted) models.
+    let loads_at_start = model_loads(&helper_log, &ckpt);
     let plugin = Plugin::load();
     let ctx = describe(&plugin);
 
@@ -339,6 +341,8 @@ fn renders_with_the_tracker_equal_the_track_command() {
     // A second instance on the same checkpoint: the same helper, no second model load.
     // Its GPU memory limit parameter reaches its session in the helper (the tracker's
     // offload policy, logged there; no effect on the CPU).
+    let loads_before_second = model_loads(&helper_log, &ckpt);
+    assert!(loads_before_second - loads_at_start <= 1, "the first instance loaded its model more than once");
     let second = instance(&plugin, ctx, &ckpt, &KEYS[..1]);
     set_value(Effect::get(second).unwrap(), "gpuMemoryLimit", 2048.0);
     assert_eq!(render(&plugin, second as usize, 4.0), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
@@ -347,7 +351,7 @@ fn renders_with_the_tracker_equal_the_track_command() {
     assert_eq!(common::helper_pids().len(), 1, "one helper per host process");
     assert_eq!(
         model_loads(&helper_log, &ckpt),
-        1,
+        loads_before_second,
         "one model load for two instances on one checkpoint; helper log:\n{}",
         std::fs::read_to_string(&helper_log).unwrap_or_default()
     );
@@ -585,6 +589,7 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
 #[test]
 fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
     assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    common::helper_log(); // before the first helper of this process starts
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
     let plugin = Plugin::load();
@@ -621,6 +626,140 @@ fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
     let logits = track_frames_with(&ckpt, &keys, &dir, Some(6), &extra);
     for t in times {
         assert_matches_track(inst, t, &logits, "clicks + keyframe matte");
+    }
+    destroy(&plugin, inst);
+}
+
+/// The plate mask the keyframe matte cases place by hand (pixel coordinates at scale 1, y
+/// up): a disc of radius 9 around (20, 30), constant over column pairs (2k, 2k + 1) so that
+/// a matte of pixel aspect 2 can hold it exactly.
+fn placed_disc(x: i32, y: i32) -> bool {
+    let cx = (x.div_euclid(2) * 2 + 1) as f32;
+    ((cx - 20.0).powi(2) + (y as f32 + 0.5 - 30.0).powi(2)).sqrt() < 9.0
+}
+
+/// A matte image of `bounds` (pixels, y up) and pixel aspect `aspect` whose pixel (x, y)
+/// is `value(x, y)` (absolute pixel coordinates).
+fn matte_image(bounds: [i32; 4], aspect: f64, value: impl Fn(i32, i32) -> bool) -> ofx_host::effect::MatteImage {
+    let alpha =
+        (bounds[1]..bounds[3]).flat_map(|y| (bounds[0]..bounds[2]).map(move |x| (x, y))).map(|(x, y)| value(x, y) as u8 as f32).collect();
+    ofx_host::effect::MatteImage { bounds, aspect, alpha }
+}
+
+/// Writes `inside(x, y)` (plate pixels at the current render scale, y up) as a mask PNG
+/// (rows top-down) for `track --mask`.
+fn mask_png(path: &Path, inside: impl Fn(i32, i32) -> bool) {
+    let (w, h) = image_size();
+    image::GrayImage::from_fn(w as u32, h as u32, |x, r| image::Luma([if inside(x as i32, h - 1 - r as i32) { 255 } else { 0 }]))
+        .save(path)
+        .unwrap();
+}
+
+/// Keyframe mattes of any region (issue 26), each keyed on frame 3 of an object with no
+/// other prompt, against `track --mask` with the matte placed on the plate by hand:
+/// a matte smaller than the plate and offset from its origin, one larger than the plate
+/// (with shapes outside the plate that must not count), one of pixel aspect 2; all three
+/// place the same mask, so after the first the session keeps its results (no frame is
+/// tracked again: the cache key is what the matte contributes, not its region); moving the
+/// matte tracks again. Then at render scale ½ (proxy) the matte at that scale keys the
+/// same shape on the half-size plate, equal to `track --mask` on the half-size frames.
+/// Each input's region also reaches the region actions: the output's region is the
+/// Source's, the matte's region of interest its own region.
+#[test]
+fn a_keyframe_matte_of_any_region_keys_its_canonical_place() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    use ofx_host::effect::MATTE_IMAGE;
+    // The host's matte and geometry go back to their defaults however this test ends.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            *MATTE_IMAGE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *GEOMETRY.lock().unwrap_or_else(|p| p.into_inner()) = (1.0, 1.0);
+        }
+    }
+    let _restore = Restore;
+    common::helper_log(); // before the first helper of this process starts
+    let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let inst = instance(&plugin, ctx, &ckpt, &[]);
+    let e = Effect::get(inst).unwrap();
+    set_value(e, "obj1MatteChannel", 4.0); // alpha
+    e.param_set().param("obj1MatteKey").unwrap().keys.lock().unwrap().insert(time_key(3.0), vec![1.0]);
+    let dir = tmp.path().join("scale1");
+    std::fs::create_dir_all(&dir).unwrap();
+    mask_png(&dir.join("matte3.png"), placed_disc);
+    let extra = ["--mask".to_string(), format!("obj:3:{}", dir.join("matte3.png").display())];
+    let logits = track_frames_with(&ckpt, &[], &dir, Some(6), &extra);
+    let times = [1.0, 3.0, 5.0];
+    let cases = [
+        ("smaller than the plate, offset", matte_image([8, 18, 34, 42], 1.0, placed_disc)),
+        // Shapes at (70..86, 55..66) and (-14..-4, -10..-2) lie outside the 64×48 plate.
+        (
+            "larger than the plate",
+            matte_image([-16, -12, 90, 70], 1.0, |x, y| {
+                placed_disc(x, y) || ((70..86).contains(&x) && (55..66).contains(&y)) || ((-14..-4).contains(&x) && (-10..-2).contains(&y))
+            }),
+        ),
+        // Pixel aspect 2: matte pixel (x, y) covers canonical x 2x..2x + 2.
+        ("pixel aspect 2", matte_image([3, 2, 20, 46], 2.0, |x, y| placed_disc(2 * x, y))),
+    ];
+    for (i, (what, matte)) in cases.into_iter().enumerate() {
+        *MATTE_IMAGE.lock().unwrap() = Some(matte);
+        SOURCE_FETCHES.lock().unwrap().clear();
+        ofx_host::effect::MATTE_FETCHES.lock().unwrap().clear();
+        for t in times {
+            assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{what}: {:?}", MESSAGES.lock().unwrap().last());
+            assert_matches_track(inst, t, &logits, &format!("keyframe matte {what}"));
+        }
+        let fetched = ofx_host::effect::MATTE_FETCHES.lock().unwrap().clone();
+        assert!(!fetched.is_empty() && fetched.iter().all(|f| *f == 3.0), "{what}: Keyframe matte fetched at {fetched:?}");
+        if i > 0 {
+            assert_eq!(fetched_times(), [1, 3, 5], "{what}: the same placed mask must keep the session's results");
+        }
+        // The output's region is the Source's; the matte's region of interest is its own region.
+        let out = args(&[]);
+        let in_args = args(&[("OfxPropTime", Val::D(vec![3.0])), ("OfxImageEffectPropRenderScale", Val::D(vec![1.0, 1.0]))]);
+        assert_eq!(plugin.call("OfxImageEffectActionGetRegionOfDefinition", eh(inst), in_args, out), kOfxStatOK);
+        let rod = ofx_host::store::Props::get(out).unwrap().dbl("OfxImageEffectPropRegionOfDefinition");
+        assert_eq!(rod, [0.0, 0.0, 64.0, 48.0], "{what}: region of definition");
+        let out = args(&[]);
+        assert_eq!(plugin.call("OfxImageEffectActionGetRegionsOfInterest", eh(inst), in_args, out), kOfxStatOK);
+        let roi = ofx_host::store::Props::get(out).unwrap().dbl("OfxImageClipPropRoI_KeyframeMatte");
+        let b = MATTE_IMAGE
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|m| [m.bounds[0] as f64 * m.aspect, m.bounds[1] as f64, m.bounds[2] as f64 * m.aspect, m.bounds[3] as f64])
+            .unwrap();
+        assert_eq!(roi, b, "{what}: the matte's region of interest");
+    }
+    // Moved by two pixels: the object is tracked again from its keyframe, whose matte moves.
+    *MATTE_IMAGE.lock().unwrap() = Some(matte_image([10, 18, 36, 42], 1.0, |x, y| placed_disc(x - 2, y)));
+    let before = output(inst, 3.0);
+    SOURCE_FETCHES.lock().unwrap().clear();
+    for t in [3.0, 5.0] {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    }
+    let fetched = fetched_times();
+    assert!(fetched.contains(&4), "a moved matte must track its object again from the keyframe: fetched {fetched:?}");
+    let changed = output(inst, 3.0).iter().zip(&before).filter(|(a, b)| a != b).count();
+    assert!(changed > 0, "a moved matte must move the keyframe's matte");
+
+    // Render scale ½: the host hands the matte at that scale too; its half-size pixel (x, y)
+    // covers canonical (2x..2x + 2, 2y..2y + 2).
+    *GEOMETRY.lock().unwrap() = (0.5, 1.0);
+    let half_disc = |x: i32, y: i32| placed_disc(2 * x, 2 * y);
+    *MATTE_IMAGE.lock().unwrap() = Some(matte_image([4, 9, 17, 20], 1.0, half_disc));
+    let dir = tmp.path().join("scale05");
+    std::fs::create_dir_all(&dir).unwrap();
+    mask_png(&dir.join("matte3.png"), half_disc);
+    let extra = ["--mask".to_string(), format!("obj:3:{}", dir.join("matte3.png").display())];
+    let half = track_frames_with(&ckpt, &[], &dir, Some(6), &extra);
+    for t in times {
+        assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "render scale 0.5: {:?}", MESSAGES.lock().unwrap().last());
+        assert_matches_track(inst, t, &half, "keyframe matte at render scale 0.5");
     }
     destroy(&plugin, inst);
 }

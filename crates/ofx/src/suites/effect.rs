@@ -46,6 +46,19 @@ impl Clip {
         check(unsafe { (suites()?.effect.clipGetPropertySet)(self.0, &mut p) }, || "clip properties".into())?;
         PropSet::from_raw(p.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "clip has no properties"))
     }
+    /// The clip's region of definition at `time`, canonical coordinates (x1, y1, x2, y2).
+    pub fn region_of_definition(&self, time: f64) -> OfxResult<[f64; 4]> {
+        let mut r = sys::OfxRectD::default();
+        // SAFETY: `r` is a valid out pointer for one OfxRectD.
+        check(unsafe { (suites()?.effect.clipGetRegionOfDefinition)(self.0, time, &mut r) }, || {
+            format!("region of definition at time {time}")
+        })?;
+        Ok([r.x1, r.y1, r.x2, r.y2])
+    }
+    /// Whether the clip is connected (an optional input may not be).
+    pub fn connected(&self) -> bool {
+        self.props().and_then(|p| p.get_int(n::kOfxImageClipPropConnected, 0)).is_ok_and(|c| c != 0)
+    }
     /// The image at `time` (whole region), released when the returned value is dropped.
     pub fn image(&self, time: f64) -> OfxResult<Image> {
         let mut p = null_mut();

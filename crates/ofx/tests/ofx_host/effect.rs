@@ -105,6 +105,17 @@ pub fn matte_pixel(x: i32, y: i32) -> [f32; 4] {
     [0.0, inside as u8 as f32, 0.0, inside as u8 as f32]
 }
 
+/// The KeyframeMatte clip's image when a test sets one (otherwise the disc of
+/// `matte_pixel` on the Source's pixels): its pixel bounds at the host's render scale
+/// (x1, y1, x2, y2, y up), its pixel aspect ratio, and one value per pixel, rows bottom-up;
+/// served as an Alpha float image, its region of definition following from the three.
+pub struct MatteImage {
+    pub bounds: [i32; 4],
+    pub aspect: f64,
+    pub alpha: Vec<f32>,
+}
+pub static MATTE_IMAGE: Mutex<Option<MatteImage>> = Mutex::new(None);
+
 fn registered(r: &Mutex<Option<HashSet<usize>>>, h: usize) -> bool {
     r.lock().unwrap().as_ref().is_some_and(|s| s.contains(&h))
 }
@@ -204,14 +215,18 @@ pub fn source_pixel_sized(t: f64, x: i32, y: i32, size: (i32, i32)) -> [f32; 4] 
     [red, y as f32 / size.1 as f32, ((t as f32) / 16.0).fract(), 1.0]
 }
 
-fn image_props(data: *mut u8, row_bytes: i32, format: (&str, &str)) -> OfxPropertySetHandle {
+/// An image's properties: `bounds` in pixels at the host's render scale (the Source's when
+/// `None`) and its pixel aspect ratio (the host's when `None`).
+fn image_props(data: *mut u8, row_bytes: i32, format: (&str, &str), bounds: Option<[i32; 4]>, aspect: Option<f64>) -> OfxPropertySetHandle {
     let h = Props::new_handle();
     let p = Props::get(h).unwrap();
     let (w, ht) = image_size();
-    let (scale, aspect) = *GEOMETRY.lock().unwrap();
+    let (scale, host_aspect) = *GEOMETRY.lock().unwrap();
+    let bounds = bounds.unwrap_or([0, 0, w, ht]).to_vec();
+    let aspect = aspect.unwrap_or(host_aspect);
     p.set("OfxImagePropData", Val::P(vec![data as usize]));
-    p.set("OfxImagePropBounds", Val::I(vec![0, 0, w, ht]));
-    p.set("OfxImagePropRegionOfDefinition", Val::I(vec![0, 0, w, ht]));
+    p.set("OfxImagePropBounds", Val::I(bounds.clone()));
+    p.set("OfxImagePropRegionOfDefinition", Val::I(bounds));
     p.set("OfxImagePropRowBytes", Val::I(vec![row_bytes]));
     p.set_str("OfxImageEffectPropPixelDepth", format.1);
     p.set_str("OfxImageEffectPropComponents", format.0);
@@ -306,6 +321,22 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
     }
     let (w, h) = image_size();
     let n = (w * h * 4) as usize;
+    if c.name == "KeyframeMatte" {
+        if let Some(m) = MATTE_IMAGE.lock().unwrap().as_ref() {
+            MATTE_FETCHES.lock().unwrap().push(t);
+            let b = Box::leak(m.alpha.clone().into_boxed_slice());
+            let h = image_props(
+                b.as_mut_ptr().cast(),
+                (m.bounds[2] - m.bounds[0]) * 4,
+                ("OfxImageComponentAlpha", "OfxBitDepthFloat"),
+                Some(m.bounds),
+                Some(m.aspect),
+            );
+            IMAGES.lock().unwrap().get_or_insert_with(HashMap::new).insert(h as usize, None);
+            *out = h;
+            return kOfxStatOK;
+        }
+    }
     let (buf, owned, row_bytes, format) = if c.name == "KeyframeMatte" {
         MATTE_FETCHES.lock().unwrap().push(t);
         let px: Vec<f32> = (0..h).flat_map(|y| (0..w).flat_map(move |x| matte_pixel(x, y))).collect();
@@ -343,7 +374,7 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
         };
         (p.cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
     };
-    let h = image_props(buf, row_bytes, format);
+    let h = image_props(buf, row_bytes, format, None, None);
     IMAGES.lock().unwrap().get_or_insert_with(HashMap::new).insert(h as usize, owned);
     *out = h;
     kOfxStatOK
@@ -361,11 +392,16 @@ unsafe extern "C" fn release_image(h: OfxPropertySetHandle) -> OfxStatus {
     }
 }
 unsafe extern "C" fn clip_rod(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxRectD) -> OfxStatus {
-    or_bad!(Clip::get(c));
+    let c = or_bad!(Clip::get(c));
     if out.is_null() {
         return kOfxStatErrValue;
     }
-    let aspect = GEOMETRY.lock().unwrap().1;
+    let (scale, aspect) = *GEOMETRY.lock().unwrap();
+    if let (true, Some(m)) = (c.name == "KeyframeMatte", MATTE_IMAGE.lock().unwrap().as_ref()) {
+        let b = m.bounds.map(f64::from);
+        *out = OfxRectD { x1: b[0] * m.aspect / scale, y1: b[1] / scale, x2: b[2] * m.aspect / scale, y2: b[3] / scale };
+        return kOfxStatOK;
+    }
     let (w, h) = base_size();
     *out = OfxRectD { x1: 0.0, y1: 0.0, x2: w as f64 * aspect, y2: h as f64 };
     kOfxStatOK
