@@ -78,7 +78,8 @@ use std::time::Duration;
 /// 4: the model as a [`ModelSource`](crate::models::ModelSource) (a published size or a
 /// file) in [`EngineSettings`], and [`Reply::Fetching`] while the helper downloads it.
 /// 5: [`Reply::Heartbeat`] while the helper is busy with a request.
-pub const VERSION: u32 = 5;
+/// 6: the kind of a [`Reply::Failed`] ([`FailureKind`]): a cancel is not a failure.
+pub const VERSION: u32 = 6;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -171,6 +172,40 @@ pub struct HelperStats {
     pub sessions: u32,
 }
 
+/// What a failed request means: stopped on request (the plugin's progress answer said
+/// stop: the host aborted or the artist cancelled; finished frames are kept), or a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    Failed,
+    Cancelled,
+}
+
+/// A request's failure on the helper's side: its kind and the message for the artist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Failure { kind: FailureKind::Cancelled, message: message.into() }
+    }
+}
+
+/// Plain messages are failures.
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { kind: FailureKind::Failed, message }
+    }
+}
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::from(message.to_owned())
+    }
+}
+
 /// Helper → plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
@@ -179,9 +214,7 @@ pub enum Reply {
         pid: u32,
     },
     Done,
-    Failed {
-        message: String,
-    },
+    Failed(Failure),
     NeedFrame {
         frame: i64,
     },

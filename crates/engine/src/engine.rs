@@ -33,7 +33,7 @@ use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOpti
 use parking_lot::Mutex;
 use samurai_core::error::{explain_panic, panic_text};
 use samurai_core::models::{file_name, where_to_put, ModelSource};
-use samurai_core::protocol::HelperStats;
+use samurai_core::protocol::{Failure, HelperStats};
 use samurai_core::settings::{EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -153,6 +153,14 @@ fn limit_text(s: &EngineSettings) -> String {
 }
 
 /// The tracker's options for a session's settings.
+/// A tracker error as a request's failure: a cancel stays a cancel.
+fn failure(e: crate::error::Error) -> Failure {
+    match e {
+        crate::error::Error::Cancelled(what) => Failure::cancelled(what),
+        other => other.to_string().into(),
+    }
+}
+
 pub fn tracker_options(s: &EngineSettings) -> TrackerOptions {
     TrackerOptions {
         mode: s.mode,
@@ -234,19 +242,19 @@ impl Engine {
     }
 
     /// The low-resolution result of `frame`, tracking as needed.
-    pub fn track(&self, id: u64, frame: i64, fetch: Fetch<'_>, progress: ProgressFn<'_>) -> Result<LowResFrame, String> {
+    pub fn track(&self, id: u64, frame: i64, fetch: Fetch<'_>, progress: ProgressFn<'_>) -> Result<LowResFrame, Failure> {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
             let (settings, range, size) = st.configured.clone().ok_or("tracking asked for before configuring")?;
             if frame < range.0 || frame > range.1 {
-                return Err(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1));
+                return Err(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1).into());
             }
             let session = st.session(engine)?;
             let source = FetchSource::new(fetch, &settings, range, session.num_frames(), size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
-            session.low_res_frame_from((frame - range.0) as usize, &source, &mut report).map_err(|e| e.to_string())
+            session.low_res_frame_from((frame - range.0) as usize, &source, &mut report).map_err(failure)
         })
     }
 
@@ -258,7 +266,7 @@ impl Engine {
         fetch: Fetch<'_>,
         progress: ProgressFn<'_>,
         on_frame: &mut dyn FnMut(i64, LowResFrame) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
@@ -271,14 +279,15 @@ impl Engine {
             let source = FetchSource::new(fetch, &settings, range, n, size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
-            let cancelled = "Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written";
-            if !session.propagate_from(0..=n - 1, &source, &mut report).map_err(|e| e.to_string())? {
-                return Err(cancelled.into());
+            let cancelled =
+                || Failure::cancelled("Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written");
+            if !session.propagate_from(0..=n - 1, &source, &mut report).map_err(failure)? {
+                return Err(cancelled());
             }
             for i in 0..n {
-                let low = session.low_res_frame_from(i, &source, &mut |_| ControlFlow::Continue(())).map_err(|e| e.to_string())?;
+                let low = session.low_res_frame_from(i, &source, &mut |_| ControlFlow::Continue(())).map_err(failure)?;
                 if !on_frame(range.0 + i as i64, low) {
-                    return Err(cancelled.into());
+                    return Err(cancelled());
                 }
             }
             Ok(())
@@ -304,7 +313,11 @@ impl Engine {
 
     /// Runs `f`; a panic inside it (libtorch out of memory, a CUDA failure) becomes an
     /// artist-readable error and drops the session's tracker and network.
-    fn guarded<T>(&self, st: &mut SessionState, f: impl FnOnce(&Engine, &mut SessionState) -> Result<T, String>) -> Result<T, String> {
+    fn guarded<T, E: From<String>>(
+        &self,
+        st: &mut SessionState,
+        f: impl FnOnce(&Engine, &mut SessionState) -> Result<T, E>,
+    ) -> Result<T, E> {
         match catch_unwind(AssertUnwindSafe(|| f(self, st))) {
             Ok(r) => r,
             Err(panic) => {
@@ -315,7 +328,7 @@ impl Engine {
                 if let Some((s, _, _)) = &st.configured {
                     self.models.lock().remove(&s.model_key());
                 }
-                Err(message)
+                Err(message.into())
             }
         }
     }

@@ -14,7 +14,7 @@
 //! [`proto::heartbeat_interval`]: the plugin's watchdog hears from a helper that loads a
 //! model or computes a long frame, and hears nothing from one that is stopped or frozen.
 use crate::engine::{Engine, HostFrames};
-use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
+use samurai_core::protocol::{self as proto, Failure, Reply, Request, LIFELINE_CONNECT};
 use samurai_core::settings::FrameImage;
 use samurai_core::shm::Shm;
 use samurai_core::{Error, Result};
@@ -208,7 +208,7 @@ impl Connection {
     fn run(mut self) {
         if let Err(e) = self.serve() {
             tracing::warn!("connection closed: {e}");
-            let _ = self.writer.finish(&Reply::Failed { message: e.to_string() });
+            let _ = self.writer.finish(&Reply::Failed(e.to_string().into()));
         }
     }
 
@@ -233,7 +233,7 @@ impl Connection {
 
     /// The final reply to one request; `Err` only when the connection is unusable.
     fn handle(&mut self, request: Request) -> Result<Reply> {
-        let failed = |message: String| Reply::Failed { message };
+        let failed = |message: String| Reply::Failed(message.into());
         Ok(match request {
             Request::Configure { session, settings, range, frame_size, objects } => {
                 self.engine.configure(session, &settings, range, frame_size, &objects).map_or_else(failed, |_| Reply::Done)
@@ -243,21 +243,25 @@ impl Connection {
                 let dialogue = Dialogue::new(self);
                 let result = engine
                     .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
+                    .map_err(Failure::from)
                     .and_then(|_| engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t)));
                 dialogue.finish()?;
                 match result {
                     Ok(low) => self.put_result(frame, &low)?,
-                    Err(message) => failed(message),
+                    Err(failure) => Reply::Failed(failure),
                 }
             }
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine.prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total)).and_then(|_| {
-                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
-                });
+                let result = engine
+                    .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
+                    .map_err(Failure::from)
+                    .and_then(|_| {
+                        engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
+                    });
                 dialogue.finish()?;
-                result.map_or_else(failed, |_| Reply::Done)
+                result.map_or_else(Reply::Failed, |_| Reply::Done)
             }
             Request::Clear { session } => {
                 self.engine.clear(session);

@@ -44,8 +44,9 @@ pub enum Fault {
     /// happened, in words (the caller says what it does about it). A new helper can
     /// compute the same thing again.
     Lost(String),
-    /// The host asked to stop while we waited (the message says so for the artist).
-    Aborted(String),
+    /// The host asked to stop while we waited (the message says so); `helper_killed`: the
+    /// helper was stopped or hung and the node killed it on the way out.
+    Aborted { message: String, helper_killed: bool },
     /// Anything else: the helper's own failure message, a refusal, a reply out of turn.
     Failed(String),
 }
@@ -54,7 +55,31 @@ impl Fault {
     /// The message as it stands.
     pub fn message(self) -> String {
         match self {
-            Fault::Lost(m) | Fault::Aborted(m) | Fault::Failed(m) => m,
+            Fault::Lost(m) | Fault::Aborted { message: m, .. } | Fault::Failed(m) => m,
+        }
+    }
+}
+
+/// What the node makes of a fault: a lost helper (or one killed on an abort) is a helper
+/// failure, a plain abort a cancellation.
+impl From<Fault> for crate::engine::EngineError {
+    fn from(fault: Fault) -> Self {
+        use crate::engine::{EngineError, ErrorKind};
+        match fault {
+            Fault::Lost(m) | Fault::Aborted { message: m, helper_killed: true } => EngineError::new(ErrorKind::Helper, m),
+            Fault::Aborted { message: m, helper_killed: false } => EngineError::cancelled(m),
+            Fault::Failed(m) => EngineError::failed(m),
+        }
+    }
+}
+
+/// The helper's failure of a request: a cancel (the plugin's progress answer said stop)
+/// ends the wait like the host's abort, anything else is the helper's failure message.
+impl From<proto::Failure> for Fault {
+    fn from(f: proto::Failure) -> Self {
+        match f.kind {
+            proto::FailureKind::Cancelled => Fault::Aborted { message: f.message, helper_killed: false },
+            proto::FailureKind::Failed => Fault::Failed(f.message),
         }
     }
 }
@@ -381,7 +406,8 @@ impl Lease {
             // the host quits: it is killed rather than left behind.
             let stopped = process_stopped(self.helper.pid);
             let hung = silent > 2 * proto::heartbeat_interval(proto::helper_timeout());
-            if (stopped || hung) && silence == Silence::Kill {
+            let helper_killed = (stopped || hung) && silence == Silence::Kill;
+            if helper_killed {
                 self.helper.kill();
                 let why = match stopped {
                     true => "was stopped (SIGSTOP or a debugger)".to_owned(),
@@ -392,7 +418,7 @@ impl Lease {
                 message = format!("{message} {note}");
             }
             tracing::warn!("{message}");
-            return Err(Fault::Aborted(message));
+            return Err(Fault::Aborted { message, helper_killed });
         }
         if silent >= limit {
             self.conn = None;

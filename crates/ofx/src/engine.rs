@@ -90,6 +90,67 @@ pub struct AnalyseReport {
     pub written: Option<(PathBuf, u64)>,
 }
 
+/// What an engine failure means for the artist: the node maps each kind to whether it
+/// shows a message (`suites::Cause`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Stopped on request: the host aborted the render, or the artist cancelled. Nothing
+    /// went wrong; what was finished is kept.
+    Cancelled,
+    /// The helper process died, hung, or was stopped and killed: shown even when the host
+    /// aborted (the artist or the farm log needs to know).
+    Helper,
+    /// Anything else: settings, model, footage, the tracker's own failure.
+    Failed,
+}
+
+/// An engine failure: its kind and the message for the artist.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl EngineError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        EngineError { kind, message: message.into() }
+    }
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, message)
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, message)
+    }
+}
+
+/// Plain messages are failures (settings, files, the tracker).
+impl From<String> for EngineError {
+    fn from(message: String) -> Self {
+        Self::failed(message)
+    }
+}
+impl From<&str> for EngineError {
+    fn from(message: &str) -> Self {
+        Self::failed(message)
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// An engine failure as the node's action result: `kOfxStatFailed`, with its cause.
+impl From<EngineError> for crate::suites::OfxError {
+    fn from(e: EngineError) -> Self {
+        use crate::suites::{Cause, OfxError};
+        let cause = match e.kind {
+            ErrorKind::Cancelled => Cause::Stopped,
+            ErrorKind::Helper => Cause::Helper,
+            ErrorKind::Failed => Cause::Failure,
+        };
+        OfxError { cause, ..OfxError::failed(e.message) }
+    }
+}
+
 /// Reports a model download: `(file name, bytes so far, bytes in all when known)`;
 /// `false` cancels it.
 pub type DownloadFn<'a> = &'a dyn Fn(&str, u64, Option<u64>) -> bool;
@@ -98,24 +159,24 @@ pub type DownloadFn<'a> = &'a dyn Fn(&str, u64, Option<u64>) -> bool;
 pub type FetchFn<'a> = &'a dyn Fn(i64) -> Result<FrameImage, String>;
 
 pub trait MatteEngine: Send + Sync {
-    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String>;
-    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String>;
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()>;
+    fn set_objects(&self, objects: &[ObjectKeys]) -> EngineResult<()>;
     /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
     /// `fetch` pulls other frames; `abort` polled between frames; `download` reports a
     /// model download (the helper's, before tracking) and may cancel it.
-    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<Mattes, String>;
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> EngineResult<Mattes>;
     /// Like `mattes` but only from what is already computed or in the track cache file
     /// (`current` = the host's image of `frame`, checked against the file), never
     /// blocking behind a running propagation.
     fn cached_mattes(&self, frame: i64, current: Option<&FrameImage>) -> Option<Mattes>;
     /// The track cache file to read (and that `analyse` writes); `None` for none.
-    fn set_track_cache(&self, path: Option<&Path>) -> Result<(), String>;
+    fn set_track_cache(&self, path: Option<&Path>) -> EngineResult<()>;
     /// Why the track cache file set is not used (stale or damaged), for the artist.
     fn notice(&self) -> Option<String>;
     /// Tracks every frame of the range (progress in 0..=1; `false` from `progress`
     /// cancels) and writes the track cache file when one is set; `download` as for
     /// [`Self::mattes`].
-    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> Result<AnalyseReport, String>;
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport>;
     fn clear_cache(&self);
 }
 
@@ -186,10 +247,10 @@ impl BoxMatteEngine {
 }
 
 impl MatteEngine for BoxMatteEngine {
-    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()> {
         if let samurai_core::models::ModelSource::File(path) = &settings.model {
             if !path.is_file() {
-                return Err(format!("checkpoint {} not found", path.display()));
+                return Err(format!("checkpoint {} not found", path.display()).into());
             }
         }
         let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
@@ -201,7 +262,7 @@ impl MatteEngine for BoxMatteEngine {
         Ok(())
     }
 
-    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String> {
+    fn set_objects(&self, objects: &[ObjectKeys]) -> EngineResult<()> {
         let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
         if st.objects != objects {
             st.objects = objects.to_vec();
@@ -210,7 +271,7 @@ impl MatteEngine for BoxMatteEngine {
         Ok(())
     }
 
-    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, _download: DownloadFn<'_>) -> Result<Mattes, String> {
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, _download: DownloadFn<'_>) -> EngineResult<Mattes> {
         let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
@@ -223,13 +284,13 @@ impl MatteEngine for BoxMatteEngine {
         let mut out = Vec::new();
         for obj in &objects {
             if abort() {
-                return Err("aborted".into());
+                return Err(EngineError::cancelled("aborted"));
             }
             // Like a tracker, look at the keyframe this frame propagates from.
             if let Some((&k, _)) = obj.keyframes.range(..=frame).next_back().or(obj.keyframes.iter().next()) {
                 let img = fetch(k)?;
                 if (img.width, img.height) != size || img.rgb8.len() != (size.0 * size.1 * 3) as usize {
-                    return Err(format!("frame {k} is {}x{}, expected {}x{}", img.width, img.height, size.0, size.1));
+                    return Err(format!("frame {k} is {}x{}, expected {}x{}", img.width, img.height, size.0, size.1).into());
                 }
             }
             // The test engine draws box keyframes only (points and masks need the network).
@@ -245,7 +306,7 @@ impl MatteEngine for BoxMatteEngine {
         self.cache.lock().ok()?.get(&frame).cloned()
     }
 
-    fn set_track_cache(&self, _path: Option<&Path>) -> Result<(), String> {
+    fn set_track_cache(&self, _path: Option<&Path>) -> EngineResult<()> {
         Ok(())
     }
 
@@ -255,12 +316,12 @@ impl MatteEngine for BoxMatteEngine {
 
     /// Renders every frame of the range (pulling each keyframe's frame as `mattes`
     /// does); writes no file.
-    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, _download: DownloadFn<'_>) -> Result<AnalyseReport, String> {
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, _download: DownloadFn<'_>) -> EngineResult<AnalyseReport> {
         let (_, (a, b), _) =
             self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
         for f in a..=b {
             if !progress((f - a) as f64 / (b - a + 1) as f64) {
-                return Err("Analyse cancelled".into());
+                return Err(EngineError::cancelled("Analyse cancelled"));
             }
             self.mattes(f, fetch, &|| false, &|_, _, _| true)?;
         }

@@ -8,7 +8,7 @@
 use super::action::Action;
 use super::describe::{self, PLUGIN_ID, VERSION};
 use super::instance::Instance;
-use super::suites::{self, DrawContext, Effect, OfxError, OfxResult, PropSet};
+use super::suites::{self, Cause, DrawContext, Effect, OfxError, OfxResult, PropSet};
 use super::sys::{self, names as n, OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus};
 use super::{engine, overlay, params, render};
 use samurai_core::error::{explain_panic, panic_text};
@@ -176,7 +176,19 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
         Action::Render { time, window, .. } => {
             let e = effect_or()?;
             let inst = instance(e)?;
-            let edge_warning = render::render(inst, time, window)?;
+            let edge_warning = match render::render(inst, time, window) {
+                Ok(w) => w,
+                // The host aborted the render (playback stopped, scrubbing, a newer request)
+                // or the artist cancelled: the render fails quietly, with no message and the
+                // node's messages left as they were. Anything that failed once the host had
+                // aborted is put down to the abort (Natron, for one, stops serving the frames
+                // of an aborted render: "no image at time 9"), except a failed helper.
+                Err(err) if err.cause == Cause::Stopped || (err.cause == Cause::Failure && e.aborted()) => {
+                    tracing::debug!("SamuraiRoto: render at {time} stopped: {}", err.message);
+                    return Ok(sys::kOfxStatFailed);
+                }
+                Err(err) => return Err(err),
+            };
             // A track cache that cannot be used, or an edge that could not be refined, stays
             // on screen (one message for the render, whatever the number of objects);
             // anything else is cleared.

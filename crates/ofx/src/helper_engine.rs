@@ -20,7 +20,9 @@
 //! helper connection, not a lock of ours, so a render of a finished or cached frame never
 //! waits behind it.
 use crate::client::{self, Fault, Lease};
-use crate::engine::{AnalyseReport, DownloadFn, EngineSettings, FetchFn, FrameImage, MatteEngine, Mattes, ObjectKeys};
+use crate::engine::{
+    AnalyseReport, DownloadFn, EngineError, EngineResult, EngineSettings, ErrorKind, FetchFn, FrameImage, MatteEngine, Mattes, ObjectKeys,
+};
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
 use samurai_core::models::{file_name, where_to_put, ModelSource};
@@ -263,7 +265,7 @@ impl HelperEngine {
             let request = Request::Configure { session: self.session, settings, range, frame_size, objects };
             match lease.call(&request, "configuring", abort)? {
                 Reply::Done => self.state.lock().told = Some((generation, applied)),
-                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                Reply::Failed(failure) => return Err(failure.into()),
                 other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
             }
         }
@@ -287,7 +289,7 @@ impl HelperEngine {
                     lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during, abort)?
                 }
                 Reply::Result { frame: f, side, objects } if f == frame => return Ok(read_result(&mut lease, side, objects)?),
-                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                Reply::Failed(failure) => return Err(failure.into()),
                 other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
             }
         }
@@ -300,10 +302,10 @@ impl HelperEngine {
         fetch: FetchFn<'_>,
         abort: &dyn Fn() -> bool,
         download: DownloadFn<'_>,
-    ) -> Result<LowResFrame, String> {
+    ) -> EngineResult<LowResFrame> {
         let first = match self.track_once(frame, fetch, abort, download) {
             Err(Fault::Lost(first)) => first,
-            other => return other.map_err(Fault::message),
+            other => return other.map_err(EngineError::from),
         };
         let log = samurai_core::launch::log_path();
         let note = format!("{first}; the node starts a new helper and computes frame {frame} again");
@@ -324,9 +326,9 @@ impl HelperEngine {
                      next render starts a new helper."
                 );
                 client::note_in_log(&log, &message);
-                Err(message)
+                Err(EngineError::new(ErrorKind::Helper, message))
             }
-            Err(other) => Err(other.message()),
+            Err(other) => Err(other.into()),
         }
     }
 }
@@ -390,10 +392,10 @@ fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<Low
 }
 
 impl MatteEngine for HelperEngine {
-    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> Result<(), String> {
+    fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()> {
         if let ModelSource::File(path) = &settings.model {
             if !path.is_file() {
-                return Err(format!("checkpoint {} not found", path.display()));
+                return Err(format!("checkpoint {} not found", path.display()).into());
             }
         }
         let mut st = self.state.lock();
@@ -413,7 +415,7 @@ impl MatteEngine for HelperEngine {
         Ok(())
     }
 
-    fn set_objects(&self, objects: &[ObjectKeys]) -> Result<(), String> {
+    fn set_objects(&self, objects: &[ObjectKeys]) -> EngineResult<()> {
         let mut st = self.state.lock();
         if st.objects != objects {
             self.store.lock().clear();
@@ -423,7 +425,7 @@ impl MatteEngine for HelperEngine {
         Ok(())
     }
 
-    fn set_track_cache(&self, path: Option<&Path>) -> Result<(), String> {
+    fn set_track_cache(&self, path: Option<&Path>) -> EngineResult<()> {
         let mut b = self.baked.lock();
         if b.path.as_deref() != path {
             b.path = path.map(Path::to_path_buf);
@@ -440,13 +442,13 @@ impl MatteEngine for HelperEngine {
         }
     }
 
-    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<Mattes, String> {
+    fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> EngineResult<Mattes> {
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
         let (_, range, _) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
         if frame < range.0 || frame > range.1 {
-            return Err(format!("frame {frame} is outside the clip's range"));
+            return Err(format!("frame {frame} is outside the clip's range").into());
         }
         self.check_cache_needs_no_download()?;
         if self.baked.lock().cache().is_some_and(|c| c.frame(frame).is_some()) {
@@ -476,19 +478,22 @@ impl MatteEngine for HelperEngine {
         self.baked_mattes(frame, current?)
     }
 
-    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> Result<AnalyseReport, String> {
+    fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport> {
         let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
         let mut serve = Serve { fetch, hashes: BTreeMap::new() };
         let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();
         // Analyse is the artist's, from a button, not the host's render: the artist's cancel
         // goes through `progress`, and a lost helper fails it (pressing again starts anew).
         self.analyse_in_helper(&mut serve, &mut frames, progress, download).map_err(|fault| match fault {
-            Fault::Lost(what) => format!("{what}. Frames finished so far are kept; press Analyse again to start a new helper."),
-            other => other.message(),
+            Fault::Lost(what) => EngineError::new(
+                ErrorKind::Helper,
+                format!("{what}. Frames finished so far are kept; press Analyse again to start a new helper."),
+            ),
+            other => other.into(),
         })?;
         let n = (range.1 - range.0 + 1) as usize;
         if frames.len() != n || frames.keys().next() != Some(&range.0) {
-            return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()));
+            return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()).into());
         }
         // The model is here now (downloaded by this Analyse, perhaps): the key can be known.
         self.refresh_key()?;
@@ -535,7 +540,7 @@ impl HelperEngine {
                     lease.send(&Request::Go { on: true }, during, never)?;
                 }
                 Reply::Done => return Ok(()),
-                Reply::Failed { message } => return Err(Fault::Failed(message)),
+                Reply::Failed(failure) => return Err(failure.into()),
                 other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
             }
         }

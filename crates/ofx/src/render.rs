@@ -248,7 +248,7 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
     };
     let bar = Bar::new(effect);
     let progress = |p: f64| bar.update("SamuraiRoto: analysing", p);
-    engine.analyse(&fetch, &progress, &|file, done, total| bar.download(file, done, total)).map_err(OfxError::failed)
+    Ok(engine.analyse(&fetch, &progress, &|file, done, total| bar.download(file, done, total))?)
 }
 
 /// The host's progress bar: one at a time, started on first use and started again under a
@@ -290,7 +290,7 @@ pub fn apply_config(
     objects: Vec<super::engine::ObjectKeys>,
 ) -> OfxResult<()> {
     let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
-    engine.set_track_cache(s.track_cache.as_deref()).map_err(OfxError::failed)?;
+    engine.set_track_cache(s.track_cache.as_deref())?;
     let wanted = (s.engine.clone(), range, size, objects);
     let poisoned = |_| OfxError::failed("state poisoned");
     if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
@@ -298,8 +298,8 @@ pub fn apply_config(
     }
     // A configuration change must not race a running propagation: wait for it (abortable).
     let _guard = lock_abortable(inst)?;
-    engine.configure(&wanted.0, range, size).map_err(OfxError::failed)?;
-    engine.set_objects(&wanted.3).map_err(OfxError::failed)?;
+    engine.configure(&wanted.0, range, size)?;
+    engine.set_objects(&wanted.3)?;
     *inst.applied.lock().map_err(poisoned)? = Some(wanted);
     Ok(())
 }
@@ -312,7 +312,7 @@ fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
             Err(std::sync::TryLockError::WouldBlock) => {}
         }
         if inst.effect.aborted() {
-            return Err(OfxError::failed("render aborted by the host"));
+            return Err(OfxError::stopped("render aborted by the host"));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -346,10 +346,10 @@ fn mattes_for<'a>(
             };
             let abort = || cancelled.get() || inst.effect.aborted();
             let download = |file: &str, got: u64, of: Option<u64>| bar.download(file, got, of);
-            return engine.mattes(frame, &counting_fetch, &abort, &download).map_err(OfxError::failed);
+            return Ok(engine.mattes(frame, &counting_fetch, &abort, &download)?);
         }
         if inst.effect.aborted() {
-            return Err(OfxError::failed("render aborted by the host"));
+            return Err(OfxError::stopped("render aborted by the host"));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -15,20 +15,37 @@ mod ui;
 pub use effect::{prefixed, Components, Image, PixelDepth};
 pub use ui::{clear_persistent, has_draw_suite, post_message, post_persistent, Progress};
 
-/// An OFX status with a message the artist can read.
+/// What a failed action means for the artist (see `entry`: which ones show a message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Something went wrong: the artist sees the message (unless the host aborted the
+    /// render, which explains it: a frame the host no longer provides, say).
+    Failure,
+    /// Stopped on request (the host's abort, the artist's cancel): no message.
+    Stopped,
+    /// The helper process failed (died, hung, or stopped and killed): always shown.
+    Helper,
+}
+
+/// An OFX status with a message the artist can read, and what it means for them.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message} (OFX status {status})")]
 pub struct OfxError {
     pub status: OfxStatus,
     pub message: String,
+    pub cause: Cause,
 }
 
 impl OfxError {
     pub fn new(status: OfxStatus, message: impl Into<String>) -> Self {
-        OfxError { status, message: message.into() }
+        OfxError { status, message: message.into(), cause: Cause::Failure }
     }
     pub fn failed(message: impl Into<String>) -> Self {
         Self::new(sys::kOfxStatFailed, message)
+    }
+    /// Stopped on request: the action fails, quietly.
+    pub fn stopped(message: impl Into<String>) -> Self {
+        OfxError { cause: Cause::Stopped, ..Self::failed(message) }
     }
 }
 

@@ -754,6 +754,31 @@ fn source_formats(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: 
 }
 
 /// Null pointers and bad handles: an error status, never a crash.
+/// A render the host aborted while the node fetched its Source image (playback stopped:
+/// the host no longer serves that frame) fails quietly: a failure status, no message, the
+/// node's messages left alone; a frame the host cannot provide without an abort still
+/// fails with its named message; after the abort, renders work again.
+fn aborted_render(plugin: &Plugin, inst: OfxImageEffectHandle) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (messages, cleared) = (MESSAGES.lock().unwrap().len(), *CLEARED.lock().unwrap());
+    effect::NO_IMAGES_WHEN_ABORTED.store(true, SeqCst);
+    effect::ABORT_NOW.store(true, SeqCst);
+    let st = render(plugin, inst, 4.0);
+    effect::ABORT_NOW.store(false, SeqCst);
+    effect::NO_IMAGES_WHEN_ABORTED.store(false, SeqCst);
+    assert_eq!(st, kOfxStatFailed, "an aborted render must not report success");
+    assert_eq!(MESSAGES.lock().unwrap()[messages..], [], "an aborted render must show no message");
+    assert_eq!(*CLEARED.lock().unwrap(), cleared, "an aborted render must leave the node's messages alone");
+    assert_eq!(effect::outstanding_images(), 0, "images leaked by the aborted render");
+    // Not aborted: a frame the host cannot provide is a real failure, named.
+    let beyond = FRAMES.1 as f64 + 5.0;
+    assert_eq!(render(plugin, inst, beyond), kOfxStatFailed);
+    let (persistent, msg) = last_message();
+    assert!(persistent && msg.contains(&format!("no image at time {beyond}")), "{msg}");
+    assert_eq!(render(plugin, inst, 4.0), kOfxStatOK, "render after the abort: {:?}", last_message());
+    println!("ofx_host: an aborted render failed quietly (no message); a frame the host cannot provide said: {msg}");
+}
+
 fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let null = std::ptr::null_mut();
     let mut junk = [0u64; 8];
@@ -825,6 +850,7 @@ fn plugin_lifecycle_through_the_test_host() {
     keyframe_matte(&plugin, inst, 7.0);
     edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);
+    aborted_render(&plugin, inst);
     error_paths(&plugin, inst);
     destroy_and_unload(&plugin, inst);
     drop(plugin);

@@ -23,6 +23,9 @@ pub static GEOMETRY: Mutex<(f64, f64)> = Mutex::new((1.0, 1.0));
 pub static ABORT_AFTER_FETCHES: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// The host's abort flag, set by a test at a moment of its choosing.
 pub static ABORT_NOW: AtomicBool = AtomicBool::new(false);
+/// With this on, the Source clip serves no image while the abort flag is up, as Natron
+/// stops serving the frames of an aborted render ("no image at time 9").
+pub static NO_IMAGES_WHEN_ABORTED: AtomicBool = AtomicBool::new(false);
 
 /// Components and depth of the Source clip's images (RGBA float unless a test changes
 /// them): ("OfxImageComponentRGBA" | "OfxImageComponentRGB" | "OfxImageComponentAlpha",
@@ -343,6 +346,9 @@ unsafe extern "C" fn clip_image(c: OfxImageClipHandle, t: OfxTime, _region: *con
         let b = Box::leak(px.into_boxed_slice());
         (b.as_mut_ptr().cast::<u8>(), None, w * 16, ("OfxImageComponentRGBA", "OfxBitDepthFloat"))
     } else if c.name == "Source" {
+        if NO_IMAGES_WHEN_ABORTED.load(Ordering::SeqCst) && ABORT_NOW.load(Ordering::SeqCst) {
+            return kOfxStatFailed;
+        }
         SOURCE_FETCHES.lock().unwrap().push(t);
         // Like a host's image cache: each distinct image is made once and handed out
         // read-only (the plugin never writes to Source images).
