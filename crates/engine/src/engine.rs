@@ -78,6 +78,9 @@ struct SessionState {
     model: Option<(SharedModel, ModelSize)>,
     /// Built on first need from `configured` and `objects`.
     session: Option<Session>,
+    /// Why the next tracker is built (logged with the session id: every start of tracking
+    /// from scratch is in the helper log with its reason).
+    rebuild: Option<&'static str>,
 }
 
 /// Every session and loaded network of the process.
@@ -210,7 +213,10 @@ impl Engine {
                     session.set_offload(tracker_options(settings).offload);
                     tracing::info!("session {id}: GPU memory limit {}", limit_text(settings));
                 }
-                _ => st.session = None,
+                _ => {
+                    let was = st.configured.is_some();
+                    st.drop_tracker(if was { "settings, frame range or frame size changed" } else { "first configuration" });
+                }
             }
             st.configured = wanted;
         }
@@ -220,7 +226,7 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|s| s.objects().len() > objects.len() || s.objects().iter().zip(objects).any(|(a, b)| a.name != b.name));
             if renamed {
-                st.session = None;
+                st.drop_tracker("objects removed or renamed");
             }
             st.apply_objects(objects).map_err(|e| e.to_string())?;
         }
@@ -250,7 +256,7 @@ impl Engine {
             if frame < range.0 || frame > range.1 {
                 return Err(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1).into());
             }
-            let session = st.session(engine)?;
+            let session = st.session(engine, id)?;
             let source = FetchSource::new(fetch, &settings, range, session.num_frames(), size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
@@ -274,7 +280,7 @@ impl Engine {
             if st.objects.iter().all(|o| o.keyframes.range(range.0..=range.1).next().is_none()) {
                 return Err("nothing to analyse: no enabled object has a keyframe (box, points or mask) inside the frame range".into());
             }
-            let session = st.session(engine)?;
+            let session = st.session(engine, id)?;
             let n = session.num_frames();
             let source = FetchSource::new(fetch, &settings, range, n, size);
             let mut report =
@@ -303,7 +309,7 @@ impl Engine {
 
     /// Forgets every tracked frame of a session (the network stays loaded).
     pub fn clear(&self, id: u64) {
-        self.session(id).lock().session = None;
+        self.session(id).lock().drop_tracker("cleared (Clear cache)");
     }
 
     /// Drops a session.
@@ -323,7 +329,7 @@ impl Engine {
             Err(panic) => {
                 let message = explain_panic(&panic_text(panic.as_ref()));
                 tracing::error!("{message}; the session's tracker and network are dropped");
-                st.session = None;
+                st.drop_tracker("the last request panicked");
                 st.model = None;
                 if let Some((s, _, _)) = &st.configured {
                     self.models.lock().remove(&s.model_key());
@@ -380,7 +386,14 @@ fn load_model(s: &EngineSettings) -> Result<(SharedModel, ModelSize), String> {
 
 impl SessionState {
     /// The tracker, building it (and getting the network) on first need.
-    fn session(&mut self, engine: &Engine) -> Result<&mut Session, String> {
+    /// Drops the tracker (its results go with it); the next request builds a new one.
+    fn drop_tracker(&mut self, why: &'static str) {
+        if self.session.take().is_some() || self.rebuild.is_none() {
+            self.rebuild = Some(why);
+        }
+    }
+
+    fn session(&mut self, engine: &Engine, id: u64) -> Result<&mut Session, String> {
         if self.session.is_none() {
             let (s, range, frame_size) = self.configured.clone().ok_or("tracking asked for before configuring")?;
             let (model, size) = engine.model(&s)?;
@@ -388,6 +401,7 @@ impl SessionState {
             let options = tracker_options(&s);
             let frames = (range.1 - range.0 + 1).max(0) as usize;
             let tuning = s.samurai(size).map_err(|e| e.to_string())?;
+            tracing::info!("session {id}: tracking from scratch ({})", self.rebuild.take().unwrap_or("first request"));
             tracing::info!(
                 "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}; GPU memory limit {}; frame prefetch {}",
                 s.model,

@@ -19,9 +19,14 @@ pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {
     p.set_strings(n::kOfxImageEffectPropSupportedContexts, &[n::kOfxImageEffectContextFilter, n::kOfxImageEffectContextGeneral])?;
     p.set_strings(n::kOfxImageEffectPropSupportedPixelDepths, &[n::kOfxBitDepthFloat, n::kOfxBitDepthShort, n::kOfxBitDepthByte])?;
     p.set_int(n::kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
-    // Honest: one instance may render on several threads at once (the tracker is locked
-    // inside the instance); two instances never share state.
-    p.set_string(n::kOfxImageEffectPluginRenderThreadSafety, 0, &n::kOfxImageEffectRenderInstanceSafe.to_string_lossy())?;
+    // Fully safe, and true: one instance renders on several threads at once (one
+    // propagation at a time per instance, the others wait for its frames or are served
+    // finished ones; the in-repo host's tests render one instance from two threads).
+    // Host quirk: Natron renders an instance-safe effect's concurrent frames through
+    // render clones, each a new instance with its own tracking session; declared fully
+    // safe, the node's one instance renders them. Instances that exist anyway (a host's
+    // several instances of one node) share finished frames (`helper_engine::SharedFrames`).
+    p.set_string(n::kOfxImageEffectPluginRenderThreadSafety, 0, &n::kOfxImageEffectRenderFullySafe.to_string_lossy())?;
     p.set_int(n::kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
     // Inputs of any region: the Keyframe matte is often a Roto node without input, whose
     // region is its shapes' bounding box, or a matte with its own pixel aspect ratio. It is

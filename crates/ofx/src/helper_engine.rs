@@ -97,6 +97,49 @@ impl Store {
     }
 }
 
+/// Finished frames shared by every engine of the process whose results are the same
+/// (render clones, a host's several instances of one node, two nodes on the same inputs):
+/// keyed by the track-cache key with the device and precision (what else decides the
+/// helper's results), each frame with the hash of the host frame it was computed from.
+/// Another engine is served a frame only when its own image of that frame has that hash,
+/// the check a track cache file's frames get; so the same node with the same inputs does
+/// not track a frame twice in one process.
+#[derive(Default)]
+struct SharedFrames {
+    frames: Mutex<Store>,
+    hashes: Mutex<HashMap<i64, String>>,
+}
+
+/// Every [`SharedFrames`] in use, by key; an entry lives while an engine holds it.
+static SHARED: Mutex<BTreeMap<String, std::sync::Weak<SharedFrames>>> = Mutex::new(BTreeMap::new());
+
+impl SharedFrames {
+    /// The shared frames of `key`, made when no engine holds them.
+    fn of(key: &str) -> Arc<SharedFrames> {
+        let mut all = SHARED.lock();
+        all.retain(|_, w| w.strong_count() > 0);
+        if let Some(shared) = all.get(key).and_then(std::sync::Weak::upgrade) {
+            return shared;
+        }
+        let shared = Arc::new(SharedFrames::default());
+        all.insert(key.to_owned(), Arc::downgrade(&shared));
+        shared
+    }
+
+    fn publish(&self, frame: i64, low: &Arc<LowResFrame>, hash: String) {
+        self.frames.lock().insert(frame, low.clone());
+        self.hashes.lock().insert(frame, hash);
+    }
+
+    /// The frame, when it was computed from an image with `hash`.
+    fn get(&self, frame: i64, hash: &str) -> Option<Arc<LowResFrame>> {
+        if self.hashes.lock().get(&frame).map(String::as_str) != Some(hash) {
+            return None;
+        }
+        self.frames.lock().frames.get(&frame).cloned()
+    }
+}
+
 /// The track cache file in use.
 #[derive(Default)]
 struct Baked {
@@ -156,6 +199,9 @@ pub struct HelperEngine {
     /// `Progress` messages received from the helper (tests follow a dialogue's order by it:
     /// `abort` is polled at each one and between the slices of every wait).
     progress: AtomicU64,
+    /// The frames finished by every engine with this one's results (`None` until the
+    /// track-cache key is known).
+    shared: Mutex<Option<Arc<SharedFrames>>>,
 }
 
 impl Default for HelperEngine {
@@ -177,6 +223,7 @@ impl HelperEngine {
             baked: Mutex::default(),
             recovered: Mutex::default(),
             progress: AtomicU64::new(0),
+            shared: Mutex::default(),
         }
     }
 
@@ -190,10 +237,38 @@ impl HelperEngine {
         let key = key_of(st)?;
         let mut b = self.baked.lock();
         if b.key != key {
+            // Results also depend on where and in what precision the network runs.
+            let shared = key
+                .as_ref()
+                .zip(st.configured.as_ref())
+                .map(|(k, (s, _, _))| SharedFrames::of(&format!("{k} device {:?} precision {:?}", s.device, s.precision)));
+            *self.shared.lock() = shared;
             b.key = key;
             b.reset();
         }
         Ok(())
+    }
+
+    /// Frames another engine with the same results finished, when `current` is the image
+    /// they were computed from.
+    fn shared_mattes(&self, frame: i64, current: &FrameImage) -> Option<Mattes> {
+        let shared = self.shared.lock().clone()?;
+        let low = shared.get(frame, &frame_hash(current.width, current.height, &current.rgb8))?;
+        let (size, non_overlap) = {
+            let mut store = self.store.lock();
+            store.insert(frame, low.clone());
+            store.finish?
+        };
+        tracing::debug!("SamuraiRoto: session {}: frame {frame} finished by another instance with the same results", self.session);
+        Some(to_mattes(&low, size, non_overlap))
+    }
+
+    /// Offers a finished frame to the engines with the same results (`image`: the host
+    /// frame it was computed from).
+    fn publish(&self, frame: i64, low: &Arc<LowResFrame>, image: Option<&FrameImage>) {
+        if let (Some(shared), Some(img)) = (self.shared.lock().clone(), image) {
+            shared.publish(frame, low, frame_hash(img.width, img.height, &img.rgb8));
+        }
     }
 
     /// Computes the track-cache key once the model is on this machine (a published size
@@ -459,6 +534,10 @@ impl MatteEngine for HelperEngine {
         }
         let low = self.track_with_retry(frame, fetch, abort, download)?;
         let low = Arc::new(low);
+        if self.shared.lock().is_some() {
+            // The host's image of the frame (the render's own: no second fetch from the host).
+            self.publish(frame, &low, fetch(frame).ok().as_ref());
+        }
         let (size, non_overlap) = {
             let mut store = self.store.lock();
             store.insert(frame, low.clone());
@@ -475,7 +554,8 @@ impl MatteEngine for HelperEngine {
         if let Some((low, size, non_overlap)) = finished {
             return Some(to_mattes(&low, size, non_overlap));
         }
-        self.baked_mattes(frame, current?)
+        let current = current?;
+        self.baked_mattes(frame, current).or_else(|| self.shared_mattes(frame, current))
     }
 
     fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport> {
@@ -491,6 +571,13 @@ impl MatteEngine for HelperEngine {
             ),
             other => other.into(),
         })?;
+        if let Some(shared) = self.shared.lock().clone() {
+            for (f, low) in &frames {
+                if let Some(hash) = serve.hashes.get(f) {
+                    shared.publish(*f, low, hash.clone());
+                }
+            }
+        }
         let n = (range.1 - range.0 + 1) as usize;
         if frames.len() != n || frames.keys().next() != Some(&range.0) {
             return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()).into());

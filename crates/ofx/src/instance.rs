@@ -1,8 +1,8 @@
 //! Per-instance state of the effect and reading the parameters into engine terms
 //! (settings, objects and their keyframe boxes, converted from canonical coordinates).
 //!
-//! Thread safety: the plugin declares render thread safety "instance safe" — the host may
-//! render one instance from several threads. The engine handles its own locking; this
+//! Thread safety: the plugin declares render thread safety "fully safe" — the host may
+//! render one instance from several threads at once. The engine handles its own locking; this
 //! struct adds `track_lock` (one propagation at a time per instance) and short-lived
 //! mutexes around the last applied configuration and the overlay's drag state.
 use super::engine::{EngineSettings, MatteEngine, ObjectKeys};

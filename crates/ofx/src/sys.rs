@@ -333,6 +333,7 @@ pub mod names {
         kOfxImageEffectPluginPropSingleInstance = c"OfxImageEffectPluginPropSingleInstance";
         kOfxImageEffectPluginRenderThreadSafety = c"OfxImageEffectPluginRenderThreadSafety";
         kOfxImageEffectRenderInstanceSafe = c"OfxImageEffectRenderInstanceSafe";
+        kOfxImageEffectRenderFullySafe = c"OfxImageEffectRenderFullySafe";
         kOfxImageEffectPluginPropHostFrameThreading = c"OfxImageEffectPluginPropHostFrameThreading";
         kOfxImageEffectPropSupportsMultiResolution = c"OfxImageEffectPropSupportsMultiResolution";
         kOfxImageEffectPropSupportsMultipleClipPARs = c"OfxImageEffectPropSupportsMultipleClipPARs";

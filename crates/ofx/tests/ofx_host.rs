@@ -107,7 +107,7 @@ fn describe(plugin: &Plugin) -> (OfxImageEffectHandle, OfxImageEffectHandle) {
     assert_eq!(d.str("OfxPropLabel").as_deref(), Some("SamuraiRoto"));
     assert!(d.strs("OfxImageEffectPropSupportedContexts").contains(&"OfxImageEffectContextFilter".to_string()));
     assert!(d.strs("OfxImageEffectPropSupportedPixelDepths").contains(&"OfxBitDepthFloat".to_string()));
-    assert_eq!(d.str("OfxImageEffectPluginRenderThreadSafety").as_deref(), Some("OfxImageEffectRenderInstanceSafe"));
+    assert_eq!(d.str("OfxImageEffectPluginRenderThreadSafety").as_deref(), Some("OfxImageEffectRenderFullySafe"));
     assert!(matches!(d.get_val("OfxImageEffectPluginPropOverlayInteractV1"), Some(Val::P(v)) if v[0] != 0), "no overlay entry point");
     // Describe in context gets a descriptor carrying the describe-time properties.
     let ctx = Effect::new_handle("OfxImageEffectContextFilter");
@@ -238,7 +238,7 @@ fn shuffled(mut v: Vec<f64>, mut seed: u64) -> Vec<f64> {
 }
 
 struct SharedPlugin<'a>(&'a Plugin, usize);
-// SAFETY: the plugin declares instance-safe rendering; the host side is all Mutex-guarded.
+// SAFETY: the plugin declares fully safe rendering; the host side is all Mutex-guarded.
 unsafe impl Sync for SharedPlugin<'_> {}
 
 fn threaded_renders(plugin: &Plugin, inst: OfxImageEffectHandle, checkpoint: &std::path::Path) {

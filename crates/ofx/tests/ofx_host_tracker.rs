@@ -282,7 +282,7 @@ fn assert_output_matches_track(got: &[f32], t: f64, logits: &Path, what: &str) {
 }
 
 struct Shared<'a>(&'a Plugin, usize);
-// SAFETY: the plugin declares instance-safe rendering; the host side is Mutex-guarded.
+// SAFETY: the plugin declares fully safe rendering; the host side is Mutex-guarded.
 unsafe impl Sync for Shared<'_> {}
 
 /// Renders `times` split over two threads; every render must succeed.
@@ -630,6 +630,53 @@ fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
         assert_matches_track(inst, t, &logits, "clicks + keyframe matte");
     }
     destroy(&plugin, inst);
+}
+
+/// Lines of the process's helper log saying a session started tracking from scratch.
+fn sessions_started(log: &Path) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("tracking from scratch")).count()
+}
+
+/// Two instances with the same parameters and source (render clones, a host's several
+/// instances of one node) track once: the second is served the frames the first
+/// finished, bit for bit, fetching only the frames it renders and starting no tracking.
+/// A third instance with the same parameters on another source (its frames differ) is
+/// not served them: it tracks itself.
+#[test]
+fn two_instances_with_the_same_inputs_track_once() {
+    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let helper_log = common::helper_log();
+    let ckpt = common::tiny_checkpoint(256);
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let first = instance(&plugin, ctx, &ckpt, &KEYS);
+    let started = sessions_started(&helper_log);
+    let times = [3.0, 8.0];
+    for t in times {
+        assert_eq!(render(&plugin, first as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    }
+    assert_eq!(sessions_started(&helper_log), started + 1, "the first instance tracks in one session");
+    let second = instance(&plugin, ctx, &ckpt, &KEYS);
+    SOURCE_FETCHES.lock().unwrap().clear();
+    for t in [8.0, 3.0] {
+        assert_eq!(render(&plugin, second as usize, t), kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+        assert!(output(second, t) == output(first, t), "frame {t}: the second instance's matte differs from the first's");
+    }
+    assert_eq!(fetched_times(), [3, 8], "the second instance fetched more than the frames it rendered (it tracked)");
+    assert_eq!(sessions_started(&helper_log), started + 1, "the second instance started tracking");
+    // Another source with the same parameters: not served the first's frames.
+    ofx_host::effect::SOURCE_STRIPES.store(true, Ordering::SeqCst);
+    let other = instance(&plugin, ctx, &ckpt, &KEYS);
+    let status = render(&plugin, other as usize, 3.0);
+    ofx_host::effect::SOURCE_STRIPES.store(false, Ordering::SeqCst);
+    assert_eq!(status, kOfxStatOK, "{:?}", MESSAGES.lock().unwrap().last());
+    assert_eq!(sessions_started(&helper_log), started + 2, "an instance on another source must track its own frames");
+    eprintln!(
+        "ofx_host_tracker: a second instance with the same inputs was served frames {times:?} without tracking; another source tracked"
+    );
+    for inst in [first, second, other] {
+        destroy(&plugin, inst);
+    }
 }
 
 /// The plate mask the keyframe matte cases place by hand (pixel coordinates at scale 1, y
