@@ -22,13 +22,16 @@ use std::sync::{Arc, Mutex};
 pub enum DragState {
     #[default]
     Idle,
-    /// Object index, which box edges move (left, bottom, right, top), pen start, box start.
-    Editing { obj: usize, edges: [bool; 4], start: [f64; 2], bl: [f64; 2], tr: [f64; 2] },
+    /// Object index, which box edges move (left, bottom, right, top), pen start, box
+    /// start, pen now. The parameters are written once, at pen up (one undo step); the
+    /// overlay draws the box being dragged meanwhile.
+    Editing { obj: usize, edges: [bool; 4], start: [f64; 2], bl: [f64; 2], tr: [f64; 2], now: [f64; 2] },
     /// Pressed inside a box or on empty space: a click (a point for the selected object)
     /// unless the pen moves, then `then` starts (moving the box, or a new box).
     Pending { obj: usize, start: [f64; 2], then: ([bool; 4], [f64; 2], [f64; 2], usize) },
-    /// Dragging click `index` of object `obj` (its line in the Points parameter).
-    Point { obj: usize, index: usize },
+    /// Dragging click `index` of object `obj` (its line in the Points parameter) to `now`
+    /// (`None` until the pen moves); written at pen up.
+    Point { obj: usize, index: usize, now: Option<[f64; 2]> },
 }
 
 /// Modifier keys held over the viewer (OpenFX pen events carry none: the key actions do).

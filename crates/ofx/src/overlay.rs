@@ -105,12 +105,16 @@ pub fn draw(inst: &Instance, args: &InteractArgs, ctx: Option<DrawContext>) -> O
 /// Each enabled object's box at `args.time` in its colour.
 fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResult<()> {
     let ps = inst.params()?;
+    let (dragged_box, dragged_click) = dragged(inst);
     for i in 0..p::MAX_OBJECTS {
-        if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 {
+        let being_drawn = dragged_box.filter(|(o, _)| *o == i).map(|(_, b)| b);
+        if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 && being_drawn.is_none() {
             continue;
         }
         let (bl, tr) = box_at(ps, i, args.time)?;
-        let keyed = ps.param(&obj_id(i, p::OBJ_BOX_BL))?.has_key_at(args.time)?;
+        // The box being dragged is drawn as it will be keyed at pen up.
+        let keyed = being_drawn.is_some() || ps.param(&obj_id(i, p::OBJ_BOX_BL))?.has_key_at(args.time)?;
+        let (bl, tr) = being_drawn.map_or((bl, tr), |b| ([b[0], b[1]], [b[2], b[3]]));
         let c = ps.param(&obj_id(i, p::OBJ_COLOUR))?.get_rgb(args.time)?;
         painter.colour([c[0] as f32, c[1] as f32, c[2] as f32, 1.0])?;
         let b = match (keyed, tracked_box(inst, i, args.time)) {
@@ -129,7 +133,12 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
         let name = ps.param(&obj_id(i, p::OBJ_NAME))?.get_string()?;
         painter.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] })?;
         // A Points parameter that does not parse is reported by the render, not here.
-        let clicks = saved_points(ps, i).unwrap_or_default();
+        let mut clicks = saved_points(ps, i).unwrap_or_default();
+        if let Some((_, index, at)) = dragged_click.filter(|(o, _, _)| *o == i) {
+            if let Some(c) = clicks.get_mut(index) {
+                c.pos = at;
+            }
+        }
         paint_clicks(painter, &clicks, args.time.round() as i64, args.pixel_scale)?;
     }
     Ok(())
@@ -187,7 +196,7 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
                 write_clicks(inst, i, &clicks, "SamuraiRoto delete click")?;
                 *lock(&inst.drag)? = DragState::Idle;
             } else {
-                *lock(&inst.drag)? = DragState::Point { obj: i, index };
+                *lock(&inst.drag)? = DragState::Point { obj: i, index, now: None };
             }
             return Ok(true);
         }
@@ -209,7 +218,7 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
                 break;
             }
             Some(edges) => {
-                state = DragState::Editing { obj: i, edges, start: args.pen, bl: [b[0], b[1]], tr: [b[2], b[3]] };
+                state = DragState::Editing { obj: i, edges, start: args.pen, bl: [b[0], b[1]], tr: [b[2], b[3]], now: args.pen };
                 break;
             }
             None => {}
@@ -256,13 +265,15 @@ fn add_click(inst: &Instance, args: &InteractArgs, obj: usize, at: [f64; 2]) -> 
     result
 }
 
-/// Pen motion / pen up: move the grabbed edges (keying both corners at the current time)
-/// or the grabbed click; a press that did not move adds a click on release.
+/// Pen motion / pen up: moves the grabbed edges or click (drawn by the overlay while the
+/// pen moves); at pen up writes them, as one undoable edit (a box keys both corners at
+/// the current time, and enables its object). A press that did not move adds a click on
+/// release.
 pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResult<bool> {
     let mut guard = lock(&inst.drag)?;
     let (obj, edges, start, bl, tr) = match *guard {
         DragState::Idle => return Ok(false),
-        DragState::Editing { obj, edges, start, bl, tr } => (obj, edges, start, bl, tr),
+        DragState::Editing { obj, edges, start, bl, tr, .. } => (obj, edges, start, bl, tr),
         DragState::Pending { obj, start, then: (edges, bl, tr, box_obj) } => {
             let moved =
                 (args.pen[0] - start[0]).abs() > 3.0 * args.pixel_scale[0] || (args.pen[1] - start[1]).abs() > 3.0 * args.pixel_scale[1];
@@ -274,14 +285,14 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
                 }
                 return Ok(true);
             }
-            inst.params()?.param(&obj_id(box_obj, p::OBJ_ENABLE))?.set_int(1)?;
-            *guard = DragState::Editing { obj: box_obj, edges, start, bl, tr };
             (box_obj, edges, start, bl, tr)
         }
-        DragState::Point { obj, index } => {
-            if release {
-                *guard = DragState::Idle;
+        DragState::Point { obj, index, .. } => {
+            if !release {
+                *guard = DragState::Point { obj, index, now: Some(args.pen) };
+                return Ok(true);
             }
+            *guard = DragState::Idle;
             drop(guard);
             let mut clicks = saved_points(inst.params()?, obj)?;
             if let Some(c) = clicks.get_mut(index) {
@@ -291,20 +302,38 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
             return Ok(true);
         }
     };
-    let delta = [args.pen[0] - start[0], args.pen[1] - start[1]];
-    let (nbl, ntr) = drag(bl, tr, edges, delta);
-    if release {
-        *guard = DragState::Idle;
+    if !release {
+        *guard = DragState::Editing { obj, edges, start, bl, tr, now: args.pen };
+        return Ok(true);
     }
+    *guard = DragState::Idle;
     drop(guard);
+    let (nbl, ntr) = drag(bl, tr, edges, [args.pen[0] - start[0], args.pen[1] - start[1]]);
     let ps = inst.params()?;
     ps.edit_begin("SamuraiRoto box")?;
-    let result = ps
-        .param(&obj_id(obj, p::OBJ_BOX_BL))
-        .and_then(|b| b.set_f64x2_at(args.time, nbl))
-        .and_then(|_| ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, ntr));
+    let result = (|| {
+        let enable = ps.param(&obj_id(obj, p::OBJ_ENABLE))?;
+        if enable.get_int(args.time)? == 0 {
+            enable.set_int(1)?;
+        }
+        ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.set_f64x2_at(args.time, nbl)?;
+        ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, ntr)
+    })();
     ps.edit_end()?;
     result.map(|_| true)
+}
+
+/// The box or click being dragged, as the overlay draws it until pen up: (object, box)
+/// or (object, click index, position).
+fn dragged(inst: &Instance) -> (Option<(usize, [f64; 4])>, Option<(usize, usize, [f64; 2])>) {
+    match inst.drag.lock().map(|g| *g) {
+        Ok(DragState::Editing { obj, edges, start, bl, tr, now }) => {
+            let (nbl, ntr) = drag(bl, tr, edges, [now[0] - start[0], now[1] - start[1]]);
+            (Some((obj, norm(nbl, ntr))), None)
+        }
+        Ok(DragState::Point { obj, index, now: Some(at) }) => (None, Some((obj, index, at))),
+        _ => (None, None),
+    }
 }
 
 /// Key down/up over the viewer: tracks Ctrl (or Cmd/Meta) and Shift for the next click.

@@ -386,13 +386,31 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     EDIT_LOG.lock().unwrap().clear();
     assert_eq!(call(c"OfxInteractActionPenDown", overlay_args(inst, t, Some(bl), 0)), kOfxStatOK);
     assert_eq!(call(c"OfxInteractActionPenMotion", overlay_args(inst, t, Some([21.0, 6.0]), 0)), kOfxStatOK);
+    // While the pen moves nothing is written (one gesture, one undo step); the overlay
+    // draws the box being dragged.
+    assert_eq!(EDIT_LOG.lock().unwrap().clone(), Vec::<String>::new(), "parameters written while dragging");
+    DRAWN.lock().unwrap().clear();
+    assert_eq!(call(c"OfxInteractActionDraw", overlay_args(inst, t, None, draw_ctx)), kOfxStatOK);
+    let dragging = [[21.0, 6.0], [tr[0], 6.0], [tr[0], tr[1]], [21.0, tr[1]]];
+    assert!(
+        DRAWN.lock().unwrap().iter().any(|(_, pts)| pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == dragging),
+        "the box being dragged {dragging:?} not drawn: {:?}",
+        DRAWN.lock().unwrap()
+    );
     assert_eq!(call(c"OfxInteractActionPenUp", overlay_args(inst, t, Some([23.0, 4.0]), 0)), kOfxStatOK);
     let (kbl, ktr) = (keys_of(param(e, "obj1BoxBL")), keys_of(param(e, "obj1BoxTR")));
     assert_eq!(kbl, vec![(0.0, KEYS[0].1.to_vec()), (5.0, vec![23.0, 4.0]), (10.0, KEYS[1].1.to_vec())], "BL keys");
     assert_eq!(ktr, vec![(0.0, KEYS[0].2.to_vec()), (5.0, tr.to_vec()), (10.0, KEYS[1].2.to_vec())], "TR keys");
     assert_eq!(*e.param_set().edits.lock().unwrap(), 0, "unbalanced paramEditBegin/End: {:?}", EDIT_LOG.lock().unwrap());
     let log = EDIT_LOG.lock().unwrap().clone();
-    assert!(log.iter().filter(|l| l.starts_with("begin")).count() == 2 && log.contains(&"set obj1BoxBL@5".to_string()), "edit log {log:?}");
+    assert!(
+        log.first().is_some_and(|l| l.starts_with("begin"))
+            && log.last().is_some_and(|l| l == "end")
+            && log.iter().filter(|l| l.starts_with("begin")).count() == 1
+            && log.contains(&"set obj1BoxBL@5".to_string())
+            && log.contains(&"set obj1BoxTR@5".to_string()),
+        "one undoable edit for the gesture: {log:?}"
+    );
     // A pen-up without a drag in progress is not handled.
     assert_eq!(call(c"OfxInteractActionPenUp", overlay_args(inst, t, Some([0.0, 0.0]), 0)), kOfxStatReplyDefault);
     // Overlay error paths: an error status, never a crash.
