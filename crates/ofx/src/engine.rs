@@ -142,12 +142,15 @@ pub type EngineResult<T> = Result<T, EngineError>;
 impl From<EngineError> for crate::suites::OfxError {
     fn from(e: EngineError) -> Self {
         use crate::suites::{Cause, OfxError};
-        let cause = match e.kind {
-            ErrorKind::Cancelled => Cause::Stopped,
-            ErrorKind::Helper => Cause::Helper,
-            ErrorKind::Failed => Cause::Failure,
+        let (cause, message) = match e.kind {
+            ErrorKind::Cancelled => (Cause::Stopped, e.message),
+            // Where the helper's side of the story is.
+            ErrorKind::Helper => {
+                (Cause::Helper, format!("{} (the helper's log: {})", e.message, samurai_core::launch::log_path().display()))
+            }
+            ErrorKind::Failed => (Cause::Failure, e.message),
         };
-        OfxError { cause, ..OfxError::failed(e.message) }
+        OfxError { cause, ..OfxError::failed(message) }
     }
 }
 

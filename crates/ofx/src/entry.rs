@@ -124,24 +124,30 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
         if let Ok(e) = &inst.engine {
             e.clear_cache();
         }
+        let done = "SamuraiRoto: forgot every tracked frame; the next render tracks again.";
+        tracing::info!("{done}");
+        suites::post_message(Some(inst.effect), n::kOfxMessageMessage, done);
         return Ok(sys::kOfxStatOK);
     }
     if name == params::ANALYSE.id {
+        let start = std::time::Instant::now();
         let report = render::analyse(inst, time)?;
+        let took = start.elapsed().as_secs_f64();
         let done = match &report.written {
             Some((path, bytes)) => format!(
-                "SamuraiRoto: analysed {} frames; wrote the track cache {} ({:.1} MB).",
+                "SamuraiRoto: analysed {} frames in {took:.1} s; wrote the track cache {} ({:.1} MB).",
                 report.frames,
                 path.display(),
                 *bytes as f64 / 1e6
             ),
             None => format!(
-                "SamuraiRoto: analysed {} frames (kept in memory; set Track cache file to keep them for farm renders).",
+                "SamuraiRoto: analysed {} frames in {took:.1} s (kept in memory; set Track cache file to keep them for farm renders).",
                 report.frames
             ),
         };
         tracing::info!("{done}");
         suites::clear_persistent(inst.effect);
+        suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
         return Ok(sys::kOfxStatOK);
     }
     Ok(sys::kOfxStatReplyDefault)

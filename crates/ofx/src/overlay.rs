@@ -1,7 +1,7 @@
 //! Viewer overlay interact: each enabled object's box at the current frame in its colour
 //! (solid on a keyframe, dashed where the box comes from the tracker, dotted where it is
-//! only the interpolated parameter value) and its clicks on that frame (a diamond with a
-//! plus for positive, a square with a minus for negative), and pen editing: drag a corner,
+//! only the interpolated parameter value) and its clicks on that frame (a green diamond
+//! with a plus for positive, a red square with a minus for negative), and pen editing: drag a corner,
 //! an edge or the whole box, or draw a new box on empty space for the selected object; a
 //! click (press and release without moving) adds a positive click of the selected object at
 //! the current frame, Ctrl-click (Cmd on macOS) a negative one; a click can be dragged, and
@@ -118,13 +118,14 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
         let c = ps.param(&obj_id(i, p::OBJ_COLOUR))?.get_rgb(args.time)?;
         painter.colour([c[0] as f32, c[1] as f32, c[2] as f32, 1.0])?;
         let b = match (keyed, tracked_box(inst, i, args.time)) {
+            // Keyframes 3 pixels wide, other frames 2 (visible over any plate).
             (true, _) | (false, None) => {
                 let stipple = if keyed { sys::kOfxDrawLineStipplePatternSolid } else { sys::kOfxDrawLineStipplePatternDot };
-                painter.line(if keyed { 2.0 } else { 1.0 }, stipple)?;
+                painter.line(if keyed { 3.0 } else { 2.0 }, stipple)?;
                 norm(bl, tr)
             }
             (false, Some(t)) => {
-                painter.line(1.0, sys::kOfxDrawLineStipplePatternDash)?;
+                painter.line(2.0, sys::kOfxDrawLineStipplePatternDash)?;
                 t
             }
         };
@@ -144,14 +145,20 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
     Ok(())
 }
 
-/// The clicks of `frame`: a diamond with a plus (positive) or a square with a minus
-/// (negative), 5 screen pixels across, in the current colour.
+/// Colours of positive and negative clicks (green and red, as in SAM's own tools): told
+/// apart at a glance from each other and from the boxes, whatever the object's colour.
+pub const POSITIVE_CLICK: [f32; 4] = [0.3, 1.0, 0.35, 1.0];
+pub const NEGATIVE_CLICK: [f32; 4] = [1.0, 0.3, 0.3, 1.0];
+
+/// The clicks of `frame`: a green diamond with a plus (positive) or a red square with a
+/// minus (negative), 8 screen pixels from the centre, 3-pixel lines.
 fn paint_clicks(painter: &dyn Painter, clicks: &[SavedPoint], frame: i64, pixel_scale: [f64; 2]) -> OfxResult<()> {
-    let (sx, sy) = (5.0 * pixel_scale[0], 5.0 * pixel_scale[1]);
+    let (sx, sy) = (8.0 * pixel_scale[0], 8.0 * pixel_scale[1]);
     let pt = |x: f64, y: f64| OfxPointD { x, y };
-    painter.line(2.0, sys::kOfxDrawLineStipplePatternSolid)?;
+    painter.line(3.0, sys::kOfxDrawLineStipplePatternSolid)?;
     for c in clicks.iter().filter(|c| c.frame == frame) {
         let [x, y] = c.pos;
+        painter.colour(if c.positive { POSITIVE_CLICK } else { NEGATIVE_CLICK })?;
         if c.positive {
             painter.line_loop(&[pt(x - sx, y), pt(x, y - sy), pt(x + sx, y), pt(x, y + sy)])?;
             painter.line_loop(&[pt(x, y - 0.6 * sy), pt(x, y + 0.6 * sy)])?;

@@ -345,8 +345,8 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     // for the positive one, a square for the negative one), in both drawing paths.
     let e = effect_of(inst);
     *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::new("5 20 20 +\n5 30 12 -\n6 40 40 +").unwrap();
-    let diamond = [[15.0, 20.0], [20.0, 15.0], [25.0, 20.0], [20.0, 25.0]];
-    let square = [[25.0, 7.0], [35.0, 7.0], [35.0, 17.0], [25.0, 17.0]];
+    let diamond = [[12.0, 20.0], [20.0, 12.0], [28.0, 20.0], [20.0, 28.0]];
+    let square = [[22.0, 4.0], [38.0, 4.0], [38.0, 20.0], [22.0, 20.0]];
     DRAWN.lock().unwrap().clear();
     assert_eq!(call(c"OfxInteractActionDraw", overlay_args(inst, t, None, draw_ctx)), kOfxStatOK);
     let drawn = DRAWN.lock().unwrap().clone();
@@ -375,6 +375,11 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     assert_eq!(gl_log[loop_at + 5], "end");
     let diamond_gl: Vec<String> = diamond.iter().map(|[x, y]| format!("vertex {x:.1} {y:.1}")).collect();
     assert!(gl_log.windows(4).any(|w| w == diamond_gl.as_slice()), "GL click marker {diamond_gl:?} not drawn: {gl_log:?}");
+    // Positive and negative clicks in their own colours (green, red), 3-pixel lines.
+    for c in [samurai_roto_ofx::overlay::POSITIVE_CLICK, samurai_roto_ofx::overlay::NEGATIVE_CLICK] {
+        let colour = format!("colour {:.2} {:.2} {:.2} {:.2}", c[0], c[1], c[2], c[3]);
+        assert!(gl_log.contains(&colour), "no {colour} in {gl_log:?}");
+    }
     *param(e, "obj1Points").string.lock().unwrap() = std::ffi::CString::default();
     assert_eq!(gl_log.first().map(String::as_str), Some("push 8197"), "GL state not saved first: {gl_log:?}");
     assert_eq!(gl_log.last().map(String::as_str), Some("pop"), "GL state not restored last: {gl_log:?}");
@@ -605,6 +610,8 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
         ("OfxPropTime", Val::D(vec![t])),
     ]);
     assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), changed, std::ptr::null_mut()), kOfxStatOK);
+    let (persistent, msg) = last_message();
+    assert!(!persistent && msg.contains("forgot every tracked frame"), "Clear cache confirms: {msg}");
     assert_eq!(plugin.call("OfxActionPurgeCaches", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
     // Analyse runs over the whole range with the host's progress bar (the test engine
     // writes no file; the real one is checked in ofx_host_tracker.rs).
@@ -617,7 +624,9 @@ fn other_output_modes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key],
     ]);
     assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), analyse, std::ptr::null_mut()), kOfxStatOK, "{:?}", last_message());
     assert!(PROGRESS.lock().unwrap().len() >= 12, "Analyse showed no progress");
-    println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}");
+    let (persistent, msg) = last_message();
+    assert!(!persistent && msg.contains("analysed 12 frames in ") && msg.contains(" s "), "Analyse reports frames and time: {msg}");
+    println!("ofx_host: output modes source+alpha / ID matte / colour overlay OK at frame {t}; Analyse said: {msg}");
 }
 
 /// The Edge group with the test engine's box mattes (logits ±8): matte-only output with

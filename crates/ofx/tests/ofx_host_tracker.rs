@@ -434,7 +434,11 @@ fn renders_with_the_tracker_equal_the_track_command() {
     killer.join().unwrap();
     let (persistent, msg) = MESSAGES.lock().unwrap().last().cloned().unwrap();
     assert!(
-        persistent && msg.contains("helper process") && msg.contains("killed") && msg.contains("press Analyse again"),
+        persistent
+            && msg.contains("helper process")
+            && msg.contains("killed")
+            && msg.contains("press Analyse again")
+            && msg.contains(&format!("the helper's log: {}", helper_log.display())),
         "message after the helper was killed: {msg}"
     );
     assert!(!cache.exists(), "a killed Analyse wrote a cache");
