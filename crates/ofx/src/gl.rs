@@ -20,6 +20,7 @@ const GL_LINE_BIT: u32 = 0x0004;
 const GL_ENABLE_BIT: u32 = 0x2000;
 const GL_LINE_STIPPLE: u32 = 0x0B24;
 const GL_LINE_LOOP: u32 = 0x0002;
+const GL_LINES: u32 = 0x0001;
 
 /// The GL 1.x entry points the overlay uses.
 #[allow(non_snake_case)]
@@ -122,9 +123,18 @@ impl Gl {
 
     /// A closed polyline through `points` (canonical coordinates: the host's projection).
     pub fn line_loop(&self, points: &[sys::OfxPointD]) {
+        self.primitive(GL_LINE_LOOP, points)
+    }
+
+    /// Separate segments: points 0–1, 2–3, ...
+    pub fn lines(&self, points: &[sys::OfxPointD]) {
+        self.primitive(GL_LINES, points)
+    }
+
+    fn primitive(&self, mode: u32, points: &[sys::OfxPointD]) {
         // SAFETY: a complete glBegin/glEnd pair with vertices only in between.
         unsafe {
-            (self.0.glBegin)(GL_LINE_LOOP);
+            (self.0.glBegin)(mode);
             for p in points {
                 (self.0.glVertex2d)(p.x, p.y);
             }

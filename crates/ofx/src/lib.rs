@@ -16,6 +16,7 @@
 //! `client` behind it.
 pub mod action;
 pub mod client;
+pub mod contour;
 pub mod describe;
 pub mod edge;
 pub mod engine;
@@ -28,5 +29,6 @@ pub mod overlay;
 pub mod params;
 pub mod points;
 pub mod render;
+pub mod stroke_font;
 pub mod suites;
 pub mod sys;

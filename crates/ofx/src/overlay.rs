@@ -11,11 +11,15 @@
 //! object's tracked box there (the box the artist sees), so the new keyframe is a box plus
 //! the click, fully defined by saved parameters.
 //!
+//! On a finished frame each object's matte outline is drawn too, in its colour, whatever
+//! the output mode (`contour.rs`).
+//!
 //! Drawing uses the OFX 1.5 Draw suite when the host offers it and OpenGL otherwise
-//! (`gl.rs`; no text labels there, as GL has no text).
+//! (`gl.rs`; the object names there in a stroke font, `stroke_font.rs`, as GL has no text).
 use super::action::InteractArgs;
+use super::engine::Mattes;
 use super::gl::Gl;
-use super::instance::{box_at, saved_points, DragState, Instance};
+use super::instance::{box_at, saved_points, DragState, Geometry, Instance};
 use super::params::{self as p, obj_id};
 use super::points::{self as pts, SavedPoint};
 use super::suites::{has_draw_suite, DrawContext, OfxResult};
@@ -51,7 +55,11 @@ trait Painter {
     fn colour(&self, rgba: [f32; 4]) -> OfxResult<()>;
     fn line(&self, width: f32, stipple: i32) -> OfxResult<()>;
     fn line_loop(&self, points: &[OfxPointD]) -> OfxResult<()>;
-    fn text(&self, text: &str, at: OfxPointD) -> OfxResult<()>;
+    /// Separate segments: points 0–1, 2–3, ...
+    fn lines(&self, points: &[OfxPointD]) -> OfxResult<()>;
+    /// `text` with its baseline's left end at `at` (`pixel_scale`: canonical units per
+    /// screen pixel).
+    fn text(&self, text: &str, at: OfxPointD, pixel_scale: [f64; 2]) -> OfxResult<()>;
 }
 
 impl Painter for DrawContext {
@@ -64,7 +72,10 @@ impl Painter for DrawContext {
     fn line_loop(&self, points: &[OfxPointD]) -> OfxResult<()> {
         self.draw(sys::kOfxDrawPrimitiveLineLoop, points)
     }
-    fn text(&self, text: &str, at: OfxPointD) -> OfxResult<()> {
+    fn lines(&self, points: &[OfxPointD]) -> OfxResult<()> {
+        self.draw(sys::kOfxDrawPrimitiveLines, points)
+    }
+    fn text(&self, text: &str, at: OfxPointD, _pixel_scale: [f64; 2]) -> OfxResult<()> {
         DrawContext::text(self, text, at)
     }
 }
@@ -82,7 +93,17 @@ impl Painter for Gl {
         Gl::line_loop(self, points);
         Ok(())
     }
-    fn text(&self, _text: &str, _at: OfxPointD) -> OfxResult<()> {
+    fn lines(&self, points: &[OfxPointD]) -> OfxResult<()> {
+        Gl::lines(self, points);
+        Ok(())
+    }
+    /// GL has no text: the stroke font, 12 screen pixels tall.
+    fn text(&self, text: &str, at: OfxPointD, pixel_scale: [f64; 2]) -> OfxResult<()> {
+        let unit = [2.0 * pixel_scale[0], 2.0 * pixel_scale[1]];
+        let points: Vec<OfxPointD> =
+            super::stroke_font::segments(text, [at.x, at.y], unit).into_iter().map(|[x, y]| OfxPointD { x, y }).collect();
+        Gl::line(self, 2.0, sys::kOfxDrawLineStipplePatternSolid);
+        Gl::lines(self, &points);
         Ok(())
     }
 }
@@ -106,6 +127,10 @@ pub fn draw(inst: &Instance, args: &InteractArgs, ctx: Option<DrawContext>) -> O
 fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResult<()> {
     let ps = inst.params()?;
     let (dragged_box, dragged_click) = dragged(inst);
+    // The frame's mattes when it is finished (never tracked here), for the outlines.
+    let finished = inst.engine.as_ref().ok().and_then(|e| e.cached_mattes(args.time.round() as i64, None));
+    let geometry = *inst.last_geometry.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))?;
+    let level = ps.param(p::THRESHOLD.id)?.get_f64(args.time)? as f32;
     for i in 0..p::MAX_OBJECTS {
         let being_drawn = dragged_box.filter(|(o, _)| *o == i).map(|(_, b)| b);
         if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 && being_drawn.is_none() {
@@ -131,8 +156,15 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
         };
         let pts = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]].map(|[x, y]| OfxPointD { x, y });
         painter.line_loop(&pts)?;
+        // The matte's outline (at the Threshold), whatever the output mode shows.
+        if let (Some(mattes), Some(geo)) = (&finished, &geometry) {
+            if let Some(outline) = outline(mattes, geo, i, level) {
+                painter.line(2.0, sys::kOfxDrawLineStipplePatternSolid)?;
+                painter.lines(&outline)?;
+            }
+        }
         let name = ps.param(&obj_id(i, p::OBJ_NAME))?.get_string()?;
-        painter.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] })?;
+        painter.text(&name, OfxPointD { x: b[0], y: b[3] + 4.0 * args.pixel_scale[1] }, args.pixel_scale)?;
         // A Points parameter that does not parse is reported by the render, not here.
         let mut clicks = saved_points(ps, i).unwrap_or_default();
         if let Some((_, index, at)) = dragged_click.filter(|(o, _, _)| *o == i) {
@@ -168,6 +200,30 @@ fn paint_clicks(painter: &dyn Painter, clicks: &[SavedPoint], frame: i64, pixel_
         painter.line_loop(&[pt(x - 0.6 * sx, y), pt(x + 0.6 * sx, y)])?;
     }
     Ok(())
+}
+
+/// Object `i`'s matte outline in `mattes` (the `level` contour of its logits), as
+/// segments in canonical coordinates; `None` when the frame has no matte of the object.
+/// A tracker result is outlined on its low-resolution grid, which the finished matte
+/// upsamples bilinearly: the same contour, for a fraction of the work.
+fn outline(mattes: &Mattes, geo: &Geometry, i: usize, level: f32) -> Option<Vec<OfxPointD>> {
+    let suffix = format!("#{}", i + 1);
+    let k = mattes.names().iter().position(|n| n.ends_with(&suffix))?;
+    let (w, h) = geo.size();
+    let (values, gw, gh): (&[f32], usize, usize) = match mattes {
+        Mattes::Low { low, .. } => (&low.objects.get(k)?.1, low.side as usize, low.side as usize),
+        Mattes::Planes(planes) => (&planes.get(k)?.1, w as usize, h as usize),
+    };
+    if values.len() != gw * gh || gw == 0 || gh == 0 {
+        return None;
+    }
+    let (sx, sy) = (w as f64 / gw as f64, h as f64 / gh as f64);
+    let segments = super::contour::segments(values, gw, gh, level);
+    let pts = segments.iter().flatten().map(|p| {
+        let [x, y] = geo.to_canonical([p[0] * sx, p[1] * sy]);
+        OfxPointD { x, y }
+    });
+    Some(pts.collect())
 }
 
 /// The tracker's box for object `i` at `time` (bounding box of its matte), canonical.

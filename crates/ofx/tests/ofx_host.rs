@@ -360,6 +360,20 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     }
     assert!(!drawn.iter().any(|(_, pts)| pts.iter().any(|p| p.x == 45.0 && p.y == 40.0)), "a click of frame 6 drawn at frame 5");
     let (bl, tr) = ([18.0, 8.0], [38.0, 28.0]); // KEYS interpolated at frame 5
+                                                // Frame 5 is finished: object 1's matte outline (the test engine's box matte, its 0
+                                                // contour on the pixel edges) is drawn as segments spanning exactly the box.
+    let outline: Vec<&Vec<OfxPointD>> = drawn.iter().filter(|(prim, _)| *prim == kOfxDrawPrimitiveLines).map(|(_, p)| p).collect();
+    assert_eq!(outline.len(), 1, "one outline (object 1): {drawn:?}");
+    let xs: Vec<f64> = outline[0].iter().map(|p| p.x).collect();
+    let ys: Vec<f64> = outline[0].iter().map(|p| p.y).collect();
+    let span = [
+        xs.iter().cloned().fold(f64::MAX, f64::min),
+        ys.iter().cloned().fold(f64::MAX, f64::min),
+        xs.iter().cloned().fold(f64::MIN, f64::max),
+        ys.iter().cloned().fold(f64::MIN, f64::max),
+    ];
+    assert_eq!(span, [bl[0], bl[1], tr[0], tr[1]], "the outline spans the matte");
+    assert!(outline[0].len() % 2 == 0 && outline[0].len() >= 2 * 4, "segments: {}", outline[0].len());
     let want = [[bl[0], bl[1]], [tr[0], bl[1]], [tr[0], tr[1]], [bl[0], tr[1]]];
     assert!(
         drawn.iter().any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == want),
@@ -375,6 +389,12 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
     assert_eq!(gl_log[loop_at + 5], "end");
     let diamond_gl: Vec<String> = diamond.iter().map(|[x, y]| format!("vertex {x:.1} {y:.1}")).collect();
     assert!(gl_log.windows(4).any(|w| w == diamond_gl.as_slice()), "GL click marker {diamond_gl:?} not drawn: {gl_log:?}");
+    // GL has no text: the object's name ("object1") in the stroke font above the box (4
+    // screen pixels up, 2-pixel grid units): the 'o' starts with its left stroke.
+    let name_at = [want[3][0], want[3][1] + 4.0];
+    let stroke = [format!("vertex {:.1} {:.1}", name_at[0], name_at[1]), format!("vertex {:.1} {:.1}", name_at[0], name_at[1] + 12.0)];
+    assert!(gl_log.windows(2).any(|w| w == stroke.as_slice()), "the name's first stroke {stroke:?} not drawn: {gl_log:?}");
+    assert!(gl_log.contains(&"begin 1".to_string()), "no GL_LINES (name, outline) in {gl_log:?}");
     // Positive and negative clicks in their own colours (green, red), 3-pixel lines.
     for c in [samurai_roto_ofx::overlay::POSITIVE_CLICK, samurai_roto_ofx::overlay::NEGATIVE_CLICK] {
         let colour = format!("colour {:.2} {:.2} {:.2} {:.2}", c[0], c[1], c[2], c[3]);
