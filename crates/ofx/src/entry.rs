@@ -90,9 +90,13 @@ fn create_instance(effect: Effect) -> OfxResult<OfxStatus> {
     if let Err(e) = &engine {
         suites::post_persistent(effect, n::kOfxMessageWarning, e);
     }
-    // Hosts without enabled-state support still work: Checkpoint is just always editable.
-    if let Err(e) = effect.params().and_then(params::sync_checkpoint_enabled) {
-        tracing::debug!("Checkpoint's enabled state not set: {}", e.message);
+    // Hosts without enabled-state or label changes still work: every control is just
+    // always editable, and objects are shown by number.
+    if let Err(e) = effect.params().and_then(params::sync_enabled) {
+        tracing::debug!("enabled states not set: {}", e.message);
+    }
+    if let Err(e) = effect.params().and_then(params::sync_object_names) {
+        tracing::debug!("object names not shown: {}", e.message);
     }
     let raw = Box::into_raw(Box::new(Instance::new(effect, engine)));
     if let Err(e) = effect.props().and_then(|p| p.set_pointer(n::kOfxPropInstanceData, raw.cast())) {
@@ -116,8 +120,12 @@ fn destroy_instance(effect: Effect) -> OfxResult<OfxStatus> {
 }
 
 fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStatus> {
-    if name == params::MODEL.id {
-        params::sync_checkpoint_enabled(inst.params()?)?;
+    if params::toggles_enabled(name) {
+        params::sync_enabled(inst.params()?)?;
+        return Ok(sys::kOfxStatOK);
+    }
+    if name.starts_with("obj") && name.ends_with(params::OBJ_NAME) {
+        params::sync_object_names(inst.params()?)?;
         return Ok(sys::kOfxStatOK);
     }
     if name == params::CLEAR_CACHE.id {

@@ -25,6 +25,12 @@ use super::points::{self as pts, SavedPoint};
 use super::suites::{has_draw_suite, DrawContext, OfxResult};
 use super::sys::{self, OfxPointD};
 
+/// A point as the viewer writes it into a parameter: canonical coordinates (image pixels
+/// at full resolution) to one decimal, readable in the Points text and the box fields.
+fn tidy(p: [f64; 2]) -> [f64; 2] {
+    p.map(|v| (v * 10.0).round() / 10.0)
+}
+
 fn norm(bl: [f64; 2], tr: [f64; 2]) -> [f64; 4] {
     [bl[0].min(tr[0]), bl[1].min(tr[1]), bl[0].max(tr[0]), bl[1].max(tr[1])]
 }
@@ -317,11 +323,11 @@ fn add_click(inst: &Instance, args: &InteractArgs, obj: usize, at: [f64; 2]) -> 
         let keyed = ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.has_key_at(args.time)?;
         if !keyed && !clicks.iter().any(|c| c.frame == frame) {
             if let Some(b) = tracked_box(inst, obj, args.time) {
-                ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.set_f64x2_at(args.time, [b[0], b[1]])?;
-                ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, [b[2], b[3]])?;
+                ps.param(&obj_id(obj, p::OBJ_BOX_BL))?.set_f64x2_at(args.time, tidy([b[0], b[1]]))?;
+                ps.param(&obj_id(obj, p::OBJ_BOX_TR))?.set_f64x2_at(args.time, tidy([b[2], b[3]]))?;
             }
         }
-        clicks.push(SavedPoint { frame, pos: at, positive });
+        clicks.push(SavedPoint { frame, pos: tidy(at), positive });
         ps.param(&obj_id(obj, p::OBJ_POINTS))?.set_string(&pts::format(&clicks))
     })();
     ps.edit_end()?;
@@ -359,7 +365,7 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
             drop(guard);
             let mut clicks = saved_points(inst.params()?, obj)?;
             if let Some(c) = clicks.get_mut(index) {
-                c.pos = args.pen;
+                c.pos = tidy(args.pen);
                 write_clicks(inst, obj, &clicks, "SamuraiRoto move click")?;
             }
             return Ok(true);
@@ -372,6 +378,7 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
     *guard = DragState::Idle;
     drop(guard);
     let (nbl, ntr) = drag(bl, tr, edges, [args.pen[0] - start[0], args.pen[1] - start[1]]);
+    let (nbl, ntr) = (tidy(nbl), tidy(ntr));
     let ps = inst.params()?;
     ps.edit_begin("SamuraiRoto box")?;
     let result = (|| {

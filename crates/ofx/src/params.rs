@@ -38,7 +38,7 @@ defs! {
     IMAGE_SIZE = "imageSize", "Quality", "Size the network sees each frame at; smaller is faster and coarser.";
     INPUT_COLOUR = "inputColour", "Input colour", "Colour encoding of Source: sRGB (video/display) or scene linear (converted to sRGB for tracking).";
     SELECTED = "selectedObject", "Selected object", "The object the viewer edits; drawing on empty space gives it a new box.";
-    OUTPUT_MODE = "outputMode", "Output", "What the node outputs.";
+    OUTPUT_MODE = "outputMode", "Output", "What the node outputs: the source with the matte in alpha, the matte alone, an ID matte (object number per pixel), the source tinted by each object's colour, the foreground premultiplied by the matte, or the edge refinement's debug picture.";
     THRESHOLD = "threshold", "Threshold", "Matte logit threshold: higher shrinks the matte.";
     SOFTNESS = "softness", "Softness", "Edge softness in logit units; 0 gives a hard matte.";
     FILL_HOLES = "fillHoles", "Fill holes", "Fill small holes in each matte (size set by fill_hole_area).";
@@ -53,6 +53,7 @@ defs! {
     BAND = "edgeBand", "Band width", "How far around the matte's uncertain edge refinement may move it, in plate pixels at full resolution. Widen for hair and motion blur, narrow for hard edges.";
     DECONTAMINATE = "edgeDecontaminate", "Decontaminate", "Premultiplied foreground output: estimate the foreground's own colours in the edge, removing the background that shows through soft and thin edges.";
     TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
+    ENGINE = "engineGroup", "Engine", "Where and how the network runs: device, precision, GPU memory, and SAMURAI's tuning. The defaults suit most shots.";
 }
 
 /// Per-object parameter IDs: `obj{N}{suffix}` with N in 1..=8.
@@ -205,24 +206,21 @@ fn boolean(ps: ParamSet, id: &str, label: &str, hint: &str, default: bool, paren
     p.set_int(n::kOfxParamPropAnimates, 0, 0)
 }
 
-fn file_path(ps: ParamSet, d: Def, must_exist: bool) -> OfxResult<()> {
-    let p = def(ps, n::kOfxParamTypeString, d, None)?;
+fn file_path(ps: ParamSet, d: Def, must_exist: bool, parent: Option<&str>) -> OfxResult<()> {
+    let p = def(ps, n::kOfxParamTypeString, d, parent)?;
     p.set_string(n::kOfxParamPropStringMode, 0, &n::kOfxParamStringIsFilePath.to_string_lossy())?;
     p.set_int(n::kOfxParamPropStringFilePathExists, 0, must_exist as i32)?;
     p.set_int(n::kOfxParamPropAnimates, 0, 0)
 }
 
-/// Defines every parameter (describe-in-context).
+/// Defines every parameter (describe-in-context), in the order an artist works (hosts
+/// show them in definition order): the objects and their prompts; what the node outputs
+/// (mode, threshold, softness, cleanup, edge); the model and its quality; analysis and
+/// its cache; then, in a closed group, the engineering settings (device, precision, GPU
+/// memory, SAMURAI tuning). IDs never change with the order (saved scripts use them).
 pub fn define_all(ps: ParamSet) -> OfxResult<()> {
-    choice(ps, MODEL, &labels(&MODELS), model_default(), None)?;
-    file_path(ps, CHECKPOINT, true)?;
-    choice(ps, DEVICE, &labels(&DEVICES), 0, None)?;
-    choice(ps, PRECISION, &labels(&PRECISIONS), 0, None)?;
-    integer(ps, GPU_MEMORY_LIMIT, 0, (0, 1 << 20), (0, 81_920), None)?;
-    choice(ps, IMAGE_SIZE, &labels(&IMAGE_SIZES), 0, None)?;
-    choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0, None)?;
-    let object_labels: Vec<String> = (1..=MAX_OBJECTS).map(|i| format!("Object {i}")).collect();
-    choice(ps, SELECTED, &object_labels.iter().map(String::as_str).collect::<Vec<_>>(), 0, None)?;
+    let labels_now = object_labels(&default_names());
+    choice(ps, SELECTED, &labels_now.iter().map(String::as_str).collect::<Vec<_>>(), 0, None)?;
     for i in 0..MAX_OBJECTS {
         define_object(ps, i)?;
     }
@@ -231,28 +229,103 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     double(ps, SOFTNESS, 0.0, (0.0, 5.0), None)?;
     boolean(ps, FILL_HOLES.id, FILL_HOLES.label, FILL_HOLES.hint, true, None)?;
     boolean(ps, NON_OVERLAP.id, NON_OVERLAP.label, NON_OVERLAP.hint, false, None)?;
-    choice(ps, PROPAGATION, &labels(&PROPAGATIONS), 0, None)?;
     define_edge(ps)?;
-    define_tuning(ps)?;
+    choice(ps, MODEL, &labels(&MODELS), model_default(), None)?;
+    file_path(ps, CHECKPOINT, true, None)?;
+    choice(ps, IMAGE_SIZE, &labels(&IMAGE_SIZES), 0, None)?;
+    choice(ps, INPUT_COLOUR, &["sRGB", "Linear"], 0, None)?;
+    choice(ps, PROPAGATION, &labels(&PROPAGATIONS), 0, None)?;
     def(ps, n::kOfxParamTypePushButton, ANALYSE, None)?;
     def(ps, n::kOfxParamTypePushButton, CLEAR_CACHE, None)?;
-    file_path(ps, TRACK_CACHE, false)
+    file_path(ps, TRACK_CACHE, false, None)?;
+    let g = def(ps, n::kOfxParamTypeGroup, ENGINE, None)?;
+    g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
+    let parent = Some(ENGINE.id);
+    choice(ps, DEVICE, &labels(&DEVICES), 0, parent)?;
+    choice(ps, PRECISION, &labels(&PRECISIONS), 0, parent)?;
+    integer(ps, GPU_MEMORY_LIMIT, 0, (0, 1 << 20), (0, 81_920), parent)?;
+    define_tuning(ps)
+}
+
+/// The objects' default names (`object1` ...).
+pub fn default_names() -> Vec<String> {
+    (1..=MAX_OBJECTS).map(|i| format!("object{i}")).collect()
+}
+
+/// The *Selected object* options and group labels for the objects' names: "1 girl",
+/// "2 boy", ... (the number keeps two objects of one name apart).
+pub fn object_labels(names: &[String]) -> Vec<String> {
+    names.iter().enumerate().map(|(i, n)| format!("{} {n}", i + 1)).collect()
+}
+
+/// Shows the objects by name where the host allows: the *Selected object* options and the
+/// object groups' labels (called at instance creation and when a name changes). Hosts
+/// that keep descriptor labels ignore it.
+pub fn sync_object_names(ps: ParamSet) -> OfxResult<()> {
+    let names: Vec<String> = (0..MAX_OBJECTS).map(|i| ps.param(&obj_id(i, OBJ_NAME))?.get_string()).collect::<OfxResult<_>>()?;
+    let selected = ps.param_props(SELECTED.id)?;
+    for (i, label) in object_labels(&names).iter().enumerate() {
+        selected.set_string(n::kOfxParamPropChoiceOption, i as i32, label)?;
+        ps.param_props(&obj_id(i, OBJ_GROUP))?.set_string(n::kOfxPropLabel, 0, label)?;
+    }
+    Ok(())
+}
+
+/// Enables each control only where its toggle makes it matter: Checkpoint with Model
+/// "checkpoint file", the tuning values with Custom tuning, Band width and Decontaminate
+/// with refinement on, the GPU memory limit unless Device is CPU, an object's Matte
+/// keyframe with a Matte channel (called at instance creation and when a toggle changes).
+pub fn sync_enabled(ps: ParamSet) -> OfxResult<()> {
+    sync_checkpoint_enabled(ps)?;
+    let on = |id: &str| -> OfxResult<bool> { Ok(ps.param(id)?.get_int(0.0)? != 0) };
+    let enable = |id: &str, e: bool| ps.param_props(id)?.set_int(n::kOfxParamPropEnabled, 0, e as i32);
+    let custom = on(CUSTOM_TUNING.id)?;
+    for (key, _, _) in TUNING {
+        enable(key, custom)?;
+    }
+    let refine = on(REFINE.id)?;
+    enable(BAND.id, refine)?;
+    enable(DECONTAMINATE.id, refine)?;
+    let device = DEVICES.get(ps.param(DEVICE.id)?.get_int(0.0)?.max(0) as usize).map(|(_, d)| *d);
+    enable(GPU_MEMORY_LIMIT.id, device != Some(DeviceChoice::Cpu))?;
+    for i in 0..MAX_OBJECTS {
+        enable(&obj_id(i, OBJ_MATTE_KEY), on(&obj_id(i, OBJ_MATTE_CHANNEL))?)?;
+    }
+    Ok(())
+}
+
+/// Whether a change of parameter `name` may change what [`sync_enabled`] decides.
+pub fn toggles_enabled(name: &str) -> bool {
+    [MODEL.id, CUSTOM_TUNING.id, REFINE.id, DEVICE.id].contains(&name) || name.ends_with(OBJ_MATTE_CHANNEL)
 }
 
 fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
     let group = obj_id(i, OBJ_GROUP);
-    let g = define(ps, n::kOfxParamTypeGroup, &group, &format!("Object {}", i + 1), "One tracked object.", None)?;
+    let g = define(ps, n::kOfxParamTypeGroup, &group, &object_labels(&default_names())[i], "One tracked object.", None)?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, (i == 0) as i32)?;
     let parent = Some(group.as_str());
     boolean(ps, &obj_id(i, OBJ_ENABLE), "Enable", "Track this object.", i == 0, parent)?;
-    let name =
-        define(ps, n::kOfxParamTypeString, &obj_id(i, OBJ_NAME), "Name", "Object name (used in logs and the ID matte legend).", parent)?;
+    let name = define(
+        ps,
+        n::kOfxParamTypeString,
+        &obj_id(i, OBJ_NAME),
+        "Name",
+        "Object name: shown in Selected object, the group's title and the viewer, and used in logs and the ID matte legend.",
+        parent,
+    )?;
     name.set_string(n::kOfxParamPropDefault, 0, &format!("object{}", i + 1))?;
     name.set_int(n::kOfxParamPropAnimates, 0, 0)?;
     let colour = define(ps, n::kOfxParamTypeRGB, &obj_id(i, OBJ_COLOUR), "Colour", "Viewer and overlay colour.", parent)?;
     colour.set_doubles(n::kOfxParamPropDefault, &OBJECT_COLOURS[i])?;
     colour.set_int(n::kOfxParamPropAnimates, 0, 0)?;
-    boolean(ps, &obj_id(i, OBJ_OUTPUT), "Output", "Include this object in the output matte.", true, parent)?;
+    boolean(
+        ps,
+        &obj_id(i, OBJ_OUTPUT),
+        "In output",
+        "Include this object in the node's output (its matte, ID, overlay colour).",
+        true,
+        parent,
+    )?;
     for (suffix, label, hint) in [
         (OBJ_BOX_BL, "Box bottom-left", "Box corner (canonical coordinates); keyframes are the box keyframes."),
         (OBJ_BOX_TR, "Box top-right", "Box corner (canonical coordinates); keyframes are the box keyframes."),
@@ -312,7 +385,7 @@ fn define_edge(ps: ParamSet) -> OfxResult<()> {
 }
 
 fn define_tuning(ps: ParamSet) -> OfxResult<()> {
-    let g = def(ps, n::kOfxParamTypeGroup, ADVANCED, None)?;
+    let g = def(ps, n::kOfxParamTypeGroup, ADVANCED, Some(ENGINE.id))?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
     boolean(ps, CUSTOM_TUNING.id, CUSTOM_TUNING.label, CUSTOM_TUNING.hint, false, Some(ADVANCED.id))?;
     for ((key, label, integer), (_, default)) in TUNING.into_iter().zip(tuning_defaults()) {

@@ -162,6 +162,67 @@ fn create_instance(plugin: &Plugin, ctx: OfxImageEffectHandle) -> OfxImageEffect
     inst
 }
 
+/// The panel in the artist's order: objects first, then the output, the model and
+/// analysis, the engineering settings last in a closed group; no label used twice in
+/// one scope; objects shown by name once renamed; controls enabled only where their
+/// toggle makes them matter.
+fn panel(plugin: &Plugin, ctx: OfxImageEffectHandle, inst: OfxImageEffectHandle) {
+    let order = effect_of(ctx).param_set().order.lock().unwrap().clone();
+    let at = |name: &str| order.iter().position(|n| n == name).unwrap_or_else(|| panic!("{name} not defined: {order:?}"));
+    assert!(at("selectedObject") < at("obj1Group") && at("obj8Group") < at("outputMode"), "objects first: {order:?}");
+    assert!(at("outputMode") < at("threshold") && at("threshold") < at("softness") && at("softness") < at("edgeGroup"));
+    assert!(at("edgeGroup") < at("model") && at("model") < at("analyse") && at("analyse") < at("engineGroup"), "{order:?}");
+    let e = effect_of(inst);
+    let prop = |name: &str, key: &str| Props::get(param(e, name).props).unwrap().get_val(key);
+    let text = |name: &str, key: &str| Props::get(param(e, name).props).unwrap().str(key);
+    for name in ["device", "precision", "gpuMemoryLimit", "samuraiGroup"] {
+        assert_eq!(text(name, "OfxParamPropParent").as_deref(), Some("engineGroup"), "{name} in the Engine group");
+    }
+    assert!(matches!(prop("engineGroup", "OfxParamPropGroupOpen"), Some(Val::I(v)) if v[0] == 0), "the Engine group starts closed");
+    // Labels: the node's own and one object's, no two alike.
+    let scope = |parent: Option<&str>| -> Vec<String> {
+        order.iter().filter(|n| text(n, "OfxParamPropParent").as_deref() == parent).filter_map(|n| text(n, "OfxPropLabel")).collect()
+    };
+    for labels in [scope(None), scope(Some("obj1Group")), [scope(None), scope(Some("obj1Group"))].concat()] {
+        let mut seen = std::collections::BTreeSet::new();
+        let twice: Vec<&String> = labels.iter().filter(|l| !seen.insert(*l)).collect();
+        assert!(twice.is_empty(), "labels used twice: {twice:?} in {labels:?}");
+    }
+    // Enabled where it matters: Model tiny (no Checkpoint), no custom tuning, refinement on,
+    // no matte channel.
+    let enabled = |name: &str| matches!(prop(name, "OfxParamPropEnabled"), Some(Val::I(v)) if v[0] != 0);
+    assert!(!enabled("checkpoint") && !enabled("kf_score_weight") && !enabled("obj1MatteKey"), "disabled at creation");
+    let change = |name: &str| {
+        let a = args(&[
+            ("OfxPropType", sval("OfxTypeParameter")),
+            ("OfxPropName", sval(name)),
+            ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+            ("OfxPropTime", Val::D(vec![0.0])),
+        ]);
+        assert_eq!(plugin.call("OfxActionInstanceChanged", eh(inst), a, std::ptr::null_mut()), kOfxStatOK, "{name} changed");
+    };
+    *param(e, "customTuning").value.lock().unwrap() = vec![1.0];
+    change("customTuning");
+    *param(e, "obj1MatteChannel").value.lock().unwrap() = vec![4.0];
+    change("obj1MatteChannel");
+    *param(e, "edgeRefine").value.lock().unwrap() = vec![0.0];
+    change("edgeRefine");
+    assert!(enabled("kf_score_weight") && enabled("obj1MatteKey") && !enabled("edgeBand"), "enabled states follow their toggles");
+    *param(e, "customTuning").value.lock().unwrap() = vec![0.0];
+    change("customTuning");
+    *param(e, "obj1MatteChannel").value.lock().unwrap() = vec![0.0];
+    change("obj1MatteChannel");
+    // Objects by name: the Selected object options and the group titles follow a rename.
+    *param(e, "obj2Name").string.lock().unwrap() = std::ffi::CString::new("boy").unwrap();
+    change("obj2Name");
+    let options = Props::get(param(e, "selectedObject").props).unwrap().strs("OfxParamPropChoiceOption");
+    assert_eq!(options[..3], ["1 object1", "2 boy", "3 object3"], "Selected object options");
+    assert_eq!(text("obj2Group", "OfxPropLabel").as_deref(), Some("2 boy"));
+    *param(e, "obj2Name").string.lock().unwrap() = std::ffi::CString::new("object2").unwrap();
+    change("obj2Name");
+    println!("ofx_host: panel: objects, output, model, analysis, Engine (closed); labels unique; names and enabled states follow");
+}
+
 fn clip_preferences(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let out = args(&[]);
     assert_eq!(plugin.call("OfxImageEffectActionGetClipPreferences", eh(inst), args(&[]), out), kOfxStatOK);
@@ -877,6 +938,7 @@ fn plugin_lifecycle_through_the_test_host() {
     }
     let (desc, ctx) = describe(&plugin);
     let inst = create_instance(&plugin, ctx);
+    panel(&plugin, ctx, inst);
     clip_preferences(&plugin, inst);
     render_without_checkpoint(&plugin, inst);
     let ckpt = tempfile::Builder::new().suffix(".pt").tempfile().expect("temp checkpoint");

@@ -118,6 +118,8 @@ impl Param {
 #[derive(Default)]
 pub struct ParamSet {
     pub m: Mutex<HashMap<String, usize>>,
+    /// Names in the order they were defined (the order a host's panel shows them in).
+    pub order: Mutex<Vec<String>>,
     pub props: usize,
     pub edits: Mutex<i32>,
 }
@@ -142,6 +144,7 @@ impl ParamSet {
         }));
         PARAMS.lock().unwrap().get_or_insert_with(HashSet::new).insert(p as usize);
         m.insert(name.into(), p as usize);
+        self.order.lock().unwrap().push(name.into());
         Some((p.cast(), props))
     }
     pub fn param(&self, name: &str) -> Option<&Param> {
