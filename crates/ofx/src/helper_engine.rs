@@ -202,6 +202,8 @@ pub struct HelperEngine {
     /// The frames finished by every engine with this one's results (`None` until the
     /// track-cache key is known).
     shared: Mutex<Option<Arc<SharedFrames>>>,
+    /// Whether this engine shares finished frames with others in the process.
+    sharing: bool,
 }
 
 impl Default for HelperEngine {
@@ -216,6 +218,16 @@ fn to_mattes(low: &Arc<LowResFrame>, size: (u32, u32), non_overlap: bool) -> Mat
 
 impl HelperEngine {
     pub fn new() -> Self {
+        Self::with_sharing(true)
+    }
+
+    /// An engine that shares no finished frames with the others of its process, as if it
+    /// ran in a process of its own (tests of track cache files standing for farm processes).
+    pub fn without_sharing() -> Self {
+        Self::with_sharing(false)
+    }
+
+    fn with_sharing(sharing: bool) -> Self {
         HelperEngine {
             session: NEXT_SESSION.fetch_add(1, Ordering::SeqCst),
             state: Mutex::default(),
@@ -224,6 +236,7 @@ impl HelperEngine {
             recovered: Mutex::default(),
             progress: AtomicU64::new(0),
             shared: Mutex::default(),
+            sharing,
         }
     }
 
@@ -241,6 +254,7 @@ impl HelperEngine {
             let shared = key
                 .as_ref()
                 .zip(st.configured.as_ref())
+                .filter(|_| self.sharing)
                 .map(|(k, (s, _, _))| SharedFrames::of(&format!("{k} device {:?} precision {:?}", s.device, s.precision)));
             *self.shared.lock() = shared;
             b.key = key;
@@ -250,10 +264,17 @@ impl HelperEngine {
     }
 
     /// Frames another engine with the same results finished, when `current` is the image
-    /// they were computed from.
+    /// they were computed from. Like a track cache file, the shared frames are given up
+    /// for good once a frame of this engine's footage differs from theirs (other frames'
+    /// results depend on it through the tracker's memory).
     fn shared_mattes(&self, frame: i64, current: &FrameImage) -> Option<Mattes> {
         let shared = self.shared.lock().clone()?;
-        let low = shared.get(frame, &frame_hash(current.width, current.height, &current.rgb8))?;
+        let hash = frame_hash(current.width, current.height, &current.rgb8);
+        if shared.hashes.lock().get(&frame).is_some_and(|h| *h != hash) {
+            self.leave_shared(frame);
+            return None;
+        }
+        let low = shared.get(frame, &hash)?;
         let (size, non_overlap) = {
             let mut store = self.store.lock();
             store.insert(frame, low.clone());
@@ -263,12 +284,22 @@ impl HelperEngine {
         Some(to_mattes(&low, size, non_overlap))
     }
 
-    /// Offers a finished frame to the engines with the same results (`image`: the host
-    /// frame it was computed from).
-    fn publish(&self, frame: i64, low: &Arc<LowResFrame>, image: Option<&FrameImage>) {
-        if let (Some(shared), Some(img)) = (self.shared.lock().clone(), image) {
-            shared.publish(frame, low, frame_hash(img.width, img.height, &img.rgb8));
+    /// Offers a finished frame (computed from a host image of hash `hash`) to the engines
+    /// with the same results; gives the shared frames up when theirs differs.
+    fn publish_to(&self, shared: &SharedFrames, frame: i64, low: &Arc<LowResFrame>, hash: String) {
+        if shared.hashes.lock().get(&frame).is_some_and(|h| *h != hash) {
+            self.leave_shared(frame);
+            return;
         }
+        shared.publish(frame, low, hash);
+    }
+
+    fn leave_shared(&self, frame: i64) {
+        tracing::info!(
+            "SamuraiRoto: session {}: frame {frame} differs from another instance's with the same settings: this one tracks its own footage",
+            self.session
+        );
+        *self.shared.lock() = None;
     }
 
     /// Computes the track-cache key once the model is on this machine (a published size
@@ -347,8 +378,15 @@ impl HelperEngine {
         Ok(lease)
     }
 
-    /// One try at `frame` in the current helper (started if there is none).
-    fn track_once(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> Result<LowResFrame, Fault> {
+    /// One try at `frame` in the current helper (started if there is none): its result,
+    /// with the hash of the host's image of `frame` when this dialogue served it.
+    fn track_once(
+        &self,
+        frame: i64,
+        fetch: FetchFn<'_>,
+        abort: &dyn Fn() -> bool,
+        download: DownloadFn<'_>,
+    ) -> Result<(LowResFrame, Option<String>), Fault> {
         let during = format!("tracking frame {frame}");
         let mut lease = self.connect(abort)?;
         lease.send(&Request::Track { session: self.session, frame }, &during, abort)?;
@@ -363,7 +401,9 @@ impl HelperEngine {
                 Reply::Fetching { file, done, total } => {
                     lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during, abort)?
                 }
-                Reply::Result { frame: f, side, objects } if f == frame => return Ok(read_result(&mut lease, side, objects)?),
+                Reply::Result { frame: f, side, objects } if f == frame => {
+                    return Ok((read_result(&mut lease, side, objects)?, serve.hashes.remove(&frame)))
+                }
                 Reply::Failed(failure) => return Err(failure.into()),
                 other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
             }
@@ -377,7 +417,7 @@ impl HelperEngine {
         fetch: FetchFn<'_>,
         abort: &dyn Fn() -> bool,
         download: DownloadFn<'_>,
-    ) -> EngineResult<LowResFrame> {
+    ) -> EngineResult<(LowResFrame, Option<String>)> {
         let first = match self.track_once(frame, fetch, abort, download) {
             Err(Fault::Lost(first)) => first,
             other => return other.map_err(EngineError::from),
@@ -532,11 +572,15 @@ impl MatteEngine for HelperEngine {
                 return Ok(m);
             }
         }
-        let low = self.track_with_retry(frame, fetch, abort, download)?;
+        let (low, hash) = self.track_with_retry(frame, fetch, abort, download)?;
         let low = Arc::new(low);
-        if self.shared.lock().is_some() {
-            // The host's image of the frame (the render's own: no second fetch from the host).
-            self.publish(frame, &low, fetch(frame).ok().as_ref());
+        if let Some(shared) = self.shared.lock().clone() {
+            // The hash of the host's image of the frame: from the dialogue, else (the helper
+            // had the frame already) the render's own image, which costs no host fetch.
+            let hash = hash.or_else(|| fetch(frame).ok().map(|img| frame_hash(img.width, img.height, &img.rgb8)));
+            if let Some(hash) = hash {
+                self.publish_to(&shared, frame, &low, hash);
+            }
         }
         let (size, non_overlap) = {
             let mut store = self.store.lock();
@@ -574,7 +618,7 @@ impl MatteEngine for HelperEngine {
         if let Some(shared) = self.shared.lock().clone() {
             for (f, low) in &frames {
                 if let Some(hash) = serve.hashes.get(f) {
-                    shared.publish(*f, low, hash.clone());
+                    self.publish_to(&shared, *f, low, hash.clone());
                 }
             }
         }

@@ -263,9 +263,11 @@ pub fn object_labels(names: &[String]) -> Vec<String> {
 /// that keep descriptor labels ignore it.
 pub fn sync_object_names(ps: ParamSet) -> OfxResult<()> {
     let names: Vec<String> = (0..MAX_OBJECTS).map(|i| ps.param(&obj_id(i, OBJ_NAME))?.get_string()).collect::<OfxResult<_>>()?;
-    let selected = ps.param_props(SELECTED.id)?;
-    for (i, label) in object_labels(&names).iter().enumerate() {
-        selected.set_string(n::kOfxParamPropChoiceOption, i as i32, label)?;
+    let labels = object_labels(&names);
+    // Host quirk: Natron 2.5 rebuilds a choice's menu only when its options are set all at
+    // once (or reset and appended one by one); overwriting one option changes nothing.
+    ps.param_props(SELECTED.id)?.set_all_strings(n::kOfxParamPropChoiceOption, &labels)?;
+    for (i, label) in labels.iter().enumerate() {
         ps.param_props(&obj_id(i, OBJ_GROUP))?.set_string(n::kOfxPropLabel, 0, label)?;
     }
     Ok(())

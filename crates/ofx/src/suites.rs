@@ -222,6 +222,15 @@ impl PropSet {
         // SAFETY: `c` is NUL-terminated and outlives the call; the host copies it.
         check(unsafe { (self.s()?.propSetString)(self.0, name.as_ptr(), i, c.as_ptr()) }, Self::err(name))
     }
+    /// Sets every value of a multi-dimensional string property in one call (its dimension
+    /// becomes `v.len()`).
+    pub fn set_all_strings(&self, name: &CStr, v: &[String]) -> OfxResult<()> {
+        let c: Vec<CString> = v.iter().map(|s| cstring(s)).collect();
+        let ptrs: Vec<*const c_char> = c.iter().map(|s| s.as_ptr()).collect();
+        // SAFETY: `ptrs` holds v.len() NUL-terminated strings that outlive the call (`c`
+        // owns them); the host copies them.
+        check(unsafe { (self.s()?.propSetStringN)(self.0, name.as_ptr(), ptrs.len() as c_int, ptrs.as_ptr()) }, Self::err(name))
+    }
     pub fn set_strings(&self, name: &CStr, v: &[&CStr]) -> OfxResult<()> {
         v.iter().enumerate().try_for_each(|(i, s)| {
             // SAFETY: `s` is NUL-terminated and 'static or outlives the call.

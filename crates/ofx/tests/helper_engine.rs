@@ -48,8 +48,9 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("shot.srtc");
     let range = (FIRST, FIRST + 6);
+    // Each stands for another process (a farm render): no frames shared with `analysed`.
     let fresh = |path: &std::path::Path| {
-        let e = TrackerEngine::default();
+        let e = TrackerEngine::without_sharing();
         e.configure(&settings(ckpt.clone()), range, (960, 540)).unwrap();
         e.set_objects(&objects()).unwrap();
         e.set_track_cache(Some(path)).unwrap();

@@ -216,7 +216,8 @@ fn panel(plugin: &Plugin, ctx: OfxImageEffectHandle, inst: OfxImageEffectHandle)
     *param(e, "obj2Name").string.lock().unwrap() = std::ffi::CString::new("boy").unwrap();
     change("obj2Name");
     let options = Props::get(param(e, "selectedObject").props).unwrap().strs("OfxParamPropChoiceOption");
-    assert_eq!(options[..3], ["1 object1", "2 boy", "3 object3"], "Selected object options");
+    assert_eq!(options, ["1 object1", "2 boy", "3 object3", "4 object4", "5 object5", "6 object6", "7 object7", "8 object8"]);
+    assert!(ofx_host::suites::STRINGS_SET_WHOLE.lock().unwrap().iter().any(|n| n == "OfxParamPropChoiceOption"), "options set one by one");
     assert_eq!(text("obj2Group", "OfxPropLabel").as_deref(), Some("2 boy"));
     *param(e, "obj2Name").string.lock().unwrap() = std::ffi::CString::new("object2").unwrap();
     change("obj2Name");

@@ -87,6 +87,20 @@ unsafe extern "C" fn set_int_n(h: P, k: *const c_char, n: c_int, v: *const c_int
     let v = std::slice::from_raw_parts(v, n as usize).to_vec();
     set_val(h, k, 0, |slot| *slot = Some(Val::I(v)))
 }
+/// Names of the properties set as a whole through `propSetStringN` (Natron 2.5 rebuilds a
+/// choice parameter's menu only when its options are set so, or reset and appended).
+pub static STRINGS_SET_WHOLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+unsafe extern "C" fn set_str_n(h: P, k: *const c_char, n: c_int, v: *const *const c_char) -> OfxStatus {
+    if v.is_null() || k.is_null() {
+        return kOfxStatErrValue;
+    }
+    let v: Vec<CString> = std::slice::from_raw_parts(v, n as usize)
+        .iter()
+        .map(|p| if p.is_null() { CString::default() } else { CString::from(CStr::from_ptr(*p)) })
+        .collect();
+    STRINGS_SET_WHOLE.lock().unwrap().push(s(k).to_owned());
+    set_val(h, k, 0, |slot| *slot = Some(Val::S(v)))
+}
 unsafe extern "C" fn unsupported() -> OfxStatus {
     kOfxStatErrUnsupported
 }
@@ -177,7 +191,7 @@ pub fn property_suite() -> OfxPropertySuiteV1 {
             propSetDouble: set_dbl,
             propSetInt: set_int,
             propSetPointerN: std::mem::transmute(uns(())),
-            propSetStringN: std::mem::transmute(uns(())),
+            propSetStringN: set_str_n,
             propSetDoubleN: set_dbl_n,
             propSetIntN: set_int_n,
             propGetPointer: get_ptr,
