@@ -246,7 +246,7 @@ pub fn read_settings(ps: ParamSet, t: f64) -> OfxResult<Settings> {
         engine,
         input_linear: ps.param(p::INPUT_COLOUR.id)?.get_int(t)? == 1,
         output_mode: ps.param(p::OUTPUT_MODE.id)?.get_int(t)?.clamp(0, p::OUTPUT_MODES.len() as i32 - 1) as usize,
-        threshold: ps.param(p::THRESHOLD.id)?.get_f64(t)?,
+        threshold: p::threshold_logit(ps.param(p::MATTE_THRESHOLD.id)?.get_f64(t)?, ps.param(p::THRESHOLD.id)?.get_f64(t)?),
         softness: ps.param(p::SOFTNESS.id)?.get_f64(t)?.max(0.0),
         objects,
         selected: ps.param(p::SELECTED.id)?.get_int(t)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize,

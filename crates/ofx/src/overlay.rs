@@ -136,7 +136,8 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
     // The frame's mattes when it is finished (never tracked here), for the outlines.
     let finished = inst.engine.as_ref().ok().and_then(|e| e.cached_mattes(args.time.round() as i64, None));
     let geometry = *inst.last_geometry.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))?;
-    let level = ps.param(p::THRESHOLD.id)?.get_f64(args.time)? as f32;
+    let level =
+        p::threshold_logit(ps.param(p::MATTE_THRESHOLD.id)?.get_f64(args.time)?, ps.param(p::THRESHOLD.id)?.get_f64(args.time)?) as f32;
     for i in 0..p::MAX_OBJECTS {
         let being_drawn = dragged_box.filter(|(o, _)| *o == i).map(|(_, b)| b);
         if ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? == 0 && being_drawn.is_none() {

@@ -39,8 +39,9 @@ defs! {
     INPUT_COLOUR = "inputColour", "Input colour", "Colour encoding of Source: sRGB (video/display) or scene linear (converted to sRGB for tracking).";
     SELECTED = "selectedObject", "Selected object", "The object the viewer edits; drawing on empty space gives it a new box.";
     OUTPUT_MODE = "outputMode", "Output", "What the node outputs: the source with the matte in alpha, the matte alone, an ID matte (object number per pixel), the source tinted by each object's colour, the foreground premultiplied by the matte, or the edge refinement's debug picture.";
-    THRESHOLD = "threshold", "Threshold", "Matte logit threshold: higher shrinks the matte.";
-    SOFTNESS = "softness", "Softness", "Edge softness in logit units; 0 gives a hard matte.";
+    MATTE_THRESHOLD = "matteThreshold", "Threshold", "Where the matte's edge lies, as the network's confidence from 0 to 1: 0.5 (default) is its own decision; higher shrinks the matte to what it is surer of, lower grows it.";
+    THRESHOLD = "threshold", "Threshold offset (legacy)", "Scripts saved before Threshold ran from 0 to 1 kept their threshold here, in the network's logit units; it is added to Threshold. Hidden; 0 for new nodes.";
+    SOFTNESS = "softness", "Softness", "How soft the matte's edge is, as a multiple of the network's own confidence ramp: 0 (default) a hard edge, 1 the network's confidence as the alpha, 2 twice as soft.";
     FILL_HOLES = "fillHoles", "Fill holes", "Fill small holes in each matte (size set by fill_hole_area).";
     NON_OVERLAP = "nonOverlap", "Non-overlap", "Each pixel belongs to at most one object.";
     PROPAGATION = "propagation", "Propagation", "Between keyframes: blend forward and backward passes, use the nearest keyframe's pass, or forward only.";
@@ -181,12 +182,13 @@ fn choice(ps: ParamSet, d: Def, options: &[&str], default: i32, parent: Option<&
     p.set_int(n::kOfxParamPropAnimates, 0, 0)
 }
 
-fn double(ps: ParamSet, d: Def, default: f64, range: (f64, f64), parent: Option<&str>) -> OfxResult<()> {
+fn double(ps: ParamSet, d: Def, default: f64, range: (f64, f64), parent: Option<&str>) -> OfxResult<PropSet> {
     let p = def(ps, n::kOfxParamTypeDouble, d, parent)?;
     p.set_double(n::kOfxParamPropDefault, 0, default)?;
     p.set_double(n::kOfxParamPropDisplayMin, 0, range.0)?;
     p.set_double(n::kOfxParamPropDisplayMax, 0, range.1)?;
-    p.set_int(n::kOfxParamPropAnimates, 0, 0)
+    p.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    Ok(p)
 }
 
 /// An integer parameter: `range` the values allowed, `display` the slider's span.
@@ -225,7 +227,9 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
         define_object(ps, i)?;
     }
     choice(ps, OUTPUT_MODE, &OUTPUT_MODES, 0, None)?;
-    double(ps, THRESHOLD, 0.0, (-10.0, 10.0), None)?;
+    let threshold = double(ps, MATTE_THRESHOLD, 0.5, (0.0, 1.0), None)?;
+    threshold.set_double(n::kOfxParamPropMin, 0, 0.0)?;
+    threshold.set_double(n::kOfxParamPropMax, 0, 1.0)?;
     double(ps, SOFTNESS, 0.0, (0.0, 5.0), None)?;
     boolean(ps, FILL_HOLES.id, FILL_HOLES.label, FILL_HOLES.hint, true, None)?;
     boolean(ps, NON_OVERLAP.id, NON_OVERLAP.label, NON_OVERLAP.hint, false, None)?;
@@ -244,7 +248,16 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     choice(ps, DEVICE, &labels(&DEVICES), 0, parent)?;
     choice(ps, PRECISION, &labels(&PRECISIONS), 0, parent)?;
     integer(ps, GPU_MEMORY_LIMIT, 0, (0, 1 << 20), (0, 81_920), parent)?;
-    define_tuning(ps)
+    define_tuning(ps)?;
+    // The logit threshold of earlier builds, kept (hidden) so saved scripts render as before.
+    double(ps, THRESHOLD, 0.0, (-10.0, 10.0), None)?.set_int(n::kOfxParamPropSecret, 0, 1)
+}
+
+/// The matte's threshold in logits: Threshold (the network's confidence, 0–1) as a logit,
+/// plus the legacy logit offset. 0.5 and 0 give 0, the network's own decision.
+pub fn threshold_logit(confidence: f64, legacy_offset: f64) -> f64 {
+    let p = confidence.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln() + legacy_offset
 }
 
 /// The objects' default names (`object1` ...).
@@ -401,4 +414,17 @@ fn define_tuning(ps: ParamSet) -> OfxResult<()> {
         p.set_int(n::kOfxParamPropAnimates, 0, 0)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_is_the_networks_confidence_plus_the_legacy_offset() {
+        assert_eq!(threshold_logit(0.5, 0.0), 0.0);
+        assert!((threshold_logit(1.0 / (1.0 + (-2.0f64).exp()), 0.0) - 2.0).abs() < 1e-12);
+        assert_eq!(threshold_logit(0.5, 1.5), 1.5);
+        assert!(threshold_logit(1.0, 0.0).is_finite() && threshold_logit(0.0, 0.0).is_finite());
+    }
 }

@@ -170,7 +170,10 @@ fn panel(plugin: &Plugin, ctx: OfxImageEffectHandle, inst: OfxImageEffectHandle)
     let order = effect_of(ctx).param_set().order.lock().unwrap().clone();
     let at = |name: &str| order.iter().position(|n| n == name).unwrap_or_else(|| panic!("{name} not defined: {order:?}"));
     assert!(at("selectedObject") < at("obj1Group") && at("obj8Group") < at("outputMode"), "objects first: {order:?}");
-    assert!(at("outputMode") < at("threshold") && at("threshold") < at("softness") && at("softness") < at("edgeGroup"));
+    assert!(at("outputMode") < at("matteThreshold") && at("matteThreshold") < at("softness") && at("softness") < at("edgeGroup"));
+    // The logit threshold of earlier builds stays, hidden, for saved scripts.
+    let secret = |name: &str| matches!(Props::get(param(effect_of(ctx), name).props).unwrap().get_val("OfxParamPropSecret"), Some(Val::I(v)) if v[0] != 0);
+    assert!(secret("threshold") && !secret("matteThreshold"), "the legacy threshold is hidden");
     assert!(at("edgeGroup") < at("model") && at("model") < at("analyse") && at("analyse") < at("engineGroup"), "{order:?}");
     let e = effect_of(inst);
     let prop = |name: &str, key: &str| Props::get(param(e, name).props).unwrap().get_val(key);
@@ -888,6 +891,28 @@ fn aborted_render(plugin: &Plugin, inst: OfxImageEffectHandle) {
     println!("ofx_host: an aborted render failed quietly (no message); a frame the host cannot provide said: {msg}");
 }
 
+/// Threshold is the network's confidence (0–1), the hidden legacy logit offset added: with
+/// the test engine's logits of ±8 (confidence 0.9997 inside), the matte-only output keeps
+/// its matte at 0.5 and at 0.999 (logit 6.9), is empty at 0.9999 (logit 9.2), and a saved
+/// script's offset of 9 with 0.5 empties it too.
+fn threshold_units(plugin: &Plugin, inst: OfxImageEffectHandle, t: f64) {
+    let e = effect_of(inst);
+    let inside = |confidence: f64, offset: f64| -> usize {
+        *param(e, "matteThreshold").value.lock().unwrap() = vec![confidence];
+        *param(e, "threshold").value.lock().unwrap() = vec![offset];
+        assert_eq!(render(plugin, inst, t), kOfxStatOK, "{:?}", last_message());
+        let out = e.clip("Output").and_then(|c| c.output(t)).unwrap();
+        out.chunks(4).filter(|px| px[3] > 0.5).count()
+    };
+    let base = inside(0.5, 0.0);
+    assert!(base > 0, "no matte at the default threshold");
+    assert_eq!(inside(0.999, 0.0), base, "confidence 0.999 is below the box's");
+    assert_eq!(inside(0.9999, 0.0), 0, "confidence 0.9999 is above the box's");
+    assert_eq!(inside(0.5, 9.0), 0, "the legacy offset adds to the threshold");
+    assert_eq!(inside(0.5, 0.0), base);
+    println!("ofx_host: Threshold in confidence: {base} pixels inside at 0.5 and 0.999, none at 0.9999 or with a legacy offset of 9");
+}
+
 fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     let null = std::ptr::null_mut();
     let mut junk = [0u64; 8];
@@ -961,6 +986,7 @@ fn plugin_lifecycle_through_the_test_host() {
     edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);
     aborted_render(&plugin, inst);
+    threshold_units(&plugin, inst, 6.0);
     error_paths(&plugin, inst);
     destroy_and_unload(&plugin, inst);
     drop(plugin);
