@@ -6,6 +6,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# The suite needs room: the venv (5.5 GiB), generated fixtures (about 10 GiB) and the debug
+# build (10-20 GiB). Say so up front rather than failing later with "No space left on device".
+free_kib=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "${free_kib:-0}" -lt $((30 * 1024 * 1024)) ]; then
+  echo "test.sh: warning: only $((free_kib / 1024 / 1024)) GiB free under $root; the suite needs about 30 GiB" >&2
+fi
 bash scripts/setup.sh --reference
 source scripts/env.sh
 cargo build --workspace --all-targets --locked
