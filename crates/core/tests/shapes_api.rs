@@ -86,10 +86,10 @@ fn mattes_become_animated_shapes_within_the_tolerance() {
         let iou = raster::iou(&cover, logits);
         assert!(iou >= 0.99, "frame {f}: IoU {iou}");
     }
-    // The points travel with the blob: what they move along the outline is small next to
-    // the blob's motion (4 px a frame and a turn).
+    // The points travel with the blob (4 px a frame and a turn) smoothly: their frame-to-frame
+    // acceleration is a small part of their motion.
     let m = metrics::motion(&shapes[0]);
-    assert!(m.moved_px > 2.0 && m.slide_px < 0.8 * m.moved_px, "{m:?}");
+    assert!(m.moved_px > 3.0 && m.jitter_px < 0.25 * m.moved_px, "{m:?}");
 }
 
 #[test]

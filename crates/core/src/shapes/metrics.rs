@@ -7,7 +7,9 @@
 //! outline have `moved` close to `contour`; points that swim have a large `slide`. The
 //! outline's own motion along itself (an edge translating along its length) also counts
 //! as `slide`: no measure on outlines alone can tell it from swimming, so `slide` is an
-//! upper bound of the swimming.
+//! upper bound of the swimming. `jitter`, the second difference `|p(t+1) − 2·p(t) +
+//! p(t−1)|` over three consecutive frames, is what smooth motion keeps small whatever its
+//! direction: a point that shakes back and forth along the outline shows there.
 use super::fit::bezier;
 use super::{Shape, ShapeKey, Vec2};
 
@@ -22,6 +24,9 @@ pub struct Motion {
     pub moved_px: f64,
     pub contour_px: f64,
     pub slide_px: f64,
+    /// Point-and-frame triples measured for `jitter_px`.
+    pub triples: usize,
+    pub jitter_px: f64,
 }
 
 impl Motion {
@@ -32,11 +37,15 @@ impl Motion {
             return Motion::default();
         }
         let w = |a: f64, b: f64| (a * self.samples as f64 + b * o.samples as f64) / n as f64;
+        let t = self.triples + o.triples;
+        let jitter = if t == 0 { 0.0 } else { (self.jitter_px * self.triples as f64 + o.jitter_px * o.triples as f64) / t as f64 };
         Motion {
             samples: n,
             moved_px: w(self.moved_px, o.moved_px),
             contour_px: w(self.contour_px, o.contour_px),
             slide_px: w(self.slide_px, o.slide_px),
+            triples: t,
+            jitter_px: jitter,
         }
     }
 }
@@ -84,8 +93,22 @@ pub fn motion(shape: &Shape) -> Motion {
     if n == 0 {
         return Motion::default();
     }
+    let (mut triples, mut jitter) = (0usize, 0.0);
+    for w in shape.keys.windows(3) {
+        for ((a, b), c) in w[0].points.iter().zip(&w[1].points).zip(&w[2].points) {
+            triples += 1;
+            jitter += (c.pos[0] - 2.0 * b.pos[0] + a.pos[0]).hypot(c.pos[1] - 2.0 * b.pos[1] + a.pos[1]);
+        }
+    }
     let k = n as f64;
-    Motion { samples: n, moved_px: moved / k, contour_px: contour / k, slide_px: slide / k }
+    Motion {
+        samples: n,
+        moved_px: moved / k,
+        contour_px: contour / k,
+        slide_px: slide / k,
+        triples,
+        jitter_px: if triples == 0 { 0.0 } else { jitter / triples as f64 },
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +144,11 @@ mod tests {
         };
         let m = motion(&shape(vec![circle(0.0), circle(1.0 / 50.0)]));
         assert!((m.moved_px - 1.0).abs() < 0.01 && m.slide_px > 0.99 && m.contour_px < 0.1, "{m:?}");
+        // Sliding on at the same pace is smooth (only the turn: 50 · (1/50)² = 0.02 px);
+        // sliding back is a 2 px jerk.
+        let m = motion(&shape(vec![circle(0.0), circle(1.0 / 50.0), circle(2.0 / 50.0)]));
+        assert!(m.triples == 64 && (m.jitter_px - 0.02).abs() < 1e-3, "{m:?}");
+        let m = motion(&shape(vec![circle(0.0), circle(1.0 / 50.0), circle(0.0)]));
+        assert!((m.jitter_px - 2.0).abs() < 0.01, "{m:?}");
     }
 }

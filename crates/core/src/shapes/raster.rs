@@ -54,9 +54,18 @@ pub fn rasterise<'a>(shapes: impl IntoIterator<Item = &'a Shape>, frame: i64, wi
 
 /// Intersection over union of `coverage >= 0.5` and `logit > 0` (1 when both are empty).
 pub fn iou(coverage: &[f32], logits: &[f32]) -> f64 {
+    iou_of(coverage, logits.iter().map(|&l| l > 0.0))
+}
+
+/// Intersection over union of `coverage >= 0.5` and `mask` (1 when both are empty).
+pub fn iou_mask(coverage: &[f32], mask: &[bool]) -> f64 {
+    iou_of(coverage, mask.iter().copied())
+}
+
+fn iou_of(coverage: &[f32], mask: impl Iterator<Item = bool>) -> f64 {
     let (mut inter, mut union) = (0usize, 0usize);
-    for (&c, &l) in coverage.iter().zip(logits) {
-        let (a, b) = (c >= 0.5, l > 0.0);
+    for (&c, b) in coverage.iter().zip(mask) {
+        let a = c >= 0.5;
         inter += (a && b) as usize;
         union += (a || b) as usize;
     }

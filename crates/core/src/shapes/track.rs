@@ -9,7 +9,7 @@
 //! disappears) ends its shape; what follows starts a new one. Holes continue by the same
 //! rule on their pixels, and only inside an outline that continues.
 use super::contour::{signed_area, trace};
-use super::regions::Regions;
+use super::regions::{Component, Regions};
 use super::{Note, ShapeKind, ShapeSettings, Vec2};
 
 /// Share of each region that must lie in the other for a shape to continue.
@@ -102,20 +102,12 @@ impl Tracker {
                 None => self.start(ShapeKind::Outline, None, frame, outer.points.clone()),
             };
             islands.push(Kept { label: c.label, area: c.area, track, island: k });
-            // Holes: the island's counter-clockwise loops around a large enough hole.
-            let mut own: Vec<(usize, &super::contour::Loop)> = loops
-                .iter()
-                .filter(|l| l.signed_area() < 0.0 && l.outside != 0)
-                .filter_map(|l| {
-                    let hole = &regions.background_info[l.outside as usize - 1];
-                    (regions.hole_parent[l.outside as usize - 1] == Some(c.label) && hole.area >= self.settings.min_hole_area)
-                        .then_some((hole.area, l))
-                })
-                .collect();
-            own.sort_by(|a, b| b.0.cmp(&a.0));
-            own.truncate(self.settings.max_holes);
-            for (area, l) in own {
-                hole_candidates.push((islands.len() - 1, l.outside, area, l.points.clone()));
+            // Holes: the island's counter-clockwise loops around the holes kept.
+            let cut = select_holes(&regions, c.label, &self.settings);
+            for hole in cut {
+                if let Some(l) = loops.iter().find(|l| l.signed_area() < 0.0 && l.outside == hole.label) {
+                    hole_candidates.push((islands.len() - 1, hole.label, hole.area, l.points.clone()));
+                }
             }
         }
         let hole_kept: Vec<Kept> = hole_candidates.iter().map(|&(island, label, area, _)| Kept { label, area, track: 0, island }).collect();
@@ -152,44 +144,79 @@ impl Tracker {
 
     /// The islands kept on a frame (largest first), with notes for an empty matte and for
     /// islands dropped.
-    fn choose_islands(&self, frame: i64, regions: &Regions, notes: &mut Vec<Note>) -> Vec<super::regions::Component> {
+    fn choose_islands(&self, frame: i64, regions: &Regions, notes: &mut Vec<Note>) -> Vec<Component> {
         let s = &self.settings;
         let total: usize = regions.island_info.iter().map(|c| c.area).sum();
         if total == 0 {
             self.note(notes, frame, "empty matte: no shape on this frame".into());
             return Vec::new();
         }
-        let mut islands: Vec<_> = regions.island_info.clone();
-        islands.sort_by(|a, b| b.area.cmp(&a.area).then(a.label.cmp(&b.label)));
-        let (big, small): (Vec<_>, Vec<_>) = islands.into_iter().partition(|c| c.area >= s.min_island_area);
+        let (kept, small, over) = select_islands(regions, s);
         if !small.is_empty() {
             let px: usize = small.iter().map(|c| c.area).sum();
             let text = format!("{} island(s) under {} pixels dropped ({px} pixels)", small.len(), s.min_island_area);
-            self.note(notes, frame, if big.is_empty() { format!("{text}: no shape on this frame") } else { text });
+            self.note(notes, frame, if kept.is_empty() { format!("{text}: no shape on this frame") } else { text });
         }
-        if big.len() > s.max_islands {
-            let dropped = &big[s.max_islands..];
-            let px: usize = dropped.iter().map(|c| c.area).sum();
+        if !over.is_empty() {
+            let px: usize = over.iter().map(|c| c.area).sum();
             self.note(
                 notes,
                 frame,
                 format!(
                     "{} islands, more than the limit of {}: kept the {} largest; the {} dropped hold {px} pixels ({:.2} % of the matte)",
-                    big.len(),
+                    kept.len() + over.len(),
                     s.max_islands,
                     s.max_islands,
-                    dropped.len(),
+                    over.len(),
                     100.0 * px as f64 / total as f64
                 ),
             );
         }
-        big.into_iter().take(s.max_islands).collect()
+        kept
     }
 
     /// Every shape's outlines, in the order they started.
     pub fn finish(self) -> Vec<LoopTrack> {
         self.tracks
     }
+}
+
+/// The islands of a frame: those kept (the largest, at most `max_islands`, of at least
+/// `min_island_area` pixels), those too small, and those over the limit.
+fn select_islands(regions: &Regions, s: &ShapeSettings) -> (Vec<Component>, Vec<Component>, Vec<Component>) {
+    let mut islands: Vec<Component> = regions.island_info.clone();
+    islands.sort_by(|a, b| b.area.cmp(&a.area).then(a.label.cmp(&b.label)));
+    let (mut big, small): (Vec<_>, Vec<_>) = islands.into_iter().partition(|c| c.area >= s.min_island_area);
+    let over = big.split_off(big.len().min(s.max_islands));
+    (big, small, over)
+}
+
+/// The holes of island `label` that become hole shapes: at least `min_hole_area` pixels,
+/// the `max_holes` largest.
+fn select_holes<'a>(regions: &'a Regions, label: u32, s: &ShapeSettings) -> Vec<&'a Component> {
+    let mut holes: Vec<&Component> = regions.holes_of(label).filter(|h| h.area >= s.min_hole_area).collect();
+    holes.sort_by(|a, b| b.area.cmp(&a.area).then(a.label.cmp(&b.label)));
+    holes.truncate(s.max_holes);
+    holes
+}
+
+/// The matte a frame's shapes stand for (`width × height`, row-major): the kept islands
+/// with their small (or too many) holes filled and their kept holes cut. Comparing the
+/// rasterised shapes with it measures the curve fitting alone; comparing with the matte
+/// adds what the island and hole limits leave out.
+pub fn kept_matte(logits: &[f32], width: usize, height: usize, s: &ShapeSettings) -> Vec<bool> {
+    let regions = Regions::new(logits, width, height);
+    let (kept, _, _) = select_islands(&regions, s);
+    let mut island = vec![false; regions.island_info.len() + 1];
+    let mut filled = vec![false; regions.background_info.len() + 1];
+    for c in &kept {
+        island[c.label as usize] = true;
+        let cut: Vec<u32> = select_holes(&regions, c.label, s).iter().map(|h| h.label).collect();
+        for h in regions.holes_of(c.label) {
+            filled[h.label as usize] = !cut.contains(&h.label);
+        }
+    }
+    regions.islands.iter().zip(&regions.background).map(|(&i, &b)| island[i as usize] || filled[b as usize]).collect()
 }
 
 /// For each region of `cur` (kept, by index), the index of the region of `prev` it
