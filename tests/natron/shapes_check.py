@@ -13,11 +13,20 @@ does, in a work folder:
 3. a Natron script that runs shapes.py (one Roto node per object) and writes each node's
    alpha as PFM over the project's format (Natron's Roto writes alpha only: red is switched
    on and premultiplied, so red = alpha), rendered by NatronRenderer over the whole range;
-4. every pixel of the plate's region of each render against the command line's raster:
-   |Natron - ours| <= --tolerance (anti-aliasing differs: Natron's Roto fills through cairo,
-   ours through tiny-skia; a shape one pixel off or a missing hole differs by up to 1), and
-   Natron's alpha >= 0.5 against the matte (logit > 0) as an IoU, printed per object.
-Exits non-zero on any difference above the tolerance or any NatronRenderer failure.
+4. every pixel of the plate's region of each render against the command line's raster. The
+   two anti-alias differently: ours is the area each pixel has inside the curves
+   (tiny-skia), Natron 2.5's Roto edges are hard (on the bedroom check, 88 of 518,400 pixels
+   of a frame had a value strictly between 0 and 1). So the tolerance is stated in two parts:
+   - every pixel with no edge of our shapes within one pixel (our coverage the same over its
+     3x3 neighbourhood) must equal ours within 1/255 (a shape off by a pixel, a hole not
+     cut, a shape drawn on a frame where it does not exist all fail here);
+   - on the pixels along the edges, the two thresholded at 0.5 must have an IoU of at least
+     --edge-iou (0.995) per object over the range (the edge pixels that differ and by how
+     much are printed);
+   and nothing may be drawn more than 2 px outside the plate's region (1/255; where the matte
+   touches the plate's border the curves may pass up to the fit tolerance beyond it). Natron's alpha >= 0.5 against
+   the matte (logit > 0) is printed as an IoU per object.
+Exits non-zero on any failure of these or of NatronRenderer.
 """
 import argparse
 import os
@@ -27,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check import parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
@@ -68,7 +78,8 @@ def main():
     ap.add_argument("--count", type=int, default=6)
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--object", action="append", required=True)
-    ap.add_argument("--tolerance", type=float, default=0.5, help="largest |Natron - ours| allowed at a pixel")
+    ap.add_argument("--tolerance", type=float, default=1 / 255, help="largest |Natron - ours| away from edges")
+    ap.add_argument("--edge-iou", type=float, default=0.995, help="least IoU of Natron >= 0.5 and ours >= 0.5")
     ap.add_argument("--python-path", default="/usr/lib/python3/dist-packages")
     ap.add_argument("--work", type=Path, required=True)
     args = ap.parse_args()
@@ -105,7 +116,8 @@ def main():
     last = len(sources) - 1
     cmd = [args.natron_renderer]
     for node in nodes.values():
-        cmd += ["-w", f"Write_{node}", f"0-{last}"]
+        cmd += ["-w", f"Write_{node}"]
+    cmd.append(f"0-{last}")  # one frame range for every writer
     start = time.monotonic()
     log = work / "natron.log"
     with open(log, "w") as f:
@@ -119,10 +131,12 @@ def main():
     elif rc != 0 or "Traceback" in text or "Rendering Failed" in text:
         sys.exit(f"NatronRenderer failed ({rc}); log {log}:\n{text[-4000:]}")
     print(f"NatronRenderer: {len(nodes)} Roto node(s) from shapes.py, frames 0-{last} in {time.monotonic() - start:.1f} s")
-    worst = 0.0
+    failures = []
     for name, node in nodes.items():
-        inter = union = 0
-        diffs = []
+        inter = union = edge_inter = edge_union = 0
+        away_worst = 0.0
+        away_count = edge_count = edge_differ = 0
+        edge_max = 0.0
         for t in range(len(sources)):
             rendered = read_pfm(out / node / f"{t:05d}.pfm")
             ours = np.load(work / "raster" / name / f"{t:05d}.npy")
@@ -131,23 +145,36 @@ def main():
             if fw < w or fh < h:
                 sys.exit(f"{name} frame {t}: Natron rendered {fw}x{fh}, smaller than the {w}x{h} plate")
             theirs = rendered[fh - h:, :w, 0]
-            # Nothing may be drawn outside the plate's region either.
-            outside = np.abs(rendered[: fh - h, :, 0]).max(initial=0.0), np.abs(rendered[:, w:, 0]).max(initial=0.0)
-            if max(outside) > args.tolerance:
-                sys.exit(f"{name} frame {t}: Natron drew {max(outside):.3f} outside the plate's region")
+            # Where the matte touches the plate's border the curves may pass up to the fit
+            # tolerance (1 px) beyond it: beyond 2 px nothing may be drawn.
+            outside = max(np.abs(rendered[: fh - h - 2, :, 0]).max(initial=0.0), np.abs(rendered[:, w + 2:, 0]).max(initial=0.0))
+            if outside > args.tolerance:
+                failures.append(f"{name} frame {t}: Natron drew {outside:.3f} more than 2 px outside the plate's region")
             d = np.abs(theirs - ours)
-            diffs.append(d)
+            away = ndimage.minimum_filter(ours, 3, mode="nearest") == ndimage.maximum_filter(ours, 3, mode="nearest")
+            away_count += int(away.sum())
+            away_worst = max(away_worst, float(d[away].max(initial=0.0)))
+            edge = ~away
+            edge_count += int(edge.sum())
+            edge_differ += int((edge & (d > 0.5)).sum())
+            edge_max = max(edge_max, float(d[edge].max(initial=0.0)))
+            a, b = theirs >= 0.5, ours >= 0.5
+            edge_inter += int((a & b).sum())
+            edge_union += int((a | b).sum())
             matte = np.load(work / "logits" / name / f"{t:05d}.npy") > 0
-            inside = theirs >= 0.5
-            inter += int((inside & matte).sum())
-            union += int((inside | matte).sum())
-        d = np.stack(diffs)
-        worst = max(worst, float(d.max()))
-        print(f"{name}: every pixel of {len(sources)} frames: |Natron - ours| max {d.max():.4f}, mean {d.mean():.2e}, "
-              f"pixels over 0.1: {int((d > 0.1).sum())} of {d.size} (tolerance {args.tolerance}); "
-              f"IoU of Natron's alpha >= 0.5 against the matte: {inter / max(union, 1):.4f}")
-    if worst > args.tolerance:
-        sys.exit(f"shapes check FAILED: a pixel differs by {worst:.4f} > {args.tolerance}")
+            inter += int((a & matte).sum())
+            union += int((a | matte).sum())
+        edge_iou = edge_inter / max(edge_union, 1)
+        print(f"{name}: {len(sources)} frames: {away_count} pixels away from edges, |Natron - ours| max {away_worst:.4f} "
+              f"(tolerance {args.tolerance:.4f}); {edge_count} edge pixels, |Natron - ours| max {edge_max:.3f}, "
+              f"{edge_differ} over 0.5; IoU of the two at 0.5 {edge_iou:.4f} (at least {args.edge_iou}); "
+              f"IoU of Natron's alpha >= 0.5 against the matte {inter / max(union, 1):.4f}")
+        if away_worst > args.tolerance:
+            failures.append(f"{name}: a pixel away from the edges differs by {away_worst:.4f}")
+        if edge_iou < args.edge_iou:
+            failures.append(f"{name}: IoU {edge_iou:.4f} of Natron's and our shapes at 0.5, below {args.edge_iou}")
+    if failures:
+        sys.exit("shapes check FAILED:\n" + "\n".join(failures))
     print("shapes check passed")
 
 

@@ -134,7 +134,11 @@ fn the_writers_hold_every_shape_and_key() {
     let py = shapes::natron::script(&set);
     assert!(py.contains("NODES = [(\"SamuraiRoto_blob\", \"blob\")]"), "{}", &py[..400]);
     assert_eq!(py.matches("(\"SamuraiRoto_blob\", ").count(), 1 + set.objects[0].shapes.len());
-    assert!(py.contains("eMergeStencil") && py.contains("setActivated(first - 1, False)"));
+    assert!(
+        py.contains("eMergeStencil")
+            && py.contains("getFeatherDistanceParam().setValue(0.0)")
+            && py.contains("bezier.setOpacity(0.0, first - 1)")
+    );
     let keys: usize = set.objects[0].shapes.iter().map(|s| s.keys.len() * s.point_count()).sum();
     assert_eq!(py.lines().filter(|l| l.starts_with("        [(")).map(|l| l.matches("), (").count() + 1).sum::<usize>(), keys);
     // Nuke: braces balance, one curvegroup per outline, six key times on the long shape.

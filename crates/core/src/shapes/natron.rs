@@ -7,8 +7,11 @@
 //! Coordinates are Natron's canonical ones (origin bottom-left, y up): `Y = H - y`. Each
 //! control point is keyed on every frame of its shape with its left (incoming) and right
 //! (outgoing) handles, absolute; the feather points are set to the same values (no
-//! feather). A shape that does not exist on every frame of the export is switched off
-//! (*activated*, a stepped key) outside its frames. A hole is composited with the
+//! feather: the feather distance is set to 0, Natron's default being 1.5 px). A shape that
+//! does not exist on every frame of the export is switched off outside its frames by
+//! opacity keys (0 on the frame before its first and after its last, 1 on those): with
+//! life time *Custom*, keys of *Activated* that start off did not take effect in
+//! NatronRenderer 2.5 (tried), opacity keys did. A hole is composited with the
 //! *stencil* operator (`B·(1 − a)`). Natron inserts each new Bezier at the top of its
 //! layer, above those made before, so creating the shapes in drawing order draws them in
 //! that order.
@@ -98,12 +101,15 @@ pub fn script(set: &ShapeSet) -> String {
                 bezier.setPointAtIndex(i, first + k, *p)
                 bezier.setFeatherPointAtIndex(i, first + k, *p)
         last = first + len(keys) - 1
+        # No feather (Natron's default is 1.5 px): the shape's edge is the outline.
+        bezier.getFeatherDistanceParam().setValue(0.0)
+        # Drawn only on its own frames: opacity keys 0 outside, 1 inside (integer frames).
         if first > FIRST_FRAME:
-            bezier.setActivated(first - 1, False)
-            bezier.setActivated(first, True)
+            bezier.setOpacity(0.0, first - 1)
+            bezier.setOpacity(1.0, first)
         if last < LAST_FRAME:
-            bezier.setActivated(last, True)
-            bezier.setActivated(last + 1, False)
+            bezier.setOpacity(1.0, last)
+            bezier.setOpacity(0.0, last + 1)
         if hole:
             bezier.setCompositingOperator(NatronEngine.Natron.MergingFunctionEnum.eMergeStencil)
     return nodes
