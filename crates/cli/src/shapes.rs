@@ -11,7 +11,7 @@ use samurai_core::shapes::{self, animate, metrics, raster, Note, ObjectShapes, S
 use samurai_core::track_cache::TrackCache;
 use samurai_engine::tracker::{FolderSource, FrameSource};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ShapesArgs {
@@ -191,25 +191,11 @@ fn selection(args: &ShapesArgs, inventory: &BTreeMap<String, Vec<i64>>) -> Resul
 }
 
 fn write_output(args: &ShapesArgs, set: &ShapeSet, frames: &FolderSource) -> Result<Vec<PathBuf>> {
-    let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let write = |path: &Path, text: String| std::fs::write(path, text).with_context(|| format!("--out {}", path.display()));
-    match ext.as_str() {
-        "json" => write(&args.out, shapes::json::to_string(set)).map(|_| vec![args.out.clone()]),
-        "py" => write(&args.out, shapes::natron::script(set)).map(|_| vec![args.out.clone()]),
-        "nk" => write(&args.out, shapes::nuke::script(set)).map(|_| vec![args.out.clone()]),
-        "svg" => {
-            let stem = args.out.with_extension("");
-            let mut written = Vec::new();
-            for frame in set.first_frame..=set.last_frame {
-                let plate = usize::try_from(frame).ok().and_then(|i| frames.path(i)).and_then(|p| std::fs::canonicalize(p).ok());
-                let path = PathBuf::from(format!("{}.{frame:05}.svg", stem.display()));
-                write(&path, shapes::svg::frame_svg(set, frame, plate.as_ref().and_then(|p| p.to_str())))?;
-                written.push(path);
-            }
-            Ok(written)
-        }
-        other => bail!("--out {}: unknown format '{other}' (expected .nk, .py, .svg or .json)", args.out.display()),
-    }
+    let plate = |frame: i64| {
+        let path = usize::try_from(frame).ok().and_then(|i| frames.path(i)).and_then(|p| std::fs::canonicalize(p).ok())?;
+        path.to_str().map(str::to_owned)
+    };
+    shapes::output::write(set, &args.out, &plate).with_context(|| format!("--out {}", args.out.display()))
 }
 
 pub fn shapes(args: &ShapesArgs) -> Result<()> {

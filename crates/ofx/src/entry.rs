@@ -144,6 +144,12 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
         suites::clear_persistent(inst.effect);
         return Ok(sys::kOfxStatOK);
     }
+    if name == params::EXPORT_SHAPES.id {
+        let done = crate::export_shapes::export_shapes(inst, time)?;
+        tracing::info!("{done}");
+        suites::clear_persistent(inst.effect);
+        return Ok(sys::kOfxStatOK);
+    }
     Ok(sys::kOfxStatReplyDefault)
 }
 

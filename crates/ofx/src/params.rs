@@ -53,6 +53,8 @@ defs! {
     BAND = "edgeBand", "Band width", "How far around the matte's uncertain edge refinement may move it, in plate pixels at full resolution. Widen for hair and motion blur, narrow for hard edges.";
     DECONTAMINATE = "edgeDecontaminate", "Decontaminate", "Premultiplied foreground output: estimate the foreground's own colours in the edge, removing the background that shows through soft and thin edges.";
     TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
+    SHAPES_FILE = "shapesFile", "Shapes file", "Where Export shapes writes the objects' animated Bezier shapes: .nk (a Nuke Roto node), .py (a Natron script making a Roto node per object), .svg (one file per frame) or .json.";
+    EXPORT_SHAPES = "exportShapes", "Export shapes", "Track the whole frame range (as Analyse) and write every object's mattes as animated Bezier shapes to the Shapes file.";
 }
 
 /// Per-object parameter IDs: `obj{N}{suffix}` with N in 1..=8.
@@ -236,7 +238,9 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     define_tuning(ps)?;
     def(ps, n::kOfxParamTypePushButton, ANALYSE, None)?;
     def(ps, n::kOfxParamTypePushButton, CLEAR_CACHE, None)?;
-    file_path(ps, TRACK_CACHE, false)
+    file_path(ps, TRACK_CACHE, false)?;
+    file_path(ps, SHAPES_FILE, false)?;
+    def(ps, n::kOfxParamTypePushButton, EXPORT_SHAPES, None).map(|_| ())
 }
 
 fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {

@@ -30,8 +30,8 @@
 //!   outline's own motion (the jitter figures).
 //! - [`raster`]: shapes rasterised back (anti-aliased coverage), for the IoU against the
 //!   matte and for the Natron check.
-//! - Writers: [`json`], [`svg`], [`natron`] (a Python script making a Roto node) and
-//!   [`nuke`] (a `.nk` Roto node).
+//! - Writers: [`json`], [`svg`], [`natron`] (a Python script making a Roto node per
+//!   object) and [`nuke`] (a `.nk` Roto node); [`output`] picks one by file extension.
 //!
 //! Coordinates are plate pixels with the origin at the top-left corner and y down (pixel
 //! `(i, j)` covers `[i, i+1) × [j, j+1)`); the Natron and Nuke writers flip y (their
@@ -43,6 +43,7 @@ pub mod json;
 pub mod metrics;
 pub mod natron;
 pub mod nuke;
+pub mod output;
 pub mod raster;
 pub mod regions;
 pub mod svg;
