@@ -176,11 +176,11 @@ pub fn animate_tracks(object: &str, tracks: &[LoopTrack], settings: &ShapeSettin
                     frame: s.first_frame(),
                     object: object.to_owned(),
                     text: format!(
-                        "shape {} keeps {} points (the limit) and is up to {:.2} px from its matte, above the tolerance of {} px",
+                        "shape {} is up to {:.2} px from its matte on some frame, above the tolerance of {} px ({} points, the limit)",
                         s.name,
-                        s.point_count(),
                         s.max_error_px,
-                        settings.tolerance_px
+                        settings.tolerance_px,
+                        s.point_count()
                     ),
                 });
             }
