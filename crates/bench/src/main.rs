@@ -368,6 +368,7 @@ fn io_stages(frames: &PathBuf, image_size: u32, repeat: usize) -> Result<String>
             threads: 0,
             queue: 1,
             refine: None,
+            layers: false,
         };
         time(repeat, || write_frame(&options, 0, &low).expect("write"))
     };

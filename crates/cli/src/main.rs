@@ -5,6 +5,7 @@
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
 //! - `track`: mattes for every frame from keyframe boxes (the main job).
 //! - `refine`: edge refinement of a coarse matte at the plate's resolution.
+//! - `shapes`: mattes as animated Bezier shapes for a Roto node (Nuke, Natron, SVG, JSON).
 //! - `doctor`: versions, CPU, CUDA, model folders, glibc, and whether the plugin's helper
 //!   starts: what a support request needs.
 //! - `serve`: what `samurai-roto-helper` runs, the OpenFX plugin's helper process (started
@@ -14,6 +15,7 @@ mod doctor;
 mod download;
 mod prompts;
 mod refine;
+mod shapes;
 mod track;
 
 use anyhow::Result;
@@ -42,6 +44,8 @@ enum Command {
     Track(track::TrackArgs),
     /// Refine a coarse matte's edges at the plate's resolution (and decontaminate colours).
     Refine(refine::RefineArgs),
+    /// Mattes as animated Bezier shapes: a Nuke .nk, a Natron .py, SVGs or JSON.
+    Shapes(shapes::ShapesArgs),
     /// What a support request needs: versions, CPU, CUDA, model folders, glibc, and
     /// whether the plugin's helper starts (exit 0 when it does).
     Doctor(doctor::DoctorArgs),
@@ -66,6 +70,7 @@ fn main() {
             Command::Inspect(args) => commands::inspect(&args),
             Command::Track(args) => track::track(&args),
             Command::Refine(args) => refine::refine(&args),
+            Command::Shapes(args) => shapes::shapes(&args),
             Command::Doctor(args) => doctor::doctor(&args),
             Command::Serve => serve(),
         }

@@ -62,6 +62,10 @@ pub struct TrackArgs {
     /// Matte file format: png (8-bit 0/255) or exr (half float 0/1).
     #[arg(long, default_value = "png")]
     pub format: String,
+    /// With --format exr: one multi-layer EXR per frame, OUT/NNNNN.exr, with a half-float
+    /// channel NAME.A per object and ID (the node's ID matte), instead of OUT/NAME/ files.
+    #[arg(long)]
+    pub layers: bool,
     /// Also write float32 logits at the clip's resolution: DIR/NAME/NNNNN.npy.
     #[arg(long)]
     pub logits: Option<PathBuf>,
@@ -154,6 +158,9 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         "exr" => true,
         other => bail!("--format '{other}': expected png or exr"),
     };
+    if args.layers && !write_exr {
+        bail!("--layers needs --format exr (one multi-layer EXR per frame)");
+    }
     let refine = crate::refine::settings(&args.refine, args.band, false)?;
     let source = FolderSource::open(&args.frames)?;
     let keyframes = combine(&prompts, source.frame_size())?;
@@ -216,6 +223,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         threads: writers,
         queue: 2 * writers.max(1),
         refine: (refine.mode != RefineMode::Off).then(|| Refinement { settings: refine, frames: paths }),
+        layers: args.layers,
     });
     let started = std::time::Instant::now();
     let mut tracked = Ok(());

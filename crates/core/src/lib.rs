@@ -9,6 +9,7 @@
 //!   at the frame's resolution, bit-identical to the libtorch path;
 //! - [`refine`]: edge refinement at plate resolution (guided filter, closed-form matting)
 //!   and colour decontamination, pure Rust;
+//! - [`shapes`]: mattes to animated Bezier shapes (Nuke, Natron, SVG, JSON);
 //! - [`models`]: where SAM 2.1 models come from (sizes, files, folders, address);
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels;
@@ -24,6 +25,7 @@ pub mod prompt;
 pub mod protocol;
 pub mod refine;
 pub mod settings;
+pub mod shapes;
 pub mod shm;
 pub mod track_cache;
 

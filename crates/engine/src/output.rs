@@ -51,6 +51,9 @@ pub struct WriterOptions {
     pub queue: usize,
     /// Edge refinement: soft refined alpha instead of the thresholded matte.
     pub refine: Option<Refinement>,
+    /// One multi-layer EXR per frame, `OUT/NNNNN.exr` (a `NAME.A` channel per object and
+    /// `ID`), instead of a file per object and frame.
+    pub layers: bool,
 }
 
 /// `track --refine`: each matte refined against its frame (`samurai_core::refine`), written
@@ -158,10 +161,14 @@ pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> 
     let (w, h) = (options.frame_size.0 as usize, options.frame_size.1 as usize);
     low.validate().map_err(|e| Error::invalid("output", format!("frame {frame}: {e}")))?;
     let mut plate = None;
+    // With `layers`: each object's (name, alpha, value the ID matte compares).
+    let mut layers: Vec<(String, Vec<f32>, Vec<f32>)> = Vec::new();
     for (name, logits) in finish_frame(low, options.frame_size, options.non_overlap) {
         let context = |e: Error| Error::invalid("output", format!("frame {frame}, object {name}: {e}"));
         let dir = options.out.join(&name);
-        std::fs::create_dir_all(&dir).map_err(|e| context(Error::io(&dir, e)))?;
+        if !options.layers {
+            std::fs::create_dir_all(&dir).map_err(|e| context(Error::io(&dir, e)))?;
+        }
         if let Some(r) = &options.refine {
             let plate = match &mut plate {
                 Some(p) => p,
@@ -174,9 +181,16 @@ pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> 
             if let Some(why) = refined.stats.outcome.warning() {
                 tracing::warn!("frame {frame}, object {name}: edge not refined, the coarse matte is kept: {why}");
             }
-            let ext = if options.format == MatteFormat::Exr { "exr" } else { "png" };
-            let path = dir.join(format!("{frame:05}.{ext}"));
-            atomic_write(&path, |tmp| crate::image::write_alpha(tmp, &refined.alpha)).map_err(context)?;
+            if options.layers {
+                let alpha = refined.alpha.iter().copied().collect::<Vec<f32>>();
+                layers.push((name.clone(), alpha.clone(), alpha));
+            } else {
+                let ext = if options.format == MatteFormat::Exr { "exr" } else { "png" };
+                let path = dir.join(format!("{frame:05}.{ext}"));
+                atomic_write(&path, |tmp| crate::image::write_alpha(tmp, &refined.alpha)).map_err(context)?;
+            }
+        } else if options.layers {
+            layers.push((name.clone(), logits.iter().map(|&v| if v > 0.0 { 1.0 } else { 0.0 }).collect(), logits.clone()));
         } else {
             match options.format {
                 MatteFormat::Png => {
@@ -203,7 +217,36 @@ pub fn write_frame(options: &WriterOptions, frame: usize, low: &LowResFrame) -> 
             atomic_write(&path, |tmp| crate::image::write_npy_f32(tmp, &tensor)).map_err(context)?;
         }
     }
+    if options.layers {
+        let id = id_matte(&layers, options.refine.is_some());
+        let mut channels: Vec<(String, Vec<f32>)> = layers.into_iter().map(|(name, alpha, _)| (format!("{name}.A"), alpha)).collect();
+        channels.push(("ID".into(), id));
+        std::fs::create_dir_all(&options.out).map_err(|e| Error::io(&options.out, e))?;
+        let path = options.out.join(format!("{frame:05}.exr"));
+        atomic_write(&path, |tmp| crate::image::write_layers_exr(tmp, w, h, &channels))
+            .map_err(|e| Error::invalid("output", format!("frame {frame}: {e}")))?;
+    }
     Ok(())
+}
+
+/// The node's ID matte: at each pixel, the number (from 1, in object order) of the object
+/// with the largest value among those inside it (logit > 0, or refined alpha >= 0.5), the
+/// lower number on ties; 0 where no object is.
+fn id_matte(layers: &[(String, Vec<f32>, Vec<f32>)], refined: bool) -> Vec<f32> {
+    let n = layers.first().map_or(0, |l| l.2.len());
+    (0..n)
+        .map(|i| {
+            let mut best: Option<(usize, f32)> = None;
+            for (k, (_, _, values)) in layers.iter().enumerate() {
+                let v = values[i];
+                let inside = if refined { v >= 0.5 } else { v > 0.0 };
+                if inside && best.is_none_or(|(_, b)| v > b) {
+                    best = Some((k, v));
+                }
+            }
+            best.map_or(0.0, |(k, _)| (k + 1) as f32)
+        })
+        .collect()
 }
 
 /// The plate of `frame` for refinement: `H × W × 3`, the 8-bit RGB over 255.
@@ -249,6 +292,7 @@ mod tests {
             threads,
             queue: 2,
             refine: None,
+            layers: false,
         }
     }
 

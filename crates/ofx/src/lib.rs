@@ -21,6 +21,7 @@ pub mod describe;
 pub mod edge;
 pub mod engine;
 pub mod entry;
+pub mod export_shapes;
 pub mod gl;
 pub mod helper_engine;
 pub mod instance;

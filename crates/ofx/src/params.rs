@@ -54,6 +54,8 @@ defs! {
     BAND = "edgeBand", "Band width", "How far around the matte's uncertain edge refinement may move it, in plate pixels at full resolution. Widen for hair and motion blur, narrow for hard edges.";
     DECONTAMINATE = "edgeDecontaminate", "Decontaminate", "Premultiplied foreground output: estimate the foreground's own colours in the edge, removing the background that shows through soft and thin edges.";
     TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
+    SHAPES_FILE = "shapesFile", "Shapes file", "Where Export shapes writes the objects' animated Bezier shapes: .nk (a Nuke Roto node), .py (a Natron script making a Roto node per object), .svg (one file per frame) or .json.";
+    EXPORT_SHAPES = "exportShapes", "Export shapes", "Track the whole frame range (as Analyse) and write every object's mattes as animated Bezier shapes to the Shapes file.";
     ENGINE = "engineGroup", "Engine", "Where and how the network runs: device, precision, GPU memory, and SAMURAI's tuning. The defaults suit most shots.";
 }
 
@@ -242,6 +244,8 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     def(ps, n::kOfxParamTypePushButton, ANALYSE, None)?;
     def(ps, n::kOfxParamTypePushButton, CLEAR_CACHE, None)?;
     file_path(ps, TRACK_CACHE, false, None)?;
+    file_path(ps, SHAPES_FILE, false, None)?;
+    def(ps, n::kOfxParamTypePushButton, EXPORT_SHAPES, None)?;
     let g = def(ps, n::kOfxParamTypeGroup, ENGINE, None)?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
     let parent = Some(ENGINE.id);

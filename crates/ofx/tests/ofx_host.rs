@@ -939,6 +939,44 @@ fn error_paths(plugin: &Plugin, inst: OfxImageEffectHandle) {
     assert_eq!(effect::outstanding_images(), 0);
 }
 
+/// *Export shapes* with the test engine's box mattes: without a Shapes file it fails with a
+/// message; with a `.json` path it writes the object's shapes over the frame range (0-11),
+/// each frame's shapes within the IoU goal of the box (rasterised, against the box matte).
+fn export_shapes(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key]) {
+    use samurai_core::shapes::{json, raster};
+    let e = effect_of(inst);
+    let press = |t: f64| {
+        let a = args(&[
+            ("OfxPropType", sval("OfxTypeParameter")),
+            ("OfxPropName", sval("exportShapes")),
+            ("OfxPropChangeReason", sval("OfxChangeUserEdited")),
+            ("OfxPropTime", Val::D(vec![t])),
+        ]);
+        plugin.call("OfxActionInstanceChanged", eh(inst), a, std::ptr::null_mut())
+    };
+    assert_eq!(press(3.0), kOfxStatFailed, "Export shapes without a Shapes file");
+    let (persistent, text) = last_message();
+    assert!(persistent && text.contains("set Shapes file"), "{text:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shapes.json");
+    *param(e, "shapesFile").string.lock().unwrap() = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(press(3.0), kOfxStatOK, "Export shapes: {:?}", last_message());
+    let (persistent, msg) = last_message();
+    assert!(!persistent && msg.contains("exported 1 shape(s) of 1 object(s), frames 0-11"), "Export shapes reports what it wrote: {msg}");
+    let set = json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!((set.size, set.first_frame, set.last_frame), ((W as u32, H as u32), 0, 11));
+    let object = &set.objects[0];
+    for t in 0..=11 {
+        let host = expected_alpha(keys, t as f64);
+        // The export is top-down, the host's rows bottom-up.
+        let top_down: Vec<f32> = (0..H as usize).flat_map(|y| host[(H as usize - 1 - y) * W as usize..][..W as usize].to_vec()).collect();
+        let logits: Vec<f32> = top_down.iter().map(|&a| if a > 0.5 { 8.0 } else { -8.0 }).collect();
+        let iou = raster::iou(&raster::rasterise(&object.shapes, t, W as u32, H as u32), &logits);
+        assert!(iou >= 0.97, "frame {t}: IoU {iou} of the exported shapes against the box");
+    }
+    println!("ofx_host: Export shapes wrote {} shape(s) of {} over frames 0-11", object.shapes.len(), object.name);
+}
+
 fn destroy_and_unload(plugin: &Plugin, inst: OfxImageEffectHandle) {
     assert_eq!(plugin.call("OfxActionDestroyInstance", eh(inst), std::ptr::null_mut(), std::ptr::null_mut()), kOfxStatOK);
     assert!(matches!(effect_of(inst).props().get_val("OfxPropInstanceData"), Some(Val::P(v)) if v[0] == 0), "instance data not cleared");
@@ -982,6 +1020,7 @@ fn plugin_lifecycle_through_the_test_host() {
         check_output(effect_of(inst), &keys, t);
     }
     other_output_modes(&plugin, inst, &keys, 7.0);
+    export_shapes(&plugin, inst, &keys);
     keyframe_matte(&plugin, inst, 7.0);
     edge_group(&plugin, inst, &keys, 7.0);
     source_formats(&plugin, inst, &keys, 6.0);

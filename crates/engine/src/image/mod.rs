@@ -11,6 +11,7 @@
 //! * [`write_mask_png`] / [`write_npy_f32`] write results.
 mod decode;
 mod exr_io;
+mod exr_layers;
 mod resample;
 mod tensor;
 
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 pub use exr_io::{load_exr_srgb8, write_matte_exr};
+pub use exr_layers::write_layers_exr;
 pub use resample::resize_bicubic_pil;
 pub use tensor::{image_predictor_input_tensor, video_input_tensor, write_mask_png, write_npy_f32, PIXEL_MEAN, PIXEL_STD};
 
