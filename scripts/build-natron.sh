@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds a headless Natron (NatronRenderer, Natron 2.5), openfx-io's PNG and PFM reader /
-# writer plugins and openfx-misc's Roto and Merge plugins (Natron's Roto node renders its
-# shapes through them) from source on Debian 12, for `scripts/natron-check.sh`. Natron has no
+# Builds a headless Natron (NatronRenderer, Natron 2.5), openfx-io's PNG, PFM, EXR and OIIO
+# reader / writer plugins and openfx-misc's Roto, Merge and Shuffle plugins (Natron's Roto
+# node renders its shapes through the first two) from source on Debian 12, for
+# `scripts/natron-check.sh` and the other Natron checks. Natron has no
 # Debian package or PyPI wheel; this is how the plugin was checked in a real OFX host.
 #   scripts/build-natron.sh WORK_DIR [--gui]
 # WORK_DIR/src       Natron (branch RB-2.5) with its submodules libs/OpenFX and
@@ -16,9 +17,12 @@
 # out; where a mirror lacks it, the mirror's HEAD is used and a warning names both commits.
 # Results:
 #   WORK_DIR/build/Renderer/NatronRenderer
-#   WORK_DIR/io/{PNG,PFM}.ofx.bundle
-#   WORK_DIR/misc/{Roto,Merge}.ofx.bundle  (net.sf.openfx.RotoPlugin, net.sf.openfx.MergePlugin:
-#                                     without them Natron's Roto node cannot render)
+#   WORK_DIR/io/{PNG,PFM,EXR,OIIO}.ofx.bundle  (EXR: fr.inria.openfx.ReadEXR, deprecated, RGBA
+#                                     only; OIIO: fr.inria.openfx.ReadOIIO, Natron's EXR reader
+#                                     with layers, for scripts/natron-layers-check.sh)
+#   WORK_DIR/misc/{Roto,Merge,Shuffle}.ofx.bundle  (net.sf.openfx.RotoPlugin,
+#                                     net.sf.openfx.MergePlugin: without them Natron's Roto
+#                                     node cannot render; net.sf.openfx.ShufflePlugin)
 #   WORK_DIR/build/App/Natron        (with --gui: the GUI, about 7 more minutes; to run it
 #                                     headless: Xvfb, Mesa, DISPLAY, OFX_PLUGIN_PATH and
 #                                     PYTHONPATH=/usr/lib/python3/dist-packages)
@@ -31,7 +35,8 @@ $sudo apt-get install -y --no-install-recommends cmake g++ make pkg-config extra
   qtbase5-dev qtdeclarative5-dev libpyside2-dev libshiboken2-dev shiboken2 \
   python3-dev python3-pyside2.qtcore python3-pyside2.qtgui python3-pyside2.qtwidgets python3-qtpy \
   libclang-common-14-dev llvm-14 libboost-serialization-dev libcairo2-dev libfontconfig-dev \
-  libexpat1-dev libx11-dev libceres-dev libgoogle-glog-dev libgflags-dev libpng-dev >&2
+  libexpat1-dev libx11-dev libceres-dev libgoogle-glog-dev libgflags-dev libpng-dev \
+  libopenexr-dev libimath-dev libopenimageio-dev >&2
 
 github=https://github.com/NatronGitHub/
 mirrors="${NATRON_GIT_MIRRORS:-}"
@@ -120,14 +125,18 @@ fi
 LLVM_INSTALL_DIR=/usr/lib/llvm-14 CLANG_INSTALL_DIR=/usr/lib/llvm-14 make -j"$(nproc)" "${targets[@]}" >&2
 
 mkdir -p "$work/io"
-for p in PNG PFM; do
+for p in PNG PFM EXR OIIO; do
   # Without OpenColorIO: the readers hand 8-bit values through as v/255, no colour transform.
-  make -C "$work/openfx-io/$p" CONFIG=release OCIO_CXXFLAGS= OCIO_LINKFLAGS= -j"$(nproc)" >&2
+  # OIIO without LibRaw (camera raw files) and the other libraries Makefile.master names
+  # for it: Debian's OpenImageIO brings what reading EXR needs.
+  make -C "$work/openfx-io/$p" CONFIG=release OCIO_CXXFLAGS= OCIO_LINKFLAGS= \
+    OIIO_CXXFLAGS="$(pkg-config --cflags OpenImageIO)" OIIO_LINKFLAGS="$(pkg-config --libs OpenImageIO)" \
+    -j"$(nproc)" >&2
   rm -rf "$work/io/$p.ofx.bundle"
   cp -r "$work/openfx-io/$p/Linux-64-release/$p.ofx.bundle" "$work/io/"
 done
 mkdir -p "$work/misc"
-for p in Roto Merge; do
+for p in Roto Merge Shuffle; do
   # One bundle per plugin (openfx-misc's Makefile builds each as its own bundle besides the
   # combined Misc.ofx.bundle, which compiles every plugin of the collection).
   make -C "$work/openfx-misc/$p" CONFIG=release -j"$(nproc)" >&2
@@ -137,4 +146,4 @@ done
 echo "NatronRenderer: $work/build/Renderer/NatronRenderer"
 [ "$gui" = --gui ] && echo "Natron (GUI): $work/build/App/Natron"
 echo "reader/writer plugins: $work/io"
-echo "Roto and Merge plugins: $work/misc"
+echo "Roto, Merge and Shuffle plugins: $work/misc"
