@@ -17,9 +17,12 @@
 # out; where a mirror lacks it, the mirror's HEAD is used and a warning names both commits.
 # Results:
 #   WORK_DIR/build/Renderer/NatronRenderer
-#   WORK_DIR/io/{PNG,PFM,EXR,OIIO}.ofx.bundle  (EXR: fr.inria.openfx.ReadEXR, deprecated, RGBA
-#                                     only; OIIO: fr.inria.openfx.ReadOIIO, Natron's EXR reader
-#                                     with layers, for scripts/natron-layers-check.sh)
+#   WORK_DIR/io/{PNG,PFM}.ofx.bundle
+#   WORK_DIR/exr/{EXR,OIIO}.ofx.bundle  (EXR: fr.inria.openfx.ReadEXR, deprecated, RGBA only;
+#                                     OIIO: fr.inria.openfx.ReadOIIO, Natron's EXR reader with
+#                                     layers, for scripts/natron-layers-check.sh; a folder of
+#                                     their own: with OIIO loaded Natron picks WriteOIIO for
+#                                     .pfm by extension, which the other checks do not want)
 #   WORK_DIR/misc/{Roto,Merge,Shuffle}.ofx.bundle  (net.sf.openfx.RotoPlugin,
 #                                     net.sf.openfx.MergePlugin: without them Natron's Roto
 #                                     node cannot render; net.sf.openfx.ShufflePlugin)
@@ -124,7 +127,7 @@ if [ "$gui" = --gui ]; then
 fi
 LLVM_INSTALL_DIR=/usr/lib/llvm-14 CLANG_INSTALL_DIR=/usr/lib/llvm-14 make -j"$(nproc)" "${targets[@]}" >&2
 
-mkdir -p "$work/io"
+mkdir -p "$work/io" "$work/exr"
 for p in PNG PFM EXR OIIO; do
   # Without OpenColorIO: the readers hand 8-bit values through as v/255, no colour transform.
   # OIIO without LibRaw (camera raw files) and the other libraries Makefile.master names
@@ -132,8 +135,9 @@ for p in PNG PFM EXR OIIO; do
   make -C "$work/openfx-io/$p" CONFIG=release OCIO_CXXFLAGS= OCIO_LINKFLAGS= \
     OIIO_CXXFLAGS="$(pkg-config --cflags OpenImageIO)" OIIO_LINKFLAGS="$(pkg-config --libs OpenImageIO)" \
     -j"$(nproc)" >&2
-  rm -rf "$work/io/$p.ofx.bundle"
-  cp -r "$work/openfx-io/$p/Linux-64-release/$p.ofx.bundle" "$work/io/"
+  dest="$work/io"; case "$p" in EXR | OIIO) dest="$work/exr" ;; esac
+  rm -rf "$work/io/$p.ofx.bundle" "$dest/$p.ofx.bundle"
+  cp -r "$work/openfx-io/$p/Linux-64-release/$p.ofx.bundle" "$dest/"
 done
 mkdir -p "$work/misc"
 for p in Roto Merge Shuffle; do
@@ -145,5 +149,5 @@ for p in Roto Merge Shuffle; do
 done
 echo "NatronRenderer: $work/build/Renderer/NatronRenderer"
 [ "$gui" = --gui ] && echo "Natron (GUI): $work/build/App/Natron"
-echo "reader/writer plugins: $work/io"
+echo "reader/writer plugins: $work/io (EXR and OIIO: $work/exr)"
 echo "Roto, Merge and Shuffle plugins: $work/misc"

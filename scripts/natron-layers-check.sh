@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 renderer="$natron/build/Renderer/NatronRenderer"
 [ -x "$renderer" ] || { echo "natron-layers-check: $renderer missing (scripts/build-natron.sh $natron)" >&2; exit 1; }
-for b in "$natron/io/OIIO.ofx.bundle" "$natron/io/EXR.ofx.bundle" "$natron/io/PFM.ofx.bundle" "$natron/misc/Shuffle.ofx.bundle"; do
+for b in "$natron/exr/OIIO.ofx.bundle" "$natron/exr/EXR.ofx.bundle" "$natron/io/PFM.ofx.bundle" "$natron/misc/Shuffle.ofx.bundle"; do
   [ -d "$b" ] || { echo "natron-layers-check: $b missing (scripts/build-natron.sh $natron builds it)" >&2; exit 1; }
 done
 python="$root/.venv/bin/python"
@@ -44,5 +44,5 @@ rm -rf "$work"
 defaults=(--clip ../shared/data/clips/bedroom --count 4 --object girl:0:310,0,515,400 --object boy:0:145,135,295,405)
 [ -d ../shared/data/clips/bedroom ] || defaults=()
 exec "$python" tests/natron/layers_check.py \
-  --natron-renderer "$renderer" --io-plugins "$natron/io:$natron/misc" \
+  --natron-renderer "$renderer" --io-plugins "$natron/io:$natron/exr:$natron/misc" \
   --cli "$cli" --work "$work" "${defaults[@]}" ${args[@]+"${args[@]}"}

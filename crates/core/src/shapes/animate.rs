@@ -71,6 +71,8 @@ impl Span {
 
 struct Frames {
     outlines: Vec<Closed>,
+    /// Each outline's box, which the curves stay in.
+    bounds: Vec<[Vec2; 2]>,
     starts: Vec<f64>,
 }
 
@@ -90,7 +92,7 @@ impl Frames {
             .map(|f| {
                 let c = &self.outlines[f];
                 let run = c.run(self.position(f, u0), self.position(f, u1));
-                fit_segment(&run, self.tangent(f, u0), self.tangent(f, u1))
+                fit_segment(&run, self.tangent(f, u0), self.tangent(f, u1), &self.bounds[f])
             })
             .collect();
         Span { u0, u1, fits }
@@ -105,7 +107,8 @@ pub fn animate(name: &str, track: &LoopTrack, settings: &ShapeSettings) -> Shape
         let s = if f == 0 { c.vertex_position(topmost(c.points())) } else { align(c, &spread(&outlines[f - 1], starts[f - 1])) };
         starts.push(s);
     }
-    let frames = Frames { outlines, starts };
+    let bounds = outlines.iter().map(Closed::bounds).collect();
+    let frames = Frames { outlines, bounds, starts };
     let mut spans: Vec<Span> = (0..4).map(|k| frames.fit(k as f64 / 4.0, (k + 1) as f64 / 4.0)).collect();
     loop {
         let mut worst: Vec<(usize, f64)> =

@@ -50,6 +50,18 @@ impl Closed {
         &self.points
     }
 
+    /// The outline's bounding box: `[min, max]`.
+    pub fn bounds(&self) -> [Vec2; 2] {
+        let mut b = [[f64::INFINITY; 2], [f64::NEG_INFINITY; 2]];
+        for p in &self.points {
+            for k in 0..2 {
+                b[0][k] = b[0][k].min(p[k]);
+                b[1][k] = b[1][k].max(p[k]);
+            }
+        }
+        b
+    }
+
     /// Arc position of vertex `i`.
     pub fn vertex_position(&self, i: usize) -> f64 {
         self.cum[i]
@@ -143,9 +155,27 @@ pub struct Segment {
     pub error: f64,
 }
 
+/// How far from `p` (inside `bounds`) one may go along the unit direction `d` and stay
+/// inside `bounds`.
+fn reach_within(p: Vec2, d: Vec2, bounds: &[Vec2; 2]) -> f64 {
+    let mut t = f64::INFINITY;
+    for k in 0..2 {
+        if d[k] > 0.0 {
+            t = t.min((bounds[1][k] - p[k]) / d[k]);
+        } else if d[k] < 0.0 {
+            t = t.min((bounds[0][k] - p[k]) / d[k]);
+        }
+    }
+    t.max(0.0)
+}
+
 /// Least-squares handle lengths for the cubic from `run[0]` (leaving along `ta`) to the
-/// last point of `run` (arriving along `tb`), given each point's parameter.
-fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2) -> [Vec2; 4] {
+/// last point of `run` (arriving along `tb`), given each point's parameter. Each handle is
+/// at most the chord long and ends inside `bounds` (the outline's box), so the curve, held
+/// in its control points' hull, never leaves the outline's box: where the matte touches the
+/// plate's border or turns a corner the tangents cannot follow, least squares would
+/// otherwise throw long handles out of the plate (seen on a random model's speckle: 38 px).
+fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2, bounds: &[Vec2; 2]) -> [Vec2; 4] {
     let (p0, p3) = (run[0], run[run.len() - 1]);
     let back = mul(tb, -1.0);
     let (mut c00, mut c01, mut c11, mut x0, mut x1) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -169,6 +199,8 @@ fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2) -> [Vec2; 4] {
         alpha = chord / 3.0;
         beta = chord / 3.0;
     }
+    alpha = alpha.min(chord).min(reach_within(p0, ta, bounds));
+    beta = beta.min(chord).min(reach_within(p3, back, bounds));
     [p0, add(p0, mul(ta, alpha)), add(p3, mul(back, beta)), p3]
 }
 
@@ -202,8 +234,9 @@ fn distance_to_run(p: Vec2, run: &[Vec2]) -> f64 {
 const CURVE_CHECKS: usize = 16;
 
 /// Fits one segment to `run` (at least its two ends), leaving along the unit tangent `ta`
-/// and arriving along the unit tangent `tb`.
-pub fn fit_segment(run: &[Vec2], ta: Vec2, tb: Vec2) -> Segment {
+/// and arriving along the unit tangent `tb`, its handles inside `bounds` (the box of the
+/// outline `run` is part of).
+pub fn fit_segment(run: &[Vec2], ta: Vec2, tb: Vec2, bounds: &[Vec2; 2]) -> Segment {
     let n = run.len();
     let mut u: Vec<f64> = {
         let mut acc = vec![0.0; n];
@@ -213,10 +246,10 @@ pub fn fit_segment(run: &[Vec2], ta: Vec2, tb: Vec2) -> Segment {
         let total = acc[n - 1];
         acc.iter().map(|&a| if total > 0.0 { a / total } else { 0.0 }).collect()
     };
-    let mut c = handles(run, &u, ta, tb);
+    let mut c = handles(run, &u, ta, tb, bounds);
     for _ in 0..4 {
         reparameterise(&c, run, &mut u);
-        c = handles(run, &u, ta, tb);
+        c = handles(run, &u, ta, tb, bounds);
     }
     reparameterise(&c, run, &mut u);
     let to_curve = run.iter().zip(&u).map(|(&d, &t)| dist(bezier(&c, t), d)).fold(0.0, f64::max);
@@ -247,7 +280,7 @@ mod tests {
     fn a_quarter_circle_fits_one_segment_within_a_thousandth_of_its_radius() {
         let r = 100.0;
         let run: Vec<Vec2> = (0..=90).map(|d| (d as f64).to_radians()).map(|a| [r * a.cos(), r * a.sin()]).collect();
-        let s = fit_segment(&run, [0.0, 1.0], [-1.0, 0.0]);
+        let s = fit_segment(&run, [0.0, 1.0], [-1.0, 0.0], &[[0.0, 0.0], [r, r]]);
         assert!(s.error < 0.03, "{}", s.error);
         // The classic handle length 0.5523 r.
         assert!((dist(s.controls[0], s.controls[1]) / r - 0.5523).abs() < 0.01, "{:?}", s.controls);
@@ -258,7 +291,26 @@ mod tests {
         // Leaving and arriving horizontally, every control point lies on y = 0: the apex of
         // the run is 5 px away.
         let run = vec![[0.0, 0.0], [2.5, 2.5], [5.0, 5.0], [7.5, 2.5], [10.0, 0.0]];
-        let s = fit_segment(&run, [1.0, 0.0], [1.0, 0.0]);
+        let s = fit_segment(&run, [1.0, 0.0], [1.0, 0.0], &[[0.0, 0.0], [10.0, 5.0]]);
         assert!((s.error - 5.0).abs() < 1e-9, "{}", s.error);
+    }
+
+    #[test]
+    fn handles_stay_within_the_chord_and_the_outline_box() {
+        // A corner the smooth tangents cannot follow: along the bottom border (y = 0), then
+        // up the left one (x = 0), leaving along -x and arriving along +y... here the
+        // tangents point out of the box, so least squares would push the handles out.
+        let run = vec![[10.0, 0.0], [5.0, 0.0], [0.0, 0.0], [0.0, 5.0], [0.0, 10.0]];
+        let bounds = [[0.0, 0.0], [20.0, 20.0]];
+        let s = fit_segment(&run, [-0.8, -0.6], [-0.6, 0.8], &bounds);
+        let chord = dist(s.controls[0], s.controls[3]);
+        for c in &s.controls {
+            assert!(c[0] >= 0.0 && c[1] >= 0.0 && c[0] <= 20.0 && c[1] <= 20.0, "{:?}", s.controls);
+        }
+        assert!(dist(s.controls[0], s.controls[1]) <= chord + 1e-9 && dist(s.controls[2], s.controls[3]) <= chord + 1e-9);
+        for k in 0..=32 {
+            let p = bezier(&s.controls, k as f64 / 32.0);
+            assert!(p[0] >= -1e-9 && p[1] >= -1e-9, "the curve leaves the box at {p:?}");
+        }
     }
 }

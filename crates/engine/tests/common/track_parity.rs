@@ -61,6 +61,18 @@ impl<'a> Comparison<'a> {
         true
     }
 
+    /// Logs the summary and fails unless at least `min_compared` frames agreed before the
+    /// comparison ended (a long run that stopped at an early near-tie proves little).
+    pub fn finish(&self, min_compared: usize) {
+        eprintln!("{}: {}", self.name, self.summary());
+        assert!(
+            self.compared >= min_compared,
+            "{}: only {} frames compared before a near-tie (at least {min_compared} required)",
+            self.name,
+            self.compared
+        );
+    }
+
     /// `N frames, max |Δlogit| …, min IoU …` for the test's log.
     pub fn summary(&self) -> String {
         format!(
