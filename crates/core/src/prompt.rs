@@ -86,6 +86,22 @@ impl MaskPrompt {
     }
 }
 
+/// A box `[x1, y1, x2, y2]` must be finite, ordered and overlap the `width × height`
+/// image (the one check of a box, for the tracker, `segment` and the plugin alike).
+pub fn validate_box(b: [f64; 4], width: u32, height: u32) -> Result<()> {
+    let text = format!("[{}, {}, {}, {}]", b[0], b[1], b[2], b[3]);
+    if b.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid("box", format!("{text} has a non-finite coordinate")));
+    }
+    if b[2] <= b[0] || b[3] <= b[1] {
+        return Err(Error::invalid("box", format!("{text} is empty: x2 must exceed x1 and y2 must exceed y1")));
+    }
+    if b[2] <= 0.0 || b[3] <= 0.0 || b[0] >= width as f64 || b[1] >= height as f64 {
+        return Err(Error::invalid("box", format!("{text} lies outside the {width}x{height} image")));
+    }
+    Ok(())
+}
+
 /// One object's prompts on one frame. At least one of the three is given. A mask alone is
 /// the frame's output (`add_new_mask`); with a box or points it is the decoder's mask input
 /// and the clicks refine it.
@@ -109,17 +125,15 @@ impl KeyframePrompt {
         Self { mask: Some(mask), ..Self::default() }
     }
 
-    /// Checks the prompt against a frame of `width × height`: something is given, every
-    /// value is finite, points lie on the frame, the mask has the frame's size and is not
-    /// empty. Boxes are checked by the tracker (which knows the model's rules).
+    /// Checks the prompt against a frame of `width × height`: something is given, the box
+    /// passes [`validate_box`], points lie on the frame, the mask has the frame's size and
+    /// is not empty.
     pub fn validate(&self, width: u32, height: u32) -> Result<()> {
         if self.bbox.is_none() && self.points.is_empty() && self.mask.is_none() {
             return Err(Error::invalid("keyframe", "it has no box, no point and no mask"));
         }
         if let Some(b) = self.bbox {
-            if b.iter().any(|v| !v.is_finite()) {
-                return Err(Error::invalid("box", format!("[{}, {}, {}, {}] has a non-finite coordinate", b[0], b[1], b[2], b[3])));
-            }
+            validate_box(b, width, height)?;
         }
         for (i, p) in self.points.iter().enumerate() {
             if !(p.x.is_finite() && p.y.is_finite() && (0.0..=width as f64).contains(&p.x) && (0.0..=height as f64).contains(&p.y)) {

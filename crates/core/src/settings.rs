@@ -86,63 +86,107 @@ impl Precision {
     }
 }
 
-/// SAMURAI tuning values an artist may set instead of the model's preset (upstream key
-/// names, see `configs/`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Tuning {
-    pub stable_frames_threshold: u32,
-    pub stable_ious_threshold: f64,
-    pub min_obj_score_logits: f64,
-    pub kf_score_weight: f64,
-    pub memory_bank_iou_threshold: f64,
-    pub memory_bank_obj_score_threshold: f64,
-    pub memory_bank_kf_score_threshold: f64,
-    pub fill_hole_area: i64,
+/// One SAMURAI tuning value as the node and the track cache name it: its upstream key (the
+/// field's name in [`Tuning`] and [`SamuraiConfig`]), the node's label and whether it is a
+/// whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TuningField {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub integer: bool,
 }
 
-impl Tuning {
-    /// The tuning values of a configuration.
-    pub fn of(c: &SamuraiConfig) -> Self {
-        Tuning {
-            stable_frames_threshold: c.stable_frames_threshold,
-            stable_ious_threshold: c.stable_ious_threshold,
-            min_obj_score_logits: c.min_obj_score_logits,
-            kf_score_weight: c.kf_score_weight,
-            memory_bank_iou_threshold: c.memory_bank_iou_threshold,
-            memory_bank_obj_score_threshold: c.memory_bank_obj_score_threshold,
-            memory_bank_kf_score_threshold: c.memory_bank_kf_score_threshold,
-            fill_hole_area: c.fill_hole_area,
-        }
-    }
+/// A tuning value's type: how it is carried as `f64` (node parameters, track-cache keys).
+trait TuningValue: Copy {
+    const INTEGER: bool;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
 
-    /// `base` with these values in place of its own.
-    pub fn apply(&self, base: SamuraiConfig) -> SamuraiConfig {
-        SamuraiConfig {
-            stable_frames_threshold: self.stable_frames_threshold,
-            stable_ious_threshold: self.stable_ious_threshold,
-            min_obj_score_logits: self.min_obj_score_logits,
-            kf_score_weight: self.kf_score_weight,
-            memory_bank_iou_threshold: self.memory_bank_iou_threshold,
-            memory_bank_obj_score_threshold: self.memory_bank_obj_score_threshold,
-            memory_bank_kf_score_threshold: self.memory_bank_kf_score_threshold,
-            fill_hole_area: self.fill_hole_area,
-            ..base
-        }
+impl TuningValue for f64 {
+    const INTEGER: bool = false;
+    fn to_f64(self) -> f64 {
+        self
     }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
 
-    /// `(upstream key, value)` pairs, in a fixed order (track-cache keys, messages).
-    pub fn fields(&self) -> [(&'static str, f64); 8] {
-        [
-            ("stable_frames_threshold", self.stable_frames_threshold as f64),
-            ("stable_ious_threshold", self.stable_ious_threshold),
-            ("min_obj_score_logits", self.min_obj_score_logits),
-            ("kf_score_weight", self.kf_score_weight),
-            ("memory_bank_iou_threshold", self.memory_bank_iou_threshold),
-            ("memory_bank_obj_score_threshold", self.memory_bank_obj_score_threshold),
-            ("memory_bank_kf_score_threshold", self.memory_bank_kf_score_threshold),
-            ("fill_hole_area", self.fill_hole_area as f64),
-        ]
+impl TuningValue for u32 {
+    const INTEGER: bool = true;
+    fn to_f64(self) -> f64 {
+        self as f64
     }
+    /// Rounded, negatives as 0.
+    fn from_f64(v: f64) -> Self {
+        v.round().max(0.0) as u32
+    }
+}
+
+impl TuningValue for i64 {
+    const INTEGER: bool = true;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    /// Rounded, negatives as 0 (the only integer of this type, `fill_hole_area`, is an area).
+    fn from_f64(v: f64) -> Self {
+        v.round().max(0.0) as i64
+    }
+}
+
+/// The tuning values, written once: the [`Tuning`] struct, its [`Tuning::FIELDS`] table,
+/// its conversions from and to [`SamuraiConfig`] (by field name, so a field missing there
+/// does not compile) and its by-name reading ([`Tuning::from_values`]) all come from this
+/// list. Adding a value here adds it to the node's panel and the track-cache key.
+macro_rules! tuning {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty, $label:literal;)*) => {
+        /// SAMURAI tuning values an artist may set instead of the model's preset (upstream
+        /// key names, see `configs/`).
+        #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+        pub struct Tuning {
+            $($(#[$doc])* pub $field: $ty,)*
+        }
+
+        impl Tuning {
+            /// Every value, in a fixed order (the node's panel, track-cache keys, messages).
+            pub const FIELDS: &'static [TuningField] =
+                &[$(TuningField { key: stringify!($field), label: $label, integer: <$ty as TuningValue>::INTEGER },)*];
+
+            /// The tuning values of a configuration.
+            pub fn of(c: &SamuraiConfig) -> Self {
+                Tuning { $($field: c.$field,)* }
+            }
+
+            /// `base` with these values in place of its own.
+            pub fn apply(&self, base: SamuraiConfig) -> SamuraiConfig {
+                SamuraiConfig { $($field: self.$field,)* ..base }
+            }
+
+            /// `(upstream key, value)` pairs, in the order of [`Tuning::FIELDS`].
+            pub fn fields(&self) -> Vec<(&'static str, f64)> {
+                vec![$((stringify!($field), TuningValue::to_f64(self.$field)),)*]
+            }
+
+            /// The values read by name: `value` is asked once per field of
+            /// [`Tuning::FIELDS`] (integers are rounded, negative integers read as 0).
+            pub fn from_values<E>(mut value: impl FnMut(&TuningField) -> std::result::Result<f64, E>) -> std::result::Result<Self, E> {
+                let mut fields = Self::FIELDS.iter();
+                Ok(Tuning { $($field: TuningValue::from_f64(value(fields.next().expect("one entry per field"))?),)* })
+            }
+        }
+    };
+}
+
+tuning! {
+    stable_frames_threshold: u32, "Stable frames";
+    stable_ious_threshold: f64, "Stable IoU";
+    min_obj_score_logits: f64, "Min object score";
+    kf_score_weight: f64, "Kalman score weight";
+    memory_bank_iou_threshold: f64, "Memory IoU threshold";
+    memory_bank_obj_score_threshold: f64, "Memory object-score threshold";
+    memory_bank_kf_score_threshold: f64, "Memory Kalman-score threshold";
+    fill_hole_area: i64, "Fill hole area";
 }
 
 /// Everything that configures tracking; any change invalidates the engine's results.
@@ -253,6 +297,30 @@ pub struct FrameImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tuning table and the preset files' `samurai:` section name the same values (all
+    /// but the on/off switch), so a value added to one without the other fails here.
+    #[test]
+    fn the_tuning_table_covers_the_presets_samurai_section() {
+        let preset = Preset::builtin(ModelSize::Large).samurai;
+        let yaml = serde_yaml::to_value(&preset).unwrap();
+        let mut config_keys: Vec<String> = yaml.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+        config_keys.retain(|k| k != "samurai_mode");
+        config_keys.sort();
+        let mut table: Vec<String> = Tuning::FIELDS.iter().map(|f| f.key.to_owned()).collect();
+        table.sort();
+        assert_eq!(config_keys, table);
+        // Read by name, whatever order the caller keeps them in.
+        let tuning = Tuning::of(&preset);
+        let by_name: std::collections::HashMap<&str, f64> = tuning.fields().into_iter().collect();
+        let read = Tuning::from_values::<()>(|f| Ok(by_name[f.key])).unwrap();
+        assert_eq!(read, tuning);
+        assert_eq!(read.apply(preset.clone()), preset);
+        let integers: Vec<&str> = Tuning::FIELDS.iter().filter(|f| f.integer).map(|f| f.key).collect();
+        assert_eq!(integers, ["stable_frames_threshold", "fill_hole_area"]);
+        let negative = Tuning::from_values::<()>(|f| Ok(if f.integer { -3.4 } else { 0.5 })).unwrap();
+        assert_eq!((negative.stable_frames_threshold, negative.fill_hole_area, negative.kf_score_weight), (0, 0, 0.5));
+    }
 
     #[test]
     fn untouched_tuning_is_the_loaded_models_preset() {

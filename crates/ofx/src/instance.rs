@@ -169,21 +169,16 @@ fn read_tuning(ps: ParamSet, t: f64) -> OfxResult<Option<Tuning>> {
     if ps.param(p::CUSTOM_TUNING.id)?.get_int(t)? == 0 {
         return Ok(None);
     }
-    let mut v = [0.0; 8];
-    for (slot, (key, _, integer)) in v.iter_mut().zip(p::TUNING) {
-        let prm = ps.param(key)?;
-        *slot = if integer { prm.get_int(t)? as f64 } else { prm.get_f64(t)? };
-    }
-    Ok(Some(Tuning {
-        stable_frames_threshold: v[0].max(0.0) as u32,
-        stable_ious_threshold: v[1],
-        min_obj_score_logits: v[2],
-        kf_score_weight: v[3],
-        memory_bank_iou_threshold: v[4],
-        memory_bank_obj_score_threshold: v[5],
-        memory_bank_kf_score_threshold: v[6],
-        fill_hole_area: v[7].max(0.0) as i64,
-    }))
+    // By name: each value from the parameter its upstream key names.
+    Tuning::from_values(|field| {
+        let prm = ps.param(field.key)?;
+        if field.integer {
+            Ok(prm.get_int(t)? as f64)
+        } else {
+            prm.get_f64(t)
+        }
+    })
+    .map(Some)
 }
 
 /// Switches off asking the helper for frames ahead, for measuring (`0`, `off`, `false`,

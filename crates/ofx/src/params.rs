@@ -128,24 +128,14 @@ pub const OUTPUT_EDGE_DEBUG: usize = 5;
 pub const REFINE_MODES: [(&str, RefineMode); 3] = [("Off", RefineMode::Off), ("Fast", RefineMode::Fast), ("Quality", RefineMode::Quality)];
 pub const REFINE_DEFAULT: i32 = 1;
 
-/// SAMURAI tuning: (upstream key, label, is integer), in the order of
-/// `samurai_core::settings::Tuning::fields`. Defaults come from the presets (`configs/`),
-/// never from a second copy here.
-pub const TUNING: [(&str, &str, bool); 8] = [
-    ("stable_frames_threshold", "Stable frames", true),
-    ("stable_ious_threshold", "Stable IoU", false),
-    ("min_obj_score_logits", "Min object score", false),
-    ("kf_score_weight", "Kalman score weight", false),
-    ("memory_bank_iou_threshold", "Memory IoU threshold", false),
-    ("memory_bank_obj_score_threshold", "Memory object-score threshold", false),
-    ("memory_bank_kf_score_threshold", "Memory Kalman-score threshold", false),
-    ("fill_hole_area", "Fill hole area", true),
-];
+/// SAMURAI tuning: the parameters are named by their upstream keys, labelled and typed by
+/// `samurai_core::settings::Tuning::FIELDS` (the one list of them).
+pub use samurai_core::settings::Tuning;
 
 /// The values the tuning parameters start at: the tiny model's preset (small and
 /// base_plus share it; large differs in `kf_score_weight`, which is why untouched tuning
 /// means the loaded model's preset, see [`CUSTOM_TUNING`]).
-pub fn tuning_defaults() -> [(&'static str, f64); 8] {
+pub fn tuning_defaults() -> Vec<(&'static str, f64)> {
     use samurai_core::config::{ModelSize, Preset};
     samurai_core::settings::Tuning::of(&Preset::builtin(ModelSize::Tiny).samurai).fields()
 }
@@ -299,7 +289,7 @@ pub fn sync_enabled(ps: ParamSet) -> OfxResult<()> {
     let on = |id: &str| -> OfxResult<bool> { Ok(ps.param(id)?.get_int(0.0)? != 0) };
     let enable = |id: &str, e: bool| ps.param_props(id)?.set_int(n::kOfxParamPropEnabled, 0, e as i32);
     let custom = on(CUSTOM_TUNING.id)?;
-    for (key, _, _) in TUNING {
+    for key in Tuning::FIELDS.iter().map(|f| f.key) {
         enable(key, custom)?;
     }
     let refine = on(REFINE.id)?;
@@ -407,7 +397,8 @@ fn define_tuning(ps: ParamSet) -> OfxResult<()> {
     let g = def(ps, n::kOfxParamTypeGroup, ADVANCED, Some(ENGINE.id))?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
     boolean(ps, CUSTOM_TUNING.id, CUSTOM_TUNING.label, CUSTOM_TUNING.hint, false, Some(ADVANCED.id))?;
-    for ((key, label, integer), (_, default)) in TUNING.into_iter().zip(tuning_defaults()) {
+    for (field, (_, default)) in Tuning::FIELDS.iter().zip(tuning_defaults()) {
+        let (key, label, integer) = (field.key, field.label, field.integer);
         let kind = if integer { n::kOfxParamTypeInteger } else { n::kOfxParamTypeDouble };
         let p = define(ps, kind, key, label, "SAMURAI tuning (upstream config key of the same name).", Some(ADVANCED.id))?;
         if integer {

@@ -100,19 +100,11 @@ impl Sam2Model {
     }
 }
 
-/// A box must be finite, ordered and overlap the image.
+/// A box must be finite, ordered and overlap the image (`samurai_core::prompt::validate_box`,
+/// the one check of a box).
 pub fn validate_box(b: [f64; 4], width: i64, height: i64) -> Result<()> {
-    let text = format!("[{}, {}, {}, {}]", b[0], b[1], b[2], b[3]);
-    if b.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid("box", format!("{text} has a non-finite coordinate")));
-    }
-    if b[2] <= b[0] || b[3] <= b[1] {
-        return Err(Error::invalid("box", format!("{text} is empty: x2 must exceed x1 and y2 must exceed y1")));
-    }
-    if b[2] <= 0.0 || b[3] <= 0.0 || b[0] >= width as f64 || b[1] >= height as f64 {
-        return Err(Error::invalid("box", format!("{text} lies outside the {width}x{height} image")));
-    }
-    Ok(())
+    let side = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Ok(samurai_core::prompt::validate_box(b, side(width), side(height))?)
 }
 
 #[cfg(test)]

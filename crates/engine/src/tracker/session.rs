@@ -13,10 +13,8 @@ use super::frame_source::FrameSource;
 use super::kalman::BoxXyxy;
 use super::offload::OffloadPolicy;
 use super::pass::{step_tracked, Direction, Pass, PassSpec, StepOutput};
-use super::postprocess::{non_overlapping, to_video_resolution};
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
-use crate::model::image_predictor::validate_box;
 use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::model::{BackboneFeatures, Sam2Model, SharedModel};
 pub use samurai_core::lowres::LowResFrame;
@@ -87,17 +85,16 @@ pub struct ObjectMatte {
 }
 
 /// Mattes at the clip's resolution (`frame_size` = width, height) from a frame's
-/// low-resolution logits: bilinear upsampling, then optional non-overlap. The one path
-/// from tracker results to mattes, shared by live tracking and track caches.
+/// low-resolution logits: bilinear upsampling, then optional non-overlap. The one
+/// finishing there is, `samurai_core::finish::finish_frame` (pure Rust, what the plugin and
+/// `track` run; bit for bit libtorch's `upsample_bilinear2d` and the reference's
+/// non-overlap constraint, `tests/finish_parity.rs`), as tensors.
 pub fn finish_frame(low: &LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Vec<ObjectMatte> {
     let (w, h) = (frame_size.0 as i64, frame_size.1 as i64);
-    let mut logits: Vec<Tensor> =
-        low.objects.iter().map(|(_, v)| to_video_resolution(&Tensor::from_slice(v).view([1, 1, low.side, low.side]), h, w)).collect();
-    if non_overlap && logits.len() > 1 {
-        let stacked = non_overlapping(&Tensor::cat(&logits, 0));
-        logits = (0..logits.len() as i64).map(|i| stacked.narrow(0, i, 1)).collect();
-    }
-    low.objects.iter().zip(logits).map(|((name, _), l)| ObjectMatte { name: name.clone(), logits: l.view([h, w]) }).collect()
+    samurai_core::finish::finish_frame(low, frame_size, non_overlap)
+        .into_iter()
+        .map(|(name, values)| ObjectMatte { name, logits: Tensor::from_slice(&values).view([h, w]) })
+        .collect()
 }
 /// Progress of a propagation: `done` of `total` pass steps.
 #[derive(Debug, Clone, Copy)]
@@ -296,9 +293,6 @@ impl Session {
         let (w, h) = self.frame_size();
         let named = |e: String| Error::invalid("keyframe", format!("object '{name}' frame {frame}: {e}"));
         prompt.validate(w, h).map_err(|e| named(e.to_string()))?;
-        if let Some(b) = prompt.bbox {
-            validate_box(b, w as i64, h as i64).map_err(|e| named(e.to_string()))?;
-        }
         let digest = prompt.digest();
         let object = self.object_mut(name)?;
         object.keyframes.insert(frame, Arc::new(prompt));
