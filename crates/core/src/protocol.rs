@@ -1,7 +1,7 @@
 //! The plugin ↔ helper protocol (version [`VERSION`]).
 //!
-//! The plugin starts `samurai-roto serve --fd 3` with one end of a socket pair on fd 3:
-//! the *lifeline*. The helper exits when the lifeline closes, so it dies with the host
+//! The plugin starts the helper program (`crate::launch`: `--log LEVEL`, a cleared
+//! environment) with one end of a socket pair as its standard input: the *lifeline*. The helper exits when the lifeline closes, so it dies with the host
 //! process. Over the lifeline the plugin only passes new *connections*: a
 //! [`LIFELINE_CONNECT`] byte with two file descriptors (one end of a fresh socket pair and
 //! a sealed shared-memory region, see [`crate::shm`]). Each connection carries one
