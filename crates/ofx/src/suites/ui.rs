@@ -68,7 +68,7 @@ impl Progress {
             unsafe { (p.progressStart)(h, c.as_ptr(), MESSAGE_ID.as_ptr()) }
         } else {
             // SAFETY: as above.
-            unsafe { (s.progress1?.progressStartBegin)(h, c.as_ptr()) }
+            unsafe { (s.progress1?.progressStart)(h, c.as_ptr()) }
         };
         (st == sys::kOfxStatOK).then_some(Progress { effect, acknowledged: std::cell::Cell::new(false) })
     }
