@@ -127,13 +127,18 @@ fn abi_layout_shim() {
     write_if_changed(&out.join("ofx_layout_gen.h"), &c);
     write_if_changed(&out.join("ofx_layout_gen.rs"), &rs);
 
-    let status = match std::env::var_os("OFX_INCLUDE_DIR").map(PathBuf::from) {
+    let include_dir = std::env::var_os("OFX_INCLUDE_DIR").map(PathBuf::from);
+    if let Some(dir) = &include_dir {
+        // Also while they are missing (cargo then reruns this until they appear, as after
+        // scripts/setup.sh).
+        for h in ["ofxCore.h", "ofxProperty.h", "ofxParam.h", "ofxImageEffect.h", "ofxInteract.h", "ofxDrawSuite.h"] {
+            println!("cargo:rerun-if-changed={}", dir.join(h).display());
+        }
+    }
+    let status = match include_dir {
         None => "OFX_INCLUDE_DIR is not set".to_owned(),
         Some(dir) if !dir.join("ofxCore.h").is_file() => format!("OFX_INCLUDE_DIR={} has no ofxCore.h", dir.display()),
         Some(dir) => {
-            for h in ["ofxCore.h", "ofxProperty.h", "ofxParam.h", "ofxImageEffect.h", "ofxInteract.h", "ofxDrawSuite.h"] {
-                println!("cargo:rerun-if-changed={}", dir.join(h).display());
-            }
             let mut build = cc::Build::new();
             build.file(&shim).include(&dir).include(&out).cargo_metadata(false).cargo_warnings(false).warnings(true);
             match build.try_compile("samurai_ofx_layout") {

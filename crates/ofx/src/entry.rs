@@ -39,7 +39,7 @@ static HOST: AtomicPtr<OfxHost> = AtomicPtr::new(std::ptr::null_mut());
 /// that have nothing to report to.
 fn shielded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        // Its payload's destructor is foreign code too: never run it outside a guard.
+        // Dropping the payload runs its destructor, which could panic in turn: leak it.
         std::mem::forget(panic);
         fallback
     })

@@ -29,6 +29,7 @@ include!(concat!(env!("OUT_DIR"), "/ofx_layout_gen.rs"));
 
 /// Our own names, which the headers describe in prose but define no macro for: the
 /// per-clip property prefixes (`OfxImageClipPropComponents_` + clip name, ...).
+#[cfg(ofx_headers)]
 const OURS_ONLY: &[&str] =
     &["kOfxImageClipPropComponentsPrefix", "kOfxImageClipPropFrameRangePrefix", "kOfxImageClipPropPARPrefix", "kOfxImageClipPropRoIPrefix"];
 
