@@ -33,6 +33,19 @@ else
   version_glob="SamuraiRoto-*-linux-x86_64-$variant.tar.gz"
   archive="$(ls -t "$out_dir"/$version_glob | head -n 1)"
 fi
+# The shipped plugin holds no test-only code: the box-matte test engine and its switch
+# (crates/ofx/src/test_engine.rs, cargo feature test-engine) are for the crate's own tests.
+plugin_member="$(tar -tzf "$archive" | grep '\.ofx\.bundle/Contents/Linux-x86-64/[^/]*\.ofx$' | head -n 1 || true)"
+[ -n "$plugin_member" ] || { echo "archive-check: no plugin binary in $archive" >&2; exit 1; }
+plugin_copy="$(mktemp)"
+tar -xzf "$archive" -O "$plugin_member" >"$plugin_copy"
+if grep -a -q SAMURAI_ROTO_FAKE_ENGINE "$plugin_copy"; then
+  rm -f "$plugin_copy"
+  echo "archive-check: $plugin_member in $archive contains the test engine (SAMURAI_ROTO_FAKE_ENGINE)" >&2
+  exit 1
+fi
+rm -f "$plugin_copy"
+echo "archive-check: $plugin_member holds no test engine" >&2
 source scripts/env.sh
 echo "archive-check: unpack-and-go test of $archive" >&2
 SAMURAI_ROTO_ARCHIVE="$archive" cargo test --workspace --locked --test ofx_host_tracker -- \

@@ -3,6 +3,8 @@
 #   - a git-ignored Python venv in .venv with torch==2.11.0 (its libtorch is what tch links),
 #   - with --reference: the reference SAMURAI package for parity tests and benchmarks, and
 #     pymatting for the edge refinement's parity tests and evaluation harness,
+#   - the official OpenFX headers for the ABI layout test (from the crates.io package
+#     openfx-sys, pinned; see OPENFX_SYS_VERSION),
 #   - with --package: the release packaging tools of scripts/package.sh (ziglang, auditwheel
 #     and cargo-about, all pinned, into the venv).
 # Prints the environment lines to source (LIBTORCH_USE_PYTORCH, LD_LIBRARY_PATH).
@@ -32,6 +34,29 @@ if ! pkg-config --exists libturbojpeg 2>/dev/null; then
   echo "setup: installing libturbojpeg0-dev and pkg-config (Debian packages)" >&2
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq libturbojpeg0-dev pkg-config >&2
+fi
+
+# The official OpenFX headers, for the ABI layout test (crates/ofx/tests/abi_layout.rs):
+# the OpenFX release (1.5 headers, The Open Effects Association, BSD-3-Clause) that the
+# crates.io package openfx-sys ships, pinned by version and checksum and unpacked once per
+# machine into a per-user folder that outlives checkouts; scripts/env.sh points
+# OFX_INCLUDE_DIR at it. Only the headers and the licence are unpacked; nothing is built.
+OPENFX_SYS_VERSION=0.1.0
+OPENFX_SYS_SHA256=8c33f9e9c468d420ce2d683397834faaa9249566af5160c1e8169a48bb799679
+openfx_dir="${XDG_CACHE_HOME:-$HOME/.cache}/samurai-roto/openfx-sys-$OPENFX_SYS_VERSION"
+if [ ! -f "$openfx_dir/openfx/include/ofxCore.h" ]; then
+  echo "setup: unpacking the OpenFX headers of openfx-sys $OPENFX_SYS_VERSION (crates.io) into $openfx_dir" >&2
+  tmp="$(mktemp -d)"
+  crate="$tmp/openfx-sys-$OPENFX_SYS_VERSION.crate"
+  curl -sSfL --retry 3 -o "$crate" \
+    "https://static.crates.io/crates/openfx-sys/openfx-sys-$OPENFX_SYS_VERSION.crate"
+  echo "$OPENFX_SYS_SHA256  $crate" | sha256sum -c --quiet -
+  tar -xzf "$crate" -C "$tmp" --wildcards "openfx-sys-$OPENFX_SYS_VERSION/openfx/include/*.h" \
+    "openfx-sys-$OPENFX_SYS_VERSION/openfx/LICENSE.md"
+  mkdir -p "$(dirname "$openfx_dir")"
+  rm -rf "$openfx_dir"
+  mv "$tmp/openfx-sys-$OPENFX_SYS_VERSION" "$openfx_dir"
+  rm -rf "$tmp"
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -1,10 +1,12 @@
 //! The exported C entry points (ofxCore.h): `OfxGetNumberOfPlugins`, `OfxGetPlugin`, the
 //! plugin's `setHost` and `mainEntry`, and the overlay interact's entry point.
 //!
-//! Every entry point checks its pointers, runs inside `catch_unwind` (a panic must never
-//! cross into the host: a crash loses the artist's unsaved work), maps errors to real OFX
-//! status codes, and shows the message to the artist (persistent message on the instance
-//! when the host has message suite V2, else a one-off message).
+//! Every entry point runs its whole body inside `catch_unwind` (a panic must never cross
+//! into the host: a crash loses the artist's unsaved work), from its first statement: even
+//! wrapping a handle or asking the host which instance an effect is happens inside the
+//! guard. It checks its pointers, maps errors to real OFX status codes, and shows the
+//! message to the artist (persistent message on the instance when the host has message
+//! suite V2, else a one-off message); showing it runs under a guard of its own.
 use super::action::Action;
 use super::describe::{self, PLUGIN_ID, VERSION};
 use super::instance::Instance;
@@ -33,43 +35,59 @@ static PLUGIN: SyncPlugin = SyncPlugin(OfxPlugin {
 
 static HOST: AtomicPtr<OfxHost> = AtomicPtr::new(std::ptr::null_mut());
 
+/// Runs `f` with panics caught, `fallback` if it panicked: the guard of the entry points
+/// that have nothing to report to.
+fn shielded<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        // Dropping the payload runs its destructor, which could panic in turn: leak it.
+        std::mem::forget(panic);
+        fallback
+    })
+}
+
 /// ofxCore.h: how many plugins this binary holds.
 #[no_mangle]
 pub extern "C" fn OfxGetNumberOfPlugins() -> c_int {
-    1
+    shielded(0, || 1)
 }
 
 /// ofxCore.h: the nth plugin, or null for an index out of range.
 #[no_mangle]
 pub extern "C" fn OfxGetPlugin(nth: c_int) -> *const OfxPlugin {
-    if nth == 0 {
-        &PLUGIN.0
-    } else {
-        std::ptr::null()
-    }
+    shielded(std::ptr::null(), || if nth == 0 { std::ptr::from_ref(&PLUGIN.0) } else { std::ptr::null() })
 }
 
 unsafe extern "C" fn set_host(host: *mut OfxHost) {
     // Only stores the pointer; it is checked when the load action fetches the suites.
-    HOST.store(host, Ordering::SeqCst);
+    shielded((), || HOST.store(host, Ordering::SeqCst));
 }
 
-/// Runs `f` with panics caught and errors mapped to a status plus a message for the artist.
-fn guarded(effect: Option<Effect>, f: impl FnOnce() -> OfxResult<OfxStatus>) -> OfxStatus {
-    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
+/// Runs an entry point's body `f` with panics caught and errors mapped to a status plus a
+/// message for the artist. `f` names the effect to show the message on (through its
+/// argument) once it knows it; until then, and when it names none, the message is a one-off.
+/// Showing the message calls the host, so it runs under a guard of its own.
+fn guarded(f: impl FnOnce(&mut Option<Effect>) -> OfxResult<OfxStatus>) -> OfxStatus {
+    let mut report_to = None;
+    let failure = match catch_unwind(AssertUnwindSafe(|| f(&mut report_to))) {
         Ok(Ok(status)) => return status,
-        Ok(Err(e)) => (e.status, e.message),
-        Err(panic) => (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref()))),
+        Ok(Err(e)) => Ok(e),
+        Err(panic) => Err(panic),
     };
-    tracing::error!("SamuraiRoto: {message} (status {status})");
-    let shown = match effect {
-        Some(e) => suites::post_persistent(e, n::kOfxMessageError, &message),
-        None => suites::post_message(None, n::kOfxMessageError, &message),
-    };
-    if !shown {
-        tracing::warn!("SamuraiRoto: the host could not show the message above");
-    }
-    status
+    shielded(sys::kOfxStatFailed, move || {
+        let (status, message) = match failure {
+            Ok(e) => (e.status, e.message),
+            Err(panic) => (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref()))),
+        };
+        tracing::error!("SamuraiRoto: {message} (status {status})");
+        let shown = match report_to {
+            Some(e) => suites::post_persistent(e, n::kOfxMessageError, &message),
+            None => suites::post_message(None, n::kOfxMessageError, &message),
+        };
+        if !shown {
+            tracing::warn!("SamuraiRoto: the host could not show the message above");
+        }
+        status
+    })
 }
 
 fn bad_handle(what: &str) -> OfxError {
@@ -243,15 +261,20 @@ unsafe extern "C" fn main_entry(
     in_args: OfxPropertySetHandle,
     out_args: OfxPropertySetHandle,
 ) -> OfxStatus {
-    let effect = Effect::from_raw(handle.cast_mut());
-    let report_to = effect.filter(|e| instance(*e).is_ok());
-    guarded(report_to, || {
+    guarded(|report_to| {
+        // SAFETY: the host passes null (actions on no effect: load, unload) or the handle of
+        // the effect descriptor or instance the action is for.
+        let effect = unsafe { Effect::from_raw(handle.cast_mut()) };
+        // Failures are shown on the instance, when this is one.
+        *report_to = effect.filter(|e| instance(*e).is_ok());
         let name = c_action(action)?;
-        let decoded = Action::decode(name, PropSet::from_raw(in_args.cast()))?;
+        // SAFETY: `in_args` and `out_args` are null or the action's property sets, from the host.
+        let (in_args, out_args) = unsafe { (PropSet::from_raw(in_args.cast()), PropSet::from_raw(out_args.cast())) };
+        let decoded = Action::decode(name, in_args)?;
         if !matches!(decoded, Action::Load | Action::Unload | Action::Other(_)) && effect.is_none() {
             return Err(bad_handle("effect handle"));
         }
-        effect_action(decoded, effect, PropSet::from_raw(out_args.cast()))
+        effect_action(decoded, effect, out_args)
     })
 }
 
@@ -262,16 +285,21 @@ unsafe extern "C" fn overlay_entry(
     in_args: OfxPropertySetHandle,
     _out: OfxPropertySetHandle,
 ) -> OfxStatus {
-    guarded(None, || {
+    guarded(|_| {
         let name = c_action(action)?;
-        let args = PropSet::from_raw(in_args.cast());
+        // SAFETY: `in_args` is null or the action's property set, from the host.
+        let args = unsafe { PropSet::from_raw(in_args.cast()) };
         let decoded = Action::decode(name, args)?;
         if !decoded.is_interact() {
             return Ok(sys::kOfxStatReplyDefault);
         }
-        suites::Interact::from_raw(handle.cast_mut()).ok_or_else(|| bad_handle("interact handle"))?;
+        // SAFETY: the host passes the handle of the interact the action is for (or null).
+        unsafe { suites::Interact::from_raw(handle.cast_mut()) }.ok_or_else(|| bad_handle("interact handle"))?;
         let args_ps = args.ok_or_else(|| bad_handle("interact inArgs"))?;
-        let effect = Effect::from_raw(args_ps.get_pointer(n::kOfxPropEffectInstance, 0)?).ok_or_else(|| bad_handle("effect instance"))?;
+        let p = args_ps.get_pointer(n::kOfxPropEffectInstance, 0)?;
+        // SAFETY: an interact action's inArgs hold, under kOfxPropEffectInstance, the handle
+        // of the effect instance the interact belongs to (ofxInteract.h).
+        let effect = unsafe { Effect::from_raw(p) }.ok_or_else(|| bad_handle("effect instance"))?;
         let inst = instance(effect)?;
         let handled = match decoded {
             Action::InteractDraw(a) => overlay::draw(inst, &a, DrawContext::from_args(args_ps).ok())?,

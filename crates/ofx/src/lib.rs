@@ -13,7 +13,8 @@
 //! refinement and decontamination) and `keyframe_matte` (the matte input placed on the
 //! plate in canonical coordinates), `overlay` (viewer interact)
 //! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
-//! `client` behind it.
+//! `client` behind it; `test_engine` (the box-matte engine of the host tests) exists only
+//! in test builds (feature `test-engine`).
 pub mod action;
 pub mod client;
 pub mod contour;
@@ -33,3 +34,5 @@ pub mod render;
 pub mod stroke_font;
 pub mod suites;
 pub mod sys;
+#[cfg(any(test, feature = "test-engine"))]
+pub mod test_engine;

@@ -2,9 +2,12 @@
 //! progress, interact, draw). This file and `entry.rs` are the only places that call the
 //! host through raw pointers; everything above them is safe Rust.
 //!
-//! Handles are plain copies of host pointers. Wrapping a pointer is harmless; the host
-//! validates every handle it is given back and answers `kOfxStatErrBadHandle` for foreign
-//! ones, which we turn into an [`OfxError`].
+//! Handles are plain copies of host pointers, passed back to the host's suite functions.
+//! Hosts need not validate what they are given (Nuke and Natron cast a handle straight back
+//! to their own object), so a handle may only be made from a pointer the host handed us:
+//! [`PropSet::from_raw`] and the other constructors are `unsafe` and crate-private, and
+//! each caller says where its pointer came from. A status the host does return for a bad
+//! handle becomes an [`OfxError`].
 use super::sys::{self, names as n, OfxStatus};
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::ptr::null_mut;
@@ -64,7 +67,8 @@ fn cstring(s: &str) -> CString {
 
 /// The suites fetched from the host at load time.
 pub struct Suites {
-    pub host_props: PropSet,
+    /// The host's own properties (its name, version, capabilities), when it gave them.
+    pub host_props: Option<PropSet>,
     prop: &'static sys::OfxPropertySuiteV1,
     param: &'static sys::OfxParameterSuiteV1,
     effect: &'static sys::OfxImageEffectSuiteV1,
@@ -112,7 +116,8 @@ pub unsafe fn install_host(host: *const sys::OfxHost) -> OfxResult<()> {
     }
     let missing = |s: &str| OfxError::new(sys::kOfxStatErrMissingHostFeature, format!("host lacks the {s} suite"));
     let suites = Suites {
-        host_props: PropSet(host.host),
+        // SAFETY: `host.host` is the host's own property set, from the OfxHost it gave setHost.
+        host_props: unsafe { PropSet::from_raw(host.host.cast()) },
         prop: suite!(sys::OfxPropertySuiteV1, n::kOfxPropertySuite, 1).ok_or_else(|| missing("property"))?,
         param: suite!(sys::OfxParameterSuiteV1, n::kOfxParameterSuite, 1).ok_or_else(|| missing("parameter"))?,
         effect: suite!(sys::OfxImageEffectSuiteV1, n::kOfxImageEffectSuite, 1).ok_or_else(|| missing("image effect"))?,
@@ -129,8 +134,9 @@ pub unsafe fn install_host(host: *const sys::OfxHost) -> OfxResult<()> {
 
 macro_rules! handle {
     ($name:ident, $raw:ty) => {
+        /// A host handle (see the module documentation): only made by `from_raw`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct $name(pub(crate) $raw);
+        pub struct $name($raw);
         // SAFETY: OFX handles are opaque tokens the host accepts from any thread; all
         // access goes through host functions that do their own synchronisation.
         unsafe impl Send for $name {}
@@ -138,7 +144,13 @@ macro_rules! handle {
         unsafe impl Sync for $name {}
         impl $name {
             /// Wraps a host pointer; `None` when null.
-            pub fn from_raw(p: *mut c_void) -> Option<Self> {
+            ///
+            /// # Safety
+            /// `p` must be null or a handle of this kind that the host handed the plugin (an
+            /// action's argument, a suite function's out value, or a property the host
+            /// documents as holding one), still alive: the wrapper's methods pass it back
+            /// to the host's suite functions, which may dereference it unchecked.
+            pub(crate) unsafe fn from_raw(p: *mut c_void) -> Option<Self> {
                 (!p.is_null()).then(|| $name(p.cast()))
             }
             pub fn as_raw(self) -> *mut c_void {
@@ -164,13 +176,13 @@ impl PropSet {
     }
     pub fn get_int(&self, name: &CStr, i: i32) -> OfxResult<i32> {
         let mut v = 0;
-        // SAFETY: `v` is a valid out pointer; the host validates the handle.
+        // SAFETY: `v` is a valid out pointer; the handle came from the host (`from_raw`).
         check(unsafe { (self.s()?.propGetInt)(self.0, name.as_ptr(), i, &mut v) }, Self::err(name))?;
         Ok(v)
     }
     pub fn get_double(&self, name: &CStr, i: i32) -> OfxResult<f64> {
         let mut v = 0.0;
-        // SAFETY: `v` is a valid out pointer; the host validates the handle.
+        // SAFETY: `v` is a valid out pointer; the handle came from the host (`from_raw`).
         check(unsafe { (self.s()?.propGetDouble)(self.0, name.as_ptr(), i, &mut v) }, Self::err(name))?;
         Ok(v)
     }
@@ -206,11 +218,11 @@ impl PropSet {
         Ok(v)
     }
     pub fn set_int(&self, name: &CStr, i: i32, v: i32) -> OfxResult<()> {
-        // SAFETY: plain values; the host validates the handle.
+        // SAFETY: plain values; the handle came from the host (`from_raw`).
         check(unsafe { (self.s()?.propSetInt)(self.0, name.as_ptr(), i, v) }, Self::err(name))
     }
     pub fn set_double(&self, name: &CStr, i: i32, v: f64) -> OfxResult<()> {
-        // SAFETY: plain values; the host validates the handle.
+        // SAFETY: plain values; the handle came from the host (`from_raw`).
         check(unsafe { (self.s()?.propSetDouble)(self.0, name.as_ptr(), i, v) }, Self::err(name))
     }
     pub fn set_doubles(&self, name: &CStr, v: &[f64]) -> OfxResult<()> {
@@ -254,7 +266,8 @@ impl ParamSet {
         check(unsafe { (suites()?.param.paramDefine)(self.0, kind.as_ptr(), c.as_ptr(), &mut props) }, || {
             format!("define parameter {name}")
         })?;
-        PropSet::from_raw(props.cast()).ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
+        // SAFETY: `props` is null or the new parameter's property set, paramDefine's out value.
+        unsafe { PropSet::from_raw(props.cast()) }.ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
     }
     pub fn param(&self, name: &str) -> OfxResult<Param> {
         let c = cstring(name);
@@ -263,7 +276,8 @@ impl ParamSet {
         check(unsafe { (suites()?.param.paramGetHandle)(self.0, c.as_ptr(), &mut h, &mut props) }, || {
             format!("parameter {name} not found")
         })?;
-        Param::from_raw(h.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrUnknown, format!("parameter {name} not found")))
+        // SAFETY: `h` is null or the parameter's handle, paramGetHandle's out value.
+        unsafe { Param::from_raw(h.cast()) }.ok_or_else(|| OfxError::new(sys::kOfxStatErrUnknown, format!("parameter {name} not found")))
     }
     /// A parameter's property set (enabled state, hint, ...).
     pub fn param_props(&self, name: &str) -> OfxResult<PropSet> {
@@ -273,7 +287,8 @@ impl ParamSet {
         check(unsafe { (suites()?.param.paramGetHandle)(self.0, c.as_ptr(), &mut h, &mut props) }, || {
             format!("parameter {name} not found")
         })?;
-        PropSet::from_raw(props.cast()).ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
+        // SAFETY: `props` is null or the parameter's property set, paramGetHandle's out value.
+        unsafe { PropSet::from_raw(props.cast()) }.ok_or_else(|| OfxError::failed(format!("host gave no properties for {name}")))
     }
     pub fn edit_begin(&self, label: &str) -> OfxResult<()> {
         let c = cstring(label);

@@ -5,9 +5,11 @@
 //!
 //! Why not the `openfx` crate: 0.7.0 needs rustc 1.99 and 0.6.0 is a whole framework
 //! (macros, generated object model) rather than a thin sys layer; the handful of tables we
-//! need fit in this file, and the in-repo test host (`tests/ofx_host/`) reuses these exact
-//! declarations, so a layout slip shows up as a failing test. Field order follows the
-//! headers; nothing here is ever reordered.
+//! need fit in this file. Field order and names follow the headers; nothing here is ever
+//! reordered. The in-repo test host (`tests/ofx_host/`) is built from these same
+//! declarations, so it cannot catch a slip in them; `tests/abi_layout.rs` does: it compares
+//! every struct's size, alignment and field offsets and sizes, every integer constant and
+//! every name here with the official OpenFX headers, as a C compiler sees them.
 //!
 //! Variadic functions (`paramGetValue`, `message`, ...) are declared variadic: Rust may call
 //! C variadics through function pointers.
@@ -220,7 +222,7 @@ pub struct OfxMessageSuiteV2 {
 /// ofxProgress.h, `OfxProgressSuiteV1`.
 #[repr(C)]
 pub struct OfxProgressSuiteV1 {
-    pub progressStartBegin: unsafe extern "C" fn(*mut c_void, S) -> OfxStatus,
+    pub progressStart: unsafe extern "C" fn(*mut c_void, S) -> OfxStatus,
     pub progressUpdate: unsafe extern "C" fn(*mut c_void, c_double) -> OfxStatus,
     pub progressEnd: unsafe extern "C" fn(*mut c_void) -> OfxStatus,
 }

@@ -8,21 +8,24 @@ use std::ptr::null_mut;
 impl Effect {
     pub fn props(&self) -> OfxResult<PropSet> {
         let mut p = null_mut();
-        // SAFETY: valid out pointer; the host validates the handle.
+        // SAFETY: valid out pointer; the handle came from the host (`from_raw`).
         check(unsafe { (suites()?.effect.getPropertySet)(self.0, &mut p) }, || "effect properties".into())?;
-        PropSet::from_raw(p.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "effect has no properties"))
+        // SAFETY: `p` is null or the effect's property set, getPropertySet's out value.
+        unsafe { PropSet::from_raw(p.cast()) }.ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "effect has no properties"))
     }
     pub fn params(&self) -> OfxResult<ParamSet> {
         let mut p = null_mut();
-        // SAFETY: valid out pointer; the host validates the handle.
+        // SAFETY: valid out pointer; the handle came from the host (`from_raw`).
         check(unsafe { (suites()?.effect.getParamSet)(self.0, &mut p) }, || "effect parameters".into())?;
-        ParamSet::from_raw(p.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "effect has no parameters"))
+        // SAFETY: `p` is null or the effect's parameter set, getParamSet's out value.
+        unsafe { ParamSet::from_raw(p.cast()) }.ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "effect has no parameters"))
     }
     pub fn clip_define(&self, name: &CStr) -> OfxResult<PropSet> {
         let mut p = null_mut();
         // SAFETY: `name` is NUL-terminated; valid out pointer.
         check(unsafe { (suites()?.effect.clipDefine)(self.0, name.as_ptr(), &mut p) }, || "clipDefine".into())?;
-        PropSet::from_raw(p.cast()).ok_or_else(|| OfxError::failed("clipDefine gave no properties"))
+        // SAFETY: `p` is null or the new clip's property set, clipDefine's out value.
+        unsafe { PropSet::from_raw(p.cast()) }.ok_or_else(|| OfxError::failed("clipDefine gave no properties"))
     }
     pub fn clip(&self, name: &CStr) -> OfxResult<Clip> {
         let (mut c, mut p) = (null_mut(), null_mut());
@@ -30,11 +33,12 @@ impl Effect {
         check(unsafe { (suites()?.effect.clipGetHandle)(self.0, name.as_ptr(), &mut c, &mut p) }, || {
             format!("clip {}", name.to_string_lossy())
         })?;
-        Clip::from_raw(c.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "null clip"))
+        // SAFETY: `c` is null or the clip's handle, clipGetHandle's out value.
+        unsafe { Clip::from_raw(c.cast()) }.ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "null clip"))
     }
     /// The host's abort flag for the current render.
     pub fn aborted(&self) -> bool {
-        // SAFETY: plain handle; a foreign handle makes the host answer 0 or an error value.
+        // SAFETY: a handle from the host (`from_raw`); no pointers besides.
         suites().map(|s| unsafe { (s.effect.abort)(self.0) } != 0).unwrap_or(false)
     }
 }
@@ -44,7 +48,8 @@ impl Clip {
         let mut p = null_mut();
         // SAFETY: valid out pointer.
         check(unsafe { (suites()?.effect.clipGetPropertySet)(self.0, &mut p) }, || "clip properties".into())?;
-        PropSet::from_raw(p.cast()).ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "clip has no properties"))
+        // SAFETY: `p` is null or the clip's property set, clipGetPropertySet's out value.
+        unsafe { PropSet::from_raw(p.cast()) }.ok_or_else(|| OfxError::new(sys::kOfxStatErrBadHandle, "clip has no properties"))
     }
     /// The clip's region of definition at `time`, canonical coordinates (x1, y1, x2, y2).
     pub fn region_of_definition(&self, time: f64) -> OfxResult<[f64; 4]> {
@@ -64,7 +69,9 @@ impl Clip {
         let mut p = null_mut();
         // SAFETY: null region means "the whole RoI"; valid out pointer.
         check(unsafe { (suites()?.effect.clipGetImage)(self.0, time, std::ptr::null(), &mut p) }, || format!("no image at time {time}"))?;
-        let props = PropSet::from_raw(p.cast()).ok_or_else(|| OfxError::failed(format!("no image at time {time}")))?;
+        // SAFETY: `p` is null or the image's property set, clipGetImage's out value; `Image`
+        // releases it (clipReleaseImage) when dropped.
+        let props = unsafe { PropSet::from_raw(p.cast()) }.ok_or_else(|| OfxError::failed(format!("no image at time {time}")))?;
         Image::new(props)
     }
 }

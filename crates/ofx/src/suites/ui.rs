@@ -25,7 +25,7 @@ pub fn post_persistent(effect: Effect, kind: &CStr, text: &str) -> bool {
 /// Clears this plugin's persistent message on `effect` (V2 only; a no-op otherwise).
 pub fn clear_persistent(effect: Effect) {
     if let Some(m) = suites().ok().and_then(|s| s.message2) {
-        // SAFETY: plain handle; the host validates it.
+        // SAFETY: a handle from the host (`from_raw`).
         unsafe { (m.clearPersistentMessage)(effect.as_raw()) };
     }
 }
@@ -64,11 +64,11 @@ impl Progress {
         let c = cstring(label);
         let h = effect.as_raw();
         let st = if let Some(p) = s.progress2 {
-            // SAFETY: strings outlive the call; the host validates the handle.
+            // SAFETY: strings outlive the call; the handle came from the host (`from_raw`).
             unsafe { (p.progressStart)(h, c.as_ptr(), MESSAGE_ID.as_ptr()) }
         } else {
             // SAFETY: as above.
-            unsafe { (s.progress1?.progressStartBegin)(h, c.as_ptr()) }
+            unsafe { (s.progress1?.progressStart)(h, c.as_ptr()) }
         };
         (st == sys::kOfxStatOK).then_some(Progress { effect, acknowledged: std::cell::Cell::new(false) })
     }
@@ -103,9 +103,10 @@ impl Interact {
     pub fn props(&self) -> OfxResult<PropSet> {
         let s = suites()?.interact.ok_or_else(|| super::OfxError::new(sys::kOfxStatErrMissingHostFeature, "no interact suite"))?;
         let mut p = null_mut();
-        // SAFETY: valid out pointer; the host validates the handle.
+        // SAFETY: valid out pointer; the handle came from the host (`from_raw`).
         check(unsafe { (s.interactGetPropertySet)(self.0, &mut p) }, || "interact properties".into())?;
-        PropSet::from_raw(p.cast()).ok_or_else(|| super::OfxError::failed("interact has no properties"))
+        // SAFETY: `p` is null or the interact's property set, interactGetPropertySet's out value.
+        unsafe { PropSet::from_raw(p.cast()) }.ok_or_else(|| super::OfxError::failed("interact has no properties"))
     }
     /// Asks the host to redraw this interact (after an edit); harmless when unsupported.
     pub fn redraw(&self) {
@@ -128,7 +129,9 @@ impl DrawContext {
     /// The draw context handed to the draw action in `in_args`.
     pub fn from_args(in_args: PropSet) -> OfxResult<DrawContext> {
         let p = in_args.get_pointer(n::kOfxInteractPropDrawContext, 0)?;
-        DrawContext::from_raw(p).ok_or_else(|| super::OfxError::new(sys::kOfxStatErrBadHandle, "null draw context"))
+        // SAFETY: the host puts the draw action's draw context handle (or nothing, when it
+        // has no draw suite) under kOfxInteractPropDrawContext in the action's inArgs.
+        unsafe { DrawContext::from_raw(p) }.ok_or_else(|| super::OfxError::new(sys::kOfxStatErrBadHandle, "null draw context"))
     }
     pub fn set_colour(&self, rgba: [f32; 4]) -> OfxResult<()> {
         let c = OfxRGBAColourF { r: rgba[0], g: rgba[1], b: rgba[2], a: rgba[3] };
