@@ -11,7 +11,7 @@
 //!   collinear); a segment further than the tolerance from its outline on any frame is
 //!   halved on every frame, until all fit or [`super::ShapeSettings::max_points`] is
 //!   reached (the worst segments halved first).
-use super::fit::{fit_segment, Closed, Segment};
+use super::fit::{self, fit_segment, Closed, Segment};
 use super::track::LoopTrack;
 use super::{ControlPoint, Note, Shape, ShapeKey, ShapeKind, ShapeSettings, Vec2};
 use rayon::prelude::*;
@@ -71,7 +71,7 @@ impl Span {
 
 struct Frames {
     outlines: Vec<Closed>,
-    /// Each outline's box, which the curves stay in.
+    /// Each outline's box, which a refitted curve stays in.
     bounds: Vec<[Vec2; 2]>,
     starts: Vec<f64>,
 }
@@ -87,12 +87,18 @@ impl Frames {
     }
 
     fn fit(&self, u0: f64, u1: f64) -> Span {
+        self.fit_within(u0, u1, false)
+    }
+
+    /// With `boxed`, the handles are held inside each frame's outline box (see
+    /// [`fit_segment`]).
+    fn fit_within(&self, u0: f64, u1: f64, boxed: bool) -> Span {
         let fits = (0..self.outlines.len())
             .into_par_iter()
             .map(|f| {
                 let c = &self.outlines[f];
                 let run = c.run(self.position(f, u0), self.position(f, u1));
-                fit_segment(&run, self.tangent(f, u0), self.tangent(f, u1), &self.bounds[f])
+                fit_segment(&run, self.tangent(f, u0), self.tangent(f, u1), boxed.then_some(&self.bounds[f]))
             })
             .collect();
         Span { u0, u1, fits }
@@ -129,6 +135,18 @@ pub fn animate(name: &str, track: &LoopTrack, settings: &ShapeSettings) -> Shape
             let mid = (u0 + u1) / 2.0;
             let halves = [frames.fit(u0, mid), frames.fit(mid, u1)];
             spans.splice(i..=i, halves);
+        }
+    }
+    // A segment still above the tolerance (the point limit reached) may have thrown its
+    // handles far out (least squares at a corner the smooth tangents cannot follow, seen
+    // 9 px beyond the plate): where its curve leaves the outline's box by more than the
+    // tolerance, it is refitted with handles at most the chord long and inside the box.
+    for span in spans.iter_mut().filter(|s| s.error() > settings.tolerance_px) {
+        let boxed = frames.fit_within(span.u0, span.u1, true);
+        for (f, (fit, safe)) in span.fits.iter_mut().zip(boxed.fits).enumerate() {
+            if fit::outside(fit, &frames.bounds[f]) > settings.tolerance_px {
+                *fit = safe;
+            }
         }
     }
     let max_error_px = spans.iter().map(Span::error).fold(0.0, f64::max);

@@ -170,12 +170,14 @@ fn reach_within(p: Vec2, d: Vec2, bounds: &[Vec2; 2]) -> f64 {
 }
 
 /// Least-squares handle lengths for the cubic from `run[0]` (leaving along `ta`) to the
-/// last point of `run` (arriving along `tb`), given each point's parameter. Each handle is
-/// at most the chord long and ends inside `bounds` (the outline's box), so the curve, held
-/// in its control points' hull, never leaves the outline's box: where the matte touches the
-/// plate's border or turns a corner the tangents cannot follow, least squares would
-/// otherwise throw long handles out of the plate (seen on a random model's speckle: 38 px).
-fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2, bounds: &[Vec2; 2]) -> [Vec2; 4] {
+/// last point of `run` (arriving along `tb`), given each point's parameter. With `bounds`
+/// (the outline's box), each handle is at most the chord long and ends inside the box, so
+/// the curve, held in its control points' hull, cannot leave it: where the matte touches
+/// the plate's border or turns a corner the tangents cannot follow, least squares may
+/// otherwise throw long handles out of the plate. Unbounded fits need fewer points (about
+/// a fifth fewer on the fidelity clips), so the bound is only for segments that stay above
+/// the tolerance.
+fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2, bounds: Option<&[Vec2; 2]>) -> [Vec2; 4] {
     let (p0, p3) = (run[0], run[run.len() - 1]);
     let back = mul(tb, -1.0);
     let (mut c00, mut c01, mut c11, mut x0, mut x1) = (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -199,8 +201,10 @@ fn handles(run: &[Vec2], u: &[f64], ta: Vec2, tb: Vec2, bounds: &[Vec2; 2]) -> [
         alpha = chord / 3.0;
         beta = chord / 3.0;
     }
-    alpha = alpha.min(chord).min(reach_within(p0, ta, bounds));
-    beta = beta.min(chord).min(reach_within(p3, back, bounds));
+    if let Some(bounds) = bounds {
+        alpha = alpha.min(chord).min(reach_within(p0, ta, bounds));
+        beta = beta.min(chord).min(reach_within(p3, back, bounds));
+    }
     [p0, add(p0, mul(ta, alpha)), add(p3, mul(back, beta)), p3]
 }
 
@@ -230,13 +234,25 @@ fn distance_to_run(p: Vec2, run: &[Vec2]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// How far (pixels) the segment's curve goes outside `bounds` (0 when it stays inside).
+pub fn outside(seg: &Segment, bounds: &[Vec2; 2]) -> f64 {
+    (0..=CURVE_CHECKS)
+        .map(|k| {
+            let p = bezier(&seg.controls, k as f64 / CURVE_CHECKS as f64);
+            let dx = (bounds[0][0] - p[0]).max(p[0] - bounds[1][0]).max(0.0);
+            let dy = (bounds[0][1] - p[1]).max(p[1] - bounds[1][1]).max(0.0);
+            dx.max(dy)
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Curve points checked against the outline, per segment.
 const CURVE_CHECKS: usize = 16;
 
 /// Fits one segment to `run` (at least its two ends), leaving along the unit tangent `ta`
-/// and arriving along the unit tangent `tb`, its handles inside `bounds` (the box of the
-/// outline `run` is part of).
-pub fn fit_segment(run: &[Vec2], ta: Vec2, tb: Vec2, bounds: &[Vec2; 2]) -> Segment {
+/// and arriving along the unit tangent `tb`; with `bounds` (the box of the outline `run` is
+/// part of), its handles held inside it (see `handles`).
+pub fn fit_segment(run: &[Vec2], ta: Vec2, tb: Vec2, bounds: Option<&[Vec2; 2]>) -> Segment {
     let n = run.len();
     let mut u: Vec<f64> = {
         let mut acc = vec![0.0; n];
@@ -280,7 +296,7 @@ mod tests {
     fn a_quarter_circle_fits_one_segment_within_a_thousandth_of_its_radius() {
         let r = 100.0;
         let run: Vec<Vec2> = (0..=90).map(|d| (d as f64).to_radians()).map(|a| [r * a.cos(), r * a.sin()]).collect();
-        let s = fit_segment(&run, [0.0, 1.0], [-1.0, 0.0], &[[0.0, 0.0], [r, r]]);
+        let s = fit_segment(&run, [0.0, 1.0], [-1.0, 0.0], None);
         assert!(s.error < 0.03, "{}", s.error);
         // The classic handle length 0.5523 r.
         assert!((dist(s.controls[0], s.controls[1]) / r - 0.5523).abs() < 0.01, "{:?}", s.controls);
@@ -291,7 +307,7 @@ mod tests {
         // Leaving and arriving horizontally, every control point lies on y = 0: the apex of
         // the run is 5 px away.
         let run = vec![[0.0, 0.0], [2.5, 2.5], [5.0, 5.0], [7.5, 2.5], [10.0, 0.0]];
-        let s = fit_segment(&run, [1.0, 0.0], [1.0, 0.0], &[[0.0, 0.0], [10.0, 5.0]]);
+        let s = fit_segment(&run, [1.0, 0.0], [1.0, 0.0], None);
         assert!((s.error - 5.0).abs() < 1e-9, "{}", s.error);
     }
 
@@ -302,7 +318,10 @@ mod tests {
         // tangents point out of the box, so least squares would push the handles out.
         let run = vec![[10.0, 0.0], [5.0, 0.0], [0.0, 0.0], [0.0, 5.0], [0.0, 10.0]];
         let bounds = [[0.0, 0.0], [20.0, 20.0]];
-        let s = fit_segment(&run, [-0.8, -0.6], [-0.6, 0.8], &bounds);
+        let s = fit_segment(&run, [-0.8, -0.6], [-0.6, 0.8], Some(&bounds));
+        assert!(outside(&s, &bounds) == 0.0);
+        let free = fit_segment(&run, [-0.8, -0.6], [-0.6, 0.8], None);
+        assert!(outside(&free, &bounds) > 1.0, "unbounded, least squares leaves the box: {:?}", free.controls);
         let chord = dist(s.controls[0], s.controls[3]);
         for c in &s.controls {
             assert!(c[0] >= 0.0 && c[1] >= 0.0 && c[0] <= 20.0 && c[1] <= 20.0, "{:?}", s.controls);
