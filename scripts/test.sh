@@ -15,6 +15,15 @@ fi
 bash scripts/setup.sh --reference
 source scripts/env.sh
 cargo build --workspace --all-targets --locked
+# Static checks (issue 24): formatting, clippy with warnings as errors (the workspace's
+# short allow-list is in Cargo.toml, [workspace.lints]) and the documentation, private
+# items included (so links to private items are fine; a broken link is not). A failure
+# fails the run after the tests, which run regardless.
+static_status=0
+cargo fmt --all -- --check || static_status=$?
+cargo clippy --workspace --all-targets --locked -- -D warnings || static_status=$?
+RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
+  cargo doc --workspace --no-deps --locked --document-private-items || static_status=$?
 # Tests pin libtorch to 2 threads each; run them one at a time so parity timings and
 # memory stay predictable on a 2-core machine.
 test_status=0
@@ -31,5 +40,9 @@ fi
 if [ "$package_status" != 0 ]; then
   echo "test.sh: scripts/archive-check.sh failed (exit $package_status)" >&2
   [ "$test_status" != 0 ] || test_status=$package_status
+fi
+if [ "$static_status" != 0 ]; then
+  echo "test.sh: the static checks (cargo fmt --check, clippy -D warnings, cargo doc) failed" >&2
+  [ "$test_status" != 0 ] || test_status=$static_status
 fi
 exit "$test_status"

@@ -5,9 +5,9 @@
 //! 2. through the helper: the plugin's engine (`HelperEngine`) asking `samurai-roto serve`
 //!    for each frame (frames sent through shared memory, progress and results over the
 //!    socket) and finishing the mattes in pure Rust.
+//!
 //! Frame 0 (keyframe, network load) is left out of the means.
 //!   cargo bench -p samurai-roto --bench helper_round_trip -- [IMAGE_SIZE] [FRAMES]
-#[allow(dead_code)]
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 

@@ -29,7 +29,7 @@ use samurai_engine::config::Preset;
 use samurai_engine::image;
 use samurai_engine::model::{DeviceChoice, LoadOptions, MemoryFrame, Precision, ResolveDevice, Sam2Model};
 use samurai_engine::tracker::{BlendMode, FolderSource, KeyframePrompt, PointPrompt, Session, TrackerOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Tensor;
 
@@ -150,7 +150,7 @@ fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> f64 {
     v[v.len() / 2]
 }
 
-fn blocks(checkpoint: &PathBuf, image_path: &PathBuf, image_size: i64, repeat: usize) -> Result<String> {
+fn blocks(checkpoint: &Path, image_path: &Path, image_size: i64, repeat: usize) -> Result<String> {
     let model = Sam2Model::load_detect(checkpoint, image_size, &LoadOptions::default())?;
     let img = image::load_rgb8(image_path)?;
     let hw = (img.height as i64, img.width as i64);
@@ -198,7 +198,7 @@ fn load_options(device: &str, precision: &str) -> Result<LoadOptions> {
 }
 
 /// A forward-tracking session of one object keyed on frame 0 (the reference's algorithm).
-fn session(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<(Session, usize)> {
+fn session(checkpoint: &Path, frames: &Path, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<(Session, usize)> {
     let b: Vec<f64> = bbox.split(',').map(|v| v.trim().parse()).collect::<Result<_, _>>().context("--box x1,y1,x2,y2")?;
     anyhow::ensure!(b.len() == 4, "--box '{bbox}': expected x1,y1,x2,y2");
     let model = Sam2Model::load_detect(checkpoint, image_size, options)?;
@@ -213,7 +213,7 @@ fn session(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, 
     Ok((session, len))
 }
 
-fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<String> {
+fn track(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<String> {
     let (mut session, len) = session(checkpoint, frames, image_size, bbox, options)?;
     let count = count.min(len);
     let cuda = match options.device {
@@ -247,7 +247,7 @@ fn track(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, 
 
 /// Median seconds of `repeat` keyframe edits on frame 2 (keyed there and on frame 0), each
 /// followed by the re-render of frame 2, the frame on screen.
-fn edit_latency(model: &samurai_engine::model::SharedModel, frames: &PathBuf, b: [f64; 4], repeat: usize, keep: bool) -> Result<f64> {
+fn edit_latency(model: &samurai_engine::model::SharedModel, frames: &Path, b: [f64; 4], repeat: usize, keep: bool) -> Result<f64> {
     let mut tuning = Preset::builtin(lock(model).size).samurai;
     tuning.fill_hole_area = 0;
     let options = TrackerOptions {
@@ -278,7 +278,7 @@ fn lock(m: &samurai_engine::model::SharedModel) -> std::sync::MutexGuard<'_, Sam
     m.lock().expect("model lock")
 }
 
-fn edit(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, repeat: usize) -> Result<String> {
+fn edit(checkpoint: &Path, frames: &Path, image_size: i64, bbox: &str, repeat: usize) -> Result<String> {
     let b: Vec<f64> = bbox.split(',').map(|v| v.trim().parse()).collect::<Result<_, _>>().context("--box x1,y1,x2,y2")?;
     let b = [b[0], b[1], b[2], b[3]];
     let model = Sam2Model::load_detect(checkpoint, image_size, &LoadOptions::default())?.shared();
@@ -313,7 +313,7 @@ fn edit(checkpoint: &PathBuf, frames: &PathBuf, image_size: i64, bbox: &str, rep
 
 /// fp32 against bf16 on the same frames: per-frame IoU of the masks (low-resolution logits
 /// > 0) and whether SAMURAI made the same decisions (chosen mask, memory frames).
-fn precision(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i64, bbox: &str, device: &str) -> Result<String> {
+fn precision(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, bbox: &str, device: &str) -> Result<String> {
     let (mut a, len) = session(checkpoint, frames, image_size, bbox, &load_options(device, "fp32")?)?;
     let (mut b, _) = session(checkpoint, frames, image_size, bbox, &load_options(device, "bf16")?)?;
     let count = count.min(len);
@@ -340,7 +340,7 @@ fn precision(checkpoint: &PathBuf, frames: &PathBuf, count: usize, image_size: i
     ))
 }
 
-fn io_stages(frames: &PathBuf, image_size: u32, repeat: usize) -> Result<String> {
+fn io_stages(frames: &Path, image_size: u32, repeat: usize) -> Result<String> {
     use samurai_engine::output::{write_frame, MatteFormat, WriterOptions};
     use samurai_engine::tracker::{FrameSource, LowResFrame};
     let source = FolderSource::open(frames)?;
@@ -379,7 +379,7 @@ fn io_stages(frames: &PathBuf, image_size: u32, repeat: usize) -> Result<String>
 }
 
 /// Writes `count` frames of `src` upscaled to `size` as EXR (linear half-float, ZIP), JPEG or PNG.
-fn make_frames(src: &PathBuf, count: usize, size: &str, format: &str, out: &PathBuf) -> Result<String> {
+fn make_frames(src: &Path, count: usize, size: &str, format: &str, out: &Path) -> Result<String> {
     use exr::prelude::{Encoding, Image as ExrImage, Layer, LayerAttributes, SpecificChannels, WritableImage};
     let (w, h) = size.split_once('x').context("--size WxH")?;
     let (w, h): (u32, u32) = (w.parse().context("--size width")?, h.parse().context("--size height")?);
@@ -430,7 +430,7 @@ const ROOM_BOXES: [[f64; 4]; 8] = [
 /// low-resolution logits per frame, the seconds taken and the session's counters.
 fn track_objects(
     model: &samurai_engine::model::SharedModel,
-    frames: &PathBuf,
+    frames: &Path,
     count: usize,
     n: usize,
     batch: samurai_engine::tracker::ObjectBatch,
@@ -454,8 +454,8 @@ fn track_objects(
 }
 
 fn objects_bench(
-    checkpoint: &PathBuf,
-    frames: &PathBuf,
+    checkpoint: &Path,
+    frames: &Path,
     count: usize,
     image_size: i64,
     objects: &str,

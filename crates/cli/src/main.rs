@@ -34,6 +34,8 @@ struct Cli {
     command: Command,
 }
 
+// The arguments are parsed once per run: boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Segment one object in one image from a box prompt.

@@ -36,7 +36,7 @@ pub struct TrackArgs {
     pub points: Vec<String>,
     /// A keyframe matte NAME:FRAME:FILE (PNG or EXR at the frames' size, first channel,
     /// > 0.5 is inside): the output on that frame (with --object/--point there, the mask
-    /// is the decoder's mask input and the clicks refine it).
+    /// > is the decoder's mask input and the clicks refine it).
     #[arg(long = "mask", value_name = "NAME:FRAME:FILE")]
     pub masks: Vec<String>,
     /// Prompts YAML (the format of shared/data/clips/prompts.yaml).
@@ -222,7 +222,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
         non_overlap: args.non_overlap,
         threads: writers,
         queue: 2 * writers.max(1),
-        refine: (refine.mode != RefineMode::Off).then(|| Refinement { settings: refine, frames: paths }),
+        refine: (refine.mode != RefineMode::Off).then_some(Refinement { settings: refine, frames: paths }),
         layers: args.layers,
     });
     let started = std::time::Instant::now();

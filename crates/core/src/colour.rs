@@ -56,8 +56,8 @@ fn thresholds() -> &'static [f32; 255] {
 /// Linear value → 8-bit sRGB, bit-identical to [`srgb8_reference`].
 #[inline]
 pub fn srgb8(v: f32) -> u8 {
-    // `!(v > 0)` also catches NaN.
-    if !(v > 0.0) {
+    // NaN is not greater than 0 either: it maps to 0 with the negatives.
+    if v.is_nan() || v <= 0.0 {
         return 0;
     }
     if v >= 1.0 {
@@ -71,7 +71,7 @@ pub fn srgb8_slice(src: &[f32], dst: &mut [u8]) {
     assert_eq!(src.len(), dst.len(), "source and destination lengths differ");
     let t = thresholds();
     for (d, &v) in dst.iter_mut().zip(src) {
-        *d = if !(v > 0.0) {
+        *d = if v.is_nan() || v <= 0.0 {
             0
         } else if v >= 1.0 {
             255

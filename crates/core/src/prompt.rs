@@ -208,7 +208,7 @@ pub fn matte_box(logits: &[f32], width: usize, height: usize) -> Option<[f64; 4]
     for (y, row) in logits.chunks_exact(width).enumerate() {
         let mut inside = row.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(x, _)| x);
         if let Some(first) = inside.next() {
-            let last = inside.last().unwrap_or(first);
+            let last = inside.next_back().unwrap_or(first);
             (x0, x1, y1) = (x0.min(first), x1.max(last), y);
             y0 = y0.min(y);
         }

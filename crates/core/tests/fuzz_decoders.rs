@@ -91,7 +91,7 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
             .into(),
         },
     ];
-    let requests = vec![
+    let requests = [
         Request::Hello { version: proto::VERSION },
         Request::Configure { session: 3, settings: settings(), range: (0, 99), frame_size: (1920, 1080), objects },
         Request::Track { session: 3, frame: 17 },
@@ -101,7 +101,7 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
         Request::Go { on: true },
         Request::Stats,
     ];
-    let replies = vec![
+    let replies = [
         Reply::Welcome { version: proto::VERSION, pid: 4242 },
         Reply::NeedFrame { frame: 9 },
         Reply::Progress { done: 3, total: 40 },

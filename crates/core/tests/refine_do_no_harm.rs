@@ -91,7 +91,7 @@ fn where_the_plate_cannot_tell_the_band_falls_back_to_a_sure_coarse_matte() {
     let texture: Vec<f32> = (0..H * W).map(|_| rng.next() + 0.5).collect();
     let fg = |_: usize, _: usize, c: usize| [0.75, 0.45, 0.3][c];
     let bg = |y: usize, x: usize, c: usize| {
-        let t = if ((x / 3 + y / 4) % 3 == 0) ^ (texture[y * W + x] > 0.7) { 1.0 } else { 0.0 };
+        let t = if (x / 3 + y / 4).is_multiple_of(3) ^ (texture[y * W + x] > 0.7) { 1.0 } else { 0.0 };
         t * [0.75, 0.45, 0.3][c] + (1.0 - t) * [0.3, 0.5, 0.7][c]
     };
     let plate = composite(&truth, fg, bg);

@@ -352,7 +352,7 @@ mod tests {
                 break;
             }
         }
-        let err = err.map_or_else(|| writer.finish().unwrap_err(), |e| e).to_string();
+        let err = err.unwrap_or_else(|| writer.finish().unwrap_err()).to_string();
         assert!(err.contains("frame ") && err.contains("object y"), "{err}");
         let left = files(tmp.path());
         assert!(left.iter().all(|n| n == "y" || (n.starts_with("x/") && n.ends_with(".png") && !n.contains(".part"))), "{left:?}");

@@ -9,7 +9,7 @@ use samurai_engine::model::memory_attention::MemoryAttention;
 use samurai_engine::model::memory_encoder::MemoryEncoder;
 use samurai_engine::model::weights::WeightStore;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 const REL: f64 = 1e-4;
@@ -26,8 +26,8 @@ fn fixtures(size: i64) -> (PathBuf, PathBuf) {
     (weights, io)
 }
 
-fn load_store(path: &PathBuf) -> WeightStore {
-    let tensors = common::read_npz(&path).into_iter().collect();
+fn load_store(path: &Path) -> WeightStore {
+    let tensors = common::read_npz(path).into_iter().collect();
     WeightStore::new(path, tensors, Device::Cpu, Kind::Float)
 }
 

@@ -163,7 +163,7 @@ pub type FetchFn<'a> = &'a dyn Fn(i64) -> Result<FrameImage, String>;
 pub trait MatteEngine: Send + Sync {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()>;
     fn set_objects(&self, objects: &[ObjectKeys]) -> EngineResult<()>;
-    /// Per-object f32 logits [h*w] at full resolution for `frame`, tracking as needed;
+    /// Per-object f32 logits `[h*w]` at full resolution for `frame`, tracking as needed;
     /// `fetch` pulls other frames; `abort` polled between frames; `download` reports a
     /// model download (the helper's, before tracking) and may cancel it.
     fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, download: DownloadFn<'_>) -> EngineResult<Mattes>;

@@ -5,7 +5,7 @@
 //! Handles are plain copies of host pointers, passed back to the host's suite functions.
 //! Hosts need not validate what they are given (Nuke and Natron cast a handle straight back
 //! to their own object), so a handle may only be made from a pointer the host handed us:
-//! [`PropSet::from_raw`] and the other constructors are `unsafe` and crate-private, and
+//! `PropSet::from_raw` and the other constructors are `unsafe` and crate-private, and
 //! each caller says where its pointer came from. A status the host does return for a bad
 //! handle becomes an [`OfxError`].
 use super::sys::{self, names as n, OfxStatus};

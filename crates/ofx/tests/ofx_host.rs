@@ -438,7 +438,7 @@ fn overlay(desc: OfxImageEffectHandle, inst: OfxImageEffectHandle) -> Vec<Key> {
         ys.iter().cloned().fold(f64::MIN, f64::max),
     ];
     assert_eq!(span, [bl[0], bl[1], tr[0], tr[1]], "the outline spans the matte");
-    assert!(outline[0].len() % 2 == 0 && outline[0].len() >= 2 * 4, "segments: {}", outline[0].len());
+    assert!(outline[0].len().is_multiple_of(2) && outline[0].len() >= 2 * 4, "segments: {}", outline[0].len());
     let want = [[bl[0], bl[1]], [tr[0], bl[1]], [tr[0], tr[1]], [bl[0], tr[1]]];
     assert!(
         drawn.iter().any(|(prim, pts)| *prim == kOfxDrawPrimitiveLineLoop && pts.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>() == want),
@@ -751,7 +751,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
         let out = rendered(OUTPUT_MATTE_ONLY);
         let mut moved = 0;
         for ((r, x), a) in want.indexed_iter() {
-            assert_eq!(at(&out, r, x), [*a; 4], "{mode:?} band {band}: pixel ({x}, {})", h - 1 - r);
+            assert_eq!(at(out, r, x), [*a; 4], "{mode:?} band {band}: pixel ({x}, {})", h - 1 - r);
             moved += ((a - coarse[[r, x]]).abs() > 0.01) as usize;
         }
         assert!(moved > 0, "{mode:?} band {band}: refinement changed no pixel of the coarse matte");
@@ -767,7 +767,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
     for ((r, x), &a) in refined.indexed_iter() {
         let s = src(r, x);
         let f = if a >= 1.0 { [s[0], s[1], s[2]] } else { [fg[[r, x, 0]], fg[[r, x, 1]], fg[[r, x, 2]]] };
-        assert_eq!(at(&out, r, x), [f[0] * a, f[1] * a, f[2] * a, a], "decontaminated pixel ({x}, {})", h - 1 - r);
+        assert_eq!(at(out, r, x), [f[0] * a, f[1] * a, f[2] * a, a], "decontaminated pixel ({x}, {})", h - 1 - r);
         moved += (a > 0.0 && a < 1.0 && (0..3).any(|c| (f[c] - s[c]).abs() > 1e-3)) as usize;
     }
     assert!(moved > 0, "decontamination changed no edge colour");
@@ -779,7 +779,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
     let out = rendered(4.0);
     for ((r, x), &a) in refined.indexed_iter() {
         let s = src(r, x);
-        assert_eq!(at(&out, r, x), [s[0] * a, s[1] * a, s[2] * a, a], "premultiplied pixel ({x}, {})", h - 1 - r);
+        assert_eq!(at(out, r, x), [s[0] * a, s[1] * a, s[2] * a, a], "premultiplied pixel ({x}, {})", h - 1 - r);
     }
     println!("ofx_host: premultiplied foreground output, decontaminated ({moved} edge pixels recoloured) and not");
     // The debug output (Quality, band 3): green by the weight the solved edge kept, red by
@@ -800,7 +800,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
         } else {
             [0.0, 0.0, 0.5 * a, 1.0]
         };
-        assert_eq!(at(&out, y, x), want, "debug pixel ({x}, {})", h - 1 - y);
+        assert_eq!(at(out, y, x), want, "debug pixel ({x}, {})", h - 1 - y);
     }
     assert!(band > 0, "the debug output shows no band");
     println!("ofx_host: edge debug output = the library's band and weights ({band} band pixels, {fell_back} mostly fell back)");
@@ -817,7 +817,7 @@ fn edge_group(plugin: &Plugin, inst: OfxImageEffectHandle, keys: &[Key], t: f64)
         "{text}"
     );
     for ((y, x), &c) in coarse.indexed_iter() {
-        assert_eq!(at(&out, y, x), [c; 4], "unrefined pixel ({x}, {})", h - 1 - y);
+        assert_eq!(at(out, y, x), [c; 4], "unrefined pixel ({x}, {})", h - 1 - y);
     }
     println!("ofx_host: unrefinable band: the coarse matte and one warning: {text}");
     *param(e, "edgeBand").value.lock().unwrap() = vec![3.0];

@@ -65,7 +65,7 @@ pub fn trace(logits: &[f32], labels: &[u32], background: &[u32], width: usize, h
                 }
                 // An inside run starts after edge k: it ends at the first edge leaving it.
                 let mut j = (k + 1) % 4;
-                while !(c[j] && !c[(j + 1) % 4]) {
+                while !c[j] || c[(j + 1) % 4] {
                     j = (j + 1) % 4;
                 }
                 next[edges[k]] = edges[j] as u32;
@@ -75,7 +75,7 @@ pub fn trace(logits: &[f32], labels: &[u32], background: &[u32], width: usize, h
     let crossing = |e: usize| -> (Vec2, u32) {
         let s = e / 2;
         let (sx, sy) = (s % sw, s / sw);
-        let (bx, by) = if e % 2 == 0 { (sx + 1, sy) } else { (sx, sy + 1) };
+        let (bx, by) = if e.is_multiple_of(2) { (sx + 1, sy) } else { (sx, sy + 1) };
         let (a, b) = if inside(sx, sy) { ((sx, sy), (bx, by)) } else { ((bx, by), (sx, sy)) };
         let centre = |(x, y): (usize, usize)| [(x0 + x as i64 - 1) as f64 + 0.5, (y0 + y as i64 - 1) as f64 + 0.5];
         let (pa, pb) = (centre(a), centre(b));

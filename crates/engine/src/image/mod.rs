@@ -58,25 +58,6 @@ pub fn load_rgb8(path: &Path) -> Result<Rgb8Image> {
     Ok(img)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_file_names_the_path() {
-        let p = Path::new("/nonexistent/dir/frame_00000.jpg");
-        let err = load_rgb8(p).unwrap_err();
-        assert!(matches!(err, Error::Image { .. }));
-        assert!(err.to_string().contains("frame_00000.jpg"), "{err}");
-    }
-
-    #[test]
-    fn hw_order() {
-        let img = Rgb8Image { width: 3, height: 2, data: vec![0; 18] };
-        assert_eq!(img.hw(), (2, 3));
-    }
-}
-
 /// Writes a soft matte (`H × W`, 0..1): `.exr` as float (alpha in R, G and B) or `.png` as
 /// 16-bit grey (`refine` and `track --refine`).
 pub fn write_alpha(path: &Path, alpha: &ndarray::Array2<f32>) -> Result<()> {
@@ -94,5 +75,24 @@ pub fn write_alpha(path: &Path, alpha: &ndarray::Array2<f32>) -> Result<()> {
             image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w as u32, h as u32, px).ok_or_else(short)?.save(path).map_err(failed)
         }
         other => Err(Error::Image { path: path.to_owned(), reason: format!("write the alpha as .exr or .png, not .{other}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let p = Path::new("/nonexistent/dir/frame_00000.jpg");
+        let err = load_rgb8(p).unwrap_err();
+        assert!(matches!(err, Error::Image { .. }));
+        assert!(err.to_string().contains("frame_00000.jpg"), "{err}");
+    }
+
+    #[test]
+    fn hw_order() {
+        let img = Rgb8Image { width: 3, height: 2, data: vec![0; 18] };
+        assert_eq!(img.hw(), (2, 3));
     }
 }

@@ -130,7 +130,7 @@ impl PositionEmbeddingRandom {
         Self { gaussian: s.tensor("positional_encoding_gaussian_matrix", &[2, num_pos_feats]) }
     }
 
-    /// Encodes coordinates normalised to [0,1]: `[..., 2] -> [..., 2F]`.
+    /// Encodes coordinates normalised to `[0, 1]`: `[..., 2] -> [..., 2F]`.
     fn pe_encoding(&self, coords: &Tensor) -> Tensor {
         let c = coords.multiply_scalar(2.0).subtract_scalar(1.0);
         let c = c.matmul(&self.gaussian).multiply_scalar(2.0 * std::f64::consts::PI);

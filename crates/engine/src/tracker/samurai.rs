@@ -96,7 +96,7 @@ impl MotionSelector {
         threshold: f32,
     ) -> Result<Selection> {
         let predicted = self.kf.predict(&state);
-        let all: Vec<BoxXyxy> = (0..ious.len()).map(|i| boxes(i)).collect();
+        let all: Vec<BoxXyxy> = (0..ious.len()).map(boxes).collect();
         let mean4 = [predicted.mean[0], predicted.mean[1], predicted.mean[2], predicted.mean[3]];
         let kf_ious: Vec<f32> = compute_iou(mean4, &all).into_iter().map(|v| v as f32).collect();
         let w = cfg.kf_score_weight as f32;

@@ -4,7 +4,7 @@
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::{LoadOptions, Sam2Model, SharedModel};
 use samurai_engine::tracker::{FolderSource, Session, TrackerOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use tch::Tensor;
 
@@ -42,7 +42,7 @@ pub fn frames(n: usize) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// A session with the tiny preset on the frames of `dir`.
-pub fn session(dir: &PathBuf, options: TrackerOptions) -> Session {
+pub fn session(dir: &Path, options: TrackerOptions) -> Session {
     let tuning = Preset::builtin(ModelSize::Tiny).samurai;
     Session::new(model(), tuning, Box::new(FolderSource::open(dir).unwrap()), options).unwrap()
 }

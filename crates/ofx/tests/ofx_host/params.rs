@@ -103,7 +103,7 @@ unsafe fn write_value(p: &Param, t: f64, a: [usize; 4]) -> OfxStatus {
         "OfxParamTypeDouble2D" | "OfxParamTypeRGB" | "OfxParamTypeRGBA" => p.dims(),
         _ => return kOfxStatErrUnsupported,
     };
-    if a[..n].iter().any(|x| *x == 0) {
+    if a[..n].contains(&0) {
         return kOfxStatErrValue;
     }
     match p.kind.as_str() {

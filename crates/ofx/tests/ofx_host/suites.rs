@@ -101,7 +101,21 @@ unsafe extern "C" fn set_str_n(h: P, k: *const c_char, n: c_int, v: *const *cons
     STRINGS_SET_WHOLE.lock().unwrap().push(s(k).to_owned());
     set_val(h, k, 0, |slot| *slot = Some(Val::S(v)))
 }
-unsafe extern "C" fn unsupported() -> OfxStatus {
+// The setters and getters nobody calls answer "unsupported", each with its slot's own
+// signature (no transmutes).
+unsafe extern "C" fn set_ptr_n(_: P, _: *const c_char, _: c_int, _: *const *mut c_void) -> OfxStatus {
+    kOfxStatErrUnsupported
+}
+
+unsafe extern "C" fn get_ptr_n(_: P, _: *const c_char, _: c_int, _: *mut *mut c_void) -> OfxStatus {
+    kOfxStatErrUnsupported
+}
+
+unsafe extern "C" fn get_str_n(_: P, _: *const c_char, _: c_int, _: *mut *mut c_char) -> OfxStatus {
+    kOfxStatErrUnsupported
+}
+
+unsafe extern "C" fn reset(_: P, _: *const c_char) -> OfxStatus {
     kOfxStatErrUnsupported
 }
 
@@ -180,31 +194,25 @@ unsafe extern "C" fn get_dim(h: P, k: *const c_char, out: *mut c_int) -> OfxStat
 }
 
 pub fn property_suite() -> OfxPropertySuiteV1 {
-    // SAFETY: `unsupported` ignores its arguments; transmuting to a table slot of another
-    // extern "C" signature is only used for the N-pointer/N-string setters nobody calls.
-    let uns = |_: ()| unsafe { std::mem::transmute::<unsafe extern "C" fn() -> OfxStatus, usize>(unsupported) };
-    // SAFETY: same as above.
-    unsafe {
-        OfxPropertySuiteV1 {
-            propSetPointer: set_ptr,
-            propSetString: set_str,
-            propSetDouble: set_dbl,
-            propSetInt: set_int,
-            propSetPointerN: std::mem::transmute(uns(())),
-            propSetStringN: set_str_n,
-            propSetDoubleN: set_dbl_n,
-            propSetIntN: set_int_n,
-            propGetPointer: get_ptr,
-            propGetString: get_str,
-            propGetDouble: get_dbl,
-            propGetInt: get_int,
-            propGetPointerN: std::mem::transmute(uns(())),
-            propGetStringN: std::mem::transmute(uns(())),
-            propGetDoubleN: get_dbl_n,
-            propGetIntN: get_int_n,
-            propReset: std::mem::transmute(uns(())),
-            propGetDimension: get_dim,
-        }
+    OfxPropertySuiteV1 {
+        propSetPointer: set_ptr,
+        propSetString: set_str,
+        propSetDouble: set_dbl,
+        propSetInt: set_int,
+        propSetPointerN: set_ptr_n,
+        propSetStringN: set_str_n,
+        propSetDoubleN: set_dbl_n,
+        propSetIntN: set_int_n,
+        propGetPointer: get_ptr,
+        propGetString: get_str,
+        propGetDouble: get_dbl,
+        propGetInt: get_int,
+        propGetPointerN: get_ptr_n,
+        propGetStringN: get_str_n,
+        propGetDoubleN: get_dbl_n,
+        propGetIntN: get_int_n,
+        propReset: reset,
+        propGetDimension: get_dim,
     }
 }
 
@@ -225,7 +233,7 @@ unsafe fn record(persistent: bool, kind: *const c_char, fmt: *const c_char, a1: 
                 i += 2;
             }
             ('%', Some('s')) => {
-                text.push_str(&s(a1));
+                text.push_str(s(a1));
                 i += 2;
             }
             ('%', other) => panic!("message format {fmt:?}: conversion %{other:?} the host would read garbage for"),

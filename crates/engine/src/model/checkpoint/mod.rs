@@ -353,7 +353,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[start as usize + 5] ^= 0x10;
         std::fs::write(&path, &bytes).unwrap();
-        let e = read_checkpoint(&path).err().expect("a damaged record must be refused").to_string();
+        let e = read_checkpoint(&path).expect_err("a damaged record must be refused").to_string();
         for want in ["flipped.pt", "tensor 'w'", "record 'ckpt/data/0' is damaged", "CRC-32"] {
             assert!(e.contains(want), "expected '{want}' in: {e}");
         }
