@@ -453,14 +453,7 @@ fn track_objects(
     Ok((logits, t.elapsed().as_secs_f64() / count as f64, session.stats()))
 }
 
-fn objects_bench(
-    checkpoint: &Path,
-    frames: &Path,
-    count: usize,
-    image_size: i64,
-    objects: &str,
-    options: &LoadOptions,
-) -> Result<String> {
+fn objects_bench(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, objects: &str, options: &LoadOptions) -> Result<String> {
     use samurai_engine::tracker::ObjectBatch;
     let counts: Vec<usize> = objects.split(',').map(|v| v.trim().parse()).collect::<Result<_, _>>().context("--objects 1,2,4,8")?;
     anyhow::ensure!(counts.iter().all(|n| (1..=ROOM_BOXES.len()).contains(n)), "--objects: counts from 1 to {}", ROOM_BOXES.len());
