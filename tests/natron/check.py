@@ -56,6 +56,18 @@ PLUGIN_ID = "org.samuraiRoto.SamuraiRoto"
 MAPPED = "SamuraiRoto check: libtorch in NatronRenderer: "
 
 
+def link_frames(clip, count, frames):
+    """Links the first `count` images of `clip` (JPEG or PNG, sorted by name) into the folder
+    `frames` (made if needed); returns the sources."""
+    frames.mkdir(parents=True, exist_ok=True)
+    sources = sorted(p for p in clip.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
+    for p in sources:
+        link = frames / p.name
+        if not link.exists():
+            link.symlink_to(p.resolve())
+    return sources
+
+
 def parse_object(spec):
     """NAME:FRAME:x1,y1,x2,y2 (the track command's syntax)."""
     try:

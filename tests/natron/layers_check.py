@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check import parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
+from check import link_frames, parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
 
 MARK = "LAYERS_CHECK "  # the lines the Natron script prints for this check to read
 
@@ -121,12 +121,7 @@ def main():
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     frames = work / "frames"
-    frames.mkdir(exist_ok=True)
-    sources = sorted(p for p in args.clip.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[: args.count]
-    for p in sources:
-        link = frames / p.name
-        if not link.exists():
-            link.symlink_to(p.resolve())
+    sources = link_frames(args.clip, args.count, frames)
     objects = [parse_object(s) for s in args.object]
     names = list(dict.fromkeys(name for name, _, _ in objects))  # command-line order: the ID numbers
     track = [args.cli, "--threads", "2", "track", "--checkpoint", args.checkpoint.resolve(), "--frames", frames,

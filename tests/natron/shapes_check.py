@@ -41,7 +41,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check import parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
+from check import link_frames, parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
 
 
 def run(cmd, log=None, env=None):
@@ -115,12 +115,7 @@ def main():
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     frames = work / "frames"
-    frames.mkdir(exist_ok=True)
-    sources = sorted(p for p in args.clip.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[: args.count]
-    for p in sources:
-        link = frames / p.name
-        if not link.exists():
-            link.symlink_to(p.resolve())
+    sources = link_frames(args.clip, args.count, frames)
     objects = [parse_object(s) for s in args.object]
     track = [args.cli, "--threads", "2", "track", "--checkpoint", args.checkpoint.resolve(), "--frames", frames,
              "--image-size", args.image_size, "--device", "cpu", "--out", work / "mattes", "--logits", work / "logits"]

@@ -1,6 +1,7 @@
 //! `samurai-roto shapes` (mattes as animated Bezier shapes) from `track --logits` and from
 //! a track cache, its bad input, and `track --format exr --layers`. Reduced frames (240×136)
 //! and the random tiny checkpoint at 256: seconds.
+mod cli_support;
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 
@@ -8,19 +9,8 @@ use exr::prelude::{read_all_flat_layers_from_file, FlatSamples};
 use samurai_core::lowres::LowResFrame;
 use samurai_core::shapes::{json, raster, track, ShapeKind};
 use samurai_core::track_cache::{TrackCache, TrackCacheHeader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-/// `<tmp>/small` with the first `n` bedroom frames reduced to 240×136 PNGs.
-fn small_clip(tmp: &Path, n: usize) -> PathBuf {
-    let dir = tmp.join("small");
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..n {
-        let img = image::open(common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
-        img.resize_exact(240, 136, image::imageops::FilterType::Triangle).into_rgb8().save(dir.join(format!("{i:05}.png"))).unwrap();
-    }
-    dir
-}
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_samurai-roto")).args(args).output().expect("run samurai-roto")
@@ -66,7 +56,7 @@ fn read_logits(path: &Path) -> Vec<f32> {
 #[test]
 fn shapes_from_track_logits_in_every_format() {
     let tmp = tempfile::tempdir().unwrap();
-    let frames = small_clip(tmp.path(), 3);
+    let frames = cli_support::small_clip(tmp.path(), 3);
     let (out, logits) = (tmp.path().join("out"), tmp.path().join("logits"));
     ok(&track(&frames, &out, &logits, &[]));
     let (fr, lg) = (frames.to_str().unwrap(), logits.to_str().unwrap());
@@ -128,7 +118,7 @@ fn shapes_from_track_logits_in_every_format() {
 #[test]
 fn shapes_from_a_track_cache_and_bad_input() {
     let tmp = tempfile::tempdir().unwrap();
-    let frames = small_clip(tmp.path(), 2);
+    let frames = cli_support::small_clip(tmp.path(), 2);
     // A cache of a disc moving right (16×16 low-resolution logits), as Analyse writes it.
     let side = 16i64;
     let disc = |cx: f32| {
@@ -221,7 +211,7 @@ fn channels(path: &Path) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn track_writes_one_layered_exr_per_frame() {
     let tmp = tempfile::tempdir().unwrap();
-    let frames = small_clip(tmp.path(), 2);
+    let frames = cli_support::small_clip(tmp.path(), 2);
     let (out, logits) = (tmp.path().join("layers"), tmp.path().join("logits"));
     ok(&track(&frames, &out, &logits, &["--format", "exr", "--layers"]));
     let mut files: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();

@@ -1,4 +1,5 @@
 //! `samurai-roto track`, the main job: outputs, formats and error messages.
+mod cli_support;
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 
@@ -17,17 +18,6 @@ fn clip(tmp: &Path, n: usize) -> PathBuf {
     for i in 0..n {
         let name = format!("{i:05}.jpg");
         std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), dir.join(&name)).unwrap();
-    }
-    dir
-}
-
-/// `<tmp>/small` with the first `n` bedroom frames reduced to 240×136 PNGs.
-fn small_clip(tmp: &Path, n: usize) -> PathBuf {
-    let dir = tmp.join("small");
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..n {
-        let img = image::open(common::clips().join(format!("bedroom/{i:05}.jpg"))).unwrap();
-        img.resize_exact(240, 136, image::imageops::FilterType::Triangle).into_rgb8().save(dir.join(format!("{i:05}.png"))).unwrap();
     }
     dir
 }
@@ -113,7 +103,7 @@ fn range_exr_and_object_arguments() {
 #[test]
 fn refined_mattes_equal_the_refine_command() {
     let tmp = tempfile::tempdir().unwrap();
-    let frames = small_clip(tmp.path(), 2);
+    let frames = cli_support::small_clip(tmp.path(), 2);
     let ckpt = checkpoint();
     for (mode, band, format) in [("quality", "8", "exr"), ("fast", "16", "png")] {
         let (out, logits) = (tmp.path().join(format!("out-{mode}")), tmp.path().join(format!("logits-{mode}")));
