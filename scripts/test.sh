@@ -20,6 +20,9 @@ cargo build --workspace --all-targets --locked
 # items included (so links to private items are fine; a broken link is not). A failure
 # fails the run after the tests, which run regardless.
 static_status=0
+# rustup's minimal profile has neither tool: add them where they are missing.
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 cargo fmt --all -- --check || static_status=$?
 cargo clippy --workspace --all-targets --locked -- -D warnings || static_status=$?
 RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
