@@ -68,6 +68,32 @@ def link_frames(clip, count, frames):
     return sources
 
 
+def render_with_natron(renderer, writers, last, script, io_plugins, python_path, log):
+    """Runs `script` in NatronRenderer, rendering the Write nodes `writers` over frames
+    0-`last`, with the plugin folders `io_plugins`, its output in `log`. Exits on a failed
+    render; Natron 2.5's exit race (README, "Checked in Natron") is accepted only after a
+    finished render. Returns the log's non-empty lines and the seconds it took."""
+    env = dict(os.environ)
+    env["OFX_PLUGIN_PATH"] = io_plugins
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env["PYTHONPATH"] = ":".join(p for p in (python_path, env.get("PYTHONPATH")) if p)
+    cmd = [renderer]
+    for w in writers:
+        cmd += ["-w", w]
+    cmd += [f"0-{last}", script]  # one frame range for every writer
+    start = time.monotonic()
+    with open(log, "w") as f:
+        rc = subprocess.run([str(c) for c in cmd], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    text = Path(log).read_text(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    race = rc == -6 and len(lines) >= 2 and lines[-1] == "QThread: Destroyed while thread is still running"
+    if race:
+        print("NatronRenderer aborted while exiting after the render (Natron's QThread exit race); frames compared as usual")
+    elif rc != 0 or "Traceback" in text or "Rendering Failed" in text:
+        sys.exit(f"NatronRenderer failed ({rc}); log {log}:\n{text[-4000:]}")
+    return lines, time.monotonic() - start
+
+
 def parse_object(spec):
     """NAME:FRAME:x1,y1,x2,y2 (the track command's syntax)."""
     try:

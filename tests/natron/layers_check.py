@@ -30,7 +30,6 @@ Exits non-zero on any failure of these or of NatronRenderer.
 """
 import argparse
 import ast
-import os
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check import link_frames, parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
+from check import link_frames, parse_object, read_pfm, render_with_natron  # noqa: E402  (the Natron check's helpers)
 
 MARK = "LAYERS_CHECK "  # the lines the Natron script prints for this check to read
 
@@ -148,30 +147,11 @@ def main():
     script.write_text(natron_script(str(work / "exr" / "#####.exr"),
                                     [(g, [f"B.{layer}.{chan}" for _, layer, chan in part]) for g, part in groups],
                                     out, not args.no_readexr))
-    env = dict(os.environ)
-    env["OFX_PLUGIN_PATH"] = args.io_plugins
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    env["PYTHONPATH"] = ":".join(p for p in (args.python_path, env.get("PYTHONPATH")) if p)
     last = count - 1
-    cmd = [args.natron_renderer]
-    for g, _ in groups:
-        cmd += ["-w", f"Write_{g}"]
-    if not args.no_readexr:
-        cmd += ["-w", "Write_readexr"]
-    cmd.append(f"0-{last}")
-    start = time.monotonic()
+    writers = [f"Write_{g}" for g, _ in groups] + ([] if args.no_readexr else ["Write_readexr"])
     log = work / "natron.log"
-    with open(log, "w") as f:
-        rc = subprocess.run([str(c) for c in cmd + [script]], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    text = log.read_text(errors="replace")
-    lines = [line for line in text.splitlines() if line.strip()]
-    # Natron 2.5's exit race (README, "Checked in Natron"): accepted only after a finished render.
-    race = rc == -6 and len(lines) >= 2 and lines[-1] == "QThread: Destroyed while thread is still running"
-    if race:
-        print("NatronRenderer aborted while exiting after the render (Natron's QThread exit race); frames compared as usual")
-    elif rc != 0 or "Traceback" in text or "Rendering Failed" in text:
-        sys.exit(f"NatronRenderer failed ({rc}); log {log}:\n{text[-4000:]}")
-    print(f"NatronRenderer: frames 0-{last} in {time.monotonic() - start:.1f} s (log {log})")
+    lines, seconds = render_with_natron(args.natron_renderer, writers, last, script, args.io_plugins, args.python_path, log)
+    print(f"NatronRenderer: frames 0-{last} in {seconds:.1f} s (log {log})")
 
     marked = [ast.literal_eval(line[len(MARK):].split(" ", 1)[1]) for line in lines if line.startswith(MARK)]
     kinds = [line[len(MARK):].split(" ", 1)[0] for line in lines if line.startswith(MARK)]

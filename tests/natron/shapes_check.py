@@ -31,17 +31,15 @@ Exits non-zero on any failure of these or of NatronRenderer.
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check import link_frames, parse_object, read_pfm  # noqa: E402  (the Natron check's helpers)
+from check import link_frames, parse_object, read_pfm, render_with_natron  # noqa: E402  (the Natron check's helpers)
 
 
 def run(cmd, log=None, env=None):
@@ -133,28 +131,11 @@ def main():
     out = work / "natron"
     script = work / "render_shapes.py"
     script.write_text(natron_script(shapes_py, list(nodes.values()), out))
-    env = dict(os.environ)
-    env["OFX_PLUGIN_PATH"] = args.io_plugins
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    env["PYTHONPATH"] = ":".join(p for p in (args.python_path, env.get("PYTHONPATH")) if p)
     last = len(sources) - 1
-    cmd = [args.natron_renderer]
-    for node in nodes.values():
-        cmd += ["-w", f"Write_{node}"]
-    cmd.append(f"0-{last}")  # one frame range for every writer
-    start = time.monotonic()
-    log = work / "natron.log"
-    with open(log, "w") as f:
-        rc = subprocess.run([str(c) for c in cmd + [script]], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    text = log.read_text(errors="replace")
-    lines = [line for line in text.splitlines() if line.strip()]
-    # Natron 2.5's exit race (README, "Checked in Natron"): accepted only after a finished render.
-    race = rc == -6 and len(lines) >= 2 and lines[-1] == "QThread: Destroyed while thread is still running"
-    if race:
-        print("NatronRenderer aborted while exiting after the render (Natron's QThread exit race); frames compared as usual")
-    elif rc != 0 or "Traceback" in text or "Rendering Failed" in text:
-        sys.exit(f"NatronRenderer failed ({rc}); log {log}:\n{text[-4000:]}")
-    print(f"NatronRenderer: {len(nodes)} Roto node(s) from shapes.py, frames 0-{last} in {time.monotonic() - start:.1f} s")
+    writers = [f"Write_{node}" for node in nodes.values()]
+    _, seconds = render_with_natron(args.natron_renderer, writers, last, script, args.io_plugins, args.python_path,
+                                    work / "natron.log")
+    print(f"NatronRenderer: {len(nodes)} Roto node(s) from shapes.py, frames 0-{last} in {seconds:.1f} s")
     failures = []
     shapes_json = json.loads((work / "shapes.json").read_text())
     for name, node in nodes.items():
