@@ -15,7 +15,7 @@
 mod common;
 
 use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
-use samurai_roto_ofx::engine::MatteEngine;
+use samurai_roto_ofx::engine::{EngineError, EngineResult, ErrorKind, MatteEngine};
 use samurai_roto_ofx::helper_engine::HelperEngine;
 use std::time::{Duration, Instant};
 
@@ -32,9 +32,9 @@ fn main() {
     let ckpt = common::tiny_checkpoint(256);
     let frames = common::bedroom_host_frames(n);
     let size = (frames[0].width, frames[0].height);
-    let fetch = |f: i64| -> Result<FrameImage, String> {
+    let fetch = |f: i64| -> EngineResult<FrameImage> {
         std::thread::sleep(Duration::from_millis(fetch_ms));
-        frames.get(f as usize).cloned().ok_or(format!("no frame {f}"))
+        frames.get(f as usize).cloned().ok_or_else(|| EngineError::new(ErrorKind::Footage, format!("no frame {f}")))
     };
     let bbox = [310.0, 0.0, 515.0, 400.0];
     // One request for `target` with the object keyed on `key`: its wall time.

@@ -14,7 +14,7 @@ mod common;
 use samurai_core::finish::finish_frame;
 use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, ObjectKeys};
 use samurai_engine::engine::Engine;
-use samurai_roto_ofx::engine::MatteEngine;
+use samurai_roto_ofx::engine::{EngineError, EngineResult, ErrorKind, MatteEngine};
 use samurai_roto_ofx::helper_engine::HelperEngine;
 use std::time::Instant;
 
@@ -28,14 +28,18 @@ fn main() {
     let size = (frames[0].width, frames[0].height);
     let settings = EngineSettings { device: DeviceChoice::Cpu, image_size, ..EngineSettings::new(ckpt) };
     let objects = vec![ObjectKeys::from_boxes("girl#1", [(0, [310.0, 0.0, 515.0, 400.0])])];
-    let fetch = |f: i64| -> Result<FrameImage, String> { frames.get(f as usize).cloned().ok_or(format!("no frame {f}")) };
+    let fetch = |f: i64| -> EngineResult<FrameImage> {
+        frames.get(f as usize).cloned().ok_or_else(|| EngineError::new(ErrorKind::Footage, format!("no frame {f}")))
+    };
 
     let engine = Engine::default();
     engine.configure(1, &settings, (0, n - 1), size, &objects).unwrap();
     let in_process: Vec<f64> = (0..n)
         .map(|f| {
             let start = Instant::now();
-            let low = engine.track(1, f, &mut |i| fetch(i), &mut |_, _| true).unwrap();
+            let low = engine
+                .track(1, f, &mut |i| fetch(i).map_err(|e| samurai_engine::Error::Frame { frame: i, reason: e.message }), &mut |_, _| true)
+                .unwrap();
             std::hint::black_box(finish_frame(&low, size, false));
             start.elapsed().as_secs_f64()
         })

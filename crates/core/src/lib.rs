@@ -29,4 +29,4 @@ pub mod shapes;
 pub mod shm;
 pub mod track_cache;
 
-pub use error::{Error, Result};
+pub use error::{EngineError, EngineResult, Error, ErrorKind, Result};

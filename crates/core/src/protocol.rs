@@ -66,7 +66,7 @@
 //! Nothing received is trusted: lengths are checked before anything is allocated, every
 //! decoded message is validated ([`Request::validate`], [`Reply::validate`]), and a bad
 //! one fails that connection with an error, never the process.
-use crate::error::{Error, Result};
+use crate::error::{EngineError, Error, Result};
 use crate::settings::{EngineSettings, KeyframePrompt, ObjectKeys};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -78,8 +78,10 @@ use std::time::Duration;
 /// 4: the model as a [`ModelSource`](crate::models::ModelSource) (a published size or a
 /// file) in [`EngineSettings`], and [`Reply::Fetching`] while the helper downloads it.
 /// 5: [`Reply::Heartbeat`] while the helper is busy with a request.
-/// 6: the kind of a [`Reply::Failed`] ([`FailureKind`]): a cancel is not a failure.
-pub const VERSION: u32 = 6;
+/// 6: the kind of a [`Reply::Failed`]: a cancel is not a failure.
+/// 7: a [`Reply::Failed`] is an [`EngineError`] (every [`ErrorKind`](crate::error::ErrorKind),
+/// not only cancelled or failed).
+pub const VERSION: u32 = 7;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -172,40 +174,6 @@ pub struct HelperStats {
     pub sessions: u32,
 }
 
-/// What a failed request means: stopped on request (the plugin's progress answer said
-/// stop: the host aborted or the artist cancelled; finished frames are kept), or a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FailureKind {
-    Failed,
-    Cancelled,
-}
-
-/// A request's failure on the helper's side: its kind and the message for the artist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn cancelled(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::Cancelled, message: message.into() }
-    }
-}
-
-/// Plain messages are failures.
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Failure { kind: FailureKind::Failed, message }
-    }
-}
-impl From<&str> for Failure {
-    fn from(message: &str) -> Self {
-        Self::from(message.to_owned())
-    }
-}
-
 /// Helper → plugin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
@@ -214,7 +182,7 @@ pub enum Reply {
         pid: u32,
     },
     Done,
-    Failed(Failure),
+    Failed(EngineError),
     NeedFrame {
         frame: i64,
     },
@@ -467,6 +435,18 @@ mod tests {
 
     fn settings() -> EngineSettings {
         EngineSettings { device: DeviceChoice::Cpu, image_size: 512, ..EngineSettings::new("c.pt") }
+    }
+
+    /// Every kind of failure reaches the plugin as it left the engine, message and all.
+    #[test]
+    fn a_failure_crosses_with_its_kind() {
+        use crate::error::ErrorKind;
+        for kind in ErrorKind::ALL {
+            let sent = Reply::Failed(EngineError::new(kind, format!("{kind:?}: frame 7 of shot.exr")));
+            let mut wire = encode_message(&sent).unwrap();
+            let body = take_frame(&mut wire).unwrap().expect("one whole message");
+            assert_eq!(decode_reply(&body).unwrap(), sent);
+        }
     }
 
     #[test]

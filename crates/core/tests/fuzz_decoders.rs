@@ -106,8 +106,8 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
         Reply::NeedFrame { frame: 9 },
         Reply::Progress { done: 3, total: 40 },
         Reply::Result { frame: 9, side: 256, objects: vec!["girl#1".into(), "boy#2".into()] },
-        Reply::Failed("checkpoint x not found".into()),
-        Reply::Failed(samurai_core::protocol::Failure::cancelled("tracking towards frame 6 was cancelled")),
+        Reply::Failed(samurai_core::EngineError::new(samurai_core::ErrorKind::Model, "checkpoint x not found")),
+        Reply::Failed(samurai_core::EngineError::cancelled("tracking towards frame 6 was cancelled")),
         Reply::Stats(HelperStats { pid: 1, model_loads: 2, sessions: 3 }),
         Reply::Done,
     ];

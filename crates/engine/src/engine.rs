@@ -30,10 +30,11 @@ use crate::image::Rgb8Image;
 use crate::model::{LoadOptions, Precision, ResolveDevice, Sam2Model, SharedModel};
 use crate::tracker::offload::OffloadPolicy;
 use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOptions};
+use crate::{Error, Result};
 use parking_lot::Mutex;
-use samurai_core::error::{explain_panic, panic_text};
+use samurai_core::error::{EngineError, EngineResult};
 use samurai_core::models::{file_name, where_to_put, ModelSource};
-use samurai_core::protocol::{Failure, HelperStats};
+use samurai_core::protocol::HelperStats;
 use samurai_core::settings::{EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -41,19 +42,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Where a request's host frames come from. Any `FnMut(i64) -> Result<FrameImage, String>`
-/// is one (it ignores the tracker's hints).
+/// Where a request's host frames come from. Any `FnMut(i64) -> Result<FrameImage>` is one
+/// (it ignores the tracker's hints).
 pub trait HostFrames {
-    /// Pulls one host frame (`Err` carries the host's reason).
-    fn fetch(&mut self, frame: i64) -> Result<FrameImage, String>;
+    /// Pulls one host frame (`Err` carries the host's reason, usually an [`Error::Frame`]).
+    fn fetch(&mut self, frame: i64) -> Result<FrameImage>;
     /// The tracker will fetch `frame` next, after computing on the frame just fetched: a
     /// source may start getting it now (the helper asks the plugin ahead, see
     /// `samurai_core::protocol`). Only a hint: the next fetch may name another frame.
     fn ahead(&mut self, _frame: i64) {}
 }
 
-impl<F: FnMut(i64) -> Result<FrameImage, String>> HostFrames for F {
-    fn fetch(&mut self, frame: i64) -> Result<FrameImage, String> {
+impl<F: FnMut(i64) -> Result<FrameImage>> HostFrames for F {
+    fn fetch(&mut self, frame: i64) -> Result<FrameImage> {
         self(frame)
     }
 }
@@ -117,13 +118,11 @@ impl FrameSource for FetchSource<'_> {
     fn frame_size(&self) -> (u32, u32) {
         self.size
     }
-    fn load(&self, index: usize) -> crate::Result<Rgb8Image> {
+    fn load(&self, index: usize) -> Result<Rgb8Image> {
         let frame = self.first + index as i64;
         let next = self.next.take();
         let mut fetch = self.fetch.borrow_mut();
-        let img = fetch
-            .fetch(frame)
-            .map_err(|reason| crate::Error::invalid("frame", format!("the host could not provide frame {frame}: {reason}")))?;
+        let img = fetch.fetch(frame)?;
         // Asked for now, after this frame arrived and before the network computes on it,
         // so the host fetches it meanwhile.
         if let Some(next) = next.filter(|n| self.prefetch && *n < self.len && *n != index) {
@@ -131,10 +130,8 @@ impl FrameSource for FetchSource<'_> {
         }
         drop(fetch);
         if (img.width, img.height) != self.size || img.rgb8.len() != self.size.0 as usize * self.size.1 as usize * 3 {
-            return Err(crate::Error::invalid(
-                "frame",
-                format!("frame {frame} is {}x{}, the clip is {}x{}", img.width, img.height, self.size.0, self.size.1),
-            ));
+            let reason = format!("the host gave {}x{} pixels, the clip is {}x{}", img.width, img.height, self.size.0, self.size.1);
+            return Err(Error::Frame { frame, reason });
         }
         Ok(Rgb8Image { width: img.width, height: img.height, data: img.rgb8 })
     }
@@ -156,14 +153,6 @@ fn limit_text(s: &EngineSettings) -> String {
 }
 
 /// The tracker's options for a session's settings.
-/// A tracker error as a request's failure: a cancel stays a cancel.
-fn failure(e: crate::error::Error) -> Failure {
-    match e {
-        crate::error::Error::Cancelled(what) => Failure::cancelled(what),
-        other => other.to_string().into(),
-    }
-}
-
 pub fn tracker_options(s: &EngineSettings) -> TrackerOptions {
     TrackerOptions {
         mode: s.mode,
@@ -189,17 +178,10 @@ impl Engine {
 
     /// Sets a session's settings, range, frame size and objects. Keyframe edits go through
     /// the tracker (only the passes they touch are recomputed); other changes rebuild it.
-    pub fn configure(
-        &self,
-        id: u64,
-        settings: &EngineSettings,
-        range: (i64, i64),
-        size: (u32, u32),
-        objects: &[ObjectKeys],
-    ) -> Result<(), String> {
+    pub fn configure(&self, id: u64, settings: &EngineSettings, range: (i64, i64), size: (u32, u32), objects: &[ObjectKeys]) -> Result<()> {
         if let ModelSource::File(path) = &settings.model {
             if !path.is_file() {
-                return Err(format!("checkpoint {} not found. {}", path.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS));
+                return Err(checkpoint_not_found(path));
             }
         }
         let cell = self.session(id);
@@ -228,7 +210,7 @@ impl Engine {
             if renamed {
                 st.drop_tracker("objects removed or renamed");
             }
-            st.apply_objects(objects).map_err(|e| e.to_string())?;
+            st.apply_objects(objects)?;
         }
         Ok(())
     }
@@ -237,30 +219,31 @@ impl Engine {
     /// from the model folders is downloaded into the user cache, reporting through
     /// `download` (`false` cancels; the partial file is removed). Nothing to do for a
     /// checkpoint file, a model already present or loaded, or a session not configured.
-    pub fn prepare(&self, id: u64, download: DownloadFn<'_>) -> Result<(), String> {
+    pub fn prepare(&self, id: u64, download: DownloadFn<'_>) -> EngineResult<()> {
         let Some(settings) = self.session(id).lock().configured.as_ref().map(|(s, _, _)| s.clone()) else { return Ok(()) };
         let ModelSource::Preset(size) = settings.model else { return Ok(()) };
         if self.models.lock().contains_key(&settings.model_key()) || samurai_core::models::find_present(size).is_some() {
             return Ok(());
         }
         let name = file_name(size);
-        samurai_fetch::ensure(size, &mut |done, total| download(&name, done, total)).map(|_| ()).map_err(|e| e.to_string())
+        samurai_fetch::ensure(size, &mut |done, total| download(&name, done, total)).map(|_| ()).map_err(EngineError::from)
     }
 
     /// The low-resolution result of `frame`, tracking as needed.
-    pub fn track(&self, id: u64, frame: i64, fetch: Fetch<'_>, progress: ProgressFn<'_>) -> Result<LowResFrame, Failure> {
+    pub fn track(&self, id: u64, frame: i64, fetch: Fetch<'_>, progress: ProgressFn<'_>) -> EngineResult<LowResFrame> {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
-            let (settings, range, size) = st.configured.clone().ok_or("tracking asked for before configuring")?;
+            let (settings, range, size) =
+                st.configured.clone().ok_or_else(|| EngineError::setup("tracking asked for before configuring"))?;
             if frame < range.0 || frame > range.1 {
-                return Err(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1).into());
+                return Err(EngineError::setup(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1)));
             }
             let session = st.session(engine, id)?;
             let source = FetchSource::new(fetch, &settings, range, session.num_frames(), size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
-            session.low_res_frame_from((frame - range.0) as usize, &source, &mut report).map_err(failure)
+            Ok(session.low_res_frame_from((frame - range.0) as usize, &source, &mut report)?)
         })
     }
 
@@ -272,26 +255,30 @@ impl Engine {
         fetch: Fetch<'_>,
         progress: ProgressFn<'_>,
         on_frame: &mut dyn FnMut(i64, LowResFrame) -> bool,
-    ) -> Result<(), Failure> {
+    ) -> EngineResult<()> {
         let cell = self.session(id);
         let mut st = cell.lock();
         self.guarded(&mut st, |engine, st| {
-            let (settings, range, size) = st.configured.clone().ok_or("Analyse asked for before configuring")?;
+            let (settings, range, size) =
+                st.configured.clone().ok_or_else(|| EngineError::setup("Analyse asked for before configuring"))?;
             if st.objects.iter().all(|o| o.keyframes.range(range.0..=range.1).next().is_none()) {
-                return Err("nothing to analyse: no enabled object has a keyframe (box, points or mask) inside the frame range".into());
+                return Err(EngineError::setup(
+                    "nothing to analyse: no enabled object has a keyframe (box, points or mask) inside the frame range",
+                ));
             }
             let session = st.session(engine, id)?;
             let n = session.num_frames();
             let source = FetchSource::new(fetch, &settings, range, n, size);
             let mut report =
                 |p: crate::tracker::Progress| if progress(p.done, p.total) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
-            let cancelled =
-                || Failure::cancelled("Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written");
-            if !session.propagate_from(0..=n - 1, &source, &mut report).map_err(failure)? {
+            let cancelled = || {
+                EngineError::cancelled("Analyse cancelled: the frames tracked so far are kept for this session; no track cache was written")
+            };
+            if !session.propagate_from(0..=n - 1, &source, &mut report)? {
                 return Err(cancelled());
             }
             for i in 0..n {
-                let low = session.low_res_frame_from(i, &source, &mut |_| ControlFlow::Continue(())).map_err(failure)?;
+                let low = session.low_res_frame_from(i, &source, &mut |_| ControlFlow::Continue(()))?;
                 if !on_frame(range.0 + i as i64, low) {
                     return Err(cancelled());
                 }
@@ -318,29 +305,25 @@ impl Engine {
     }
 
     /// Runs `f`; a panic inside it (libtorch out of memory, a CUDA failure) becomes an
-    /// artist-readable error and drops the session's tracker and network.
-    fn guarded<T, E: From<String>>(
-        &self,
-        st: &mut SessionState,
-        f: impl FnOnce(&Engine, &mut SessionState) -> Result<T, E>,
-    ) -> Result<T, E> {
+    /// artist-readable error of its kind and drops the session's tracker and network.
+    fn guarded<T>(&self, st: &mut SessionState, f: impl FnOnce(&Engine, &mut SessionState) -> EngineResult<T>) -> EngineResult<T> {
         match catch_unwind(AssertUnwindSafe(|| f(self, st))) {
             Ok(r) => r,
             Err(panic) => {
-                let message = explain_panic(&panic_text(panic.as_ref()));
-                tracing::error!("{message}; the session's tracker and network are dropped");
+                let error = EngineError::from_panic(panic.as_ref());
+                tracing::error!("{error}; the session's tracker and network are dropped");
                 st.drop_tracker("the last request panicked");
                 st.model = None;
                 if let Some((s, _, _)) = &st.configured {
                     self.models.lock().remove(&s.model_key());
                 }
-                Err(message.into())
+                Err(error)
             }
         }
     }
 
     /// The network for `s`, loading it once per process.
-    fn model(&self, s: &EngineSettings) -> Result<(SharedModel, ModelSize), String> {
+    fn model(&self, s: &EngineSettings) -> Result<(SharedModel, ModelSize)> {
         let key = s.model_key();
         let mut models = self.models.lock();
         if let Some(m) = models.get(&key) {
@@ -356,28 +339,30 @@ impl Engine {
     }
 }
 
+/// A checkpoint file named in the settings that is not there.
+fn checkpoint_not_found(path: &std::path::Path) -> Error {
+    Error::checkpoint(path, format!("not found. {}", crate::model::checkpoint::OFFICIAL_CHECKPOINTS))
+}
+
 /// The file `s.model` stands for on this machine (never downloads: see [`Engine::prepare`]).
-fn model_file(s: &EngineSettings) -> Result<std::path::PathBuf, String> {
+fn model_file(s: &EngineSettings) -> Result<std::path::PathBuf> {
     match &s.model {
         ModelSource::File(path) if path.is_file() => Ok(path.clone()),
-        ModelSource::File(path) => {
-            Err(format!("checkpoint {} not found. {}", path.display(), crate::model::checkpoint::OFFICIAL_CHECKPOINTS))
-        }
-        ModelSource::Preset(size) => s
-            .model
-            .present_file()
-            .ok_or_else(|| format!("the {size} model ({}) is not on this machine. {}", file_name(*size), where_to_put(*size))),
+        ModelSource::File(path) => Err(checkpoint_not_found(path)),
+        ModelSource::Preset(size) => s.model.present_file().ok_or_else(|| {
+            Error::checkpoint(file_name(*size), format!("the {size} model is not on this machine. {}", where_to_put(*size)))
+        }),
     }
 }
 
-fn load_model(s: &EngineSettings) -> Result<(SharedModel, ModelSize), String> {
-    let device = s.device.resolve().map_err(|e| e.to_string())?;
+fn load_model(s: &EngineSettings) -> Result<(SharedModel, ModelSize)> {
+    let device = s.device.resolve()?;
     let precision = s.precision.unwrap_or(if device.is_cuda() { Precision::Bf16 } else { Precision::F32 });
     let path = model_file(s)?;
-    let model = Sam2Model::load_detect(&path, s.image_size, &LoadOptions { device, precision }).map_err(|e| e.to_string())?;
+    let model = Sam2Model::load_detect(&path, s.image_size, &LoadOptions { device, precision })?;
     if let Some(want) = s.model.size() {
         if want != model.size {
-            return Err(format!("{} holds a {} model, not the {want} model its name promises", path.display(), model.size));
+            return Err(Error::checkpoint(&path, format!("holds a {} model, not the {want} model its name promises", model.size)));
         }
     }
     let size = model.size;
@@ -393,14 +378,15 @@ impl SessionState {
         }
     }
 
-    fn session(&mut self, engine: &Engine, id: u64) -> Result<&mut Session, String> {
+    fn session(&mut self, engine: &Engine, id: u64) -> Result<&mut Session> {
         if self.session.is_none() {
-            let (s, range, frame_size) = self.configured.clone().ok_or("tracking asked for before configuring")?;
+            let (s, range, frame_size) =
+                self.configured.clone().ok_or_else(|| Error::invalid("request", "tracking asked for before configuring"))?;
             let (model, size) = engine.model(&s)?;
             self.model = Some((model.clone(), size));
             let options = tracker_options(&s);
             let frames = (range.1 - range.0 + 1).max(0) as usize;
-            let tuning = s.samurai(size).map_err(|e| e.to_string())?;
+            let tuning = s.samurai(size)?;
             tracing::info!("session {id}: tracking from scratch ({})", self.rebuild.take().unwrap_or("first request"));
             tracing::info!(
                 "session tuning: {size} model, {} ({}): kf_score_weight {}, stable_frames_threshold {}, fill_hole_area {}; GPU memory limit {}; frame prefetch {}",
@@ -412,12 +398,12 @@ impl SessionState {
                 limit_text(&s),
                 if s.frame_prefetch { "on" } else { "off" }
             );
-            self.session = Some(Session::with_geometry(model, tuning, frames, frame_size, options).map_err(|e| e.to_string())?);
+            self.session = Some(Session::with_geometry(model, tuning, frames, frame_size, options)?);
             let objects = std::mem::take(&mut self.objects);
             if let Err(e) = self.apply_objects(&objects) {
                 self.session = None;
                 self.objects = objects;
-                return Err(e.to_string());
+                return Err(e);
             }
         }
         Ok(self.session.as_mut().expect("built above"))
@@ -425,7 +411,7 @@ impl SessionState {
 
     /// Brings the tracker's objects and keyframes in line with `objects`; keys outside the
     /// clip's frame range (hosts allow them) are ignored.
-    fn apply_objects(&mut self, objects: &[ObjectKeys]) -> crate::Result<()> {
+    fn apply_objects(&mut self, objects: &[ObjectKeys]) -> Result<()> {
         self.objects = objects.to_vec();
         let (Some(session), Some((_, range, _))) = (self.session.as_mut(), &self.configured) else { return Ok(()) };
         let (first, frames) = (range.0, session.num_frames() as i64);

@@ -1,5 +1,10 @@
 //! The library's one error type. Every variant names what went wrong and where (file, key,
 //! frame, parameter) so the CLI and the OpenFX layer can show it to the artist as it is.
+//! What the libtorch-free layer also knows (files, configuration, caller-supplied values,
+//! the helper protocol) is its error, carried in [`Error::Core`]; the variants here are
+//! the network's and the footage's own. Each error has a [`ErrorKind`], which crosses the
+//! helper protocol with the message ([`EngineError`]).
+use samurai_core::error::{is_out_of_memory, EngineError, ErrorKind};
 use std::path::PathBuf;
 
 /// Result alias used throughout the library.
@@ -7,10 +12,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-
     /// The checkpoint file is missing, truncated, corrupt or not a checkpoint at all.
     #[error("checkpoint {}: {reason}", path.display())]
     Checkpoint { path: PathBuf, reason: String },
@@ -21,17 +22,13 @@ pub enum Error {
         path.display(), problems.len(), problems.join("\n  "))]
     WeightMismatch { path: PathBuf, model: String, problems: Vec<String> },
 
-    /// A configuration file or value is invalid (unknown key, bad value, ...).
-    #[error("config {origin}: {reason}")]
-    Config { origin: String, reason: String },
-
     /// An image could not be decoded or has an unsupported layout.
     #[error("image {}: {reason}", path.display())]
     Image { path: PathBuf, reason: String },
 
-    /// A caller-supplied value is out of range or malformed (box, image size, frame, ...).
-    #[error("invalid {what}: {reason}")]
-    InvalidInput { what: String, reason: String },
+    /// The host (or a frame source) could not provide a frame, or gave one of the wrong size.
+    #[error("frame {frame}: {reason}")]
+    Frame { frame: i64, reason: String },
 
     /// The requested device or precision cannot be used on this machine.
     #[error("device: {0}")]
@@ -41,7 +38,8 @@ pub enum Error {
     #[error("cancelled: {0}")]
     Cancelled(String),
 
-    /// An error of the libtorch-free layer (settings, track caches, the helper protocol).
+    /// An error of the libtorch-free layer: a file that could not be read or written, a
+    /// configuration or caller-supplied value that is invalid, the helper protocol.
     #[error(transparent)]
     Core(#[from] samurai_core::Error),
 
@@ -51,18 +49,43 @@ pub enum Error {
 }
 
 impl Error {
-    /// Shorthand for [`Error::InvalidInput`].
-    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidInput { what: what.into(), reason: reason.into() }
+    /// What the failure means (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Checkpoint { .. } | Error::WeightMismatch { .. } => ErrorKind::Model,
+            Error::Image { .. } | Error::Frame { .. } => ErrorKind::Footage,
+            Error::Device(_) => ErrorKind::Device,
+            Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::Core(e) => e.kind(),
+            Error::Torch(e) if is_out_of_memory(&e.to_string().to_ascii_lowercase()) => ErrorKind::OutOfMemory,
+            Error::Torch(_) => ErrorKind::Device,
+        }
     }
 
-    /// Shorthand for [`Error::Io`].
+    /// A caller-supplied value that is out of range or malformed (box, image size, frame, ...).
+    pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Core(samurai_core::Error::invalid(what, reason))
+    }
+
+    /// A file that could not be read or written.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Core(samurai_core::Error::io(path, source))
+    }
+
+    /// A configuration file or value that is invalid (unknown key, bad value, ...).
+    pub fn config(origin: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Core(samurai_core::Error::config(origin, reason))
     }
 
     /// Shorthand for [`Error::Checkpoint`].
     pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Checkpoint { path: path.into(), reason: reason.into() }
+    }
+}
+
+/// An error as the engine's boundary carries it: its kind and its message.
+impl From<Error> for EngineError {
+    fn from(e: Error) -> Self {
+        EngineError::new(e.kind(), e.to_string())
     }
 }

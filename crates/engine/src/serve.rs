@@ -14,10 +14,10 @@
 //! [`proto::heartbeat_interval`]: the plugin's watchdog hears from a helper that loads a
 //! model or computes a long frame, and hears nothing from one that is stopped or frozen.
 use crate::engine::{Engine, HostFrames};
-use samurai_core::protocol::{self as proto, Failure, Reply, Request, LIFELINE_CONNECT};
+use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
 use samurai_core::settings::FrameImage;
 use samurai_core::shm::Shm;
-use samurai_core::{Error, Result};
+use samurai_core::{EngineError, Error, Result};
 use std::cell::{Cell, RefCell};
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
@@ -208,7 +208,7 @@ impl Connection {
     fn run(mut self) {
         if let Err(e) = self.serve() {
             tracing::warn!("connection closed: {e}");
-            let _ = self.writer.finish(&Reply::Failed(e.to_string().into()));
+            let _ = self.writer.finish(&Reply::Failed(EngineError::from(e)));
         }
     }
 
@@ -233,17 +233,16 @@ impl Connection {
 
     /// The final reply to one request; `Err` only when the connection is unusable.
     fn handle(&mut self, request: Request) -> Result<Reply> {
-        let failed = |message: String| Reply::Failed(message.into());
         Ok(match request {
-            Request::Configure { session, settings, range, frame_size, objects } => {
-                self.engine.configure(session, &settings, range, frame_size, &objects).map_or_else(failed, |_| Reply::Done)
-            }
+            Request::Configure { session, settings, range, frame_size, objects } => self
+                .engine
+                .configure(session, &settings, range, frame_size, &objects)
+                .map_or_else(|e| Reply::Failed(e.into()), |_| Reply::Done),
             Request::Track { session, frame } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
                 let result = engine
                     .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
-                    .map_err(Failure::from)
                     .and_then(|_| engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t)));
                 dialogue.finish()?;
                 match result {
@@ -254,12 +253,9 @@ impl Connection {
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
                 let dialogue = Dialogue::new(self);
-                let result = engine
-                    .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
-                    .map_err(Failure::from)
-                    .and_then(|_| {
-                        engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
-                    });
+                let result = engine.prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total)).and_then(|_| {
+                    engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
+                });
                 dialogue.finish()?;
                 result.map_or_else(Reply::Failed, |_| Reply::Done)
             }
@@ -314,8 +310,14 @@ struct Dialogue<'c> {
 }
 
 /// The plugin's answer to a `NeedFrame`: the frame's size (its pixels sit in the frame
-/// area) or the host's reason.
+/// area) or why the host could not provide it.
 type FrameAnswer = std::result::Result<(u32, u32), String>;
+
+/// A failure of the engine's request as the tracker sees it (a broken connection is the
+/// helper's failure, whatever the frame).
+fn engine_error(e: Error) -> crate::Error {
+    crate::Error::Core(e)
+}
 
 impl<'c> Dialogue<'c> {
     fn new(conn: &'c mut Connection) -> Self {
@@ -388,8 +390,8 @@ impl<'c> Dialogue<'c> {
 
     /// Frame `frame`: the answer kept from asking ahead when it is that frame's, else asked
     /// for now (a kept answer for another frame is dropped unused).
-    fn fetch(&self, frame: i64) -> std::result::Result<FrameImage, String> {
-        self.settle().map_err(|e| e.to_string())?;
+    fn fetch(&self, frame: i64) -> crate::Result<FrameImage> {
+        self.settle().map_err(engine_error)?;
         let kept = self.answered.borrow_mut().take();
         let answer = match kept {
             Some((f, answer)) if f == frame => answer,
@@ -397,16 +399,15 @@ impl<'c> Dialogue<'c> {
                 if let Some((f, _)) = other {
                     tracing::debug!("frame {f} was asked for ahead but frame {frame} is needed: dropped");
                 }
-                self.send(&Reply::NeedFrame { frame }).map_err(|e| e.to_string())?;
-                self.read_frame_answer(frame).map_err(|e| e.to_string())?
+                self.send(&Reply::NeedFrame { frame }).map_err(engine_error)?;
+                self.read_frame_answer(frame).map_err(engine_error)?
             }
         };
-        let (width, height) = answer?;
+        let (width, height) =
+            answer.map_err(|reason| crate::Error::Frame { frame, reason: format!("the host could not provide it: {reason}") })?;
         let conn = self.conn.borrow();
-        let rgb8 = proto::frame_bytes(frame, width, height)
-            .and_then(|len| conn.shm.get(proto::FRAME_OFFSET, len))
-            .map_err(|e| e.to_string())?
-            .to_vec();
+        let rgb8 =
+            proto::frame_bytes(frame, width, height).and_then(|len| conn.shm.get(proto::FRAME_OFFSET, len)).map_err(engine_error)?.to_vec();
         Ok(FrameImage { width, height, rgb8 })
     }
 
@@ -484,7 +485,7 @@ impl<'c> Dialogue<'c> {
 
 /// The dialogue as the engine's source of host frames.
 impl HostFrames for &Dialogue<'_> {
-    fn fetch(&mut self, frame: i64) -> std::result::Result<FrameImage, String> {
+    fn fetch(&mut self, frame: i64) -> crate::Result<FrameImage> {
         Dialogue::fetch(self, frame)
     }
     fn ahead(&mut self, frame: i64) {

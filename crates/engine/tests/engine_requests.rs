@@ -7,8 +7,8 @@
 mod common;
 
 use samurai_core::finish::finish_frame;
-use samurai_core::protocol::FailureKind;
 use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt};
+use samurai_core::ErrorKind;
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::engine::Engine;
 use samurai_engine::image::load_rgb8;
@@ -24,9 +24,9 @@ fn settings(ckpt: PathBuf) -> EngineSettings {
     EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new(ckpt) }
 }
 
-fn host_frame(f: i64) -> Result<FrameImage, String> {
+fn host_frame(f: i64) -> samurai_engine::Result<FrameImage> {
     let path = common::clips().join(format!("bedroom/{:05}.jpg", f - FIRST));
-    let img = load_rgb8(&path).map_err(|e| e.to_string())?;
+    let img = load_rgb8(&path)?;
     Ok(FrameImage { width: img.width, height: img.height, rgb8: img.data })
 }
 
@@ -125,35 +125,35 @@ fn cancellation_missing_frames_and_panics_are_errors_the_session_survives() {
     let engine = Engine::default();
     configured(&engine, 1);
     let err = engine.track(1, FIRST + 6, &mut host_frame, &mut |_, _| false).unwrap_err();
-    assert!(err.kind == FailureKind::Cancelled && err.message.contains("cancelled"), "{err:?}");
-    let mut broken = |f: i64| -> Result<FrameImage, String> {
+    assert!(err.kind == ErrorKind::Cancelled && err.message.contains("cancelled"), "{err:?}");
+    let mut broken = |f: i64| -> samurai_engine::Result<FrameImage> {
         if f == FIRST + 2 {
-            Err("disk offline".into())
+            Err(samurai_engine::Error::Frame { frame: f, reason: "disk offline".into() })
         } else {
             host_frame(f)
         }
     };
     let err = engine.track(1, FIRST + 2, &mut broken, &mut |_, _| true).unwrap_err();
-    assert!(err.kind == FailureKind::Failed && err.message.contains("frame 12") && err.message.contains("disk offline"), "{err:?}");
-    let mut small = |_: i64| -> Result<FrameImage, String> { Ok(FrameImage { width: 4, height: 4, rgb8: vec![0; 48] }) };
+    assert!(err.kind == ErrorKind::Footage && err.message.contains("frame 12") && err.message.contains("disk offline"), "{err:?}");
+    let mut small = |_: i64| -> samurai_engine::Result<FrameImage> { Ok(FrameImage { width: 4, height: 4, rgb8: vec![0; 48] }) };
     let err = engine.track(1, FIRST + 6, &mut small, &mut |_, _| true).unwrap_err();
-    assert!(err.message.contains("4x4") && err.message.contains("960x540"), "{err}");
+    assert!(err.kind == ErrorKind::Footage && err.message.contains("4x4") && err.message.contains("960x540"), "{err:?}");
     // A panic inside a request (here the fetch; in life e.g. libtorch out of memory) is
     // caught, reported, and the session works again at the next request.
-    let mut panicking = |f: i64| -> Result<FrameImage, String> { panic!("host crashed fetching {f}") };
+    let mut panicking = |f: i64| -> samurai_engine::Result<FrameImage> { panic!("host crashed fetching {f}") };
     let err = engine.track(1, FIRST + 6, &mut panicking, &mut |_, _| true).unwrap_err();
-    assert!(err.kind == FailureKind::Failed && err.message.contains("host crashed fetching"), "{err:?}");
+    assert!(err.kind == ErrorKind::Internal && err.message.contains("host crashed fetching"), "{err:?}");
     let recovered = engine.track(1, FIRST + 4, &mut host_frame, &mut |_, _| true);
     assert!(recovered.as_ref().is_ok_and(|low| low.objects.len() == 2), "no recovery after a panic: {:?}", recovered.err());
     let err = engine.track(1, FIRST + 40, &mut host_frame, &mut |_, _| true).unwrap_err();
-    assert!(err.message.contains("outside"), "{err}");
+    assert!(err.kind == ErrorKind::Setup && err.message.contains("outside"), "{err:?}");
     let err = engine.track(9, FIRST, &mut host_frame, &mut |_, _| true).unwrap_err();
-    assert!(err.message.contains("before configuring"), "{err}");
+    assert!(err.kind == ErrorKind::Setup && err.message.contains("before configuring"), "{err:?}");
     let bad = settings(PathBuf::from("/nonexistent/sam2.1_hiera_tiny.pt"));
     let err = engine.configure(3, &bad, (0, 5), SIZE, &[]).unwrap_err();
-    assert!(err.contains("not found") && err.contains("sam2.1_hiera"), "{err}");
+    assert!(err.kind() == ErrorKind::Model && err.to_string().contains("not found") && err.to_string().contains("sam2.1_hiera"), "{err}");
     let err = engine.analyse(1, &mut host_frame, &mut |_, _| true, &mut |f, _| f < FIRST + 2).unwrap_err();
-    assert!(err.kind == FailureKind::Cancelled && err.message.contains("cancelled"), "{err:?}");
+    assert!(err.kind == ErrorKind::Cancelled && err.message.contains("cancelled"), "{err:?}");
 }
 
 /// The GPU memory limit of a session's settings becomes its tracker's offload policy
@@ -165,7 +165,9 @@ fn the_gpu_memory_limit_reaches_the_tracker() {
     let ckpt = common::tiny_checkpoint(256);
     let first = engine.track(3, FIRST, &mut host_frame, &mut |_, _| true).unwrap_err();
     assert!(first.message.contains("before configuring"), "{first}");
-    let mut no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
+    let mut no_fetch = |f: i64| -> samurai_engine::Result<FrameImage> {
+        Err(samurai_engine::Error::Frame { frame: f, reason: "fetched: tracked again".into() })
+    };
     for (mb, want) in [(1500u64, Some(1500u64 << 20)), (0, None), (64, Some(64 << 20))] {
         let s = EngineSettings { gpu_memory_limit_mb: mb, ..settings(ckpt.clone()) };
         engine.configure(3, &s, RANGE, SIZE, &objects()).unwrap();

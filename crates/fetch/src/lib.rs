@@ -51,6 +51,29 @@ pub enum FetchError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+impl FetchError {
+    /// What the failure means: a cancel, a file that could not be written, or a model that
+    /// could not be had.
+    pub fn kind(&self) -> samurai_core::ErrorKind {
+        use samurai_core::ErrorKind;
+        match self {
+            FetchError::Cancelled { .. } => ErrorKind::Cancelled,
+            FetchError::Io { .. } => ErrorKind::Io,
+            FetchError::NoCacheFolder { .. }
+            | FetchError::Unreachable { .. }
+            | FetchError::Truncated { .. }
+            | FetchError::NotACheckpoint { .. } => ErrorKind::Model,
+        }
+    }
+}
+
+/// A download's failure as the engine's boundary carries it.
+impl From<FetchError> for samurai_core::EngineError {
+    fn from(e: FetchError) -> Self {
+        samurai_core::EngineError::new(e.kind(), e.to_string())
+    }
+}
+
 /// Called with `(bytes so far, bytes in all when the server said)`; `false` cancels.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>) -> bool;
 

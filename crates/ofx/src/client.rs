@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use samurai_core::launch;
 use samurai_core::protocol::{self as proto, Reply, Request};
 use samurai_core::shm::Shm;
+use samurai_core::{EngineError, EngineResult, ErrorKind};
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -47,46 +48,56 @@ pub enum Fault {
     /// The host asked to stop while we waited (the message says so); `helper_killed`: the
     /// helper was stopped or hung and the node killed it on the way out.
     Aborted { message: String, helper_killed: bool },
-    /// Anything else: the helper's own failure message, a refusal, a reply out of turn.
-    Failed(String),
+    /// Anything else: the helper's own failure (of its kind), a refusal, a reply out of
+    /// turn.
+    Failed(EngineError),
 }
 
 impl Fault {
     /// The message as it stands.
     pub fn message(self) -> String {
         match self {
-            Fault::Lost(m) | Fault::Aborted { message: m, .. } | Fault::Failed(m) => m,
+            Fault::Lost(m) | Fault::Aborted { message: m, .. } => m,
+            Fault::Failed(e) => e.message,
         }
+    }
+
+    /// A failure of the helper's side of the conversation that is not a lost helper (a
+    /// connection that cannot be set up, an answer out of turn).
+    pub fn helper(message: impl Into<String>) -> Self {
+        Fault::Failed(EngineError::new(ErrorKind::Helper, message))
     }
 }
 
 /// What the node makes of a fault: a lost helper (or one killed on an abort) is a helper
 /// failure, a plain abort a cancellation.
-impl From<Fault> for crate::engine::EngineError {
+impl From<Fault> for EngineError {
     fn from(fault: Fault) -> Self {
-        use crate::engine::{EngineError, ErrorKind};
         match fault {
             Fault::Lost(m) | Fault::Aborted { message: m, helper_killed: true } => EngineError::new(ErrorKind::Helper, m),
             Fault::Aborted { message: m, helper_killed: false } => EngineError::cancelled(m),
-            Fault::Failed(m) => EngineError::failed(m),
+            Fault::Failed(e) => e,
         }
     }
 }
 
-/// The helper's failure of a request: a cancel (the plugin's progress answer said stop)
-/// ends the wait like the host's abort, anything else is the helper's failure message.
-impl From<proto::Failure> for Fault {
-    fn from(f: proto::Failure) -> Self {
-        match f.kind {
-            proto::FailureKind::Cancelled => Fault::Aborted { message: f.message, helper_killed: false },
-            proto::FailureKind::Failed => Fault::Failed(f.message),
+/// A failure of a request (the helper's, or the node's own while serving it): a cancel
+/// (the plugin's progress answer said stop) ends the wait like the host's abort; anything
+/// else keeps its kind.
+impl From<EngineError> for Fault {
+    fn from(e: EngineError) -> Self {
+        match e.kind {
+            ErrorKind::Cancelled => Fault::Aborted { message: e.message, helper_killed: false },
+            _ => Fault::Failed(e),
         }
     }
 }
 
-impl From<String> for Fault {
-    fn from(message: String) -> Self {
-        Fault::Failed(message)
+/// An error of the libtorch-free layer met while serving a request (a frame that does not
+/// fit the shared region, say).
+impl From<samurai_core::Error> for Fault {
+    fn from(e: samurai_core::Error) -> Self {
+        Fault::Failed(e.into())
     }
 }
 
@@ -128,7 +139,7 @@ static HELPER: Mutex<Option<Arc<Helper>>> = Mutex::new(None);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The process's helper, started on first need (or again after it died).
-pub fn helper() -> Result<Arc<Helper>, String> {
+pub fn helper() -> EngineResult<Arc<Helper>> {
     let mut slot = HELPER.lock();
     if let Some(h) = slot.as_ref().filter(|h| h.alive()) {
         return Ok(h.clone());
@@ -142,17 +153,18 @@ pub fn helper() -> Result<Arc<Helper>, String> {
 }
 
 /// The running helper, if any (never starts one).
-pub fn current() -> Result<Arc<Helper>, String> {
-    HELPER.lock().as_ref().filter(|h| h.alive()).cloned().ok_or_else(|| "no helper running".into())
+pub fn current() -> EngineResult<Arc<Helper>> {
+    HELPER.lock().as_ref().filter(|h| h.alive()).cloned().ok_or_else(|| EngineError::new(ErrorKind::Helper, "no helper running"))
 }
 
 /// The helper binary: `SAMURAI_ROTO_HELPER`, else `samurai-roto-helper` beside this library.
-pub fn helper_path() -> Result<PathBuf, String> {
+pub fn helper_path() -> EngineResult<PathBuf> {
     if let Some(p) = launch::helper_override() {
         return Ok(p);
     }
-    let lib = own_library_path().ok_or("cannot find where the SamuraiRoto plugin was loaded from")?;
-    Ok(launch::helper_path(lib.parent().ok_or("the SamuraiRoto plugin's path has no folder")?))
+    let not_found = |why: &str| EngineError::new(ErrorKind::Helper, why);
+    let lib = own_library_path().ok_or_else(|| not_found("cannot find where the SamuraiRoto plugin was loaded from"))?;
+    Ok(launch::helper_path(lib.parent().ok_or_else(|| not_found("the SamuraiRoto plugin's path has no folder"))?))
 }
 
 /// The file this library was mapped from, found in `/proc/self/maps` by the address of
@@ -170,10 +182,10 @@ fn own_library_path() -> Option<PathBuf> {
 }
 
 impl Helper {
-    fn start(generation: u64) -> Result<Helper, String> {
+    fn start(generation: u64) -> EngineResult<Helper> {
         let bin = helper_path()?;
         let level = std::env::var("SAMURAI_ROTO_LOG").unwrap_or_else(|_| "info".into());
-        let launch::Started { child, lifeline, log } = launch::start(&bin, &launch::log_path(), &level).map_err(|e| e.to_string())?;
+        let launch::Started { child, lifeline, log } = launch::start(&bin, &launch::log_path(), &level)?;
         let pid = child.id();
         tracing::info!("SamuraiRoto: started helper {} (pid {pid}, log {})", bin.display(), log.display());
         Ok(Helper {
@@ -274,10 +286,10 @@ impl Helper {
         if let Some(conn) = self.idle.lock().pop() {
             return Ok(Lease { helper: self.clone(), conn: Some(conn) });
         }
-        let shm = launch::new_region().map_err(|e| Fault::Failed(e.to_string()))?;
+        let shm = launch::new_region()?;
         let stream = launch::open_connection(&self.lifeline, &shm).map_err(|e| Fault::Lost(self.failure("connecting", &e.to_string())))?;
         let sliced = stream.set_read_timeout(Some(SLICE)).and_then(|_| stream.set_write_timeout(Some(SLICE)));
-        sliced.map_err(|e| Fault::Failed(format!("cannot set up a connection to SamuraiRoto's helper: {e}")))?;
+        sliced.map_err(|e| Fault::helper(format!("cannot set up a connection to SamuraiRoto's helper: {e}")))?;
         let mut lease = Lease { helper: self.clone(), conn: Some(Connection { stream, shm, inbox: Vec::new() }) };
         let during = if self.welcomed.load(Ordering::SeqCst) { "connecting" } else { "starting" };
         match lease.call(&Request::Hello { version: proto::VERSION }, during, abort)? {
@@ -285,7 +297,7 @@ impl Helper {
                 self.welcomed.store(true, Ordering::SeqCst);
                 Ok(lease)
             }
-            other => Err(Fault::Failed(format!(
+            other => Err(Fault::helper(format!(
                 "SamuraiRoto's helper answered {other:?} to Hello; is the bundle's helper from another version of the plugin?"
             ))),
         }
@@ -333,11 +345,11 @@ impl Lease {
     /// Sends `request` (in slices: a stopped helper does not read, and a big request may
     /// not fit the socket's buffer); a broken connection marks the helper dead.
     pub fn send(&mut self, request: &Request, during: &str, abort: &dyn Fn() -> bool) -> Result<(), Fault> {
-        let framed = proto::encode_message(request).map_err(|e| Fault::Failed(e.to_string()))?;
+        let framed = proto::encode_message(request)?;
         let limit = self.helper.limit();
         let (mut sent, mut moved) = (0, Instant::now());
         while sent < framed.len() {
-            let conn = self.conn.as_ref().ok_or_else(|| Fault::Failed("connection already failed".into()))?;
+            let conn = self.conn.as_ref().ok_or_else(|| Fault::helper("connection already failed"))?;
             match rustix::net::send(&conn.stream, &framed[sent..], rustix::net::SendFlags::NOSIGNAL) {
                 Ok(n) => {
                     sent += n;
@@ -367,7 +379,7 @@ impl Lease {
         let mut heard = Instant::now();
         let mut chunk = [0u8; 16 << 10];
         loop {
-            let conn = self.conn.as_mut().ok_or_else(|| Fault::Failed("connection already failed".into()))?;
+            let conn = self.conn.as_mut().ok_or_else(|| Fault::helper("connection already failed"))?;
             let read = match proto::take_frame(&mut conn.inbox) {
                 Ok(Some(body)) => match proto::decode_reply(&body) {
                     Ok(Reply::Heartbeat) => continue,
@@ -425,7 +437,7 @@ impl Lease {
             return Err(match silence {
                 Silence::Kill => Fault::Lost(self.helper.declare_hung(during, silent, limit)),
                 Silence::GiveUp => {
-                    Fault::Failed(format!("SamuraiRoto's helper did not answer within {:.1} s while {during}", silent.as_secs_f64()))
+                    Fault::helper(format!("SamuraiRoto's helper did not answer within {:.1} s while {during}", silent.as_secs_f64()))
                 }
             });
         }

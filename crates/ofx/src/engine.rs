@@ -89,67 +89,35 @@ pub struct AnalyseReport {
     pub written: Option<(PathBuf, u64)>,
 }
 
-/// What an engine failure means for the artist: the node maps each kind to whether it
-/// shows a message (`suites::Cause`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Stopped on request: the host aborted the render, or the artist cancelled. Nothing
-    /// went wrong; what was finished is kept.
-    Cancelled,
-    /// The helper process died, hung, or was stopped and killed: shown even when the host
-    /// aborted (the artist or the farm log needs to know).
-    Helper,
-    /// Anything else: settings, model, footage, the tracker's own failure.
-    Failed,
-}
+/// An engine failure: its [`ErrorKind`] (the same from the tracker, through the helper
+/// protocol, to here) and the message for the artist.
+pub use samurai_core::error::{EngineError, EngineResult, ErrorKind};
 
-/// An engine failure: its kind and the message for the artist.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct EngineError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl EngineError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        EngineError { kind, message: message.into() }
-    }
-    pub fn cancelled(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Cancelled, message)
-    }
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Failed, message)
-    }
-}
-
-/// Plain messages are failures (settings, files, the tracker).
-impl From<String> for EngineError {
-    fn from(message: String) -> Self {
-        Self::failed(message)
-    }
-}
-impl From<&str> for EngineError {
-    fn from(message: &str) -> Self {
-        Self::failed(message)
-    }
-}
-
-pub type EngineResult<T> = Result<T, EngineError>;
-
-/// An engine failure as the node's action result: `kOfxStatFailed`, with its cause.
+/// An engine failure as the node's action result. Each kind has its OpenFX status and
+/// says whether the artist sees it (`suites::Cause`):
+/// - cancelled: `kOfxStatFailed`, shown to nobody (the host aborted, the artist stopped);
+/// - the helper: `kOfxStatFailed`, always shown, with where the helper's log is (the artist
+///   or the farm log needs to know, even when the host aborted meanwhile);
+/// - out of memory: `kOfxStatErrMemory`, the status OpenFX has for it, with its message;
+/// - anything else (settings, model, footage, files, the device, an internal fault):
+///   `kOfxStatFailed` with its message.
 impl From<EngineError> for crate::suites::OfxError {
     fn from(e: EngineError) -> Self {
         use crate::suites::{Cause, OfxError};
-        let (cause, message) = match e.kind {
-            ErrorKind::Cancelled => (Cause::Stopped, e.message),
+        let (status, cause, message) = match e.kind {
+            ErrorKind::Cancelled => (crate::sys::kOfxStatFailed, Cause::Stopped, e.message),
             // Where the helper's side of the story is.
-            ErrorKind::Helper => {
-                (Cause::Helper, format!("{} (the helper's log: {})", e.message, samurai_core::launch::log_path().display()))
+            ErrorKind::Helper => (
+                crate::sys::kOfxStatFailed,
+                Cause::Helper,
+                format!("{} (the helper's log: {})", e.message, samurai_core::launch::log_path().display()),
+            ),
+            ErrorKind::OutOfMemory => (crate::sys::kOfxStatErrMemory, Cause::Failure, e.message),
+            ErrorKind::Setup | ErrorKind::Model | ErrorKind::Footage | ErrorKind::Io | ErrorKind::Device | ErrorKind::Internal => {
+                (crate::sys::kOfxStatFailed, Cause::Failure, e.message)
             }
-            ErrorKind::Failed => (Cause::Failure, e.message),
         };
-        OfxError { cause, ..OfxError::failed(message) }
+        OfxError { cause, ..OfxError::new(status, message) }
     }
 }
 
@@ -158,7 +126,9 @@ impl From<EngineError> for crate::suites::OfxError {
 pub type DownloadFn<'a> = &'a dyn Fn(&str, u64, Option<u64>) -> bool;
 
 /// The host's frames, asked for by frame number (an engine may ask for any frame it needs).
-pub type FetchFn<'a> = &'a dyn Fn(i64) -> Result<FrameImage, String>;
+/// `Err` says why the host could not provide it (a footage error, or a cancel when the
+/// host aborted).
+pub type FetchFn<'a> = &'a dyn Fn(i64) -> EngineResult<FrameImage>;
 
 pub trait MatteEngine: Send + Sync {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()>;
@@ -191,11 +161,40 @@ pub const FAKE_ENGINE_ENV: &str = "SAMURAI_ROTO_FAKE_ENGINE";
 /// The engine a new instance uses: the helper-process engine; in a test build (feature
 /// `test-engine`), the box-matte test engine when `SAMURAI_ROTO_FAKE_ENGINE=1` (tests of
 /// the host plumbing only).
-pub fn create_engine() -> Result<Arc<dyn MatteEngine>, String> {
+pub fn create_engine() -> EngineResult<Arc<dyn MatteEngine>> {
     #[cfg(feature = "test-engine")]
     if std::env::var(FAKE_ENGINE_ENV).is_ok_and(|v| v == "1") {
         tracing::warn!("{FAKE_ENGINE_ENV}=1: using the box-matte test engine, not the tracker");
         return Ok(Arc::new(crate::test_engine::BoxMatteEngine::default()));
     }
     Ok(Arc::new(crate::helper_engine::HelperEngine::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suites::{Cause, OfxError};
+    use crate::sys;
+
+    /// Each kind of engine failure becomes the node's status, cause and message: a cancel
+    /// is quiet, the helper's failure always shown with its log, out of memory has its own
+    /// status, the rest fail with their message as it is.
+    #[test]
+    fn each_kind_has_its_status_and_message() {
+        for kind in ErrorKind::ALL {
+            let e = OfxError::from(EngineError::new(kind, "frame 12: disk offline"));
+            let (status, cause) = match kind {
+                ErrorKind::Cancelled => (sys::kOfxStatFailed, Cause::Stopped),
+                ErrorKind::Helper => (sys::kOfxStatFailed, Cause::Helper),
+                ErrorKind::OutOfMemory => (sys::kOfxStatErrMemory, Cause::Failure),
+                ErrorKind::Setup | ErrorKind::Model | ErrorKind::Footage | ErrorKind::Io | ErrorKind::Device | ErrorKind::Internal => {
+                    (sys::kOfxStatFailed, Cause::Failure)
+                }
+            };
+            assert_eq!((e.status, e.cause), (status, cause), "{kind:?}");
+            assert!(e.message.starts_with("frame 12: disk offline"), "{kind:?}: {}", e.message);
+            let names_log = e.message.contains(&samurai_core::launch::log_path().display().to_string());
+            assert_eq!(names_log, kind == ErrorKind::Helper, "{kind:?}: {}", e.message);
+        }
+    }
 }

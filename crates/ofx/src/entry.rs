@@ -13,7 +13,6 @@ use super::instance::Instance;
 use super::suites::{self, Cause, DrawContext, Effect, OfxError, OfxResult, PropSet};
 use super::sys::{self, names as n, OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus};
 use super::{engine, overlay, params, render};
-use samurai_core::error::{explain_panic, panic_text};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -76,7 +75,11 @@ fn guarded(f: impl FnOnce(&mut Option<Effect>) -> OfxResult<OfxStatus>) -> OfxSt
     shielded(sys::kOfxStatFailed, move || {
         let (status, message) = match failure {
             Ok(e) => (e.status, e.message),
-            Err(panic) => (sys::kOfxStatFailed, explain_panic(&panic_text(panic.as_ref()))),
+            // Its kind decides the status (out of memory has its own).
+            Err(panic) => {
+                let e = OfxError::from(crate::engine::EngineError::from_panic(panic.as_ref()));
+                (e.status, e.message)
+            }
         };
         tracing::error!("SamuraiRoto: {message} (status {status})");
         let shown = match report_to {
@@ -106,7 +109,7 @@ fn instance<'a>(effect: Effect) -> OfxResult<&'a Instance> {
 fn create_instance(effect: Effect) -> OfxResult<OfxStatus> {
     let engine = engine::create_engine();
     if let Err(e) = &engine {
-        suites::post_persistent(effect, n::kOfxMessageWarning, e);
+        suites::post_persistent(effect, n::kOfxMessageWarning, &e.message);
     }
     // Hosts without enabled-state or label changes still work: every control is just
     // always editable, and objects are shown by number.

@@ -20,7 +20,7 @@ pub fn export_shapes(inst: &Instance, time: f64) -> OfxResult<String> {
         return Err(OfxError::failed("SamuraiRoto: set Shapes file (a .nk, .py, .svg or .json path) before pressing Export shapes."));
     }
     render::analyse(inst, time)?;
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     let (first, last) = inst.frame_range()?;
     let bounds = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.image(first as f64)?.bounds;
     let size = ((bounds.x2 - bounds.x1).max(0) as u32, (bounds.y2 - bounds.y1).max(0) as u32);

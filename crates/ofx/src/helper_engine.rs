@@ -52,8 +52,8 @@ struct State {
 }
 
 impl State {
-    fn applied(&self) -> Result<Applied, String> {
-        let (s, range, size) = self.configured.clone().ok_or("engine used before configure")?;
+    fn applied(&self) -> EngineResult<Applied> {
+        let (s, range, size) = self.configured.clone().ok_or_else(not_configured)?;
         Ok((s, range, size, self.objects.clone()))
     }
 }
@@ -246,7 +246,7 @@ impl HelperEngine {
     }
 
     /// Recomputes the track-cache key after a configuration or object change.
-    fn rekey(&self, st: &State) -> Result<(), String> {
+    fn rekey(&self, st: &State) -> EngineResult<()> {
         let key = key_of(st)?;
         let mut b = self.baked.lock();
         if b.key != key {
@@ -304,7 +304,7 @@ impl HelperEngine {
 
     /// Computes the track-cache key once the model is on this machine (a published size
     /// downloaded since configuring); nothing to do when it is known.
-    fn refresh_key(&self) -> Result<(), String> {
+    fn refresh_key(&self) -> EngineResult<()> {
         if self.baked.lock().key.is_some() {
             return Ok(());
         }
@@ -316,7 +316,7 @@ impl HelperEngine {
     /// from a cache stays offline): with a published size absent from this machine, the
     /// cache cannot be checked (its key hashes the model file), so this says where to put
     /// the file instead.
-    fn check_cache_needs_no_download(&self) -> Result<(), String> {
+    fn check_cache_needs_no_download(&self) -> EngineResult<()> {
         let model = match &self.state.lock().configured {
             Some((s, _, _)) => s.model.clone(),
             None => return Ok(()),
@@ -324,13 +324,16 @@ impl HelperEngine {
         let ModelSource::Preset(size) = model else { return Ok(()) };
         let cache = self.baked.lock().path.clone();
         match cache {
-            Some(cache) if cache.exists() && model.present_file().is_none() => Err(format!(
-                "the {size} model ({}) is not on this machine, and a render with a track cache file ({}) never downloads it: \
-                 without the model the cache cannot be checked (its key is the model file's contents). {}; or press Analyse \
-                 to download it and track again.",
-                file_name(size),
-                cache.display(),
-                where_to_put(size)
+            Some(cache) if cache.exists() && model.present_file().is_none() => Err(EngineError::new(
+                ErrorKind::Model,
+                format!(
+                    "the {size} model ({}) is not on this machine, and a render with a track cache file ({}) never downloads it: \
+                     without the model the cache cannot be checked (its key is the model file's contents). {}; or press Analyse \
+                     to download it and track again.",
+                    file_name(size),
+                    cache.display(),
+                    where_to_put(size)
+                ),
             )),
             _ => Ok(()),
         }
@@ -372,7 +375,7 @@ impl HelperEngine {
             match lease.call(&request, "configuring", abort)? {
                 Reply::Done => self.state.lock().told = Some((generation, applied)),
                 Reply::Failed(failure) => return Err(failure.into()),
-                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
+                other => return Err(unexpected(&mut lease, &other)),
             }
         }
         Ok(lease)
@@ -405,7 +408,7 @@ impl HelperEngine {
                     return Ok((read_result(&mut lease, side, objects)?, serve.hashes.remove(&frame)))
                 }
                 Reply::Failed(failure) => return Err(failure.into()),
-                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
+                other => return Err(unexpected(&mut lease, &other)),
             }
         }
     }
@@ -451,15 +454,21 @@ impl HelperEngine {
 /// The track-cache key of a configuration and its objects; `None` before configuring, or
 /// while the model is a published size not yet on this machine (the key hashes the model
 /// file's contents, so a downloaded model and the same file chosen by path give one key).
-fn key_of(st: &State) -> Result<Option<String>, String> {
+fn key_of(st: &State) -> EngineResult<Option<String>> {
     let Some((s, range, size)) = &st.configured else { return Ok(None) };
     let Some(model) = s.model.present_file() else { return Ok(None) };
-    cache_key(&model, s, *range, *size, &st.objects).map(Some).map_err(|e| e.to_string())
+    Ok(cache_key(&model, s, *range, *size, &st.objects).map(Some)?)
 }
 
-fn unexpected(lease: &mut Lease, reply: &Reply) -> String {
+/// The engine asked for results before its configuration (a bug of the node's).
+fn not_configured() -> EngineError {
+    EngineError::new(ErrorKind::Internal, "engine used before configure")
+}
+
+/// An answer out of turn: the connection is dropped.
+fn unexpected(lease: &mut Lease, reply: &Reply) -> Fault {
     lease.discard();
-    format!("SamuraiRoto's helper answered out of turn ({reply:?}); the connection was dropped")
+    Fault::helper(format!("SamuraiRoto's helper answered out of turn ({reply:?}); the connection was dropped"))
 }
 
 /// The plugin's side of a tracking dialogue: serves frames, answers progress. Every
@@ -478,30 +487,28 @@ impl Serve<'_> {
         let request = match (self.fetch)(frame) {
             Ok(img) => {
                 self.hashes.insert(frame, frame_hash(img.width, img.height, &img.rgb8));
-                let len = proto::frame_bytes(frame, img.width, img.height).map_err(|e| e.to_string())?;
+                let len = proto::frame_bytes(frame, img.width, img.height)?;
                 if img.rgb8.len() != len {
-                    return Err(Fault::Failed(format!(
-                        "frame {frame}: {} bytes for a {}x{} RGB frame",
-                        img.rgb8.len(),
-                        img.width,
-                        img.height
+                    return Err(Fault::Failed(EngineError::new(
+                        ErrorKind::Internal,
+                        format!("frame {frame}: {} bytes for a {}x{} RGB frame", img.rgb8.len(), img.width, img.height),
                     )));
                 }
                 // The frame area: the helper reads it only after this answer, and may be
                 // writing a result into the (disjoint) result area meanwhile.
-                lease.shm().get_mut(proto::FRAME_OFFSET, len).map_err(|e| e.to_string())?.copy_from_slice(&img.rgb8);
+                lease.shm().get_mut(proto::FRAME_OFFSET, len)?.copy_from_slice(&img.rgb8);
                 Request::Frame { frame, width: img.width, height: img.height }
             }
-            Err(reason) => Request::FrameUnavailable { frame, reason },
+            Err(e) => Request::FrameUnavailable { frame, reason: e.message },
         };
         lease.send(&request, during, abort)
     }
 }
 
 /// Reads a `Result` reply's logits out of the shared region.
-fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<LowResFrame, String> {
+fn read_result(lease: &mut Lease, side: u32, objects: Vec<String>) -> Result<LowResFrame, Fault> {
     let cells = side as usize * side as usize;
-    let bytes = lease.shm().get(proto::RESULT_OFFSET, Reply::result_bytes(side, objects.len())).map_err(|e| e.to_string())?;
+    let bytes = lease.shm().get(proto::RESULT_OFFSET, Reply::result_bytes(side, objects.len()))?;
     let values = bytes.chunks_exact(cells * 4).map(|c| c.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect());
     Ok(LowResFrame { side: side as i64, objects: objects.into_iter().zip(values).collect() })
 }
@@ -510,7 +517,7 @@ impl MatteEngine for HelperEngine {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()> {
         if let ModelSource::File(path) = &settings.model {
             if !path.is_file() {
-                return Err(format!("checkpoint {} not found", path.display()).into());
+                return Err(EngineError::new(ErrorKind::Model, format!("checkpoint {} not found", path.display())));
             }
         }
         let mut st = self.state.lock();
@@ -561,13 +568,13 @@ impl MatteEngine for HelperEngine {
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
-        let (_, range, _) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
+        let (_, range, _) = self.state.lock().configured.clone().ok_or_else(not_configured)?;
         if frame < range.0 || frame > range.1 {
-            return Err(format!("frame {frame} is outside the clip's range").into());
+            return Err(EngineError::setup(format!("frame {frame} is outside the clip's range {}–{}", range.0, range.1)));
         }
         self.check_cache_needs_no_download()?;
         if self.baked.lock().cache().is_some_and(|c| c.frame(frame).is_some()) {
-            let current = fetch(frame).map_err(|reason| format!("the host could not provide frame {frame}: {reason}"))?;
+            let current = fetch(frame)?;
             if let Some(m) = self.baked_mattes(frame, &current) {
                 return Ok(m);
             }
@@ -585,7 +592,7 @@ impl MatteEngine for HelperEngine {
         let (size, non_overlap) = {
             let mut store = self.store.lock();
             store.insert(frame, low.clone());
-            store.finish.ok_or("engine used before configure")?
+            store.finish.ok_or_else(not_configured)?
         };
         Ok(to_mattes(&low, size, non_overlap))
     }
@@ -603,7 +610,7 @@ impl MatteEngine for HelperEngine {
     }
 
     fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport> {
-        let (_, range, size) = self.state.lock().configured.clone().ok_or("engine used before configure")?;
+        let (_, range, size) = self.state.lock().configured.clone().ok_or_else(not_configured)?;
         let mut serve = Serve { fetch, hashes: BTreeMap::new() };
         let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();
         // Analyse is the artist's, from a button, not the host's render: the artist's cancel
@@ -624,7 +631,10 @@ impl MatteEngine for HelperEngine {
         }
         let n = (range.1 - range.0 + 1) as usize;
         if frames.len() != n || frames.keys().next() != Some(&range.0) {
-            return Err(format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()).into());
+            return Err(EngineError::new(
+                ErrorKind::Helper,
+                format!("SamuraiRoto's helper returned {} of the {n} frames of the range", frames.len()),
+            ));
         }
         // The model is here now (downloaded by this Analyse, perhaps): the key can be known.
         self.refresh_key()?;
@@ -672,7 +682,7 @@ impl HelperEngine {
                 }
                 Reply::Done => return Ok(()),
                 Reply::Failed(failure) => return Err(failure.into()),
-                other => return Err(Fault::Failed(unexpected(&mut lease, &other))),
+                other => return Err(unexpected(&mut lease, &other)),
             }
         }
     }
@@ -686,15 +696,20 @@ impl HelperEngine {
         size: (u32, u32),
         frames: &BTreeMap<i64, Arc<LowResFrame>>,
         serve: &mut Serve<'_>,
-    ) -> Result<(PathBuf, u64), String> {
+    ) -> EngineResult<(PathBuf, u64)> {
         for f in range.0..=range.1 {
             if !serve.hashes.contains_key(&f) {
-                let img = (serve.fetch)(f).map_err(|reason| format!("the host could not provide frame {f}: {reason}"))?;
+                let img = (serve.fetch)(f)?;
                 serve.hashes.insert(f, frame_hash(img.width, img.height, &img.rgb8));
             }
         }
-        let key = self.baked.lock().key.clone().ok_or("no track-cache key: the model file is not on this machine")?;
-        let first = frames.values().next().ok_or("no frames analysed")?;
+        let key = self
+            .baked
+            .lock()
+            .key
+            .clone()
+            .ok_or_else(|| EngineError::new(ErrorKind::Model, "no track-cache key: the model file is not on this machine"))?;
+        let first = frames.values().next().ok_or_else(|| EngineError::new(ErrorKind::Helper, "no frames analysed"))?;
         let header = TrackCacheHeader {
             key,
             first_frame: range.0,
@@ -705,7 +720,7 @@ impl HelperEngine {
             frame_hashes: (range.0..=range.1).map(|f| serve.hashes[&f].clone()).collect(),
         };
         let cache = TrackCache { header, frames: frames.values().map(|f| (**f).clone()).collect() };
-        cache.write_atomic(path).map_err(|e| format!("could not write the track cache: {e}"))?;
+        cache.write_atomic(path).map_err(|e| EngineError::from(e).context("could not write the track cache"))?;
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         tracing::info!("SamuraiRoto: wrote track cache {} ({} frames, {bytes} bytes)", path.display(), frames.len());
         let mut b = self.baked.lock();

@@ -5,7 +5,7 @@
 //! render one instance from several threads at once. The engine handles its own locking; this
 //! struct adds `track_lock` (one propagation at a time per instance) and short-lived
 //! mutexes around the last applied configuration and the overlay's drag state.
-use super::engine::{EngineSettings, MatteEngine, ObjectKeys};
+use super::engine::{EngineError, EngineSettings, MatteEngine, ObjectKeys};
 use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
@@ -47,7 +47,7 @@ pub type Applied = (EngineSettings, (i64, i64), (u32, u32), Vec<ObjectKeys>);
 pub struct Instance {
     pub effect: Effect,
     /// The engine, or why there is none (reported at render).
-    pub engine: Result<Arc<dyn MatteEngine>, String>,
+    pub engine: Result<Arc<dyn MatteEngine>, EngineError>,
     /// Held while a propagation runs; renders of cached frames never take it.
     pub track_lock: Mutex<()>,
     pub applied: Mutex<Option<Applied>>,
@@ -58,7 +58,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(effect: Effect, engine: Result<Arc<dyn MatteEngine>, String>) -> Self {
+    pub fn new(effect: Effect, engine: Result<Arc<dyn MatteEngine>, EngineError>) -> Self {
         Instance {
             effect,
             engine,

@@ -2,7 +2,7 @@
 //! (cache first, then one propagation at a time per instance), output per output mode.
 //! Also answers frames-needed and clip preferences.
 use super::edge::{self, EdgeMattes};
-use super::engine::{FetchFn, FrameImage, Mattes};
+use super::engine::{EngineError, EngineResult, ErrorKind, FetchFn, FrameImage, Mattes};
 use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
 use super::keyframe_matte;
 use super::params;
@@ -127,7 +127,7 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     let effect = inst.effect;
     let params = inst.params()?;
     let settings = read_settings(params, time)?;
-    inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
     let src = src_clip.image(time)?;
     let geo = Geometry {
@@ -143,11 +143,11 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     // Converted only when needed: a finished frame is served without it.
     let current = std::cell::OnceCell::new();
     let current_frame = || current.get_or_init(|| to_frame(&src, settings.input_linear));
-    let fetch = |f: i64| -> Result<FrameImage, String> {
+    let fetch = |f: i64| -> EngineResult<FrameImage> {
         if f == frame {
             return Ok(current_frame().clone());
         }
-        let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
+        let img = src_clip.image(f as f64).map_err(|e| host_frame_error(f, e))?;
         Ok(to_frame(&img, settings.input_linear)) // `img` is released here
     };
     let mattes = mattes_for(inst, frame, range, &current_frame, &fetch)?;
@@ -155,6 +155,11 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     let mut out = effect.clip(n::kOfxImageEffectOutputClipName)?.image(time)?;
     write_output(&src, &mut out, window, &settings, &mattes, edge.as_ref(), geo.size());
     Ok(warning)
+}
+
+/// A frame the host did not give (it aborted the render, or has no image at that time).
+fn host_frame_error(frame: i64, e: OfxError) -> EngineError {
+    EngineError::new(ErrorKind::Footage, format!("the host could not provide frame {frame}: {}", e.message))
 }
 
 /// The output objects: (position in `mattes`, object index, colour).
@@ -228,7 +233,7 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
     let effect = inst.effect;
     let params = inst.params()?;
     let settings = read_settings(params, time)?;
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
     let range = inst.frame_range()?;
     let geo = {
@@ -242,8 +247,8 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseRe
     let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
     let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let fetch = |f: i64| -> Result<FrameImage, String> {
-        let img = src_clip.image(f as f64).map_err(|e| format!("frame {f}: {}", e.message))?;
+    let fetch = |f: i64| -> EngineResult<FrameImage> {
+        let img = src_clip.image(f as f64).map_err(|e| host_frame_error(f, e))?;
         Ok(to_frame(&img, settings.input_linear))
     };
     let bar = Bar::new(effect);
@@ -289,7 +294,7 @@ pub fn apply_config(
     size: (u32, u32),
     objects: Vec<super::engine::ObjectKeys>,
 ) -> OfxResult<()> {
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     engine.set_track_cache(s.track_cache.as_deref())?;
     let wanted = (s.engine.clone(), range, size, objects);
     let poisoned = |_| OfxError::failed("state poisoned");
@@ -327,7 +332,7 @@ fn mattes_for<'a>(
     current: &dyn Fn() -> &'a FrameImage,
     fetch: FetchFn<'_>,
 ) -> OfxResult<Mattes> {
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::failed(e.clone()))?;
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     loop {
         // Finished frames first (no image needed), then the track cache file (checked
         // against the host's current image).

@@ -2,12 +2,13 @@
 //! builds (the crate's unit tests, and the `test-engine` feature that its integration tests
 //! turn on through a dev-dependency on the crate itself); the shipped plugin lacks it.
 //! `SAMURAI_ROTO_FAKE_ENGINE=1` selects it ([`crate::engine::create_engine`]).
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
 
 use crate::engine::{
-    AnalyseReport, DownloadFn, EngineError, EngineResult, EngineSettings, FetchFn, FrameImage, FrameRange, MatteEngine, Mattes, ObjectKeys,
+    AnalyseReport, DownloadFn, EngineError, EngineResult, EngineSettings, ErrorKind, FetchFn, FrameImage, FrameRange, MatteEngine, Mattes,
+    ObjectKeys,
 };
 
 #[derive(Default)]
@@ -67,10 +68,10 @@ impl MatteEngine for BoxMatteEngine {
     fn configure(&self, settings: &EngineSettings, frame_range: (i64, i64), frame_size: (u32, u32)) -> EngineResult<()> {
         if let samurai_core::models::ModelSource::File(path) = &settings.model {
             if !path.is_file() {
-                return Err(format!("checkpoint {} not found", path.display()).into());
+                return Err(EngineError::new(ErrorKind::Model, format!("checkpoint {} not found", path.display())));
             }
         }
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state.lock();
         let new = Some((settings.clone(), frame_range, frame_size));
         if st.configured != new {
             st.configured = new;
@@ -80,7 +81,7 @@ impl MatteEngine for BoxMatteEngine {
     }
 
     fn set_objects(&self, objects: &[ObjectKeys]) -> EngineResult<()> {
-        let mut st = self.state.lock().map_err(|_| "engine state poisoned")?;
+        let mut st = self.state.lock();
         if st.objects != objects {
             st.objects = objects.to_vec();
             self.clear_cache();
@@ -89,13 +90,14 @@ impl MatteEngine for BoxMatteEngine {
     }
 
     fn mattes(&self, frame: i64, fetch: FetchFn<'_>, abort: &dyn Fn() -> bool, _download: DownloadFn<'_>) -> EngineResult<Mattes> {
-        let _running = self.propagation.lock().map_err(|_| "engine poisoned")?;
+        let _running = self.propagation.lock();
         if let Some(m) = self.cached_mattes(frame, None) {
             return Ok(m);
         }
         let (size, objects) = {
-            let st = self.state.lock().map_err(|_| "engine state poisoned")?;
-            let (_, _, size) = st.configured.clone().ok_or("engine used before configure")?;
+            let st = self.state.lock();
+            let (_, _, size) =
+                st.configured.clone().ok_or_else(|| EngineError::new(ErrorKind::Internal, "engine used before configure"))?;
             (size, st.objects.clone())
         };
         let mut out = Vec::new();
@@ -107,7 +109,8 @@ impl MatteEngine for BoxMatteEngine {
             if let Some((&k, _)) = obj.keyframes.range(..=frame).next_back().or(obj.keyframes.iter().next()) {
                 let img = fetch(k)?;
                 if (img.width, img.height) != size || img.rgb8.len() != (size.0 * size.1 * 3) as usize {
-                    return Err(format!("frame {k} is {}x{}, expected {}x{}", img.width, img.height, size.0, size.1).into());
+                    let what = format!("frame {k} is {}x{}, expected {}x{}", img.width, img.height, size.0, size.1);
+                    return Err(EngineError::new(ErrorKind::Footage, what));
                 }
             }
             // The test engine draws box keyframes only (points and masks need the network).
@@ -115,12 +118,12 @@ impl MatteEngine for BoxMatteEngine {
             out.push((obj.name.clone(), Self::render_box(Self::box_at(&boxes, frame), size)));
         }
         let out = Mattes::Planes(out);
-        self.cache.lock().map_err(|_| "cache poisoned")?.insert(frame, out.clone());
+        self.cache.lock().insert(frame, out.clone());
         Ok(out)
     }
 
     fn cached_mattes(&self, frame: i64, _current: Option<&FrameImage>) -> Option<Mattes> {
-        self.cache.lock().ok()?.get(&frame).cloned()
+        self.cache.lock().get(&frame).cloned()
     }
 
     fn set_track_cache(&self, _path: Option<&Path>) -> EngineResult<()> {
@@ -135,7 +138,7 @@ impl MatteEngine for BoxMatteEngine {
     /// does); writes no file.
     fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, _download: DownloadFn<'_>) -> EngineResult<AnalyseReport> {
         let (_, (a, b), _) =
-            self.state.lock().map_err(|_| "engine state poisoned")?.configured.clone().ok_or("engine used before configure")?;
+            self.state.lock().configured.clone().ok_or_else(|| EngineError::new(ErrorKind::Internal, "engine used before configure"))?;
         for f in a..=b {
             if !progress((f - a) as f64 / (b - a + 1) as f64) {
                 return Err(EngineError::cancelled("Analyse cancelled"));
@@ -146,9 +149,7 @@ impl MatteEngine for BoxMatteEngine {
     }
 
     fn clear_cache(&self) {
-        if let Ok(mut c) = self.cache.lock() {
-            c.clear();
-        }
+        self.cache.lock().clear();
     }
 }
 

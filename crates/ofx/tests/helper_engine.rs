@@ -6,7 +6,7 @@
 mod common;
 
 use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
-use samurai_roto_ofx::engine::{ErrorKind, MatteEngine};
+use samurai_roto_ofx::engine::{EngineError, EngineResult, ErrorKind, MatteEngine};
 use samurai_roto_ofx::helper_engine::HelperEngine as TrackerEngine;
 use std::path::PathBuf;
 
@@ -22,9 +22,9 @@ fn settings(ckpt: PathBuf) -> EngineSettings {
     EngineSettings { device: DeviceChoice::Cpu, image_size: 256, ..EngineSettings::new(ckpt) }
 }
 
-fn host_frame(f: i64) -> Result<FrameImage, String> {
+fn host_frame(f: i64) -> EngineResult<FrameImage> {
     let path = common::root().join(format!("../shared/data/clips/bedroom/{:05}.jpg", f - FIRST));
-    let img = image::open(&path).map_err(|e| format!("{}: {e}", path.display()))?.to_rgb8();
+    let img = image::open(&path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?.to_rgb8();
     Ok(FrameImage { width: img.width(), height: img.height(), rgb8: img.into_raw() })
 }
 
@@ -36,9 +36,20 @@ fn objects() -> Vec<ObjectKeys> {
     ]
 }
 
+/// The host's refusal of a frame, as the node reports it.
+fn unavailable(why: impl Into<String>) -> EngineError {
+    EngineError::new(ErrorKind::Footage, why)
+}
+
 /// Fetch that refuses every frame except `allowed` (proves a render did not track).
-fn only(allowed: i64) -> impl Fn(i64) -> Result<FrameImage, String> {
-    move |f| if f == allowed { host_frame(f) } else { Err(format!("frame {f} fetched: the engine tracked instead of using the cache")) }
+fn only(allowed: i64) -> impl Fn(i64) -> EngineResult<FrameImage> {
+    move |f| {
+        if f == allowed {
+            host_frame(f)
+        } else {
+            Err(unavailable(format!("frame {f} fetched: the engine tracked instead of using the cache")))
+        }
+    }
 }
 
 #[test]
@@ -81,7 +92,7 @@ fn analyse_writes_a_track_cache_that_other_engines_render_from() {
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 
     // Live results of the analysing engine (already computed: no fetch needed).
-    let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("fetch of {f} not expected")) };
+    let no_fetch = |f: i64| -> EngineResult<FrameImage> { Err(unavailable(format!("fetch of {f} not expected"))) };
     let live: Vec<_> = (range.0..=range.1).map(|f| analysed.mattes(f, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap()).collect();
 
     // Two fresh engines (two farm processes) each render half the range from the file.
@@ -238,7 +249,7 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     let e = engine(true, range.0);
     let pid = |_: ()| samurai_roto_ofx::client::current().unwrap().pid;
     let helper = pid(());
-    let no_12 = |f: i64| if f == FIRST + 2 { Err("frame 12 is offline".to_string()) } else { host_frame(f) };
+    let no_12 = |f: i64| if f == FIRST + 2 { Err(unavailable("frame 12 is offline")) } else { host_frame(f) };
     let err = e.mattes(range.1, &no_12, &|| e.progress_seen() >= 2, &NO_DOWNLOAD).unwrap_err();
     assert!(err.kind == ErrorKind::Cancelled && err.message.contains("cancelled") && !err.message.contains("offline"), "{err:?}");
     // The next request starts clean: it fetches frames 12..16 (10 and 11 are kept), and
@@ -257,9 +268,9 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     // provide fails the request, naming the frame and the host's reason; the connection
     // stays usable.
     let e = engine(true, range.0);
-    let no_14 = |f: i64| if f == FIRST + 4 { Err("disk unplugged".to_string()) } else { host_frame(f) };
+    let no_14 = |f: i64| if f == FIRST + 4 { Err(unavailable("disk unplugged")) } else { host_frame(f) };
     let err = e.mattes(range.1, &no_14, &|| false, &NO_DOWNLOAD).unwrap_err();
-    assert!(err.kind == ErrorKind::Failed && err.message.contains("frame 14") && err.message.contains("disk unplugged"), "{err:?}");
+    assert!(err.kind == ErrorKind::Footage && err.message.contains("frame 14") && err.message.contains("disk unplugged"), "{err:?}");
     let m = e.mattes(range.1, &host_frame, &|| false, &NO_DOWNLOAD).unwrap();
     assert!(logit_bits(&m) == forward, "after a missing frame: results differ");
     assert_eq!(pid(()), helper, "no new helper");
@@ -269,7 +280,7 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     // there but never asked for here; it comes back without a fetch).
     let limited = EngineSettings { gpu_memory_limit_mb: 512, frame_prefetch: false, ..settings(ckpt.clone()) };
     e.configure(&limited, range, (960, 540)).unwrap();
-    let no_fetch = |f: i64| -> Result<FrameImage, String> { Err(format!("frame {f} fetched: tracked again")) };
+    let no_fetch = |f: i64| -> EngineResult<FrameImage> { Err(unavailable(format!("frame {f} fetched: tracked again"))) };
     assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap()) == forward);
     e.mattes(FIRST + 3, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap();
 }

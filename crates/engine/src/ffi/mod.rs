@@ -45,26 +45,31 @@ pub fn cuda_device_count() -> i64 {
     bridge::cuda_device_count()
 }
 
+/// An exception of the shim (libtorch's own text) as a device error.
+fn device_error(e: cxx::Exception) -> crate::Error {
+    crate::Error::Device(e.what().to_owned())
+}
+
 /// Memory statistics of the CUDA caching allocator for `device`.
-pub fn cuda_memory_stats(device: i8) -> Result<DeviceMemoryStats, String> {
-    bridge::cuda_memory_stats(device).map_err(|e| e.what().to_owned())
+pub fn cuda_memory_stats(device: i8) -> crate::Result<DeviceMemoryStats> {
+    bridge::cuda_memory_stats(device).map_err(device_error)
 }
 
 /// Releases cached, unused CUDA memory back to the driver.
-pub fn cuda_empty_cache() -> Result<(), String> {
-    bridge::cuda_empty_cache().map_err(|e| e.what().to_owned())
+pub fn cuda_empty_cache() -> crate::Result<()> {
+    bridge::cuda_empty_cache().map_err(device_error)
 }
 
 /// Resets the peak memory counters of `device`.
-pub fn cuda_reset_peak_stats(device: i8) -> Result<(), String> {
-    bridge::cuda_reset_peak_stats(device).map_err(|e| e.what().to_owned())
+pub fn cuda_reset_peak_stats(device: i8) -> crate::Result<()> {
+    bridge::cuda_reset_peak_stats(device).map_err(device_error)
 }
 
 /// The loaded libtorch's description of its build (`at::show_config()`): its version
 /// (`TORCH_VERSION=` in the build settings), the CPU capability its kernels dispatch to
 /// (`CPU capability usage:`), oneDNN's version, the CUDA runtime when built with CUDA.
-pub fn libtorch_config() -> Result<String, String> {
-    bridge::libtorch_config().map_err(|e| e.what().to_owned())
+pub fn libtorch_config() -> crate::Result<String> {
+    bridge::libtorch_config().map_err(device_error)
 }
 
 /// The libtorch version of the headers the shim was compiled against.
@@ -122,7 +127,7 @@ mod tests {
         } else {
             assert_eq!(cuda_device_count(), 0);
             let err = cuda_memory_stats(0).unwrap_err();
-            assert!(err.contains("CUDA is not available"), "{err}");
+            assert!(matches!(&err, crate::Error::Device(what) if what.contains("CUDA is not available")), "{err}");
             assert!(cuda_empty_cache().is_err());
         }
     }

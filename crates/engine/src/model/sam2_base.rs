@@ -164,17 +164,17 @@ impl Sam2Model {
     pub fn from_tensors(checkpoint: &Path, tensors: Vec<(String, Tensor)>, config: &ModelConfig, options: &LoadOptions) -> Result<Self> {
         let started = std::time::Instant::now();
         options.validate()?;
-        config.validate().map_err(|reason| Error::Config { origin: "model config".into(), reason })?;
+        config.validate().map_err(|reason| Error::config("model config", reason))?;
         let size = detect_size(checkpoint, &tensors)?;
         let (dim, blocks) = (config.image_encoder.trunk.embed_dim, config.image_encoder.trunk.stages.iter().sum::<usize>());
         if ModelSize::from_trunk_signature(dim, blocks) != Some(size) {
-            return Err(Error::Config {
-                origin: "model config".into(),
-                reason: format!(
+            return Err(Error::config(
+                "model config",
+                format!(
                     "checkpoint {} holds a {size} model but the config describes a trunk of embed_dim {dim} with {blocks} blocks",
                     checkpoint.display()
                 ),
-            });
+            ));
         }
         let kind = crate::model::device::precision_kind(options.precision);
         let store = WeightStore::new(checkpoint, tensors, options.device, kind);

@@ -184,7 +184,7 @@ impl Session {
         if frame_size.0 == 0 || frame_size.1 == 0 {
             return Err(Error::invalid("clip", format!("frame size {}x{} is empty", frame_size.0, frame_size.1)));
         }
-        tuning.validate().map_err(|reason| Error::Config { origin: "samurai tuning".into(), reason })?;
+        tuning.validate().map_err(|reason| Error::config("samurai tuning", reason))?;
         let cache = ResultCache::shared(options.cache_bytes);
         let features = FeatureStore::new(options.feature_bytes);
         let shown = FeatureStore::new(options.shown_feature_bytes);
