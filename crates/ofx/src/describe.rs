@@ -31,7 +31,7 @@ pub fn describe(effect: Effect, overlay: OfxPluginEntryPoint) -> OfxResult<()> {
     // Inputs of any region: the Keyframe matte is often a Roto node without input, whose
     // region is its shapes' bounding box, or a matte with its own pixel aspect ratio. It is
     // read in canonical coordinates (`keyframe_matte`); the Source defines the output's
-    // region (`render::region_of_definition`) and pixel aspect (`render::clip_preferences`).
+    // region (`clip::region_of_definition`) and pixel aspect (`clip::clip_preferences`).
     // Natron refuses to connect an input whose region differs from the Source's without these.
     p.set_int(n::kOfxImageEffectPropSupportsMultiResolution, 0, 1)?;
     p.set_int(n::kOfxImageEffectPropSupportsMultipleClipPARs, 0, 1)?;

@@ -1,9 +1,10 @@
 //! The narrow boundary between the OpenFX layer and the tracking engine (SAM 2.1 +
-//! SAMURAI). The OFX layer only ever talks to a [`MatteEngine`]: in production the
-//! [`HelperEngine`](crate::helper_engine::HelperEngine), which runs the network in the
-//! helper process (Nuke ships its own libtorch; two copies in one process clash) and
-//! everything else (finished frames, track caches, mattes) here in pure Rust; in tests of
-//! the host plumbing the box-matte engine (`test_engine`, only in test builds).
+//! SAMURAI). The OFX layer only ever talks to a [`MatteEngine`]; which one a new instance
+//! gets is decided in one place, the composition root (`wiring`): in production the helper
+//! engine, which runs the network in the helper process (Nuke ships its own libtorch; two
+//! copies in one process clash) and everything else (finished frames, track caches,
+//! mattes) here in pure Rust; in tests of the host plumbing the box-matte engine (only in
+//! test builds). This module names none of them.
 //!
 //! Pixel coordinates here are those of the frames handed to the engine: x right, y down,
 //! origin at the top-left of the source image (at the current render scale).
@@ -150,24 +151,6 @@ pub trait MatteEngine: Send + Sync {
     /// [`Self::mattes`].
     fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport>;
     fn clear_cache(&self);
-}
-
-/// Environment switch of test builds (the `test-engine` feature, which the crate's own
-/// tests turn on and a release build lacks): `SAMURAI_ROTO_FAKE_ENGINE=1` selects the
-/// box-matte engine ([`crate::test_engine::BoxMatteEngine`]).
-#[cfg(feature = "test-engine")]
-pub const FAKE_ENGINE_ENV: &str = "SAMURAI_ROTO_FAKE_ENGINE";
-
-/// The engine a new instance uses: the helper-process engine; in a test build (feature
-/// `test-engine`), the box-matte test engine when `SAMURAI_ROTO_FAKE_ENGINE=1` (tests of
-/// the host plumbing only).
-pub fn create_engine() -> EngineResult<Arc<dyn MatteEngine>> {
-    #[cfg(feature = "test-engine")]
-    if std::env::var(FAKE_ENGINE_ENV).is_ok_and(|v| v == "1") {
-        tracing::warn!("{FAKE_ENGINE_ENV}=1: using the box-matte test engine, not the tracker");
-        return Ok(Arc::new(crate::test_engine::BoxMatteEngine::default()));
-    }
-    Ok(Arc::new(crate::helper_engine::HelperEngine::new()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::describe::{self, PLUGIN_ID, VERSION};
 use super::instance::Instance;
 use super::suites::{self, Cause, DrawContext, Effect, OfxError, OfxResult, PropSet};
 use super::sys::{self, names as n, OfxHost, OfxPlugin, OfxPropertySetHandle, OfxStatus};
-use super::{engine, overlay, params, render};
+use super::{analyse, clip, overlay, params, render, wiring};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -107,7 +107,7 @@ fn instance<'a>(effect: Effect) -> OfxResult<&'a Instance> {
 }
 
 fn create_instance(effect: Effect) -> OfxResult<OfxStatus> {
-    let engine = engine::create_engine();
+    let engine = wiring::create_engine();
     if let Err(e) = &engine {
         suites::post_persistent(effect, n::kOfxMessageWarning, &e.message);
     }
@@ -160,7 +160,7 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
     }
     if name == params::ANALYSE.id {
         let start = std::time::Instant::now();
-        let report = render::analyse(inst, time)?;
+        let report = analyse::analyse(inst, time)?;
         let took = start.elapsed().as_secs_f64();
         let done = match &report.written {
             Some((path, bytes)) => format!(
@@ -211,10 +211,10 @@ fn effect_action(action: Action, effect: Option<Effect>, out_args: Option<PropSe
             }
             Ok(sys::kOfxStatOK)
         }
-        Action::GetFramesNeeded { .. } => ok(render::frames_needed(instance(effect_or()?)?, out()?)),
-        Action::GetClipPreferences => ok(render::clip_preferences(instance(effect_or()?)?, out()?)),
-        Action::GetRegionOfDefinition { time } => ok(render::region_of_definition(instance(effect_or()?)?, time, out()?)),
-        Action::GetRegionsOfInterest { time } => ok(render::regions_of_interest(instance(effect_or()?)?, time, out()?)),
+        Action::GetFramesNeeded { .. } => ok(clip::frames_needed(instance(effect_or()?)?, out()?)),
+        Action::GetClipPreferences => ok(clip::clip_preferences(instance(effect_or()?)?, out()?)),
+        Action::GetRegionOfDefinition { time } => ok(clip::region_of_definition(instance(effect_or()?)?, time, out()?)),
+        Action::GetRegionsOfInterest { time } => ok(clip::regions_of_interest(instance(effect_or()?)?, time, out()?)),
         Action::Render { time, window, .. } => {
             let e = effect_or()?;
             let inst = instance(e)?;

@@ -5,9 +5,9 @@
 //! then each frame's mattes are taken from what the node keeps, outlined at the node's
 //! Threshold on that frame (so the shapes follow the matte the node renders). Shapes are in the Source's
 //! pixels (origin at its region's corner; pixel aspect as the pixels are).
+use super::analyse;
 use super::instance::Instance;
 use super::params;
-use super::render;
 use super::suites::{OfxError, OfxResult};
 use super::sys::names as n;
 use samurai_core::shapes::{animate, output, track::Tracker, Note, ObjectShapes, ShapeSet, ShapeSettings};
@@ -19,7 +19,7 @@ pub fn export_shapes(inst: &Instance, time: f64) -> OfxResult<String> {
     if file.is_empty() {
         return Err(OfxError::failed("SamuraiRoto: set Shapes file (a .nk, .py, .svg or .json path) before pressing Export shapes."));
     }
-    render::analyse(inst, time)?;
+    analyse::analyse(inst, time)?;
     let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     let (first, last) = inst.frame_range()?;
     let bounds = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.image(first as f64)?.bounds;

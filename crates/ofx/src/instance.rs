@@ -323,6 +323,38 @@ pub fn object_keys(ps: ParamSet, settings: &Settings, geo: &Geometry, first_fram
     Ok(out)
 }
 
+/// Brings the engine in line with the parameters (configuration, objects, track cache
+/// file); waits for a running propagation only when something changed.
+pub fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32, u32), objects: Vec<ObjectKeys>) -> OfxResult<()> {
+    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
+    engine.set_track_cache(s.track_cache.as_deref())?;
+    let wanted = (s.engine.clone(), range, size, objects);
+    let poisoned = |_| OfxError::failed("state poisoned");
+    if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    // A configuration change must not race a running propagation: wait for it (abortable).
+    let _guard = lock_abortable(inst)?;
+    engine.configure(&wanted.0, range, size)?;
+    engine.set_objects(&wanted.3)?;
+    *inst.applied.lock().map_err(poisoned)? = Some(wanted);
+    Ok(())
+}
+
+pub(crate) fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
+    loop {
+        match inst.track_lock.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        if inst.effect.aborted() {
+            return Err(OfxError::stopped("render aborted by the host"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

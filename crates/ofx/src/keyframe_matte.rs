@@ -5,7 +5,7 @@
 //! pixel aspect ratio and render scale; the Source clip's region defines the frame.
 use super::instance::{Geometry, Instance};
 use super::params;
-use super::render::read_px;
+use super::pixels::read_px;
 use super::suites::{Image, OfxError, OfxResult};
 use samurai_core::settings::MaskPrompt;
 

@@ -16,7 +16,10 @@
 //! `client` behind it; `test_engine` (the box-matte engine of the host tests) exists only
 //! in test builds (feature `test-engine`).
 pub mod action;
+pub mod analyse;
+mod bar;
 pub mod client;
+pub mod clip;
 pub mod contour;
 pub mod describe;
 pub mod edge;
@@ -29,6 +32,7 @@ pub mod instance;
 pub mod keyframe_matte;
 pub mod overlay;
 pub mod params;
+pub mod pixels;
 pub mod points;
 pub mod render;
 pub mod stroke_font;
@@ -36,3 +40,4 @@ pub mod suites;
 pub mod sys;
 #[cfg(any(test, feature = "test-engine"))]
 pub mod test_engine;
+pub mod wiring;

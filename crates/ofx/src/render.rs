@@ -1,117 +1,20 @@
-//! The render action: source image → engine frame (sRGB 8-bit), mattes from the engine
-//! (cache first, then one propagation at a time per instance), output per output mode.
-//! Also answers frames-needed and clip preferences.
+//! The render action: source image → engine frame (sRGB 8-bit, [`crate::pixels`]), mattes
+//! from the engine (cache first, then one propagation at a time per instance), output per
+//! output mode. The clip actions are in [`crate::clip`], the Analyse button in
+//! [`crate::analyse`].
+use super::bar::Bar;
 use super::edge::{self, EdgeMattes};
-use super::engine::{EngineError, EngineResult, ErrorKind, FetchFn, FrameImage, Mattes};
-use super::instance::{object_keys, read_settings, Geometry, Instance, Settings};
+use super::engine::{EngineResult, FetchFn, FrameImage, Mattes};
+use super::instance::{apply_config, object_keys, read_settings, Geometry, Instance, Settings};
 use super::keyframe_matte;
 use super::params;
-use super::suites::{prefixed, Components, Effect, Image, OfxError, OfxResult, PixelDepth, Progress, PropSet};
+use super::pixels::{host_frame_error, read_px, source_plate, to_frame, write_px};
+use super::suites::{Components, Image, OfxError, OfxResult, PixelDepth};
 use super::sys::names as n;
 use rayon::prelude::*;
 use std::time::Duration;
 
-/// Frames-needed: tracking needs the whole clip (history before and after the frame).
-pub fn frames_needed(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
-    let (a, b) = inst.frame_range()?;
-    let name = prefixed(n::kOfxImageClipPropFrameRangePrefix, n::kOfxImageEffectSimpleSourceClipName);
-    out_args.set_doubles(&name, &[a as f64, b as f64])
-}
-
-/// Region of definition: the Source's, whatever region the Keyframe matte has (the node
-/// declares multi-resolution support so that a matte of any region connects).
-pub fn region_of_definition(inst: &Instance, time: f64, out_args: PropSet) -> OfxResult<()> {
-    let rod = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.region_of_definition(time)?;
-    out_args.set_doubles(n::kOfxImageEffectPropRegionOfDefinition, &rod)
-}
-
-/// Regions of interest: each input's whole region (tracking reads whole frames; the matte
-/// is placed on the plate in canonical coordinates, wherever its region lies).
-pub fn regions_of_interest(inst: &Instance, time: f64, out_args: PropSet) -> OfxResult<()> {
-    let matte = std::ffi::CString::new(params::KEYFRAME_MATTE_CLIP).expect("no NUL");
-    for name in [n::kOfxImageEffectSimpleSourceClipName, matte.as_c_str()] {
-        let clip = inst.effect.clip(name)?;
-        if !clip.connected() {
-            continue;
-        }
-        if let Ok(rod) = clip.region_of_definition(time) {
-            out_args.set_doubles(&prefixed(n::kOfxImageClipPropRoIPrefix, name), &rod)?;
-        }
-    }
-    Ok(())
-}
-
-/// Clip preferences: the output is always RGBA (the matte needs alpha) with the Source's
-/// pixel aspect ratio (the Keyframe matte may have another: the node declares multiple clip
-/// aspect ratios); premultiplication follows the output mode (source + matte keeps colour
-/// unpremultiplied).
-pub fn clip_preferences(inst: &Instance, out_args: PropSet) -> OfxResult<()> {
-    let name = prefixed(n::kOfxImageClipPropComponentsPrefix, n::kOfxImageEffectOutputClipName);
-    out_args.set_string(&name, 0, &n::kOfxImageComponentRGBA.to_string_lossy())?;
-    let source_aspect = inst.effect.clip(n::kOfxImageEffectSimpleSourceClipName)?.props()?.get_double(n::kOfxImagePropPixelAspectRatio, 0);
-    if let Ok(aspect) = source_aspect.map(|a| if a > 0.0 { a } else { 1.0 }) {
-        out_args.set_double(&prefixed(n::kOfxImageClipPropPARPrefix, n::kOfxImageEffectOutputClipName), 0, aspect)?;
-    }
-    let mode = inst.params()?.param(super::params::OUTPUT_MODE.id)?.get_int(0.0).unwrap_or(0);
-    let premult = if mode == 0 { n::kOfxImageUnPreMultiplied } else { n::kOfxImagePreMultiplied };
-    out_args.set_string(n::kOfxImageEffectPropPreMultiplication, 0, &premult.to_string_lossy())
-}
-
-pub(crate) fn read_px(row: &[u8], x: usize, depth: PixelDepth, comps: Components) -> [f32; 4] {
-    let nc = comps.count();
-    let ch = |c: usize| -> f32 {
-        let i = (x * nc + c) * depth.bytes();
-        match depth {
-            PixelDepth::Byte => row[i] as f32 / 255.0,
-            PixelDepth::Short => u16::from_ne_bytes([row[i], row[i + 1]]) as f32 / 65535.0,
-            PixelDepth::Float => f32::from_ne_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]),
-        }
-    };
-    match comps {
-        Components::Rgba => [ch(0), ch(1), ch(2), ch(3)],
-        Components::Rgb => [ch(0), ch(1), ch(2), 1.0],
-        Components::Alpha => {
-            let a = ch(0);
-            [a, a, a, a]
-        }
-    }
-}
-
-fn write_px(row: &mut [u8], x: usize, depth: PixelDepth, comps: Components, px: [f32; 4]) {
-    let nc = comps.count();
-    let vals: &[f32] = match comps {
-        Components::Alpha => &px[3..],
-        _ => &px[..nc],
-    };
-    for (c, v) in vals.iter().enumerate() {
-        let i = (x * nc + c) * depth.bytes();
-        match depth {
-            PixelDepth::Byte => row[i] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
-            PixelDepth::Short => row[i..i + 2].copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes()),
-            PixelDepth::Float => row[i..i + 4].copy_from_slice(&v.to_ne_bytes()),
-        }
-    }
-}
-
-/// Converts a host image into what the engine eats: sRGB 8-bit RGB, top row first.
-/// Host quirk: Natron hands scene-linear float by default, while SAM was trained on
-/// display-referred sRGB — with "Input colour = Linear" we encode to sRGB here.
-pub fn to_frame(img: &Image, linear: bool) -> FrameImage {
-    let (w, h) = (img.width(), img.height());
-    let mut rgb8 = Vec::with_capacity(w * h * 3);
-    for y in (img.bounds.y1..img.bounds.y2).rev() {
-        let row = img.row(y).unwrap_or(&[]);
-        for x in 0..w {
-            let px = read_px(row, x, img.depth, img.components);
-            for &v in &px[..3] {
-                // The shared conversion (the CLI's for EXR frames): same pixels, same input.
-                rgb8.push(if linear { samurai_core::colour::srgb8(v) } else { (v.clamp(0.0, 1.0) * 255.0).round() as u8 });
-            }
-        }
-    }
-    FrameImage { width: w as u32, height: h as u32, rgb8 }
-}
-
+/// A matte value from a logit: a hard threshold, or a sigmoid of the given softness.
 fn matte_alpha(logit: f32, s: &Settings) -> f32 {
     let d = logit as f64 - s.threshold;
     if s.softness <= 0.0 {
@@ -157,11 +60,6 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
     Ok(warning)
 }
 
-/// A frame the host did not give (it aborted the render, or has no image at that time).
-fn host_frame_error(frame: i64, e: OfxError) -> EngineError {
-    EngineError::new(ErrorKind::Footage, format!("the host could not provide frame {frame}: {}", e.message))
-}
-
 /// The output objects: (position in `mattes`, object index, colour).
 fn output_objects(s: &Settings, mattes: &Mattes) -> Vec<(usize, usize, [f32; 3])> {
     let names = mattes.names();
@@ -199,128 +97,6 @@ fn edge_for(
         .collect();
     let warning = edge.warning(time, &names);
     Ok((Some(edge), warning))
-}
-
-/// The source's RGB as `H × W × 3`, top row first, in the host's values.
-fn source_plate(src: &Image) -> ndarray::Array3<f32> {
-    let (w, h) = (src.width(), src.height());
-    // Image is not Sync (it owns the host's handle): borrow its rows first.
-    let rows: Vec<Option<&[u8]>> = (0..h).map(|i| src.row(src.bounds.y2 - 1 - i as i32)).collect();
-    let (depth, comps) = (src.depth, src.components);
-    let data: Vec<f32> = rows
-        .par_iter()
-        .flat_map_iter(|row| {
-            (0..w).flat_map(move |x| match row {
-                Some(r) => {
-                    let p = read_px(r, x, depth, comps);
-                    [p[0], p[1], p[2]]
-                }
-                None => [0.0; 3],
-            })
-        })
-        .collect();
-    ndarray::Array3::from_shape_vec((h, w, 3), data).expect("width × height RGB")
-}
-
-/// The Analyse button: tracks the whole frame range with the host's progress bar (its
-/// cancel button stops between frames, keeping what was tracked) and writes the track
-/// cache file when one is set.
-///
-/// Host quirk: images are fetched here, in the instance-changed action, as trackers do
-/// (openfx-misc's tracker, Natron's and Nuke's analysis buttons); hosts serve them at
-/// render scale 1.
-pub fn analyse(inst: &Instance, time: f64) -> OfxResult<super::engine::AnalyseReport> {
-    let effect = inst.effect;
-    let params = inst.params()?;
-    let settings = read_settings(params, time)?;
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
-    let src_clip = effect.clip(n::kOfxImageEffectSimpleSourceClipName)?;
-    let range = inst.frame_range()?;
-    let geo = {
-        let src = src_clip.image(range.0 as f64)?;
-        Geometry {
-            render_scale: src.render_scale,
-            pixel_aspect: src.pixel_aspect,
-            bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
-        }
-    };
-    let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
-    apply_config(inst, &settings, range, geo.size(), objects)?;
-    let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let fetch = |f: i64| -> EngineResult<FrameImage> {
-        let img = src_clip.image(f as f64).map_err(|e| host_frame_error(f, e))?;
-        Ok(to_frame(&img, settings.input_linear))
-    };
-    let bar = Bar::new(effect);
-    let progress = |p: f64| bar.update("SamuraiRoto: analysing", p);
-    Ok(engine.analyse(&fetch, &progress, &|file, done, total| bar.download(file, done, total))?)
-}
-
-/// The host's progress bar: one at a time, started on first use and started again under a
-/// new label (the model download, then the tracking).
-struct Bar {
-    effect: Effect,
-    current: std::cell::RefCell<Option<(String, Option<Progress>)>>,
-}
-
-impl Bar {
-    fn new(effect: Effect) -> Self {
-        Bar { effect, current: std::cell::RefCell::new(None) }
-    }
-
-    /// Shows `fraction` under `label`; `false` when the artist cancelled.
-    fn update(&self, label: &str, fraction: f64) -> bool {
-        let mut current = self.current.borrow_mut();
-        if current.as_ref().is_none_or(|(l, _)| l != label) {
-            *current = None; // ends the bar shown so far before the next starts
-            *current = Some((label.to_owned(), Progress::start(self.effect, label)));
-        }
-        current.as_ref().and_then(|(_, p)| p.as_ref()).is_none_or(|p| p.update(fraction))
-    }
-
-    /// Shows a model download; `false` when the artist cancelled or the host aborted.
-    fn download(&self, file: &str, done: u64, total: Option<u64>) -> bool {
-        let fraction = total.filter(|t| *t > 0).map_or(0.0, |t| done as f64 / t as f64);
-        self.update(&format!("SamuraiRoto: downloading {file}"), fraction) && !self.effect.aborted()
-    }
-}
-
-/// Brings the engine in line with the parameters (configuration, objects, track cache
-/// file); waits for a running propagation only when something changed.
-pub fn apply_config(
-    inst: &Instance,
-    s: &Settings,
-    range: (i64, i64),
-    size: (u32, u32),
-    objects: Vec<super::engine::ObjectKeys>,
-) -> OfxResult<()> {
-    let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
-    engine.set_track_cache(s.track_cache.as_deref())?;
-    let wanted = (s.engine.clone(), range, size, objects);
-    let poisoned = |_| OfxError::failed("state poisoned");
-    if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
-        return Ok(());
-    }
-    // A configuration change must not race a running propagation: wait for it (abortable).
-    let _guard = lock_abortable(inst)?;
-    engine.configure(&wanted.0, range, size)?;
-    engine.set_objects(&wanted.3)?;
-    *inst.applied.lock().map_err(poisoned)? = Some(wanted);
-    Ok(())
-}
-
-fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
-    loop {
-        match inst.track_lock.try_lock() {
-            Ok(g) => return Ok(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {}
-        }
-        if inst.effect.aborted() {
-            return Err(OfxError::stopped("render aborted by the host"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Cached mattes first; otherwise run the propagation if nobody else is, else poll the
@@ -514,17 +290,6 @@ fn shade(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pixels_round_trip_through_every_depth() {
-        for depth in [PixelDepth::Byte, PixelDepth::Short, PixelDepth::Float] {
-            let mut row = vec![0u8; 2 * 4 * depth.bytes()];
-            write_px(&mut row, 1, depth, Components::Rgba, [0.0, 0.2, 0.6, 1.0]);
-            let back = read_px(&row, 1, depth, Components::Rgba);
-            assert!(back.iter().zip([0.0, 0.2, 0.6, 1.0]).all(|(a, b)| (a - b).abs() < 1.0 / 255.0), "{depth:?}: {back:?}");
-        }
-        assert_eq!(samurai_core::colour::srgb8(0.18), 118);
-    }
 
     #[test]
     fn id_matte_takes_the_largest_logit_and_the_lower_number_on_ties() {

@@ -1,7 +1,7 @@
 //! The box-matte test engine, for tests of the host plumbing: compiled only into test
 //! builds (the crate's unit tests, and the `test-engine` feature that its integration tests
 //! turn on through a dev-dependency on the crate itself); the shipped plugin lacks it.
-//! `SAMURAI_ROTO_FAKE_ENGINE=1` selects it ([`crate::engine::create_engine`]).
+//! `SAMURAI_ROTO_FAKE_ENGINE=1` selects it ([`crate::wiring::create_engine`]).
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

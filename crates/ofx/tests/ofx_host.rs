@@ -990,7 +990,7 @@ fn destroy_and_unload(plugin: &Plugin, inst: OfxImageEffectHandle) {
 #[test]
 fn plugin_lifecycle_through_the_test_host() {
     // The fake engine must be chosen before the plugin creates an instance.
-    std::env::set_var(samurai_roto_ofx::engine::FAKE_ENGINE_ENV, "1");
+    std::env::set_var(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV, "1");
     let plugin = Plugin::load();
     // Before the load action the plugin has no suites: describe fails, cleanly.
     let early = plugin.call("OfxActionDescribe", eh(Effect::new_handle("")), std::ptr::null_mut(), std::ptr::null_mut());

@@ -315,7 +315,7 @@ fn fetched_times() -> Vec<i64> {
 
 #[test]
 fn renders_with_the_tracker_equal_the_track_command() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
     let helper_log = common::helper_log();
@@ -562,7 +562,7 @@ fn install_bundle(dir: &Path) -> PathBuf {
 /// `track`'s.
 #[test]
 fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::checkpoint("large", 256);
     let tmp = tempfile::tempdir().unwrap();
     let helper_log = common::helper_log();
@@ -594,7 +594,7 @@ fn a_large_checkpoint_tracks_with_its_own_preset_as_track_does() {
 /// frame 5 (frames 0–5; later frames cannot reach them).
 #[test]
 fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     common::helper_log(); // before the first helper of this process starts
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
@@ -648,7 +648,7 @@ fn sessions_started(log: &Path) -> usize {
 /// not served them: it tracks itself.
 #[test]
 fn two_instances_with_the_same_inputs_track_once() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let helper_log = common::helper_log();
     let ckpt = common::tiny_checkpoint(256);
     let plugin = Plugin::load();
@@ -720,7 +720,7 @@ fn mask_png(path: &Path, inside: impl Fn(i32, i32) -> bool) {
 /// Source's, the matte's region of interest its own region.
 #[test]
 fn a_keyframe_matte_of_any_region_keys_its_canonical_place() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     use ofx_host::effect::MATTE_IMAGE;
     // The host's matte and geometry go back to their defaults however this test ends.
     struct Restore;
@@ -827,7 +827,7 @@ fn a_keyframe_matte_of_any_region_keys_its_canonical_place() {
 /// `LD_LIBRARY_PATH` or `LD_PRELOAD`.
 #[test]
 fn renders_in_a_process_that_carries_another_libtorch() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let foreign = foreign_torch::ensure_fixture();
     let ckpt = common::tiny_checkpoint(256);
     let tmp = tempfile::tempdir().unwrap();
@@ -921,7 +921,7 @@ fn nuke_child() {
 /// leaves no helper behind.
 #[test]
 fn killing_the_host_ends_its_helper() {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "host_child", "--nocapture", "--test-threads=1"])
@@ -1307,7 +1307,7 @@ const FAULT_LIMIT_S: f64 = 3.0;
 /// Runs `fault_child` in `mode` in a new process (its own helpers, its own watchdog limit:
 /// `limit_s`) and returns its output; it must pass.
 fn run_fault_child(mode: &str, limit_s: f64) -> String {
-    assert!(std::env::var_os(samurai_roto_ofx::engine::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
     let ckpt = common::tiny_checkpoint(256);
     let start = std::time::Instant::now();
     // Its output goes to a file and it gets five minutes: a render that waits forever (what
