@@ -32,7 +32,7 @@ use crate::tracker::offload::OffloadPolicy;
 use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOptions};
 use crate::{Error, Result};
 use parking_lot::Mutex;
-use samurai_core::error::{EngineError, EngineResult};
+use samurai_core::error::{EngineError, EngineResult, ErrorKind};
 use samurai_core::models::{file_name, where_to_put, ModelSource};
 use samurai_core::protocol::HelperStats;
 use samurai_core::settings::{EngineSettings, FrameImage, KeyframePrompt, ObjectKeys};
@@ -226,7 +226,12 @@ impl Engine {
             return Ok(());
         }
         let name = file_name(size);
-        samurai_fetch::ensure(size, &mut |done, total| download(&name, done, total)).map(|_| ()).map_err(EngineError::from)
+        samurai_fetch::ensure(size, &mut |done, total| download(&name, done, total)).map(|_| ()).map_err(|e| match e.kind() {
+            // A declined download leaves the request without its model: the artist is told
+            // so (why the node has no matte), not stopped quietly as after the host's abort.
+            ErrorKind::Cancelled => EngineError::new(ErrorKind::Model, e.to_string()),
+            _ => e.into(),
+        })
     }
 
     /// The low-resolution result of `frame`, tracking as needed.
