@@ -32,7 +32,7 @@ pub fn analyse(inst: &Instance, time: f64) -> OfxResult<AnalyseReport> {
     };
     let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
-    let _guard = inst.track_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = inst.track_lock.lock();
     let fetch = |f: i64| -> EngineResult<FrameImage> {
         let img = src_clip.image(f as f64).map_err(|e| host_frame_error(f, e))?;
         Ok(to_frame(&img, settings.input_linear))

@@ -10,12 +10,13 @@ use super::params::{self as p, obj_id};
 use super::suites::{Effect, OfxError, OfxResult, ParamSet};
 use super::sys::names as n;
 use crate::points::SavedPoint;
+use parking_lot::Mutex;
 use samurai_core::models::ModelSource;
 use samurai_core::refine::RefineSettings;
 use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt, Tuning};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// What the pen is dragging.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -329,24 +330,23 @@ pub fn apply_config(inst: &Instance, s: &Settings, range: (i64, i64), size: (u32
     let engine = inst.engine.as_ref().map_err(|e| OfxError::from(e.clone()))?;
     engine.set_track_cache(s.track_cache.as_deref())?;
     let wanted = (s.engine.clone(), range, size, objects);
-    let poisoned = |_| OfxError::failed("state poisoned");
-    if inst.applied.lock().map_err(poisoned)?.as_ref() == Some(&wanted) {
+    if inst.applied.lock().as_ref() == Some(&wanted) {
         return Ok(());
     }
     // A configuration change must not race a running propagation: wait for it (abortable).
     let _guard = lock_abortable(inst)?;
     engine.configure(&wanted.0, range, size)?;
     engine.set_objects(&wanted.3)?;
-    *inst.applied.lock().map_err(poisoned)? = Some(wanted);
+    *inst.applied.lock() = Some(wanted);
     Ok(())
 }
 
-pub(crate) fn lock_abortable(inst: &Instance) -> OfxResult<std::sync::MutexGuard<'_, ()>> {
+/// The instance's propagation lock, waiting for a running propagation unless the host
+/// aborts meanwhile.
+pub(crate) fn lock_abortable(inst: &Instance) -> OfxResult<parking_lot::MutexGuard<'_, ()>> {
     loop {
-        match inst.track_lock.try_lock() {
-            Ok(g) => return Ok(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {}
+        if let Some(g) = inst.track_lock.try_lock() {
+            return Ok(g);
         }
         if inst.effect.aborted() {
             return Err(OfxError::stopped("render aborted by the host"));

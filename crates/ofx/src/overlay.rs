@@ -135,7 +135,7 @@ fn paint(inst: &Instance, args: &InteractArgs, painter: &dyn Painter) -> OfxResu
     let (dragged_box, dragged_click) = dragged(inst);
     // The frame's mattes when it is finished (never tracked here), for the outlines.
     let finished = inst.engine.as_ref().ok().and_then(|e| e.cached_mattes(args.time.round() as i64, None));
-    let geometry = *inst.last_geometry.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))?;
+    let geometry = *inst.last_geometry.lock();
     let level =
         p::threshold_logit(ps.param(p::MATTE_THRESHOLD.id)?.get_f64(args.time)?, ps.param(p::THRESHOLD.id)?.get_f64(args.time)?) as f32;
     for i in 0..p::MAX_OBJECTS {
@@ -235,7 +235,7 @@ fn outline(mattes: &Mattes, geo: &Geometry, i: usize, level: f32) -> Option<Vec<
 
 /// The tracker's box for object `i` at `time` (bounding box of its matte), canonical.
 fn tracked_box(inst: &Instance, i: usize, time: f64) -> Option<[f64; 4]> {
-    let geo = (*inst.last_geometry.lock().ok()?)?;
+    let geo = (*inst.last_geometry.lock())?;
     let mattes = inst.engine.as_ref().ok()?.cached_mattes(time.round() as i64, None)?.planes();
     let suffix = format!("#{}", i + 1);
     let (_, m) = mattes.iter().find(|(k, _)| k.ends_with(&suffix))?;
@@ -252,7 +252,7 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
     let selected = ps.param(p::SELECTED.id)?.get_int(args.time)?.clamp(0, p::MAX_OBJECTS as i32 - 1) as usize;
     let tol = [6.0 * args.pixel_scale[0], 6.0 * args.pixel_scale[1]];
     let frame = args.time.round() as i64;
-    let shift = lock(&inst.modifiers)?.shift;
+    let shift = inst.modifiers.lock().shift;
     let order: Vec<usize> = std::iter::once(selected).chain((0..p::MAX_OBJECTS).filter(|i| *i != selected)).collect();
     let enabled = |i: usize| -> OfxResult<bool> { Ok(ps.param(&obj_id(i, p::OBJ_ENABLE))?.get_int(args.time)? != 0) };
     for &i in &order {
@@ -264,9 +264,9 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
             if shift {
                 clicks.remove(index);
                 write_clicks(inst, i, &clicks, "SamuraiRoto delete click")?;
-                *lock(&inst.drag)? = DragState::Idle;
+                *inst.drag.lock() = DragState::Idle;
             } else {
-                *lock(&inst.drag)? = DragState::Point { obj: i, index, now: None };
+                *inst.drag.lock() = DragState::Point { obj: i, index, now: None };
             }
             return Ok(true);
         }
@@ -294,12 +294,8 @@ pub fn pen_down(inst: &Instance, args: &InteractArgs) -> OfxResult<bool> {
             None => {}
         }
     }
-    *lock(&inst.drag)? = state;
+    *inst.drag.lock() = state;
     Ok(true)
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> OfxResult<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| super::suites::OfxError::failed("overlay state poisoned"))
 }
 
 /// Writes object `obj`'s clicks as one undoable edit.
@@ -317,7 +313,7 @@ fn add_click(inst: &Instance, args: &InteractArgs, obj: usize, at: [f64; 2]) -> 
     let ps = inst.params()?;
     let frame = args.time.round() as i64;
     let mut clicks = saved_points(ps, obj)?;
-    let positive = !lock(&inst.modifiers)?.ctrl;
+    let positive = !inst.modifiers.lock().ctrl;
     ps.edit_begin("SamuraiRoto click")?;
     let result = (|| {
         ps.param(&obj_id(obj, p::OBJ_ENABLE))?.set_int(1)?;
@@ -340,7 +336,7 @@ fn add_click(inst: &Instance, args: &InteractArgs, obj: usize, at: [f64; 2]) -> 
 /// the current time, and enables its object). A press that did not move adds a click on
 /// release.
 pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResult<bool> {
-    let mut guard = lock(&inst.drag)?;
+    let mut guard = inst.drag.lock();
     let (obj, edges, start, bl, tr) = match *guard {
         DragState::Idle => return Ok(false),
         DragState::Editing { obj, edges, start, bl, tr, .. } => (obj, edges, start, bl, tr),
@@ -397,12 +393,13 @@ pub fn pen_move(inst: &Instance, args: &InteractArgs, release: bool) -> OfxResul
 /// The box or click being dragged, as the overlay draws it until pen up: (object, box)
 /// or (object, click index, position).
 fn dragged(inst: &Instance) -> (Option<(usize, [f64; 4])>, Option<(usize, usize, [f64; 2])>) {
-    match inst.drag.lock().map(|g| *g) {
-        Ok(DragState::Editing { obj, edges, start, bl, tr, now }) => {
+    let state = *inst.drag.lock();
+    match state {
+        DragState::Editing { obj, edges, start, bl, tr, now } => {
             let (nbl, ntr) = drag(bl, tr, edges, [now[0] - start[0], now[1] - start[1]]);
             (Some((obj, norm(nbl, ntr))), None)
         }
-        Ok(DragState::Point { obj, index, now: Some(at) }) => (None, Some((obj, index, at))),
+        DragState::Point { obj, index, now: Some(at) } => (None, Some((obj, index, at))),
         _ => (None, None),
     }
 }
@@ -411,7 +408,7 @@ fn dragged(inst: &Instance) -> (Option<(usize, [f64; 4])>, Option<(usize, usize,
 /// Never consumed, so the host's own shortcuts keep working.
 pub fn key(inst: &Instance, sym: i32, down: bool) -> OfxResult<bool> {
     // X11 key symbols (ofxKeySyms.h): Shift_L/R, Control_L/R, Meta_L/R.
-    let mut m = lock(&inst.modifiers)?;
+    let mut m = inst.modifiers.lock();
     match sym {
         0xffe1 | 0xffe2 => m.shift = down,
         0xffe3 | 0xffe4 | 0xffe7 | 0xffe8 => m.ctrl = down,

@@ -38,7 +38,7 @@ pub fn render(inst: &Instance, time: f64, window: [i32; 4]) -> OfxResult<Option<
         pixel_aspect: src.pixel_aspect,
         bounds: [src.bounds.x1, src.bounds.y1, src.bounds.x2, src.bounds.y2],
     };
-    *inst.last_geometry.lock().map_err(|_| OfxError::failed("state poisoned"))? = Some(geo);
+    *inst.last_geometry.lock() = Some(geo);
     let range = inst.frame_range()?;
     let objects = object_keys(params, &settings, &geo, range.0, &|f, c| keyframe_matte::read(inst, &geo, f, c))?;
     apply_config(inst, &settings, range, geo.size(), objects)?;
@@ -115,7 +115,7 @@ fn mattes_for<'a>(
         if let Some(m) = engine.cached_mattes(frame, None).or_else(|| engine.cached_mattes(frame, Some(current()))) {
             return Ok(m);
         }
-        if let Ok(_guard) = inst.track_lock.try_lock() {
+        if let Some(_guard) = inst.track_lock.try_lock() {
             let bar = Bar::new(inst.effect);
             let total = (range.1 - range.0 + 1).max(1) as f64;
             let done = std::cell::Cell::new(0.0);
