@@ -117,7 +117,7 @@ pub fn parse_mask_arg(text: &str) -> Result<ObjectPrompt> {
 pub fn read_prompts(path: &Path, clip: Option<&str>, frames_dir: &Path) -> Result<Vec<ObjectPrompt>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let clips: BTreeMap<String, ClipEntry> =
-        serde_yaml::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
+        serde_norway::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
     let dir_name = frames_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (name, entry) = match clip {
         Some(c) => clips
