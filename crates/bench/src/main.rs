@@ -380,7 +380,7 @@ fn io_stages(frames: &Path, image_size: u32, repeat: usize) -> Result<String> {
 
 /// Writes `count` frames of `src` upscaled to `size` as EXR (linear half-float, ZIP), JPEG or PNG.
 fn make_frames(src: &Path, count: usize, size: &str, format: &str, out: &Path) -> Result<String> {
-    use exr::prelude::{Encoding, Image as ExrImage, Layer, LayerAttributes, SpecificChannels, WritableImage};
+    use exr::prelude::{f16, Encoding, Image as ExrImage, Layer, LayerAttributes, SpecificChannels, WritableImage};
     let (w, h) = size.split_once('x').context("--size WxH")?;
     let (w, h): (u32, u32) = (w.parse().context("--size width")?, h.parse().context("--size height")?);
     std::fs::create_dir_all(out)?;
@@ -394,9 +394,9 @@ fn make_frames(src: &Path, count: usize, size: &str, format: &str, out: &Path) -
                 let to_linear = |c: u8| {
                     let v = f32::from(c) / 255.0;
                     let l = if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) };
-                    half::f16::from_f32(l)
+                    f16::from_f32(l)
                 };
-                let lut: Vec<half::f16> = (0..=255u8).map(to_linear).collect();
+                let lut: Vec<f16> = (0..=255u8).map(to_linear).collect();
                 let px = |p: exr::math::Vec2<usize>| {
                     let q = big.get_pixel(p.x() as u32, p.y() as u32).0;
                     (lut[q[0] as usize], lut[q[1] as usize], lut[q[2] as usize])
