@@ -2,7 +2,7 @@
 //! NAME:FRAME:x,y,L`, `--mask NAME:FRAME:FILE` (combinable on one frame), and the prompts
 //! YAML format of the sample clips (`clip: {frames: DIR, objects: {NAME: {frame: F, box:
 //! [..], points: [[x, y, L], ..], mask: FILE}}}`, or a list of such keyframes per object).
-use crate::commands::parse_box;
+//! The box and click syntax (`x1,y1,x2,y2`, `x,y,L`) is parsed here for `segment` too.
 use anyhow::{bail, Context, Result};
 use samurai_engine::tracker::{KeyframePrompt, MaskPrompt, PointPrompt};
 use serde::Deserialize;
@@ -70,6 +70,19 @@ fn split_arg<'a>(flag: &str, text: &'a str, rest_form: &str) -> Result<(&'a str,
 pub fn parse_object_arg(text: &str) -> Result<ObjectPrompt> {
     let (name, frame, bbox) = split_arg("--object", text, "x1,y1,x2,y2")?;
     Ok(ObjectPrompt { name: name.to_owned(), frame, part: PromptPart::Box(parse_box(bbox).with_context(|| format!("--object '{text}'"))?) })
+}
+
+/// Parses `x1,y1,x2,y2`.
+pub fn parse_box(text: &str) -> Result<[f64; 4]> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        bail!("--box '{text}': expected four comma-separated numbers x1,y1,x2,y2");
+    }
+    let mut b = [0.0; 4];
+    for (slot, p) in b.iter_mut().zip(&parts) {
+        *slot = p.parse().with_context(|| format!("--box '{text}': '{p}' is not a number"))?;
+    }
+    Ok(b)
 }
 
 /// Parses `x,y,L` (L: 1 positive, 0 negative).
