@@ -1,5 +1,5 @@
 //! Benchmark (printed, not a timed test): host frame fetches overlapped with the helper's
-//! network work. The plugin's engine (`HelperEngine`) asks `samurai-roto serve` for the last
+//! network work. The plugin's engine (`HelperEngine`) asks `samurai-roto-helper` for the last
 //! frame of N (one keyframe on the first: one request tracks all N frames forward), then
 //! the reverse (keyed on the last, asking for the first: backward), with a host fetch that
 //! costs a known time (a sleep of FETCH_MS before handing out a decoded frame, standing in
@@ -10,7 +10,7 @@
 //! far as that step lasts. (On a loaded machine it can exceed 100 %: each blocking wait for
 //! a frame also costs the helper a wake-up delay, which overlap saves too.)
 //! A fresh session each run; one network load, before the first.
-//!   cargo bench -p samurai-roto --bench frame_prefetch -- [IMAGE_SIZE] [FRAMES] [FETCH_MS] [ROUNDS]
+//!   cargo bench -p samurai-roto-bench --bench frame_prefetch -- [IMAGE_SIZE] [FRAMES] [FETCH_MS] [ROUNDS]
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 

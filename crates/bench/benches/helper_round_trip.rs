@@ -2,12 +2,12 @@
 //! The same frames, checkpoint and keyframe, one after the other in one run:
 //! 1. in process: the engine (`samurai_engine::engine::Engine`) tracking each frame and the
 //!    mattes finished at the frame's resolution (the old path: the network in the host);
-//! 2. through the helper: the plugin's engine (`HelperEngine`) asking `samurai-roto serve`
+//! 2. through the helper: the plugin's engine (`HelperEngine`) asking `samurai-roto-helper`
 //!    for each frame (frames sent through shared memory, progress and results over the
 //!    socket) and finishing the mattes in pure Rust.
 //!
 //! Frame 0 (keyframe, network load) is left out of the means.
-//!   cargo bench -p samurai-roto --bench helper_round_trip -- [IMAGE_SIZE] [FRAMES]
+//!   cargo bench -p samurai-roto-bench --bench helper_round_trip -- [IMAGE_SIZE] [FRAMES]
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 

@@ -1,5 +1,6 @@
 //! The CLI's sub-commands. Each one parses its arguments into library calls and reports
 //! errors with the file, key or value at fault.
+use crate::prompts::{parse_box, parse_point};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use samurai_engine::config::{ModelSize, Preset};
@@ -70,19 +71,6 @@ pub struct InspectArgs {
     pub device: String,
 }
 
-/// Parses `x1,y1,x2,y2`.
-pub fn parse_box(text: &str) -> Result<[f64; 4]> {
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
-    if parts.len() != 4 {
-        bail!("--box '{text}': expected four comma-separated numbers x1,y1,x2,y2");
-    }
-    let mut b = [0.0; 4];
-    for (slot, p) in b.iter_mut().zip(&parts) {
-        *slot = p.parse().with_context(|| format!("--box '{text}': '{p}' is not a number"))?;
-    }
-    Ok(b)
-}
-
 fn require_checkpoint(path: &Path) -> Result<()> {
     if !path.exists() {
         bail!("checkpoint {} not found. {CHECKPOINT_HELP}", path.display());
@@ -98,7 +86,7 @@ pub fn load_model(checkpoint: &Path, image_size: i64, run: &RunArgs) -> Result<S
 
 pub fn segment(args: &SegmentArgs) -> Result<()> {
     let bbox = args.r#box.as_deref().map(parse_box).transpose()?;
-    let points = args.points.iter().map(|p| crate::prompts::parse_point(p).context("--point")).collect::<Result<Vec<_>>>()?;
+    let points = args.points.iter().map(|p| parse_point(p).context("--point")).collect::<Result<Vec<_>>>()?;
     if bbox.is_none() && points.is_empty() {
         bail!("segment needs a prompt: --box x1,y1,x2,y2 and/or --point x,y,L");
     }

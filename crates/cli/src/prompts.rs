@@ -2,7 +2,7 @@
 //! NAME:FRAME:x,y,L`, `--mask NAME:FRAME:FILE` (combinable on one frame), and the prompts
 //! YAML format of the sample clips (`clip: {frames: DIR, objects: {NAME: {frame: F, box:
 //! [..], points: [[x, y, L], ..], mask: FILE}}}`, or a list of such keyframes per object).
-use crate::commands::parse_box;
+//! The box and click syntax (`x1,y1,x2,y2`, `x,y,L`) is parsed here for `segment` too.
 use anyhow::{bail, Context, Result};
 use samurai_engine::tracker::{KeyframePrompt, MaskPrompt, PointPrompt};
 use serde::Deserialize;
@@ -72,6 +72,19 @@ pub fn parse_object_arg(text: &str) -> Result<ObjectPrompt> {
     Ok(ObjectPrompt { name: name.to_owned(), frame, part: PromptPart::Box(parse_box(bbox).with_context(|| format!("--object '{text}'"))?) })
 }
 
+/// Parses `x1,y1,x2,y2`.
+pub fn parse_box(text: &str) -> Result<[f64; 4]> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 4 {
+        bail!("--box '{text}': expected four comma-separated numbers x1,y1,x2,y2");
+    }
+    let mut b = [0.0; 4];
+    for (slot, p) in b.iter_mut().zip(&parts) {
+        *slot = p.parse().with_context(|| format!("--box '{text}': '{p}' is not a number"))?;
+    }
+    Ok(b)
+}
+
 /// Parses `x,y,L` (L: 1 positive, 0 negative).
 pub fn parse_point(text: &str) -> Result<PointPrompt> {
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
@@ -117,7 +130,7 @@ pub fn parse_mask_arg(text: &str) -> Result<ObjectPrompt> {
 pub fn read_prompts(path: &Path, clip: Option<&str>, frames_dir: &Path) -> Result<Vec<ObjectPrompt>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let clips: BTreeMap<String, ClipEntry> =
-        serde_yaml::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
+        serde_norway::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
     let dir_name = frames_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (name, entry) = match clip {
         Some(c) => clips

@@ -202,7 +202,7 @@ fn write_linear_exr(path: &Path, img: &image::RgbImage) -> Vec<u8> {
     use exr::prelude::{Encoding, Image as ExrImage, Layer, LayerAttributes, SpecificChannels, WritableImage};
     let linear = |c: u8| {
         let v = f32::from(c) / 255.0;
-        half::f16::from_f32(if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) })
+        exr::prelude::f16::from_f32(if v <= 0.04045 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) })
     };
     let (w, h) = img.dimensions();
     let px = |p: exr::math::Vec2<usize>| {

@@ -5,7 +5,7 @@ mod cli_support;
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
 
-use exr::prelude::{read_all_flat_layers_from_file, FlatSamples};
+use exr::prelude::{f16, read_all_flat_layers_from_file, FlatSamples};
 use samurai_core::lowres::LowResFrame;
 use samurai_core::shapes::{json, raster, track, ShapeKind};
 use samurai_core::track_cache::{TrackCache, TrackCacheHeader};
@@ -254,7 +254,7 @@ fn track_writes_one_layered_exr_per_frame() {
         let ch = channels(&layered.join(format!("{f:05}.exr")));
         for (k, name) in [(1, "boy"), (2, "girl")] {
             let refined = image::open(per_object.join(format!("{name}/{f:05}.exr"))).unwrap().into_rgb32f();
-            let want: Vec<f32> = refined.pixels().map(|p| half::f16::from_f32(p.0[0]).to_f32()).collect();
+            let want: Vec<f32> = refined.pixels().map(|p| f16::from_f32(p.0[0]).to_f32()).collect();
             assert_eq!(ch[k].1, want, "frame {f}: {name}.A is the refined matte (as half)");
             assert!(want.iter().any(|&v| v > 0.0 && v < 1.0), "frame {f}: {name}: a soft edge");
         }

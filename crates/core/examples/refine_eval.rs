@@ -60,7 +60,7 @@ fn parse_args_from(mut it: impl Iterator<Item = String>) -> Result<Args, String>
                 a.modes = value()?.split(',').map(|m| RefineMode::parse(m).map_err(|e| e.to_string())).collect::<Result<_, _>>()?
             }
             "--decontaminate" => a.decontaminate = true,
-            "--settings" => a.settings = serde_yaml::from_str(&value()?).map_err(|e| format!("--settings: {e}"))?,
+            "--settings" => a.settings = serde_norway::from_str(&value()?).map_err(|e| format!("--settings: {e}"))?,
             "--repeat" => a.repeat = value()?.parse().map_err(|e| format!("--repeat: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }

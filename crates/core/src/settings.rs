@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn the_tuning_table_covers_the_presets_samurai_section() {
         let preset = Preset::builtin(ModelSize::Large).samurai;
-        let yaml = serde_yaml::to_value(&preset).unwrap();
+        let yaml = serde_norway::to_value(&preset).unwrap();
         let mut config_keys: Vec<String> = yaml.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
         config_keys.retain(|k| k != "samurai_mode");
         config_keys.sort();

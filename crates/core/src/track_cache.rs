@@ -202,7 +202,7 @@ impl TrackCache {
     /// Serialised file contents.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.validate().map_err(|why| Error::invalid("track cache", why))?;
-        let header = serde_yaml::to_string(&self.header).map_err(|e| Error::invalid("track cache", e.to_string()))?;
+        let header = serde_norway::to_string(&self.header).map_err(|e| Error::invalid("track cache", e.to_string()))?;
         let cells = (self.header.side * self.header.side) as usize;
         let mut out = Vec::with_capacity(64 + header.len() + self.frames.len() * self.header.objects.len() * cells * 4);
         out.extend_from_slice(MAGIC);
@@ -239,7 +239,7 @@ impl TrackCache {
         let data = body.get(28..).filter(|d| d.len() >= header_len).ok_or_else(|| damaged("header runs past the end"))?;
         let (header, data) = data.split_at(header_len);
         let header: TrackCacheHeader =
-            std::str::from_utf8(header).ok().and_then(|s| serde_yaml::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
+            std::str::from_utf8(header).ok().and_then(|s| serde_norway::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
         let cells = usize::try_from(header.side).ok().and_then(|s| s.checked_mul(s)).ok_or_else(|| damaged("bad side"))?;
         // Every count is bounded by the input before anything is built from it: one hash per
         // frame (stored in the header), at least one object, side² values each.

@@ -46,7 +46,7 @@ fn fixtures(clip: &str, bbox: [f64; 4]) -> std::path::PathBuf {
 /// The prompts of each case, as the fixture script wrote them.
 fn prompts(dir: &Path) -> Vec<(&'static str, KeyframePrompt)> {
     // JSON is YAML: the crate's YAML reader parses it.
-    let json: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join("prompts.json")).unwrap()).unwrap();
+    let json: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(dir.join("prompts.json")).unwrap()).unwrap();
     let parse = |case: &str| {
         let c = &json[case];
         let bbox = c["box"].as_sequence().map(|b| std::array::from_fn(|i| b[i].as_f64().unwrap()));

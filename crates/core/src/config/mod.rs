@@ -105,7 +105,8 @@ impl Preset {
 
     /// Parses a preset from YAML text; `origin` names the source in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self> {
-        let preset: Preset = serde_yaml::from_str(text).map_err(|e| Error::Config { origin: origin.to_owned(), reason: e.to_string() })?;
+        let preset: Preset =
+            serde_norway::from_str(text).map_err(|e| Error::Config { origin: origin.to_owned(), reason: e.to_string() })?;
         preset.validate().map_err(|reason| Error::Config { origin: origin.to_owned(), reason })?;
         Ok(preset)
     }

@@ -4,6 +4,7 @@
 pub mod batching;
 pub mod cache;
 pub mod feature_store;
+pub mod finish;
 pub mod frame_source;
 pub mod kalman;
 pub mod memory_bank;
@@ -16,11 +17,11 @@ pub mod session;
 pub use samurai_core::track_cache;
 
 pub use batching::ObjectBatch;
+pub use finish::{finish_frame, ObjectMatte};
 pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
 pub use prefetch::{PrefetchOptions, PrefetchSource, PrefetchStats};
 pub use session::{
-    finish_frame, BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, ObjectMatte, PointPrompt, Progress, Session, SessionStats,
-    TrackedObject, TrackerOptions,
+    BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, PointPrompt, Progress, Session, SessionStats, TrackedObject, TrackerOptions,
 };
 pub use track_cache::{CacheProblem, TrackCache, TrackCacheHeader};

@@ -1,0 +1,72 @@
+//! `samurai-bench track --checkpoint C --frames DIR --count N --image-size S --box ...`:
+//! per-frame tracking time and peak RSS (and peak device memory on CUDA);
+//! `--device cuda --precision bf16` for the GPU check.
+use crate::support::{load_options, session};
+use anyhow::Result;
+use samurai_engine::model::LoadOptions;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[arg(long)]
+    frames: PathBuf,
+    #[arg(long)]
+    count: usize,
+    #[arg(long, default_value_t = 1024)]
+    image_size: i64,
+    #[arg(long = "box")]
+    bbox: String,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long, default_value = "fp32")]
+    precision: String,
+}
+
+pub fn run(a: Args) -> Result<String> {
+    track(&a.checkpoint, &a.frames, a.count, a.image_size, &a.bbox, &load_options(&a.device, &a.precision)?)
+}
+
+/// Peak resident set size of this process in bytes (Linux `VmHWM`).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn track(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, bbox: &str, options: &LoadOptions) -> Result<String> {
+    let (mut session, len) = session(checkpoint, frames, image_size, bbox, options)?;
+    let count = count.min(len);
+    let cuda = match options.device {
+        tch::Device::Cuda(i) => {
+            samurai_engine::ffi::cuda_reset_peak_stats(i as i8).map_err(anyhow::Error::msg)?;
+            Some(i as i8)
+        }
+        _ => None,
+    };
+    let t = Instant::now();
+    for f in 0..count {
+        drop(session.mask_at(f)?);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let device_peak = match cuda {
+        Some(i) => {
+            let s = samurai_engine::ffi::cuda_memory_stats(i).map_err(anyhow::Error::msg)?;
+            format!(
+                ", \"peak_device_allocated_bytes\": {}, \"peak_device_reserved_bytes\": {}",
+                s.peak_allocated_bytes, s.peak_reserved_bytes
+            )
+        }
+        None => String::new(),
+    };
+    Ok(format!(
+        "{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}{device_peak}}}",
+        secs / count as f64,
+        peak_rss()
+    ))
+}
