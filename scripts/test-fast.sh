@@ -23,6 +23,6 @@ cargo test --locked "$@" \
   -p samurai-roto-core --test fuzz_decoders --test refine_api --test refine_do_no_harm --test refine_stability \
   --test shapes_api --test sigpipe \
   -- --test-threads=1
-cargo test --locked "$@" -p samurai-roto-engine --test finish_parity -- --test-threads=1
+cargo test --locked "$@" -p samurai-roto-engine --test parity -- --test-threads=1 finish_parity::
 cargo test --locked "$@" -p samurai-roto-ofx --features test-engine --test ofx_host --test abi_layout -- --test-threads=1
-cargo test --locked "$@" -p samurai-roto-cli --test doctor_cli --test refine_cli -- --test-threads=1
+cargo test --locked "$@" -p samurai-roto-cli --test cli -- --test-threads=1 doctor_cli:: refine_cli::

@@ -1,4 +1,4 @@
-"""Writes the fixtures of tests/checkpoint_format.rs into OUTDIR.
+"""Writes the fixtures of crates/engine/tests/formats/checkpoint_format.rs into OUTDIR.
 
 Checkpoints are saved the way the SAM 2.1 release files were, `torch.save({"model": sd}, f)`
 (reference: sam2/build_sam.py::_load_checkpoint reads them with `torch.load(f)["model"]`).

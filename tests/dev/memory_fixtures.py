@@ -1,4 +1,4 @@
-"""Dev fixtures for the memory encoder / memory attention parity test (tests/memory_parity.rs).
+"""Dev fixtures for the memory encoder / memory attention parity test (crates/engine/tests/parity/memory_parity.rs).
 
 Builds a random-init SAMURAI SAM 2.1 tiny model at the given image size, perturbs every
 memory_encoder / memory_attention parameter (seeded), and writes to OUT_DIR:

@@ -1,4 +1,4 @@
-"""Reference side of tests/image_preprocess.rs: what Pillow / torchvision / the SAM 2.1
+"""Reference side of crates/engine/tests/formats/image_preprocess.rs: what Pillow / torchvision / the SAM 2.1
 reference package make of the sample frames, written to a directory for the Rust test.
 
 usage: reference_preprocess.py MODE OUT_DIR [ARGS...]

@@ -1,4 +1,4 @@
-"""Reference outputs of the SAM 2.1 prompt encoder and mask decoder for tests/sam_heads.rs.
+"""Reference outputs of the SAM 2.1 prompt encoder and mask decoder for crates/engine/tests/parity/sam_heads.rs.
 
 Usage: make_fixture.py OUT_DIR IMAGE_SIZE
 

@@ -13,7 +13,7 @@
 //!   writer without `finish` (the run failed elsewhere) abandons the queue and joins them.
 use crate::error::{Error, Result};
 use crate::tracker::LowResFrame;
-// Pure Rust, bit for bit the tracker's libtorch `finish_frame` (tests/finish_parity.rs):
+// Pure Rust, bit for bit the tracker's libtorch `finish_frame` (crates/engine/tests/parity/finish_parity.rs):
 // writer threads never enter libtorch's thread pool beside the tracker's own work.
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::ImageEncoder;

@@ -1,5 +1,5 @@
 //! Shared by the fuzz tests (`crates/core/tests/fuzz_decoders.rs`,
-//! `tests/fuzz_checkpoint.rs`): an allocator that records the largest single request, a
+//! `crates/engine/tests/formats/fuzz_checkpoint.rs`): an allocator that records the largest single request, a
 //! reproducible generator and the driver that checks every input for panics, hangs and
 //! allocations the input does not justify. Each test binary installs the allocator:
 //! `#[global_allocator] static ALLOCATOR: Counting = Counting;`.

@@ -15,7 +15,7 @@ pub struct ObjectMatte {
 /// low-resolution logits: bilinear upsampling, then optional non-overlap. The one
 /// finishing there is, `samurai_core::finish::finish_frame` (pure Rust, what the plugin and
 /// `track` run; bit for bit libtorch's `upsample_bilinear2d` and the reference's
-/// non-overlap constraint, `tests/finish_parity.rs`), as tensors.
+/// non-overlap constraint, `crates/engine/tests/parity/finish_parity.rs`), as tensors.
 pub fn finish_frame(low: &LowResFrame, frame_size: (u32, u32), non_overlap: bool) -> Vec<ObjectMatte> {
     let (w, h) = (frame_size.0 as i64, frame_size.1 as i64);
     samurai_core::finish::finish_frame(low, frame_size, non_overlap)

@@ -4,7 +4,7 @@
 //! every frame equal to per-frame requests; cancellation, frames the host cannot provide,
 //! a frame outside the range and a missing checkpoint are clear errors; a panic inside a
 //! request is caught and the session recovers; sessions share one network load.
-mod common;
+use crate::common;
 
 use samurai_core::finish::finish_frame;
 use samurai_core::settings::{DeviceChoice, EngineSettings, FrameImage, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt};

@@ -1,9 +1,8 @@
 //! `samurai-roto shapes` (mattes as animated Bezier shapes) from `track --logits` and from
 //! a track cache, its bad input, and `track --format exr --layers`. Reduced frames (240×136)
 //! and the random tiny checkpoint at 256: seconds.
-mod cli_support;
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+use crate::cli_support;
+use crate::common;
 
 use exr::prelude::{f16, read_all_flat_layers_from_file, FlatSamples};
 use samurai_core::lowres::LowResFrame;

@@ -6,8 +6,7 @@
 //! a box with a positive and a negative click at 256, three clicks without a box at 1024
 //! (`predict(point_coords=..., point_labels=..., box=...)`). A checkpoint with a renamed or a
 //! reshaped tensor, or cut in half, is rejected with an error naming the problem.
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

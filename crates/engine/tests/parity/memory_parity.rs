@@ -1,7 +1,7 @@
 //! Dev parity test of the memory encoder and memory attention against the reference
 //! (`sam2/modeling/memory_encoder.py`, `memory_attention.py`) with perturbed random weights.
 //! Fixtures come from `tests/dev/memory_fixtures.py` (generated here when missing).
-mod common;
+use crate::common;
 
 use common::{assert_close, read_npz, run_python};
 use samurai_engine::config::{ModelSize, Preset};

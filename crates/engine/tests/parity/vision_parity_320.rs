@@ -3,7 +3,7 @@
 //! perturbed model and a real frame. The sizes of issue 2 (all four at 256, tiny at 1024)
 //! are covered block by block in `parity_blocks.rs`. Fixtures come from
 //! `tests/parity/dev_vision_ref.py` (generated on first run).
-mod common;
+use crate::common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::backbones::hieradet::Hiera;

@@ -5,7 +5,7 @@
 //! layout, and a random-init SAM 2.1 tiny, together with each entry's raw bytes; every key,
 //! shape, dtype and value must come back bit for bit. Broken and hostile files must give a
 //! readable `Error::Checkpoint`, never a crash or an executed global.
-mod common;
+use crate::common;
 
 use samurai_engine::error::Error;
 use samurai_engine::model::checkpoint::{detect_format, read_checkpoint, CheckpointFormat};

@@ -1,7 +1,6 @@
 //! `samurai-roto track`, the main job: outputs, formats and error messages.
-mod cli_support;
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+use crate::cli_support;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

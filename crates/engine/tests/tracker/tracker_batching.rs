@@ -4,7 +4,7 @@
 //! function of the keyframes whichever objects happen to step together: checked here bit
 //! for bit, with every decision (chosen candidate, memory frames, scores), for three objects
 //! keyed on different frames (passes of different ages and memory layouts share frames).
-mod common;
+use crate::common;
 
 use samurai_engine::tracker::{ObjectBatch, Session, TrackerOptions};
 use std::num::NonZeroUsize;

@@ -5,7 +5,7 @@
 //! The 256 run keeps the decoder's single-mask token as initialised, so every single-mask
 //! call falls back to the best multimask output (dynamic multimask via stability); the
 //! 1024 run sharpens token 0's hypernetwork ×40 so every single-mask call keeps token 0.
-mod common;
+use crate::common;
 
 use common::{assert_close, fixtures, read_npz, root, run_python};
 use samurai_engine::config::{ModelSize, Preset};

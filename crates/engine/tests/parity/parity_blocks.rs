@@ -9,7 +9,7 @@
 //! every recorded output with `max|ours − ref| ≤ 1e-4 · max(1, max|ref|)` (fp32, 2 threads).
 //! Missing fixtures are generated on the fly; if that fails the test panics with the
 //! script's output.
-mod common;
+use crate::common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::backbones::image_encoder::BackboneOut;

@@ -8,7 +8,7 @@
 //! admissible difference is a decision whose reference margin is below 1e-5 (the
 //! comparison then stops). Hole filling is off on both sides. The fixtures store the
 //! low-resolution logits (64² a frame) rather than video-resolution ones to keep them small.
-mod common;
+use crate::common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::{LoadOptions, Sam2Model, SharedModel};

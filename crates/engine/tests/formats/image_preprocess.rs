@@ -2,7 +2,7 @@
 //! `_load_img_as_tensor`, `sam2/utils/transforms.py` `SAM2Transforms`): frame decoding,
 //! Pillow's bicubic resize and both input tensors, checked against what Pillow, torchvision
 //! and the reference package compute on the sample clips (tests/image/reference_preprocess.py).
-mod common;
+use crate::common;
 
 use samurai_engine::image::{image_predictor_input_tensor, load_rgb8, resize_bicubic_pil, video_input_tensor, write_npy_f32, Rgb8Image};
 use samurai_engine::Error;

@@ -6,9 +6,9 @@
 //! a second, no single Rust allocation beyond `LIMIT` (16 bytes per input byte plus 2 MiB);
 //! libtorch's own allocations copy storages already read, so the view check (no view with
 //! more elements than its storage) bounds them too.
-mod common;
+use crate::common;
 
-#[path = "../../core/tests/support/fuzz.rs"]
+#[path = "../../../core/tests/support/fuzz.rs"]
 mod support;
 use std::io::{Read, Write};
 use std::path::Path;

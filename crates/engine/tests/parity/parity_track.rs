@@ -5,7 +5,7 @@
 //! difference is a decision whose own margin in the reference is below 1e-5; such a frame is
 //! listed with its margin and ends the comparison (later frames legitimately diverge).
 //! Hole filling is off on both sides (the reference skips it without its CUDA extension).
-mod common;
+use crate::common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::model::{LoadOptions, Sam2Model};

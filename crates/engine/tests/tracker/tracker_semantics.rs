@@ -4,7 +4,7 @@
 //! identical), bounded pass memory (bit identical), cache eviction (bit identical).
 //! Uses the random-init tiny checkpoint written by the reference at image size 256 and the
 //! first frames of the bedroom clip.
-mod common;
+use crate::common;
 
 use samurai_engine::tracker::{BlendMode, Direction, Session, TrackerOptions};
 use tch::Tensor;

@@ -7,8 +7,7 @@
 //! - offload under an injected memory reading gives identical mattes.
 //!
 //! Random-init tiny checkpoint at image size 256, the first bedroom frames.
-#[path = "../../engine/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use samurai_engine::config::{ModelSize, Preset};
 use samurai_engine::tracker::offload::{MemoryReading, OffloadPolicy};

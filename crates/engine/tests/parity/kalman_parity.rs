@@ -3,7 +3,7 @@
 //! reference through ~700 initiate / predict / update steps (re-initiation, empty and
 //! zero-height boxes, IoU against six candidates including the empty box) and this test
 //! replays the same inputs, read back from the npz, comparing every intermediate in f64.
-mod common;
+use crate::common;
 
 use samurai_engine::tracker::kalman::{compute_iou, xyah_to_xyxy, xyxy_to_xyah, BoxXyxy, KalmanFilter, KalmanState};
 use std::collections::HashMap;

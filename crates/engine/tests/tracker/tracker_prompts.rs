@@ -4,7 +4,7 @@
 //! (live editing) and gives the bits of a session that keeps no features; random-order
 //! requests with point and mask keyframes give the sequential run's bits; a mask
 //! keyframe's frame outputs that mask. Random-init tiny checkpoint at 256, bedroom frames.
-mod common;
+use crate::common;
 
 use samurai_engine::tracker::{KeyframePrompt, MaskPrompt, PointPrompt, Session, TrackerOptions};
 use tch::{Kind, Tensor};
