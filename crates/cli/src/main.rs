@@ -1,9 +1,10 @@
 //! `samurai-roto`: the headless command line of SamuraiRoto.
 //!
-//! - `segment`: one image, one box prompt, one mask (the reference image predictor's
-//!   `predict(box=..., multimask_output=False, return_logits=True)`).
+//! - `segment`: one image, a box and/or clicks, one mask (the reference image predictor's
+//!   `predict(..., multimask_output=False, return_logits=True)`).
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
-//! - `track`: mattes for every frame from keyframe boxes (the main job).
+//! - `track`: mattes for every frame from keyframes of any kind (boxes, clicks, masks) on any
+//!   frame (the main job).
 //! - `refine`: edge refinement of a coarse matte at the plate's resolution.
 //! - `shapes`: mattes as animated Bezier shapes for a Roto node (Nuke, Natron, SVG, JSON).
 //! - `doctor`: versions, CPU, CUDA, model folders, glibc, and whether the plugin's helper
