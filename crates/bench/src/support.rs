@@ -43,8 +43,8 @@ pub fn session(checkpoint: &Path, frames: &Path, image_size: i64, bbox: &str, op
 }
 
 /// Locks the shared network.
-pub fn lock(m: &samurai_engine::model::SharedModel) -> std::sync::MutexGuard<'_, Sam2Model> {
-    m.lock().expect("model lock")
+pub fn lock(m: &samurai_engine::model::SharedModel) -> impl std::ops::DerefMut<Target = Sam2Model> + '_ {
+    m.lock()
 }
 
 /// The number of frames in a clip folder.

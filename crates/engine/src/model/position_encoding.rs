@@ -12,16 +12,16 @@ use tch::{Device, Kind, Tensor};
 /// (any in-place op on it or on a view of it) panics instead of handing out the altered
 /// values. Cloning gives an empty memo.
 #[derive(Debug, Default)]
-pub struct Memo<K>(std::sync::Mutex<Vec<(K, Tensor, i64)>>);
+pub struct Memo<K>(parking_lot::Mutex<Vec<(K, Tensor, i64)>>);
 
 impl<K: PartialEq + std::fmt::Debug> Memo<K> {
     pub fn new() -> Self {
-        Self(std::sync::Mutex::new(Vec::new()))
+        Self(parking_lot::Mutex::new(Vec::new()))
     }
 
     /// The tensor of `key`, computing it with `f` the first time.
     pub fn get_or(&self, key: K, f: impl FnOnce() -> Tensor) -> Tensor {
-        let mut memo = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut memo = self.0.lock();
         if let Some((_, t, version)) = memo.iter().find(|(k, _, _)| *k == key) {
             let now = t.internal_version();
             assert_eq!(
@@ -38,7 +38,7 @@ impl<K: PartialEq + std::fmt::Debug> Memo<K> {
 
 impl<K> Clone for Memo<K> {
     fn clone(&self) -> Self {
-        Self(std::sync::Mutex::new(Vec::new()))
+        Self(parking_lot::Mutex::new(Vec::new()))
     }
 }
 

@@ -111,7 +111,7 @@ impl MemoryTokens {
 
 /// A network shared by several sessions or threads. `tch::Tensor` is `Send` but not
 /// `Sync`, so users take turns through the mutex.
-pub type SharedModel = std::sync::Arc<std::sync::Mutex<Sam2Model>>;
+pub type SharedModel = std::sync::Arc<parking_lot::Mutex<Sam2Model>>;
 
 /// The SAM 2.1 network.
 pub struct Sam2Model {
@@ -212,7 +212,7 @@ impl Sam2Model {
 
     /// Wraps the network for sharing.
     pub fn shared(self) -> SharedModel {
-        std::sync::Arc::new(std::sync::Mutex::new(self))
+        std::sync::Arc::new(parking_lot::Mutex::new(self))
     }
 
     /// Number of elements of every tensor in a checkpoint (parameters and buffers).

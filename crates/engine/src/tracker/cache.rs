@@ -3,8 +3,9 @@
 //! orphans the entries of the passes that start at that keyframe. The cache is shared
 //! (`Arc<Mutex<…>>`) so a host can serve cached frames while a propagation runs elsewhere.
 use super::pass::{Direction, PassSpec};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tch::Tensor;
 
 /// Identifies a pass: object, keyframe, a digest of its prompts (every bit of the box,

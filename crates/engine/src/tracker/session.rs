@@ -165,7 +165,7 @@ impl Session {
         let cache = ResultCache::shared(options.cache_bytes);
         let features = FeatureStore::new(options.feature_bytes);
         let shown = FeatureStore::new(options.shown_feature_bytes);
-        let image_size = lock_model(&model)?.config.image_size;
+        let image_size = lock_model(&model).config.image_size;
         Ok(Self {
             model,
             image_size,
@@ -307,7 +307,7 @@ impl Session {
             })
             .collect();
         self.passes.retain(|k, _| live.contains(k));
-        self.cache.lock().expect("cache lock").retain_passes(&|k| live.contains(k));
+        self.cache.lock().retain_passes(&|k| live.contains(k));
     }
 
     /// Which pass steps make `frame` of `object`, with their blend weights.
@@ -459,9 +459,11 @@ impl Session {
     }
 }
 
-/// Locks the shared network (a poisoned lock means an earlier panic mid-inference).
-fn lock_model(model: &SharedModel) -> Result<std::sync::MutexGuard<'_, Sam2Model>> {
-    model.lock().map_err(|_| Error::invalid("model", "an earlier failure left the network unusable; reload it"))
+/// Locks the shared network. The lock does not poison: after a panic mid-inference the
+/// helper's engine drops the session's network and loads it again (`Engine::guarded`), and
+/// the command line ends.
+fn lock_model(model: &SharedModel) -> parking_lot::MutexGuard<'_, Sam2Model> {
+    model.lock()
 }
 
 #[cfg(test)]

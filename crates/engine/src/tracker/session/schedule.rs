@@ -40,7 +40,7 @@ impl Session {
     ) -> Result<Option<Found>> {
         let mut found = Found::new();
         {
-            let mut cache = self.cache.lock().expect("cache lock");
+            let mut cache = self.cache.lock();
             for &(k, f) in &wanted {
                 if let Some(r) = cache.get(k, f) {
                     found.insert((k, f), r);
@@ -111,7 +111,7 @@ impl Session {
             }) else {
                 return Ok(true);
             };
-            let model = lock_model(&self.model)?;
+            let model = lock_model(&self.model);
             let feats = match self.features.get(frame).or_else(|| self.shown.get(frame)) {
                 Some(kept) => {
                     self.stats.encoder_reuses += 1;
@@ -133,7 +133,7 @@ impl Session {
             // Keeps a step's result; reports progress unless already cancelled (`true`: stop).
             let mut record_step = |key: PassKey, out: StepOutput, report: bool| {
                 debug_assert_eq!(out.frame, frame);
-                let rec = cache.lock().expect("cache lock").insert(key, frame, record(out));
+                let rec = cache.lock().insert(key, frame, record(out));
                 if run.wanted.contains(&(key, frame)) {
                     run.found.insert((key, frame), rec);
                 }
@@ -247,7 +247,7 @@ impl Session {
                 visiting.extend(self.contributions(object, near).into_iter().map(|(k, _, _)| k).filter(|k| k.keyframe == frame));
             }
         }
-        let cache = self.cache.lock().expect("cache lock");
+        let cache = self.cache.lock();
         let pending = visiting.iter().any(|k| {
             let step = k.step_of_frame(frame).expect("a visiting pass covers the frame");
             !cache.contains(*k, frame) && self.passes.get(k).is_none_or(|p| p.next_step() <= step)
