@@ -1,28 +1,19 @@
 //! `samurai-bench precision --checkpoint C --frames DIR --count N --image-size S --box ...
 //! [--device D]`: the same tracking in fp32 and bf16, per-frame mask IoU and decisions
 //! (chosen mask, memory frames) compared.
-use crate::support::{load_options, session};
+use crate::support::{load_options, session, ClipRun};
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
-    checkpoint: PathBuf,
-    #[arg(long)]
-    frames: PathBuf,
-    #[arg(long)]
-    count: usize,
-    #[arg(long, default_value_t = 1024)]
-    image_size: i64,
-    #[arg(long = "box")]
-    bbox: String,
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    clip: ClipRun,
 }
 
 pub fn run(a: Args) -> Result<String> {
-    precision(&a.checkpoint, &a.frames, a.count, a.image_size, &a.bbox, &a.device)
+    let c = a.clip;
+    precision(&c.checkpoint, &c.frames, c.count, c.image_size, &c.bbox, &c.device)
 }
 
 /// fp32 against bf16 on the same frames: per-frame IoU of the masks (low-resolution logits

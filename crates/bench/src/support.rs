@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use samurai_engine::config::Preset;
 use samurai_engine::model::{DeviceChoice, LoadOptions, Precision, ResolveDevice, Sam2Model};
 use samurai_engine::tracker::{BlendMode, FolderSource, Session, TrackerOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Median seconds of `repeat` runs of `f` (after one warm-up run).
@@ -19,6 +19,26 @@ pub fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> f64 {
         .collect();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+// The clip run by the `track` and `precision` benchmarks: a checkpoint, the first `count`
+// frames of a folder at an image size, one box keyframe on frame 0, a device. (A plain
+// comment: clap would take a doc comment for the help text of each benchmark that
+// flattens these options in.)
+#[derive(clap::Args)]
+pub struct ClipRun {
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long)]
+    pub frames: PathBuf,
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub image_size: i64,
+    #[arg(long = "box")]
+    pub bbox: String,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// The network's load options from `--device` and `--precision`.

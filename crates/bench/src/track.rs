@@ -1,32 +1,23 @@
 //! `samurai-bench track --checkpoint C --frames DIR --count N --image-size S --box ...`:
 //! per-frame tracking time and peak RSS (and peak device memory on CUDA);
 //! `--device cuda --precision bf16` for the GPU check.
-use crate::support::{load_options, session};
+use crate::support::{load_options, session, ClipRun};
 use anyhow::Result;
 use samurai_engine::model::LoadOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
-    checkpoint: PathBuf,
-    #[arg(long)]
-    frames: PathBuf,
-    #[arg(long)]
-    count: usize,
-    #[arg(long, default_value_t = 1024)]
-    image_size: i64,
-    #[arg(long = "box")]
-    bbox: String,
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    clip: ClipRun,
     #[arg(long, default_value = "fp32")]
     precision: String,
 }
 
 pub fn run(a: Args) -> Result<String> {
-    track(&a.checkpoint, &a.frames, a.count, a.image_size, &a.bbox, &load_options(&a.device, &a.precision)?)
+    let c = a.clip;
+    track(&c.checkpoint, &c.frames, c.count, c.image_size, &c.bbox, &load_options(&c.device, &a.precision)?)
 }
 
 /// Peak resident set size of this process in bytes (Linux `VmHWM`).
