@@ -5,6 +5,8 @@
 //! - `inspect`: what a checkpoint holds (model size, parameter count, load time).
 //! - `track`: mattes for every frame from keyframes of any kind (boxes, clicks, masks) on any
 //!   frame (the main job).
+//! - `farm`: the same track as farm tasks (`plan`, `pass`, `merge`, `slurm`), merged bit
+//!   for bit (issue 19, `docs/farm.md`).
 //! - `refine`: edge refinement of a coarse matte at the plate's resolution.
 //! - `shapes`: mattes as animated Bezier shapes for a Roto node (Nuke, Natron, SVG, JSON).
 //! - `doctor`: versions, CPU, CUDA, model folders, glibc, and whether the plugin's helper
@@ -14,6 +16,7 @@
 mod commands;
 mod doctor;
 mod download;
+mod farm;
 mod prompts;
 mod refine;
 mod shapes;
@@ -45,6 +48,9 @@ enum Command {
     Inspect(commands::InspectArgs),
     /// Track objects from keyframe boxes through a folder of frames (the main job).
     Track(track::TrackArgs),
+    /// Analysis on a render farm: plan a track as tasks (OpenJD template, Slurm array), run
+    /// one task, merge the results bit for bit into a track cache and/or mattes.
+    Farm(farm::FarmArgs),
     /// Refine a coarse matte's edges at the plate's resolution (and decontaminate colours).
     Refine(refine::RefineArgs),
     /// Mattes as animated Bezier shapes: a Nuke .nk, a Natron .py, SVGs or JSON.
@@ -72,6 +78,7 @@ fn main() {
             Command::Segment(args) => commands::segment(&args),
             Command::Inspect(args) => commands::inspect(&args),
             Command::Track(args) => track::track(&args),
+            Command::Farm(args) => farm::farm(&args),
             Command::Refine(args) => refine::refine(&args),
             Command::Shapes(args) => shapes::shapes(&args),
             Command::Doctor(args) => doctor::doctor(&args),

@@ -12,10 +12,12 @@ use samurai_engine::output::{MatteFormat, MatteWriter, Refinement, WriterOptions
 use samurai_engine::tracker::offload::OffloadPolicy;
 use samurai_engine::tracker::ObjectBatch;
 use samurai_engine::tracker::{BlendMode, FolderSource, FrameSource, PrefetchOptions, PrefetchSource, Session, TrackerOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+/// What decides a track's results: the model, the frames, the prompts, the range and the
+/// settings (shared by `track` and `farm plan`).
 #[derive(Args)]
-pub struct TrackArgs {
+pub struct TrackInputs {
     /// SAM 2.1 checkpoint; without it the per-user cache is used (and filled by a download).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -56,9 +58,14 @@ pub struct TrackArgs {
     pub mode: String,
     #[command(flatten)]
     pub run: crate::commands::RunArgs,
-    /// Output folder: OUT/NAME/NNNNN.png (or .exr).
+    /// Hole filling in low-resolution masks (pixels); default from the preset (8).
     #[arg(long)]
-    pub out: PathBuf,
+    pub fill_hole_area: Option<i64>,
+}
+
+/// How mattes are written (shared by `track` and `farm merge`).
+#[derive(Args)]
+pub struct MatteArgs {
     /// Matte file format: png (8-bit 0/255) or exr (half float 0/1).
     #[arg(long, default_value = "png")]
     pub format: String,
@@ -69,19 +76,9 @@ pub struct TrackArgs {
     /// Also write float32 logits at the clip's resolution: DIR/NAME/NNNNN.npy.
     #[arg(long)]
     pub logits: Option<PathBuf>,
-    /// Hole filling in low-resolution masks (pixels); default from the preset (8).
-    #[arg(long)]
-    pub fill_hole_area: Option<i64>,
     /// Keep only the strongest object at each pixel.
     #[arg(long)]
     pub non_overlap: bool,
-    /// Result cache budget in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub cache_mb: usize,
-    /// Budget in MiB of image features kept for passes that revisit a frame (between two
-    /// keyframes, objects keyed on different frames); 0 re-runs the encoder per pass.
-    #[arg(long, default_value_t = 512)]
-    pub feature_cache_mb: usize,
     /// Edge refinement of the mattes at the frame's resolution: off (the network's matte,
     /// thresholded), fast or quality (soft alpha: 16-bit PNG or float EXR).
     #[arg(long, default_value = "off")]
@@ -89,6 +86,68 @@ pub struct TrackArgs {
     /// Width of the refinement band around the matte's uncertain edge, in frame pixels.
     #[arg(long, default_value_t = 16.0)]
     pub band: f32,
+}
+
+impl MatteArgs {
+    /// The matte writer's options for the clip's frames `paths` (the plates refinement
+    /// reads), checking the format and refinement options.
+    pub fn writer_options(&self, out: PathBuf, frame_size: (u32, u32), paths: Vec<PathBuf>, writers: usize) -> Result<WriterOptions> {
+        let write_exr = match self.format.as_str() {
+            "png" => false,
+            "exr" => true,
+            other => bail!("--format '{other}': expected png or exr"),
+        };
+        if self.layers && !write_exr {
+            bail!("--layers needs --format exr (one multi-layer EXR per frame)");
+        }
+        let refine = crate::refine::settings(&self.refine, self.band, false)?;
+        Ok(WriterOptions {
+            out,
+            logits: self.logits.clone(),
+            format: if write_exr { MatteFormat::Exr } else { MatteFormat::Png },
+            frame_size,
+            non_overlap: self.non_overlap,
+            threads: writers,
+            queue: 2 * writers.max(1),
+            refine: (refine.mode != RefineMode::Off).then_some(Refinement { settings: refine, frames: paths }),
+            layers: self.layers,
+        })
+    }
+
+    /// The same options as command-line arguments (what `farm plan` writes into the
+    /// job's Merge step).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--format".to_owned(), self.format.clone(), "--refine".to_owned(), self.refine.clone()];
+        args.extend(["--band".to_owned(), self.band.to_string()]);
+        if self.layers {
+            args.push("--layers".into());
+        }
+        if self.non_overlap {
+            args.push("--non-overlap".into());
+        }
+        if let Some(dir) = &self.logits {
+            args.extend(["--logits".to_owned(), dir.display().to_string()]);
+        }
+        args
+    }
+}
+
+#[derive(Args)]
+pub struct TrackArgs {
+    #[command(flatten)]
+    pub input: TrackInputs,
+    /// Output folder: OUT/NAME/NNNNN.png (or .exr).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub matte: MatteArgs,
+    /// Result cache budget in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub cache_mb: usize,
+    /// Budget in MiB of image features kept for passes that revisit a frame (between two
+    /// keyframes, objects keyed on different frames); 0 re-runs the encoder per pass.
+    #[arg(long, default_value_t = 512)]
+    pub feature_cache_mb: usize,
     /// Frames decoded ahead of the tracker on background threads (0: each frame is decoded
     /// when the tracker needs it, on its thread). Default: 4 when a CPU core is left over
     /// from the network's threads (always with CUDA), else 0.
@@ -120,7 +179,8 @@ pub fn parse_range(text: &str, n: usize) -> Result<(usize, usize)> {
     Ok((a, b))
 }
 
-fn collect_prompts(args: &TrackArgs) -> Result<Vec<ObjectPrompt>> {
+/// The prompts of every object, from the prompts file and the command line.
+pub fn collect_prompts(args: &TrackInputs) -> Result<Vec<ObjectPrompt>> {
     let mut prompts = Vec::new();
     if let Some(path) = &args.prompts {
         prompts.extend(read_prompts(path, args.clip.as_deref(), &args.frames)?);
@@ -140,48 +200,55 @@ fn collect_prompts(args: &TrackArgs) -> Result<Vec<ObjectPrompt>> {
     Ok(prompts)
 }
 
-fn load_model(args: &TrackArgs) -> Result<Sam2Model> {
-    let options = args.run.load_options()?;
-    let checkpoint = match &args.checkpoint {
-        Some(p) if p.exists() => p.clone(),
+/// The checkpoint `--checkpoint` names, or the published `--model-size`'s file (found in
+/// the model folders or downloaded).
+pub fn resolve_checkpoint(checkpoint: Option<&Path>, model_size: &str) -> Result<PathBuf> {
+    match checkpoint {
+        Some(p) if p.exists() => Ok(p.to_path_buf()),
         Some(p) => bail!("checkpoint {} not found. {CHECKPOINT_HELP}", p.display()),
-        None => crate::download::cached_or_download(ModelSize::parse(&args.model_size)?)?,
-    };
-    Ok(Sam2Model::load_detect(&checkpoint, args.image_size, &options)?)
+        None => crate::download::cached_or_download(ModelSize::parse(model_size)?),
+    }
+}
+
+/// Loads the model the inputs name; returns it with its checkpoint file.
+pub fn load_model(args: &TrackInputs) -> Result<(Sam2Model, PathBuf)> {
+    let options = args.run.load_options()?;
+    let checkpoint = resolve_checkpoint(args.checkpoint.as_deref(), &args.model_size)?;
+    Ok((Sam2Model::load_detect(&checkpoint, args.image_size, &options)?, checkpoint))
+}
+
+/// The preset's SAMURAI tuning for `size`, with `--fill-hole-area` applied.
+pub fn tuning_for(size: ModelSize, fill_hole_area: Option<i64>) -> samurai_engine::config::SamuraiConfig {
+    let mut tuning = Preset::builtin(size).samurai;
+    if let Some(area) = fill_hole_area {
+        tuning.fill_hole_area = area;
+    }
+    tuning
 }
 
 pub fn track(args: &TrackArgs) -> Result<()> {
-    let prompts = collect_prompts(args)?;
-    let mode = BlendMode::parse(&args.mode)?;
-    let write_exr = match args.format.as_str() {
-        "png" => false,
-        "exr" => true,
-        other => bail!("--format '{other}': expected png or exr"),
-    };
-    if args.layers && !write_exr {
-        bail!("--layers needs --format exr (one multi-layer EXR per frame)");
-    }
-    let refine = crate::refine::settings(&args.refine, args.band, false)?;
-    let source = FolderSource::open(&args.frames)?;
+    let input = &args.input;
+    let prompts = collect_prompts(input)?;
+    let mode = BlendMode::parse(&input.mode)?;
+    let source = FolderSource::open(&input.frames)?;
     let keyframes = combine(&prompts, source.frame_size())?;
     let n = source.len();
     let paths: Vec<PathBuf> = (0..n).filter_map(|i| source.path(i).map(PathBuf::from)).collect();
     let frame_size = source.frame_size();
-    let (first, last) = match &args.range {
+    let (first, last) = match &input.range {
         Some(r) => parse_range(r, n)?,
         None => (0, n - 1),
     };
-    let model = load_model(args)?;
+    // Checked before the model loads, so a bad option fails at once.
+    args.matte.writer_options(args.out.clone(), frame_size, Vec::new(), 0)?;
+    let (model, _) = load_model(input)?;
     let size = model.size;
     let device = model.device;
     let model = model.shared();
-    let mut tuning = Preset::builtin(size).samurai;
-    if let Some(area) = args.fill_hole_area {
-        tuning.fill_hole_area = area;
-    }
+    let tuning = tuning_for(size, input.fill_hole_area);
     let options = TrackerOptions {
         mode,
-        non_overlap: args.non_overlap,
+        non_overlap: args.matte.non_overlap,
         cache_bytes: args.cache_mb << 20,
         feature_bytes: args.feature_cache_mb << 20,
         shown_feature_bytes: 0,
@@ -214,17 +281,7 @@ pub fn track(args: &TrackArgs) -> Result<()> {
     let bar = ProgressBar::new((last - first + 1) as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} frames {elapsed_precise} eta {eta}").expect("valid template"));
     // Mattes are upsampled, encoded and written behind the tracker (output::MatteWriter).
-    let writer = MatteWriter::new(WriterOptions {
-        out: args.out.clone(),
-        logits: args.logits.clone(),
-        format: if write_exr { MatteFormat::Exr } else { MatteFormat::Png },
-        frame_size,
-        non_overlap: args.non_overlap,
-        threads: writers,
-        queue: 2 * writers.max(1),
-        refine: (refine.mode != RefineMode::Off).then_some(Refinement { settings: refine, frames: paths }),
-        layers: args.layers,
-    });
+    let writer = MatteWriter::new(args.matte.writer_options(args.out.clone(), frame_size, paths, writers)?);
     let started = std::time::Instant::now();
     let mut tracked = Ok(());
     for frame in first..=last {

@@ -1,4 +1,4 @@
-//! The command line's tests: `doctor`, the image and EXR pipeline, `refine`, `segment`,
+//! The command line's tests: `doctor`, `farm`, the image and EXR pipeline, `refine`, `segment`,
 //! `shapes` and `track`, each run as a user would run the built `samurai-roto`. One test
 //! binary (one link against libtorch); each file is a module.
 #[path = "../cli_support/mod.rs"]
@@ -6,6 +6,7 @@ mod cli_support;
 #[path = "../../../engine/tests/common/mod.rs"]
 mod common;
 mod doctor_cli;
+mod farm_cli;
 mod io_pipeline;
 mod refine_cli;
 mod segment_cli;

@@ -17,12 +17,8 @@ use samurai_core::settings::KeyframePrompt;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-/// Direction of a pass through the clip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Direction {
-    Forward,
-    Backward,
-}
+/// Direction of a pass through the clip (one definition, shared with the farm's plans).
+pub use samurai_core::farm::Direction;
 
 /// Where a pass starts and what it starts from.
 #[derive(Debug, Clone, PartialEq)]

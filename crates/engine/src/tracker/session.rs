@@ -23,15 +23,14 @@ use super::offload::OffloadPolicy;
 use super::pass::{Direction, Pass};
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
-use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::model::{Sam2Model, SharedModel};
 pub use samurai_core::lowres::LowResFrame;
 pub use samurai_core::settings::BlendMode;
 pub use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt};
-use std::collections::{BTreeMap, HashMap};
+use samurai_core::farm;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use tch::{Device, Kind, Tensor};
 
 /// Session settings.
 #[derive(Debug, Clone)]
@@ -136,6 +135,20 @@ pub struct Session {
     display: Option<usize>,
     next_id: u64,
     stats: SessionStats,
+    /// While [`run_passes_from`](Self::run_passes_from) runs: the only passes that will
+    /// run, so image features are kept for these alone (a farm task runs a few of the
+    /// passes its objects' keyframes imply).
+    scope: Option<HashSet<PassKey>>,
+}
+
+/// One pass as a farm plan names it, and the frames whose records are wanted (each must
+/// lie on the pass: its keyframe and after it going forward, before it going backward).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassRequest {
+    pub object: String,
+    pub keyframe: usize,
+    pub direction: Direction,
+    pub frames: std::ops::RangeInclusive<usize>,
 }
 
 impl Session {
@@ -182,6 +195,7 @@ impl Session {
             display: None,
             next_id: 1,
             stats: SessionStats::default(),
+            scope: None,
         })
     }
 
@@ -310,26 +324,13 @@ impl Session {
         self.cache.lock().retain_passes(&|k| live.contains(k));
     }
 
-    /// Which pass steps make `frame` of `object`, with their blend weights.
+    /// Which pass steps make `frame` of `object`, with their blend weights: the rule of
+    /// [`farm::contributions`] (one copy, shared with the farm's plans and merge).
     fn contributions(&self, object: &TrackedObject, frame: usize) -> Vec<Contribution> {
-        let key = |k: usize, d: Direction| PassKey { object: object.id, keyframe: k, prompt: object.digests[&k], direction: d };
-        let before = object.keyframes.range(..=frame).next_back().map(|(k, _)| *k);
-        let after = object.keyframes.range(frame..).next().map(|(k, _)| *k);
-        match (before, after) {
-            (None, None) => Vec::new(),
-            (Some(b), _) if b == frame => vec![(key(b, Direction::Forward), frame, 1.0)],
-            (None, Some(a)) => vec![(key(a, Direction::Backward), frame, 1.0)],
-            (Some(b), None) => vec![(key(b, Direction::Forward), frame, 1.0)],
-            (Some(b), Some(a)) => {
-                let w_fwd = (a - frame) as f32 / (a - b) as f32;
-                match self.options.mode {
-                    BlendMode::Blend => vec![(key(b, Direction::Forward), frame, w_fwd), (key(a, Direction::Backward), frame, 1.0 - w_fwd)],
-                    BlendMode::Nearest if frame - b <= a - frame => vec![(key(b, Direction::Forward), frame, 1.0)],
-                    BlendMode::Nearest => vec![(key(a, Direction::Backward), frame, 1.0)],
-                    BlendMode::Forward => vec![(key(b, Direction::Forward), frame, 1.0)],
-                }
-            }
-        }
+        farm::contributions(&object.digests, frame, self.options.mode)
+            .into_iter()
+            .map(|(k, direction, w)| (PassKey { object: object.id, keyframe: k, prompt: object.digests[&k], direction }, frame, w))
+            .collect()
     }
 
     /// Every object's matte on `frame` at the clip's resolution, tracking what is missing.
@@ -372,11 +373,8 @@ impl Session {
             .objects
             .iter()
             .zip(lows)
-            .map(|(o, l)| {
-                let values = Vec::<f32>::try_from(l.flatten(0, -1)).map_err(Error::from)?;
-                Ok((o.name.clone(), values))
-            })
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(o, values)| (o.name.clone(), values))
+            .collect();
         Ok(LowResFrame { side: self.image_size / 4, objects })
     }
 
@@ -393,33 +391,64 @@ impl Session {
             .collect())
     }
 
-    /// Blended low-resolution logits `[1, 1, S/4, S/4]` per object.
+    /// Blended low-resolution logits (`S/4 × S/4`, row-major) per object, folded by
+    /// [`farm::blend`] (the farm's merge runs the same function on pass files).
     fn low_res_at(
         &mut self,
         frame: usize,
         source: &dyn FrameSource,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
-    ) -> Result<Vec<Tensor>> {
+    ) -> Result<Vec<Vec<f32>>> {
         let wanted: Vec<Vec<Contribution>> = self.objects.iter().map(|o| self.contributions(o, frame)).collect();
         let Some(found) = self.ensure(wanted.iter().flatten().map(|(k, f, _)| (*k, *f)).collect(), source, progress)? else {
             return Err(Error::Cancelled(format!("tracking towards frame {frame} was cancelled; finished frames are kept")));
         };
-        let side = self.image_size / 4;
-        let mut out = Vec::new();
-        for contributions in wanted {
-            let mut acc: Option<Tensor> = None;
-            for (key, f, weight) in contributions {
-                let rec = &found[&(key, f)];
-                let logits = rec.low_res_logits();
-                let term = if weight == 1.0 { logits } else { logits * f64::from(weight) };
-                acc = Some(match acc {
-                    None => term,
-                    Some(a) => a + term,
-                });
+        let side = (self.image_size / 4) as usize;
+        wanted
+            .into_iter()
+            .map(|contributions| {
+                let terms: Vec<(&[f32], f32)> =
+                    contributions.iter().map(|(key, f, weight)| (found[&(*key, *f)].low_res.as_slice(), *weight)).collect();
+                Ok(farm::blend(&terms, side * side)?)
+            })
+            .collect()
+    }
+
+    /// Runs exactly the passes `requests` name (each from its keyframe to the far end of
+    /// its frames) and returns, per request, the records of its frames in frame order,
+    /// unblended: a farm Pass task's work. Other passes of the same objects do not run,
+    /// and no image features are kept for them. `Ok(None)` when `progress` cancelled.
+    pub fn run_passes_from(
+        &mut self,
+        requests: &[PassRequest],
+        source: &dyn FrameSource,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Option<Vec<Vec<Arc<FrameRecord>>>>> {
+        let mut keys = Vec::with_capacity(requests.len());
+        let mut wanted = Vec::new();
+        for r in requests {
+            let object = self.objects.iter().find(|o| o.name == r.object).ok_or_else(|| Error::invalid("pass", format!("unknown object '{}'", r.object)))?;
+            let prompt = *object.digests.get(&r.keyframe).ok_or_else(|| {
+                Error::invalid("pass", format!("object '{}' has no keyframe on frame {}", r.object, r.keyframe))
+            })?;
+            let key = PassKey { object: object.id, keyframe: r.keyframe, prompt, direction: r.direction };
+            for f in r.frames.clone() {
+                self.check_frame(f)?;
+                if key.step_of_frame(f).is_none() {
+                    return Err(Error::invalid(
+                        "pass",
+                        format!("frame {f} does not lie on the {:?} pass of '{}' from frame {}", r.direction, r.object, r.keyframe),
+                    ));
+                }
+                wanted.push((key, f));
             }
-            out.push(acc.unwrap_or_else(|| Tensor::full([1, 1, side, side], NO_OBJ_SCORE, (Kind::Float, Device::Cpu))));
+            keys.push(key);
         }
-        Ok(out)
+        self.scope = Some(keys.iter().copied().collect());
+        let found = self.ensure(wanted, source, progress);
+        self.scope = None;
+        let Some(found) = found? else { return Ok(None) };
+        Ok(Some(keys.iter().zip(requests).map(|(k, r)| r.frames.clone().map(|f| found[&(*k, f)].clone()).collect()).collect()))
     }
 
     /// Tracks every frame of `range` (all objects), reporting progress after each step;
@@ -469,8 +498,57 @@ fn lock_model(model: &SharedModel) -> parking_lot::MutexGuard<'_, Sam2Model> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
 
     fn assert_send<T: Send>() {}
+
+    /// The fold the session ran on tensors before it called `farm::blend` (a term of
+    /// weight 1 unchanged, else the logits times the weight, then summed), kept here to
+    /// prove the plain-`f32` fold gives the same bits: the farm's merge depends on it.
+    fn tensor_fold(terms: &[(&[f32], f32)]) -> Vec<f32> {
+        let mut acc: Option<Tensor> = None;
+        for (values, weight) in terms {
+            let logits = Tensor::from_slice(values).view([1, 1, 16, 16]);
+            let term = if *weight == 1.0 { logits } else { logits * f64::from(*weight) };
+            acc = Some(match acc {
+                None => term,
+                Some(a) => a + term,
+            });
+        }
+        Vec::<f32>::try_from(acc.expect("a term").flatten(0, -1)).expect("floats")
+    }
+
+    #[test]
+    fn farm_blend_is_the_tensor_fold_bit_for_bit() {
+        // Awkward values (large, tiny, negative, NO_OBJ_SCORE) and every weight the blend
+        // mode gives between keyframes up to 60 frames apart.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let unit = (seed >> 40) as f32 / (1u64 << 24) as f32;
+            let scale = [1e-3, 1.0, 17.0, 1024.0][(seed & 3) as usize];
+            (unit * 2.0 - 1.0) * scale
+        };
+        let mut checked = 0;
+        for gap in 2..=60usize {
+            for offset in 1..gap {
+                let w = (gap - offset) as f32 / gap as f32;
+                let f: Vec<f32> = (0..256).map(|_| next()).collect();
+                let mut b: Vec<f32> = (0..256).map(|_| next()).collect();
+                b[0] = farm::NO_OBJ_SCORE;
+                let terms = [(f.as_slice(), w), (b.as_slice(), 1.0 - w)];
+                let ours = farm::blend(&terms, 256).unwrap();
+                let theirs = tensor_fold(&terms);
+                assert!(ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits()), "gap {gap}, offset {offset}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, (2..=60).map(|g| g - 1).sum::<usize>());
+        let one = [(&[1.5f32; 256][..], 1.0)];
+        assert_eq!(farm::blend(&one, 256).unwrap(), tensor_fold(&one));
+    }
 
     #[test]
     fn a_session_can_move_between_threads() {

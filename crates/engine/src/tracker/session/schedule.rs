@@ -237,7 +237,8 @@ impl Session {
     }
 
     /// Keeps `frame`'s features while a known pass has yet to visit the frame (one of the
-    /// passes its objects' mattes come from, or a pass starting there), else drops them.
+    /// passes its objects' mattes come from, or a pass starting there; within the session's
+    /// scope when it has one), else drops them.
     fn keep_features_if_pending(&mut self, frame: usize, feats: &BackboneFeatures) {
         let n = self.num_frames();
         let mut visiting: Vec<PassKey> = Vec::new();
@@ -246,6 +247,9 @@ impl Session {
             for near in [frame.checked_sub(1), Some(frame + 1).filter(|f| *f < n)].into_iter().flatten() {
                 visiting.extend(self.contributions(object, near).into_iter().map(|(k, _, _)| k).filter(|k| k.keyframe == frame));
             }
+        }
+        if let Some(scope) = &self.scope {
+            visiting.retain(|k| scope.contains(k));
         }
         let cache = self.cache.lock();
         let pending = visiting.iter().any(|k| {
