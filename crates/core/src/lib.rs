@@ -12,11 +12,13 @@
 //! - [`shapes`]: mattes to animated Bezier shapes (Nuke, Natron, SVG, JSON);
 //! - [`models`]: where SAM 2.1 models come from (sizes, files, folders, address);
 //! - [`track_cache`]: the farm-render cache file (format, key, reading and writing), and
-//!   [`farm`]: analysis on a farm (the pass plan, its tasks' grouping, the merge's blend);
+//!   [`farm`]: analysis on a farm (the pass plan, its tasks' grouping, the merge's blend,
+//!   the pass files, the OpenJD and Slurm job descriptions);
 //! - [`protocol`] and [`shm`]: the plugin ↔ helper messages and the shared-memory pixels;
 //!   [`launch`]: starting the helper and connecting to it (the plugin and `doctor`).
 pub mod colour;
 pub mod config;
+pub(crate) mod container;
 pub mod error;
 pub mod farm;
 pub mod finish;

@@ -13,17 +13,18 @@
 //! reader never sees half a file. On reading, a wrong magic, version, length or checksum
 //! makes the file *damaged*; a key or footage that differs from the caller's makes it
 //! *stale*. Either way the caller tracks live instead.
+use crate::container::{self, Format};
 use crate::error::{Error, Result};
 use crate::lowres::LowResFrame;
 use crate::settings::{EngineSettings, ObjectKeys};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 16] = b"SAMURAIROTO-TRK\n";
 const VERSION: u32 = 1;
-const CHECK_BYTES: usize = 32;
+const FORMAT: Format = Format { magic: MAGIC, version: VERSION, what: "track cache" };
 
 /// What identifies a cache's contents besides the logits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,40 +205,22 @@ impl TrackCache {
         self.validate().map_err(|why| Error::invalid("track cache", why))?;
         let header = serde_norway::to_string(&self.header).map_err(|e| Error::invalid("track cache", e.to_string()))?;
         let cells = (self.header.side * self.header.side) as usize;
-        let mut out = Vec::with_capacity(64 + header.len() + self.frames.len() * self.header.objects.len() * cells * 4);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        for f in &self.frames {
-            for (_, v) in &f.objects {
-                for x in v {
-                    out.extend_from_slice(&x.to_le_bytes());
+        let data_len = self.frames.len() * self.header.objects.len() * cells * 4;
+        Ok(FORMAT.encode(&header, data_len, |out| {
+            for f in &self.frames {
+                for (_, v) in &f.objects {
+                    for x in v {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
                 }
             }
-        }
-        let check = blake3::hash(&out);
-        out.extend_from_slice(check.as_bytes());
-        Ok(out)
+        }))
     }
 
     /// Parses file contents; any inconsistency is a [`CacheProblem::Damaged`].
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, CacheProblem> {
         let damaged = |why: &str| CacheProblem::Damaged(why.to_owned());
-        if bytes.len() < MAGIC.len() + 12 + CHECK_BYTES || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(damaged("not a SamuraiRoto track cache"));
-        }
-        let (body, check) = bytes.split_at(bytes.len() - CHECK_BYTES);
-        let version = u32::from_le_bytes(body[16..20].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(CacheProblem::Damaged(format!("format version {version}, this build reads {VERSION}")));
-        }
-        if blake3::hash(body).as_bytes() != check {
-            return Err(damaged("checksum mismatch: the file is truncated or corrupt"));
-        }
-        let header_len = u64::from_le_bytes(body[20..28].try_into().expect("8 bytes")) as usize;
-        let data = body.get(28..).filter(|d| d.len() >= header_len).ok_or_else(|| damaged("header runs past the end"))?;
-        let (header, data) = data.split_at(header_len);
+        let (header, data) = FORMAT.decode(bytes).map_err(CacheProblem::Damaged)?;
         let header: TrackCacheHeader =
             std::str::from_utf8(header).ok().and_then(|s| serde_norway::from_str(s).ok()).ok_or_else(|| damaged("unreadable header"))?;
         let cells = usize::try_from(header.side).ok().and_then(|s| s.checked_mul(s)).ok_or_else(|| damaged("bad side"))?;
@@ -250,7 +233,7 @@ impl TrackCache {
         if expected != Some(data.len()) {
             return Err(damaged("data length does not match the header"));
         }
-        let mut values = data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
+        let mut values = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let frames = (0..header.frames)
             .map(|_| LowResFrame {
                 side: header.side,
@@ -265,16 +248,7 @@ impl TrackCache {
     /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
     /// renamed over `path` (readers see the old file or the new one, never a mix).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes()?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut tmp = tempfile::Builder::new().prefix(".samuraiRoto-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-        tmp.write_all(&bytes).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        container::write_atomic(path, &self.to_bytes()?)
     }
 
     /// Reads the cache at `path` and checks it belongs to `key`.
@@ -342,6 +316,22 @@ mod tests {
             std::fs::write(&path, &bytes).unwrap();
             assert!(matches!(TrackCache::read(&path, "k1"), Err(CacheProblem::Damaged(_))), "{what}");
         }
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let c = sample();
+        let header = serde_norway::to_string(&c.header).unwrap();
+        let mut expected = b"SAMURAIROTO-TRK\n".to_vec();
+        expected.extend_from_slice(&1u32.to_le_bytes());
+        expected.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        expected.extend_from_slice(header.as_bytes());
+        for x in c.frames.iter().flat_map(|f| f.objects.iter().flat_map(|(_, v)| v)) {
+            expected.extend_from_slice(&x.to_le_bytes());
+        }
+        let check = blake3::hash(&expected);
+        expected.extend_from_slice(check.as_bytes());
+        assert_eq!(c.to_bytes().unwrap(), expected);
     }
 
     #[test]

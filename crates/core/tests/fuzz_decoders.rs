@@ -1,11 +1,12 @@
 //! Fuzzing the decoders of untrusted bytes in the libtorch-free layer: the helper's
-//! request decoder, the plugin's reply decoder (each with its framing) and the track-cache
-//! reader. Each gets 100,000 inputs, random and mutated from valid ones (flipped bytes,
-//! cuts, inserted bytes, huge declared lengths; for track caches also with the checksum
-//! recomputed after the mutation, so the parser behind it is reached). Checked for every
-//! input: no panic, no input taking over a second (a hang), and no single allocation
-//! larger than the input justifies (`LIMIT`: 16 bytes per input byte plus 2 MiB, the
-//! most serde pre-reserves for a declared sequence, of at most 1 MiB messages).
+//! request decoder, the plugin's reply decoder (each with its framing), and the track-cache
+//! and farm pass-file readers. Each gets 100,000 inputs, random and mutated from valid ones
+//! (flipped bytes, cuts, inserted bytes, huge declared lengths; for both files also with
+//! the checksum recomputed after the mutation, so the parser behind it is reached).
+//! Checked for every input: no panic, no input taking over a second (a hang), and no
+//! single allocation larger than the input justifies (`LIMIT`: 16 bytes per input byte
+//! plus 2 MiB, the most serde pre-reserves for a declared sequence, of at most 1 MiB
+//! messages).
 use samurai_core::lowres::LowResFrame;
 use samurai_core::protocol::{self as proto, HelperStats, Reply, Request};
 use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt, Tuning};
@@ -159,6 +160,50 @@ fn track_cache_reader_survives_random_and_mutated_files() {
                 TrackCache::from_bytes(&fixed).is_ok()
             } else {
                 TrackCache::from_bytes(b).is_ok()
+            }
+        },
+    );
+}
+
+#[test]
+fn pass_file_reader_survives_random_and_mutated_files() {
+    use samurai_core::farm::{Direction, PassFileHeader, PassFilePass, PassResults};
+    let pass = |object: &str, keyframe, direction, frames| PassFilePass {
+        object: object.into(),
+        keyframe,
+        direction,
+        digest: "d".repeat(64),
+        frames,
+    };
+    let results = PassResults {
+        header: PassFileHeader {
+            plan: "p".repeat(64),
+            group: 3,
+            side: 4,
+            passes: vec![pass("a", 20, Direction::Forward, (20, 22)), pass("b", 20, Direction::Forward, (21, 21))],
+            device: "cpu".into(),
+            precision: "fp32".into(),
+            seconds: 1.5,
+        },
+        logits: vec![vec![vec![1.0; 16], vec![-2.0; 16], (0..16).map(|i| i as f32).collect()], vec![vec![0.5; 16]]],
+    };
+    let valid = results.to_bytes().unwrap();
+    assert!(PassResults::from_bytes(&valid).is_ok());
+    // As for track caches, half the inputs are resealed with a correct checksum.
+    let mut flip = false;
+    let seeds = [valid];
+    fuzz(
+        "pass-file reader",
+        4,
+        |r| mutate(r, &seeds),
+        |b| {
+            flip = !flip;
+            if flip && b.len() > 32 {
+                let mut fixed = b[..b.len() - 32].to_vec();
+                fixed.extend_from_slice(blake3::hash(&fixed).as_bytes());
+                PassResults::from_bytes(&fixed).is_ok()
+            } else {
+                PassResults::from_bytes(b).is_ok()
             }
         },
     );

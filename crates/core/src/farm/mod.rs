@@ -15,8 +15,13 @@ use crate::prompt::KeyframePrompt;
 use crate::settings::{BlendMode, Precision};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub mod passfile;
+pub mod templates;
+
+pub use passfile::{pass_file_path, read_for_group, remove_stale_temporaries, PassFileHeader, PassFilePass, PassResults, PASSES_DIR};
+pub use templates::{openjd_template, shell_quote, slurm_scripts};
 
 /// The plan file's `format` value.
 pub const PLAN_FORMAT: &str = "samurai-roto-farm-plan";
@@ -313,12 +318,7 @@ impl Plan {
     /// it); returns its digest.
     pub fn write(&self, job_dir: &Path) -> Result<String> {
         let text = self.to_yaml()?;
-        std::fs::create_dir_all(job_dir).map_err(|e| Error::io(job_dir, e))?;
-        let mut tmp =
-            tempfile::Builder::new().prefix(".samuraiRoto-").suffix(".tmp").tempfile_in(job_dir).map_err(|e| Error::io(job_dir, e))?;
-        tmp.write_all(text.as_bytes()).and_then(|_| tmp.as_file().sync_all()).map_err(|e| Error::io(tmp.path(), e))?;
-        let path = job_dir.join(PLAN_FILE);
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        crate::container::write_atomic(&job_dir.join(PLAN_FILE), text.as_bytes())?;
         Ok(Self::digest_of(text.as_bytes()))
     }
 
@@ -405,3 +405,9 @@ fn hex(bytes: &[u8; 32]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod passfile_tests;
+
+#[cfg(test)]
+mod templates_tests;

@@ -93,14 +93,14 @@ fn blend_is_the_sessions_fold() {
     assert!(blend(&[(&f, 1.0)], 4).is_err());
 }
 
-fn object(name: &str, frames: &[usize]) -> PlanObject {
+pub(super) fn object(name: &str, frames: &[usize]) -> PlanObject {
     PlanObject {
         name: name.into(),
         keyframes: frames.iter().map(|&f| PlanKeyframe::new(f, KeyframePrompt::from_box([10.0, 10.0, 40.0, 30.0 + f as f64]))).collect(),
     }
 }
 
-fn shot(name: &str, n: usize, objects: Vec<PlanObject>) -> Shot {
+pub(super) fn shot(name: &str, n: usize, objects: Vec<PlanObject>) -> Shot {
     Shot {
         name: name.into(),
         frames_dir: PathBuf::from(format!("/shots/{name}/frames")),
@@ -113,7 +113,7 @@ fn shot(name: &str, n: usize, objects: Vec<PlanObject>) -> Shot {
     }
 }
 
-fn plan(split: Split, shots: Vec<Shot>) -> Result<Plan> {
+pub(super) fn plan(split: Split, shots: Vec<Shot>) -> Result<Plan> {
     let model =
         ModelRef { checkpoint: "/models/sam2.1_hiera_tiny.pt".into(), size: Some(ModelSize::Tiny.name().into()), hash: "ab".repeat(32) };
     let settings = PlanSettings {
@@ -127,7 +127,7 @@ fn plan(split: Split, shots: Vec<Shot>) -> Result<Plan> {
 }
 
 /// Three objects: two keyed on the same frames, one keyed elsewhere.
-fn three_objects() -> Vec<Shot> {
+pub(super) fn three_objects() -> Vec<Shot> {
     vec![shot("bedroom", 30, vec![object("a", &[0, 20]), object("b", &[0, 20]), object("c", &[10])])]
 }
 
