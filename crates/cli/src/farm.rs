@@ -1,7 +1,7 @@
 //! `samurai-roto farm`: analysis on a render farm (issue 19, `docs/farm.md`).
 //!
 //! - `plan` writes a job folder: `plan.yaml` (the passes, grouped into tasks, with the
-//!   model's and every frame's hash) and `job.template.yaml` (an OpenJD job template);
+//!   model's and every frame's hash) and `job.template.json` (an OpenJD job template);
 //! - `pass` runs one pass group (a farm task) and writes its unblended results atomically
 //!   under `passes/`;
 //! - `merge` checks every pass file against the plan and blends them exactly as the
@@ -12,7 +12,7 @@ use crate::prompts::combine;
 use crate::track::{collect_prompts, load_model, parse_range, resolve_checkpoint, tuning_for, MatteArgs, TrackInputs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use samurai_core::farm::passfile::{pass_file_path, read_for_group, remove_stale_temporaries, PassFileHeader, PassFilePass, PassResults};
+use samurai_core::farm::passfile::{pass_file_path, read_for_group, remove_stale_temporaries, PassFileHeader, PassResults};
 use samurai_core::farm::templates::{openjd_template, slurm_scripts};
 use samurai_core::farm::{self, ClipFrame, ModelRef, Plan, PlanKeyframe, PlanObject, PlanSettings, Shot, Split};
 use samurai_core::settings::{EngineSettings, ObjectKeys};
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The job template's file name inside a job folder.
-pub const TEMPLATE_FILE: &str = "job.template.yaml";
+pub const TEMPLATE_FILE: &str = "job.template.json";
 
 #[derive(Args)]
 pub struct FarmArgs {
@@ -37,7 +37,7 @@ pub struct FarmArgs {
 
 #[derive(Subcommand)]
 enum FarmCommand {
-    /// Plan a track as farm tasks: writes JOBDIR/plan.yaml and JOBDIR/job.template.yaml
+    /// Plan a track as farm tasks: writes JOBDIR/plan.yaml and JOBDIR/job.template.json
     /// (OpenJD).
     Plan(PlanArgs),
     /// Run one pass group (a farm task): JOBDIR/passes/NNNN.srfp.
@@ -119,6 +119,10 @@ pub struct SlurmArgs {
     /// The samurai-roto the tasks run (default: this one).
     #[arg(long)]
     exe: Option<PathBuf>,
+    /// CPUs each pass task asks for (its libtorch threads); without it a task is given
+    /// Slurm's default and uses every core of its node.
+    #[arg(long)]
+    cpus_per_task: Option<u32>,
 }
 
 pub fn farm(args: &FarmArgs) -> Result<()> {
@@ -197,20 +201,19 @@ fn plan(args: &PlanArgs) -> Result<()> {
         hash: checkpoint_hash(&checkpoint)?,
     };
     let settings = PlanSettings { image_size: input.image_size, precision, mode, tuning, split };
-    let plan = Plan::new(model_ref, settings, vec![shot])?;
-    let job = absolute(&args.job)?;
-    plan.write(&job)?;
-    let mut merge_args = Vec::new();
+    let mut plan = Plan::new(model_ref, settings, vec![shot])?;
     if let Some(cache) = &args.cache {
-        merge_args.extend(["--cache".to_owned(), absolute(cache)?.display().to_string()]);
+        plan.merge_args.extend(["--cache".to_owned(), absolute(cache)?.display().to_string()]);
     }
     if let Some(out) = &args.out {
-        merge_args.extend(["--out".to_owned(), absolute(out)?.display().to_string()]);
-        merge_args.extend(args.matte.to_args());
+        plan.merge_args.extend(["--out".to_owned(), absolute(out)?.display().to_string()]);
+        plan.merge_args.extend(args.matte.to_args());
     }
+    let job = absolute(&args.job)?;
+    plan.write(&job)?;
     let exe = this_exe(args.exe.as_deref())?;
     let template = job.join(TEMPLATE_FILE);
-    write_text(&template, &openjd_template(&plan, &job, &exe, &merge_args))?;
+    write_text(&template, &openjd_template(&plan, &job, &exe, &plan.merge_args))?;
     let steps: usize = plan.groups.iter().map(farm::Group::steps).sum();
     println!(
         "planned {} pass group(s) ({} pass steps) in {}: {} and {} ({:.1} s)",
@@ -241,7 +244,9 @@ fn node_cache_key(
     s.fill_holes = match input.fill_hole_area {
         None => true,
         Some(0) => false,
-        Some(other) => bail!("--cache: the node fills holes with its preset's area or not at all; --fill-hole-area {other} has no node setting"),
+        Some(other) => {
+            bail!("--cache: the node fills holes with its preset's area or not at all; --fill-hole-area {other} has no node setting")
+        }
     };
     let host = |f: usize| first_frame + f as i64;
     let objects: Vec<ObjectKeys> = keyframes
@@ -253,11 +258,7 @@ fn node_cache_key(
 
 /// Writes a small text file atomically.
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().context("a file name with a folder")?;
-    let mut tmp = tempfile::Builder::new().prefix(".samuraiRoto-").suffix(".tmp").tempfile_in(dir).with_context(|| dir.display().to_string())?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes()).with_context(|| path.display().to_string())?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| path.display().to_string())?;
-    Ok(())
+    Ok(samurai_core::container::write_atomic(path, text.as_bytes())?)
 }
 
 /// A folder source that refuses a frame whose decoded pixels differ from the plan's hash.
@@ -300,11 +301,18 @@ fn plan_checkpoint(plan: &Plan, given: Option<&Path>) -> Result<PathBuf> {
         (Some(p), _) => resolve_checkpoint(Some(p), "")?,
         (None, _) if plan.model.checkpoint.exists() => plan.model.checkpoint.clone(),
         (None, Some(size)) => resolve_checkpoint(None, size)?,
-        (None, None) => bail!("the plan's checkpoint {} is not on this machine; give --checkpoint. {CHECKPOINT_HELP}", plan.model.checkpoint.display()),
+        (None, None) => {
+            bail!("the plan's checkpoint {} is not on this machine; give --checkpoint. {CHECKPOINT_HELP}", plan.model.checkpoint.display())
+        }
     };
     let hash = checkpoint_hash(&path)?;
     if hash != plan.model.hash {
-        bail!("checkpoint {} is not the plan's model: its contents hash {hash}, the plan's {} hashes {}", path.display(), plan.model.checkpoint.display(), plan.model.hash);
+        bail!(
+            "checkpoint {} is not the plan's model: its contents hash {hash}, the plan's {} hashes {}",
+            path.display(),
+            plan.model.checkpoint.display(),
+            plan.model.hash
+        );
     }
     Ok(path)
 }
@@ -313,17 +321,26 @@ fn plan_checkpoint(plan: &Plan, given: Option<&Path>) -> Result<PathBuf> {
 fn pass(args: &PassArgs) -> Result<()> {
     let started = Instant::now();
     let (plan, digest) = Plan::read(&args.job)?;
-    let group = plan.groups.get(args.group).with_context(|| format!("--pass {}: the plan has {} pass group(s), 0 to {}", args.group, plan.groups.len(), plan.groups.len().saturating_sub(1)))?;
+    let group = plan.groups.get(args.group).with_context(|| {
+        format!("--pass {}: the plan has {} pass group(s), 0 to {}", args.group, plan.groups.len(), plan.groups.len().saturating_sub(1))
+    })?;
     let shot = &plan.shots[group.shot];
     let checkpoint = plan_checkpoint(&plan, args.checkpoint.as_deref())?;
-    let inner = FolderSource::open(&shot.frames_dir)?;
-    let files: Vec<String> = (0..inner.len()).filter_map(|i| inner.path(i).and_then(Path::file_name).map(|f| f.to_string_lossy().into_owned())).collect();
-    let planned: Vec<&str> = shot.clip.iter().map(|c| c.file.as_str()).collect();
-    if files != planned {
-        bail!("{}: its frames are not the plan's ({} files now, {} planned; first difference: {:?})", shot.frames_dir.display(), files.len(), planned.len(), files.iter().zip(&planned).find(|(a, b)| a != b).map(|(a, _)| a));
+    // Exactly the plan's files, in the plan's order (the folder may hold more).
+    let missing: Vec<&str> = shot.clip.iter().filter(|c| !shot.frames_dir.join(&c.file).is_file()).map(|c| c.file.as_str()).collect();
+    if let Some(first) = missing.first() {
+        bail!("{}: {} of the plan's frames are missing, the first {first}", shot.frames_dir.display(), missing.len());
     }
+    let inner = FolderSource::from_files(&shot.frames_dir, shot.clip.iter().map(|c| shot.frames_dir.join(&c.file)).collect())?;
     if inner.frame_size() != shot.frame_size {
-        bail!("{}: frames are {}x{}, the plan's {}x{}", shot.frames_dir.display(), inner.frame_size().0, inner.frame_size().1, shot.frame_size.0, shot.frame_size.1);
+        bail!(
+            "{}: frames are {}x{}, the plan's {}x{}",
+            shot.frames_dir.display(),
+            inner.frame_size().0,
+            inner.frame_size().1,
+            shot.frame_size.0,
+            shot.frame_size.1
+        );
     }
     let source = CheckedSource { inner, clip: &shot.clip };
     let options = LoadOptions { device: DeviceChoice::parse(&args.device)?.resolve()?, precision: plan.settings.precision };
@@ -335,7 +352,8 @@ fn pass(args: &PassArgs) -> Result<()> {
     // Only the group's objects, each with only the keyframes its passes start from: a pass
     // depends on its own keyframe alone.
     for object in &shot.objects {
-        let starts: Vec<&PlanKeyframe> = object.keyframes.iter().filter(|k| group.passes.iter().any(|p| p.object == object.name && p.keyframe == k.frame)).collect();
+        let starts: Vec<&PlanKeyframe> =
+            object.keyframes.iter().filter(|k| group.passes.iter().any(|p| p.object == object.name && p.keyframe == k.frame)).collect();
         if starts.is_empty() {
             continue;
         }
@@ -353,25 +371,8 @@ fn pass(args: &PassArgs) -> Result<()> {
         .run_passes_from(&requests, &source, &mut |_| ControlFlow::Continue(()))
         .with_context(|| format!("pass group {}", args.group))?
         .expect("never cancelled");
-    let side = plan.settings.image_size / 4;
-    let passes = group
-        .passes
-        .iter()
-        .map(|p| {
-            let object = shot.objects.iter().find(|o| o.name == p.object).expect("a validated plan names its objects");
-            let digest = object.keyframes.iter().find(|k| k.frame == p.keyframe).expect("a validated plan names its keyframes").digest.clone();
-            PassFilePass { object: p.object.clone(), keyframe: p.keyframe, direction: p.direction, digest, frames: p.frames }
-        })
-        .collect();
-    let header = PassFileHeader {
-        plan: digest,
-        group: args.group,
-        side,
-        passes,
-        device,
-        precision: format!("{:?}", plan.settings.precision),
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    let precision = format!("{:?}", plan.settings.precision);
+    let header = PassFileHeader::for_group(&plan, &digest, args.group, &device, &precision)?;
     let logits = records.into_iter().map(|frames| frames.into_iter().map(|r| r.low_res.clone()).collect()).collect();
     let path = pass_file_path(&args.job, args.group);
     PassResults { header, logits }.write_atomic(&path)?;
@@ -410,7 +411,9 @@ fn blend_shot(plan: &Plan, shot_index: usize, results: &[PassResults]) -> Result
             let keys = object.keyframe_map();
             let mut terms: Vec<(&[f32], f32)> = Vec::new();
             for (k, d, w) in farm::contributions(&keys, f, plan.settings.mode) {
-                let (first, logits) = by_pass.get(&(object.name.as_str(), k, d)).with_context(|| format!("no pass result for object '{}' keyframe {k} {d:?} (frame {f})", object.name))?;
+                let (first, logits) = by_pass
+                    .get(&(object.name.as_str(), k, d))
+                    .with_context(|| format!("no pass result for object '{}' keyframe {k} {d:?} (frame {f})", object.name))?;
                 terms.push((logits[f - first].as_slice(), w));
             }
             objects.push((object.name.clone(), farm::blend(&terms, cells)?));
@@ -435,7 +438,10 @@ fn merge(args: &MergeArgs) -> Result<()> {
     let shot = &plan.shots[0];
     let frames = blend_shot(&plan, 0, &results)?;
     if let Some(path) = &args.cache {
-        let key = shot.cache_key.clone().context("--cache: the plan was made without --cache, so it has no track cache key (plan again with --cache)")?;
+        let key = shot
+            .cache_key
+            .clone()
+            .context("--cache: the plan was made without --cache, so it has no track cache key (plan again with --cache)")?;
         let header = TrackCacheHeader {
             key,
             first_frame: shot.first_frame + shot.range.0 as i64,
@@ -469,9 +475,8 @@ fn merge(args: &MergeArgs) -> Result<()> {
 fn slurm(args: &SlurmArgs) -> Result<()> {
     let (plan, _) = Plan::read(&args.job)?;
     let job = absolute(&args.job)?;
-    let merge_args = merge_args_of(&job)?;
     let exe = this_exe(args.exe.as_deref())?;
-    let (pass_script, merge_script) = slurm_scripts(&plan, &job, &exe, &merge_args);
+    let (pass_script, merge_script) = slurm_scripts(&plan, &job, &exe, &plan.merge_args, args.cpus_per_task);
     let dir = job.join("slurm");
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let (pass_path, merge_path) = (dir.join("pass.sbatch"), dir.join("merge.sbatch"));
@@ -482,7 +487,12 @@ fn slurm(args: &SlurmArgs) -> Result<()> {
         return Ok(());
     }
     let sbatch = |extra: &[String], script: &Path| -> Result<String> {
-        let out = std::process::Command::new("sbatch").arg("--parsable").args(extra).arg(script).output().context("running sbatch (is Slurm installed and on PATH?)")?;
+        let out = std::process::Command::new("sbatch")
+            .arg("--parsable")
+            .args(extra)
+            .arg(script)
+            .output()
+            .context("running sbatch (is Slurm installed and on PATH?)")?;
         if !out.status.success() {
             bail!("sbatch {}: {}", script.display(), String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -496,19 +506,4 @@ fn slurm(args: &SlurmArgs) -> Result<()> {
     let merge = sbatch(&[format!("--dependency=afterok:{passes}")], &merge_path)?;
     println!("submitted: passes {passes}, merge {merge} (after the passes succeed)");
     Ok(())
-}
-
-/// The Merge step's arguments from the job's OpenJD template (what `farm plan` was asked
-/// to write), so Slurm runs the same merge.
-fn merge_args_of(job: &Path) -> Result<Vec<String>> {
-    let path = job.join(TEMPLATE_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
-    let doc: serde_norway::Value = serde_norway::from_str(&text).with_context(|| path.display().to_string())?;
-    let args = doc["steps"]
-        .as_sequence()
-        .and_then(|steps| steps.iter().find(|s| s["name"].as_str() == Some("Merge")))
-        .and_then(|s| s["script"]["actions"]["onRun"]["args"].as_sequence())
-        .with_context(|| format!("{}: no Merge step with arguments", path.display()))?;
-    // farm, merge, --job, {{Param.JobDir}}, then the merge's own options.
-    Ok(args.iter().skip(4).filter_map(|a| a.as_str().map(str::to_owned)).collect())
 }

@@ -18,7 +18,7 @@
 //!   [`launch`]: starting the helper and connecting to it (the plugin and `doctor`).
 pub mod colour;
 pub mod config;
-pub(crate) mod container;
+pub mod container;
 pub mod error;
 pub mod farm;
 pub mod finish;

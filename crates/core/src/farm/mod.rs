@@ -264,6 +264,10 @@ pub struct Plan {
     pub shots: Vec<Shot>,
     /// One Pass task each; a task is named by its index.
     pub groups: Vec<Group>,
+    /// The merge's options as given to `farm plan` (`--cache`, `--out` and the matte
+    /// options): what the job templates' Merge step runs.
+    #[serde(default)]
+    pub merge_args: Vec<String>,
 }
 
 /// The groups of the passes of `shots`, in task order: shot by shot, by direction (forward
@@ -292,7 +296,7 @@ impl Plan {
     /// A plan for `shots` (checked), its passes derived and grouped by `settings.split`.
     pub fn new(model: ModelRef, settings: PlanSettings, shots: Vec<Shot>) -> Result<Self> {
         let groups = group_passes(&shots, settings.mode, settings.split);
-        let plan = Plan { format: PLAN_FORMAT.into(), version: PLAN_VERSION, model, settings, shots, groups };
+        let plan = Plan { format: PLAN_FORMAT.into(), version: PLAN_VERSION, model, settings, shots, groups, merge_args: Vec::new() };
         plan.validate()?;
         Ok(plan)
     }

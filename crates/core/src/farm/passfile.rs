@@ -114,16 +114,15 @@ pub struct PassFileHeader {
     pub passes: Vec<PassFilePass>,
     /// The device the task ran on (informative, not checked).
     pub device: String,
-    /// The precision the task ran at (informative, not checked).
+    /// The precision the task ran at (informative, not checked). No timing is stored: a
+    /// re-run task writes the same bytes (the task prints its time instead).
     pub precision: String,
-    /// Seconds the task took (informative, not checked).
-    pub seconds: f64,
 }
 
 impl PassFileHeader {
     /// The header of a pass file for `plan`'s group `group` (its passes and side from the
     /// plan), with the informative fields given.
-    pub fn for_group(plan: &Plan, plan_digest: &str, group: usize, device: &str, precision: &str, seconds: f64) -> Result<Self> {
+    pub fn for_group(plan: &Plan, plan_digest: &str, group: usize, device: &str, precision: &str) -> Result<Self> {
         Ok(Self {
             plan: plan_digest.to_owned(),
             group,
@@ -131,7 +130,6 @@ impl PassFileHeader {
             passes: PassFilePass::for_group(plan, group)?,
             device: device.to_owned(),
             precision: precision.to_owned(),
-            seconds,
         })
     }
 }

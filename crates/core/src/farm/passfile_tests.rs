@@ -13,7 +13,7 @@ fn small_plan() -> (Plan, String) {
 /// Results for `group` of `plan` with awkward values (NaN payloads, signed zeros, subnormals,
 /// infinities), different per pass and frame.
 fn results(plan: &Plan, digest: &str, group: usize) -> PassResults {
-    let header = PassFileHeader::for_group(plan, digest, group, "cpu", "fp32", 12.5).unwrap();
+    let header = PassFileHeader::for_group(plan, digest, group, "cpu", "fp32").unwrap();
     let cells = (header.side * header.side) as usize;
     let special = [f32::from_bits(0x7fc0_1234), -0.0, f32::MIN_POSITIVE / 8.0, f32::INFINITY, f32::NEG_INFINITY, -1024.0];
     let logits = header

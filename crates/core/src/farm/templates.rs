@@ -1,5 +1,5 @@
 //! Job descriptions for render-farm schedulers (`docs/farm.md`, "Job templates"): an Open
-//! Job Description template (`JOBDIR/job.template.yaml`: Deadline Cloud, `openjd run`) and
+//! Job Description template (`JOBDIR/job.template.json`: Deadline Cloud, `openjd run`) and
 //! Slurm batch scripts (`JOBDIR/slurm/pass.sbatch`, `merge.sbatch`). Both run one Pass task
 //! per plan group (`samurai-roto farm pass --job JOBDIR --pass I`), then the merge.
 use super::Plan;
@@ -116,7 +116,7 @@ struct Action {
 }
 
 /// The job's OpenJD template (specification `jobtemplate-2023-09`) as YAML, to be written
-/// into the job folder `job_dir` (`JOBDIR/job.template.yaml`). Job parameters: `JobDir`
+/// into the job folder `job_dir` (`JOBDIR/job.template.json`). Job parameters: `JobDir`
 /// (PATH, default `.`: OpenJD takes only relative PATH defaults, joined to the template's
 /// folder, so the bundle can move) and `SamuraiRoto` (STRING, default `exe`, absolute: a
 /// PATH default could not name a file outside the job folder). A step `Pass` has one task
@@ -203,8 +203,11 @@ pub fn openjd_template(plan: &Plan, job_dir: &Path, exe: &Path, merge_args: &[St
         parameter_definitions: parameters,
         steps,
     };
-    // Strings, sequences and maps only: serialising cannot fail.
-    serde_norway::to_string(&template).expect("a job template serialises")
+    // JSON, not YAML: OpenJD reads YAML templates as YAML 1.1, where a bare `off`, `no` or
+    // `y` (e.g. `--refine off`) is a boolean, and serde_norway writes YAML 1.2, which leaves
+    // them bare. Every JSON string is quoted. Strings, sequences and maps only: serialising
+    // cannot fail.
+    serde_json::to_string_pretty(&template).expect("a job template serialises") + "\n"
 }
 
 /// `s` quoted for a POSIX shell: in single quotes, each `'` written `'\''`; words of only
@@ -252,7 +255,7 @@ fn slurm_pattern(path: &Path) -> String {
 /// (Slurm does not create it). A plan without groups gets a pass script that does
 /// nothing. Paths should be absolute (tasks start in the submitting folder) and hold no
 /// line break (an `#SBATCH` line cannot).
-pub fn slurm_scripts(plan: &Plan, job_dir: &Path, exe: &Path, merge_args: &[String]) -> (String, String) {
+pub fn slurm_scripts(plan: &Plan, job_dir: &Path, exe: &Path, merge_args: &[String], cpus_per_task: Option<u32>) -> (String, String) {
     let logs = job_dir.join("slurm");
     let exe_q = shell_quote(&exe.display().to_string());
     let job_q = shell_quote(&job_dir.display().to_string());
@@ -260,10 +263,15 @@ pub fn slurm_scripts(plan: &Plan, job_dir: &Path, exe: &Path, merge_args: &[Stri
     let mut pass = String::from("#!/bin/bash\n");
     pass += &format!("#SBATCH --job-name={}\n", sbatch_quote(&job_name(plan, "pass")));
     pass += &format!("#SBATCH --output={}\n", sbatch_quote(&format!("{}/pass-%a.log", slurm_pattern(&logs))));
+    if let Some(cpus) = cpus_per_task {
+        pass += &format!("#SBATCH --cpus-per-task={cpus}\n");
+    }
     if n > 0 {
         pass += &format!("#SBATCH --array=0-{}\n", n - 1);
-        pass += "# One task per pass group of the job's plan.yaml.\n";
-        pass += &format!("exec {exe_q} farm pass --job {job_q} --pass \"$SLURM_ARRAY_TASK_ID\"\n");
+        pass += "# One task per pass group of the job's plan.yaml; libtorch takes the task's CPUs\n";
+        pass += "# (all of the node's when the task was given no count).\n";
+        pass +=
+            &format!("exec {exe_q} --threads \"${{SLURM_CPUS_PER_TASK:-0}}\" farm pass --job {job_q} --pass \"$SLURM_ARRAY_TASK_ID\"\n");
     } else {
         pass += "# The plan has no pass group: nothing to run.\nexit 0\n";
     }

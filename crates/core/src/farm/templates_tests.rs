@@ -106,15 +106,17 @@ fn shell_quoting_keeps_every_argument_whole() {
 fn slurm_scripts_run_one_array_task_per_group_then_the_merge() {
     let p = plan(Split::Keyframes, three_objects()).unwrap();
     let merge_args: Vec<String> = ["--out", "/out/it's here", "--format", "exr"].map(String::from).to_vec();
-    let (pass, merge) = slurm_scripts(&p, Path::new("/jobs/bed room/100%"), Path::new("/opt/samurai roto/bin/samurai-roto"), &merge_args);
+    let (pass, merge) =
+        slurm_scripts(&p, Path::new("/jobs/bed room/100%"), Path::new("/opt/samurai roto/bin/samurai-roto"), &merge_args, Some(4));
     let lines: Vec<&str> = pass.lines().collect();
     assert_eq!(lines[0], "#!/bin/bash");
     assert!(lines.contains(&"#SBATCH --job-name=\"SamuraiRoto pass: bedroom\""), "{pass}");
     assert!(lines.contains(&"#SBATCH --output=\"/jobs/bed room/100%%/slurm/pass-%a.log\""), "{pass}");
     assert!(lines.contains(&"#SBATCH --array=0-4"), "{pass}");
+    assert!(lines.contains(&"#SBATCH --cpus-per-task=4"), "{pass}");
     assert_eq!(
         *lines.last().unwrap(),
-        "exec '/opt/samurai roto/bin/samurai-roto' farm pass --job '/jobs/bed room/100%' --pass \"$SLURM_ARRAY_TASK_ID\""
+        "exec '/opt/samurai roto/bin/samurai-roto' --threads \"${SLURM_CPUS_PER_TASK:-0}\" farm pass --job '/jobs/bed room/100%' --pass \"$SLURM_ARRAY_TASK_ID\""
     );
     // Every #SBATCH line comes before the first command.
     let first_command = lines.iter().position(|l| !l.starts_with('#')).unwrap();
@@ -142,7 +144,7 @@ fn slurm_scripts_run_one_array_task_per_group_then_the_merge() {
 
     // A double quote or backslash in a name is escaped for sbatch's own parser.
     let p = plan(Split::Keyframes, vec![shot("say \"hi\"\\", 5, vec![object("o", &[0])])]).unwrap();
-    let (pass, _) = slurm_scripts(&p, Path::new("/j"), Path::new("/x"), &[]);
+    let (pass, _) = slurm_scripts(&p, Path::new("/j"), Path::new("/x"), &[], None);
     assert!(pass.contains(r#"#SBATCH --job-name="SamuraiRoto pass: say \"hi\"\\""#), "{pass}");
     assert!(pass.contains("#SBATCH --array=0\n") || pass.contains("#SBATCH --array=0-0\n"), "{pass}");
 }

@@ -53,8 +53,16 @@ impl FolderSource {
             })
             .collect();
         files.sort();
-        let first =
-            files.first().ok_or_else(|| Error::invalid("frames folder", format!("{} holds no JPEG, PNG or EXR frames", dir.display())))?;
+        if files.is_empty() {
+            return Err(Error::invalid("frames folder", format!("{} holds no JPEG, PNG or EXR frames", dir.display())));
+        }
+        Self::from_files(dir, files)
+    }
+
+    /// The frames `files` of `dir`, in that order (a farm plan's clip, a file pattern's
+    /// frames); fails on an empty list or a first frame that cannot be read.
+    pub fn from_files(dir: &Path, files: Vec<PathBuf>) -> Result<Self> {
+        let first = files.first().ok_or_else(|| Error::invalid("frames", format!("no frame of {} was given", dir.display())))?;
         let size = image_dimensions(first)?;
         Ok(Self { dir: dir.to_owned(), files, size })
     }

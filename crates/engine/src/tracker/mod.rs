@@ -22,6 +22,7 @@ pub use frame_source::{FolderSource, FrameSource};
 pub use pass::Direction;
 pub use prefetch::{PrefetchOptions, PrefetchSource, PrefetchStats};
 pub use session::{
-    BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, PassRequest, PointPrompt, Progress, Session, SessionStats, TrackedObject, TrackerOptions,
+    BlendMode, KeyframePrompt, LowResFrame, MaskPrompt, PassRequest, PointPrompt, Progress, Session, SessionStats, TrackedObject,
+    TrackerOptions,
 };
 pub use track_cache::{CacheProblem, TrackCache, TrackCacheHeader};

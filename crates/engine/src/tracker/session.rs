@@ -24,10 +24,10 @@ use super::pass::{Direction, Pass};
 use crate::config::SamuraiConfig;
 use crate::error::{Error, Result};
 use crate::model::{Sam2Model, SharedModel};
+use samurai_core::farm;
 pub use samurai_core::lowres::LowResFrame;
 pub use samurai_core::settings::BlendMode;
 pub use samurai_core::settings::{KeyframePrompt, MaskPrompt, PointPrompt};
-use samurai_core::farm;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -369,12 +369,7 @@ impl Session {
         let lows = self.low_res_at(frame, source, progress);
         self.display = None;
         let lows = lows?;
-        let objects = self
-            .objects
-            .iter()
-            .zip(lows)
-            .map(|(o, values)| (o.name.clone(), values))
-            .collect();
+        let objects = self.objects.iter().zip(lows).map(|(o, values)| (o.name.clone(), values)).collect();
         Ok(LowResFrame { side: self.image_size / 4, objects })
     }
 
@@ -427,10 +422,15 @@ impl Session {
         let mut keys = Vec::with_capacity(requests.len());
         let mut wanted = Vec::new();
         for r in requests {
-            let object = self.objects.iter().find(|o| o.name == r.object).ok_or_else(|| Error::invalid("pass", format!("unknown object '{}'", r.object)))?;
-            let prompt = *object.digests.get(&r.keyframe).ok_or_else(|| {
-                Error::invalid("pass", format!("object '{}' has no keyframe on frame {}", r.object, r.keyframe))
-            })?;
+            let object = self
+                .objects
+                .iter()
+                .find(|o| o.name == r.object)
+                .ok_or_else(|| Error::invalid("pass", format!("unknown object '{}'", r.object)))?;
+            let prompt = *object
+                .digests
+                .get(&r.keyframe)
+                .ok_or_else(|| Error::invalid("pass", format!("object '{}' has no keyframe on frame {}", r.object, r.keyframe)))?;
             let key = PassKey { object: object.id, keyframe: r.keyframe, prompt, direction: r.direction };
             for f in r.frames.clone() {
                 self.check_frame(f)?;
