@@ -28,6 +28,9 @@ REFERENCE_PACKAGE=absolutely-not-samurai==1.0.0
 # tools/matting-eval) compare against PyPI pymatting, pinned with its numba.
 PYMATTING_VERSION=1.1.16
 NUMBA_VERSION=0.68.1
+# The farm tests run analysis jobs through OpenJD's own runtime (crates/cli/tests/cli/farm_cli.rs):
+# openjd-cli (PyPI) checks the job template and runs its tasks each in its own process.
+OPENJD_CLI_VERSION=0.8.0
 
 # System libraries: libjpeg-turbo (JPEG decoding bit-identical to Pillow) via pkg-config.
 if ! pkg-config --exists libturbojpeg 2>/dev/null; then
@@ -88,6 +91,10 @@ if [ "$want_reference" = 1 ]; then
   if [ "$("$py" -c 'import pymatting; print(pymatting.__version__)' 2>/dev/null)" != "$PYMATTING_VERSION" ]; then
     echo "setup: installing pymatting==$PYMATTING_VERSION (refinement parity tests)" >&2
     "$py" -m pip install --quiet "pymatting==$PYMATTING_VERSION" "numba==$NUMBA_VERSION"
+  fi
+  if [ "$("$py" -c 'import importlib.metadata as m; print(m.version("openjd-cli"))' 2>/dev/null)" != "$OPENJD_CLI_VERSION" ]; then
+    echo "setup: installing openjd-cli==$OPENJD_CLI_VERSION (farm job tests)" >&2
+    "$py" -m pip install --quiet "openjd-cli==$OPENJD_CLI_VERSION"
   fi
 fi
 
