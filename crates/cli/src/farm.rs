@@ -9,7 +9,8 @@
 //! - `slurm` writes (and submits) the job as an sbatch array and a dependent merge.
 use crate::commands::CHECKPOINT_HELP;
 use crate::prompts::combine;
-use crate::track::{collect_prompts, load_model, parse_range, resolve_checkpoint, tuning_for, MatteArgs, TrackInputs};
+use crate::prompts::{clip_folders, read_prompts, ObjectPrompt};
+use crate::track::{collect_prompts, load_model, parse_range, resolve_checkpoint, tuning_for, ClipArgs, MatteArgs, ModelArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use samurai_core::farm::passfile::{pass_file_path, read_for_group, remove_stale_temporaries, PassFileHeader, PassResults};
@@ -52,7 +53,14 @@ enum FarmCommand {
 #[derive(Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    input: TrackInputs,
+    model: ModelArgs,
+    #[command(flatten)]
+    clip: Option<ClipArgs>,
+    /// Several shots in one job: a prompts YAML (the format of shared/data/clips/prompts.yaml)
+    /// whose every clip entry is a shot, its `frames` folder relative to the file. The merge
+    /// then writes OUT/SHOT/... and CACHE/SHOT.srtc (--cache names a folder).
+    #[arg(long, conflicts_with = "frames")]
+    shots: Option<PathBuf>,
     /// The job folder to write (created; an existing plan there is replaced).
     #[arg(long)]
     job: PathBuf,
@@ -60,7 +68,7 @@ pub struct PlanArgs {
     /// direction share a task and its image encoder runs) or passes (one task per pass).
     #[arg(long, default_value = "keyframes")]
     split: String,
-    /// Host frame number of the folder's first frame (the track cache's frame numbers).
+    /// Host frame number of each folder's first frame (the track cache's frame numbers).
     #[arg(long, default_value_t = 0)]
     first_frame: i64,
     /// The merge also writes a track cache in the node's format here (point the node's
@@ -146,28 +154,36 @@ fn this_exe(exe: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// One shot as the command line gives it.
+struct ShotInput {
+    name: String,
+    frames_dir: PathBuf,
+    prompts: Vec<ObjectPrompt>,
+    range: Option<String>,
+}
+
 /// `farm plan`.
 fn plan(args: &PlanArgs) -> Result<()> {
     let started = Instant::now();
-    let input = &args.input;
+    let input = &args.model;
     let split = Split::parse(&args.split)?;
     let mode = BlendMode::parse(&input.mode)?;
-    let prompts = collect_prompts(input)?;
-    let frames_dir = absolute(&input.frames)?;
-    let source = FolderSource::open(&frames_dir)?;
-    let frame_size = source.frame_size();
-    let keyframes = combine(&prompts, frame_size)?;
-    let n = source.len();
-    let range = match &input.range {
-        Some(r) => parse_range(r, n)?,
-        None => (0, n - 1),
+    let inputs: Vec<ShotInput> = match (&args.clip, &args.shots) {
+        (Some(clip), None) => {
+            let frames_dir = absolute(&clip.frames)?;
+            let name = frames_dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "shot".into());
+            vec![ShotInput { name, frames_dir, prompts: collect_prompts(clip)?, range: clip.range.clone() }]
+        }
+        (None, Some(shots)) => clip_folders(shots)?
+            .into_iter()
+            .map(|(name, dir)| {
+                let frames_dir = absolute(&dir)?;
+                let prompts = read_prompts(shots, Some(&name), &frames_dir)?;
+                Ok(ShotInput { name, frames_dir, prompts, range: None })
+            })
+            .collect::<Result<_>>()?,
+        _ => bail!("give the shot with --frames and its prompts, or several with --shots FILE"),
     };
-    if let Some(out) = &args.out {
-        args.matte.writer_options(out.clone(), frame_size, Vec::new(), 0)?;
-    }
-    if args.cache.is_some() && range != (0, n - 1) {
-        bail!("--cache: a track cache holds the node's whole frame range; plan the whole folder (no --range) or write mattes with --out");
-    }
     // The model is loaded once, to learn its size (the tuning preset) and check the options.
     let (model, checkpoint) = load_model(input)?;
     let size = model.size;
@@ -175,33 +191,17 @@ fn plan(args: &PlanArgs) -> Result<()> {
     drop(model);
     let checkpoint = absolute(&checkpoint)?;
     let tuning = tuning_for(size, input.fill_hole_area);
-    let clip = (0..n)
-        .map(|i| {
-            let img = source.load(i).with_context(|| format!("frame {i}"))?;
-            let file = source.path(i).and_then(Path::file_name).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            Ok(ClipFrame { file, hash: frame_hash(img.width, img.height, &img.data) })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let objects: Vec<PlanObject> = keyframes
-        .iter()
-        .map(|(name, keys)| PlanObject {
-            name: name.clone(),
-            keyframes: keys.iter().map(|(f, p)| PlanKeyframe::new(*f, p.clone())).collect(),
-        })
-        .collect();
-    let cache_key = match &args.cache {
-        None => None,
-        Some(_) => Some(node_cache_key(&checkpoint, input, mode, (range, args.first_frame), frame_size, &keyframes)?),
-    };
-    let name = frames_dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "shot".into());
-    let shot = Shot { name, frames_dir, frame_size, clip, range, first_frame: args.first_frame, cache_key, objects };
+    let mut shots = Vec::new();
+    for shot in inputs {
+        shots.push(plan_shot(shot, args, mode, &checkpoint)?);
+    }
     let model_ref = ModelRef {
         checkpoint: checkpoint.clone(),
         size: input.checkpoint.is_none().then(|| size.name().to_owned()),
         hash: checkpoint_hash(&checkpoint)?,
     };
     let settings = PlanSettings { image_size: input.image_size, precision, mode, tuning, split };
-    let mut plan = Plan::new(model_ref, settings, vec![shot])?;
+    let mut plan = Plan::new(model_ref, settings, shots)?;
     if let Some(cache) = &args.cache {
         plan.merge_args.extend(["--cache".to_owned(), absolute(cache)?.display().to_string()]);
     }
@@ -216,7 +216,8 @@ fn plan(args: &PlanArgs) -> Result<()> {
     write_text(&template, &openjd_template(&plan, &job, &exe, &plan.merge_args))?;
     let steps: usize = plan.groups.iter().map(farm::Group::steps).sum();
     println!(
-        "planned {} pass group(s) ({} pass steps) in {}: {} and {} ({:.1} s)",
+        "planned {} shot(s), {} pass group(s) ({} pass steps) in {}: {} and {} ({:.1} s)",
+        plan.shots.len(),
         plan.groups.len(),
         steps,
         job.display(),
@@ -227,12 +228,50 @@ fn plan(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
+/// One shot of a plan: its frames' hashes (decoding every frame as the tracker will), its
+/// objects' keyframes and, with --cache, the node's cache key.
+fn plan_shot(input: ShotInput, args: &PlanArgs, mode: BlendMode, checkpoint: &Path) -> Result<Shot> {
+    let source = FolderSource::open(&input.frames_dir)?;
+    let frame_size = source.frame_size();
+    let keyframes = combine(&input.prompts, frame_size).with_context(|| format!("shot {}", input.name))?;
+    let n = source.len();
+    let range = match &input.range {
+        Some(r) => parse_range(r, n)?,
+        None => (0, n - 1),
+    };
+    if let Some(out) = &args.out {
+        args.matte.writer_options(out.clone(), frame_size, Vec::new(), 0)?;
+    }
+    if args.cache.is_some() && range != (0, n - 1) {
+        bail!("--cache: a track cache holds the node's whole frame range; plan the whole folder (no --range) or write mattes with --out");
+    }
+    let clip = (0..n)
+        .map(|i| {
+            let img = source.load(i).with_context(|| format!("shot {} frame {i}", input.name))?;
+            let file = source.path(i).and_then(Path::file_name).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            Ok(ClipFrame { file, hash: frame_hash(img.width, img.height, &img.data) })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let objects: Vec<PlanObject> = keyframes
+        .iter()
+        .map(|(name, keys)| PlanObject {
+            name: name.clone(),
+            keyframes: keys.iter().map(|(f, p)| PlanKeyframe::new(*f, p.clone())).collect(),
+        })
+        .collect();
+    let cache_key = match &args.cache {
+        None => None,
+        Some(_) => Some(node_cache_key(checkpoint, &args.model, mode, (range, args.first_frame), frame_size, &keyframes)?),
+    };
+    Ok(Shot { name: input.name, frames_dir: input.frames_dir, frame_size, clip, range, first_frame: args.first_frame, cache_key, objects })
+}
+
 /// The key the node computes for the same analysis (its cache is only read back when the
 /// keys agree): the checkpoint's contents, the settings, the host frame range and size,
 /// and every keyframe by host frame.
 fn node_cache_key(
     checkpoint: &Path,
-    input: &TrackInputs,
+    input: &ModelArgs,
     mode: BlendMode,
     (range, first_frame): ((usize, usize), i64),
     frame_size: (u32, u32),
@@ -432,40 +471,42 @@ fn merge(args: &MergeArgs) -> Result<()> {
     let (plan, digest) = Plan::read(&args.job)?;
     remove_stale_temporaries(&args.job)?;
     let results = (0..plan.groups.len()).map(|g| read_for_group(&args.job, &plan, &digest, g)).collect::<samurai_core::Result<Vec<_>>>()?;
-    if plan.shots.len() != 1 && (args.cache.is_some() || args.out.is_some()) {
-        bail!("this plan has {} shots; --cache and --out take one shot's results", plan.shots.len());
-    }
-    let shot = &plan.shots[0];
-    let frames = blend_shot(&plan, 0, &results)?;
-    if let Some(path) = &args.cache {
-        let key = shot
-            .cache_key
-            .clone()
-            .context("--cache: the plan was made without --cache, so it has no track cache key (plan again with --cache)")?;
-        let header = TrackCacheHeader {
-            key,
-            first_frame: shot.first_frame + shot.range.0 as i64,
-            frames: frames.len(),
-            frame_size: shot.frame_size,
-            side: plan.settings.image_size / 4,
-            objects: shot.objects.iter().map(|o| o.name.clone()).collect(),
-            frame_hashes: shot.clip[shot.range.0..=shot.range.1].iter().map(|c| c.hash.clone()).collect(),
-        };
-        TrackCache { header, frames: frames.clone() }.write_atomic(path)?;
-    }
-    if let Some(out) = &args.out {
-        let paths: Vec<PathBuf> = shot.clip.iter().map(|c| shot.frames_dir.join(&c.file)).collect();
-        let writer = MatteWriter::new(args.matte.writer_options(out.clone(), shot.frame_size, paths, 0)?);
-        let mut written = Ok(());
-        for (frame, low) in (shot.range.0..).zip(frames) {
-            if let Err(e) = writer.submit(frame, low) {
-                written = Err(e).with_context(|| format!("writing frame {frame}"));
-                break;
-            }
+    // One shot: --cache is the file and --out the folder; several: CACHE/SHOT.srtc and OUT/SHOT/.
+    let several = plan.shots.len() > 1;
+    for (s, shot) in plan.shots.iter().enumerate() {
+        let frames = blend_shot(&plan, s, &results)?;
+        if let Some(path) = &args.cache {
+            let path = if several { path.join(format!("{}.srtc", shot.name)) } else { path.clone() };
+            let key = shot
+                .cache_key
+                .clone()
+                .context("--cache: the plan was made without --cache, so it has no track cache key (plan again with --cache)")?;
+            let header = TrackCacheHeader {
+                key,
+                first_frame: shot.first_frame + shot.range.0 as i64,
+                frames: frames.len(),
+                frame_size: shot.frame_size,
+                side: plan.settings.image_size / 4,
+                objects: shot.objects.iter().map(|o| o.name.clone()).collect(),
+                frame_hashes: shot.clip[shot.range.0..=shot.range.1].iter().map(|c| c.hash.clone()).collect(),
+            };
+            TrackCache { header, frames: frames.clone() }.write_atomic(&path)?;
         }
-        let finished = writer.finish().context("writing mattes");
-        written?;
-        finished?;
+        if let Some(out) = &args.out {
+            let out = if several { out.join(&shot.name) } else { out.clone() };
+            let paths: Vec<PathBuf> = shot.clip.iter().map(|c| shot.frames_dir.join(&c.file)).collect();
+            let writer = MatteWriter::new(args.matte.writer_options(out, shot.frame_size, paths, 0)?);
+            let mut written = Ok(());
+            for (frame, low) in (shot.range.0..).zip(frames) {
+                if let Err(e) = writer.submit(frame, low) {
+                    written = Err(e).with_context(|| format!("shot {} writing frame {frame}", shot.name));
+                    break;
+                }
+            }
+            let finished = writer.finish().context("writing mattes");
+            written?;
+            finished?;
+        }
     }
     println!("merged {} pass group(s) of {} in {:.1} s", plan.groups.len(), args.job.display(), started.elapsed().as_secs_f64());
     Ok(())

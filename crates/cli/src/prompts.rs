@@ -176,6 +176,19 @@ pub fn read_prompts(path: &Path, clip: Option<&str>, frames_dir: &Path) -> Resul
     Ok(out)
 }
 
+/// Every clip entry of a prompts YAML with its frames folder (relative to the file's own
+/// folder): the shots of `farm plan --shots`, in name order.
+pub fn clip_folders(path: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let clips: BTreeMap<String, ClipEntry> =
+        serde_norway::from_str(&text).with_context(|| format!("{}: not a prompts file", path.display()))?;
+    if clips.is_empty() {
+        bail!("{}: no clip entry", path.display());
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(clips.into_iter().map(|(name, entry)| (name, base.join(entry.frames))).collect())
+}
+
 fn names(clips: &BTreeMap<String, ClipEntry>) -> String {
     clips.keys().cloned().collect::<Vec<_>>().join(", ")
 }

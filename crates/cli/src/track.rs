@@ -14,10 +14,10 @@ use samurai_engine::tracker::ObjectBatch;
 use samurai_engine::tracker::{BlendMode, FolderSource, FrameSource, PrefetchOptions, PrefetchSource, Session, TrackerOptions};
 use std::path::{Path, PathBuf};
 
-/// What decides a track's results: the model, the frames, the prompts, the range and the
-/// settings (shared by `track` and `farm plan`).
+/// The model and the settings that decide a track's results (shared by `track` and
+/// `farm plan`).
 #[derive(Args)]
-pub struct TrackInputs {
+pub struct ModelArgs {
     /// SAM 2.1 checkpoint; without it the per-user cache is used (and filled by a download).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -26,6 +26,22 @@ pub struct TrackInputs {
     /// user cache when absent.
     #[arg(long, default_value = samurai_core::models::DEFAULT_MODEL.name())]
     pub model_size: String,
+    /// Model input resolution: a multiple of 64 from 256 to 1024.
+    #[arg(long, default_value_t = 1024)]
+    pub image_size: i64,
+    /// How frames between two keyframes combine: blend, nearest or forward.
+    #[arg(long, default_value = "blend")]
+    pub mode: String,
+    #[command(flatten)]
+    pub run: crate::commands::RunArgs,
+    /// Hole filling in low-resolution masks (pixels); default from the preset (8).
+    #[arg(long)]
+    pub fill_hole_area: Option<i64>,
+}
+
+/// The clip and its prompts (shared by `track` and `farm plan`).
+#[derive(Args)]
+pub struct ClipArgs {
     /// Folder of JPEG/PNG/EXR frames; frame index = position in name order.
     #[arg(long)]
     pub frames: PathBuf,
@@ -47,20 +63,9 @@ pub struct TrackInputs {
     /// Clip entry of the prompts file (default: the one whose `frames` names --frames).
     #[arg(long)]
     pub clip: Option<String>,
-    /// Model input resolution: a multiple of 64 from 256 to 1024.
-    #[arg(long, default_value_t = 1024)]
-    pub image_size: i64,
     /// Frames to output, A-B inclusive (default: the whole clip).
     #[arg(long)]
     pub range: Option<String>,
-    /// How frames between two keyframes combine: blend, nearest or forward.
-    #[arg(long, default_value = "blend")]
-    pub mode: String,
-    #[command(flatten)]
-    pub run: crate::commands::RunArgs,
-    /// Hole filling in low-resolution masks (pixels); default from the preset (8).
-    #[arg(long)]
-    pub fill_hole_area: Option<i64>,
 }
 
 /// How mattes are written (shared by `track` and `farm merge`).
@@ -135,7 +140,9 @@ impl MatteArgs {
 #[derive(Args)]
 pub struct TrackArgs {
     #[command(flatten)]
-    pub input: TrackInputs,
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub clip: ClipArgs,
     /// Output folder: OUT/NAME/NNNNN.png (or .exr).
     #[arg(long)]
     pub out: PathBuf,
@@ -180,7 +187,7 @@ pub fn parse_range(text: &str, n: usize) -> Result<(usize, usize)> {
 }
 
 /// The prompts of every object, from the prompts file and the command line.
-pub fn collect_prompts(args: &TrackInputs) -> Result<Vec<ObjectPrompt>> {
+pub fn collect_prompts(args: &ClipArgs) -> Result<Vec<ObjectPrompt>> {
     let mut prompts = Vec::new();
     if let Some(path) = &args.prompts {
         prompts.extend(read_prompts(path, args.clip.as_deref(), &args.frames)?);
@@ -211,7 +218,7 @@ pub fn resolve_checkpoint(checkpoint: Option<&Path>, model_size: &str) -> Result
 }
 
 /// Loads the model the inputs name; returns it with its checkpoint file.
-pub fn load_model(args: &TrackInputs) -> Result<(Sam2Model, PathBuf)> {
+pub fn load_model(args: &ModelArgs) -> Result<(Sam2Model, PathBuf)> {
     let options = args.run.load_options()?;
     let checkpoint = resolve_checkpoint(args.checkpoint.as_deref(), &args.model_size)?;
     Ok((Sam2Model::load_detect(&checkpoint, args.image_size, &options)?, checkpoint))
@@ -227,15 +234,15 @@ pub fn tuning_for(size: ModelSize, fill_hole_area: Option<i64>) -> samurai_engin
 }
 
 pub fn track(args: &TrackArgs) -> Result<()> {
-    let input = &args.input;
-    let prompts = collect_prompts(input)?;
+    let (input, clip) = (&args.model, &args.clip);
+    let prompts = collect_prompts(clip)?;
     let mode = BlendMode::parse(&input.mode)?;
-    let source = FolderSource::open(&input.frames)?;
+    let source = FolderSource::open(&clip.frames)?;
     let keyframes = combine(&prompts, source.frame_size())?;
     let n = source.len();
     let paths: Vec<PathBuf> = (0..n).filter_map(|i| source.path(i).map(PathBuf::from)).collect();
     let frame_size = source.frame_size();
-    let (first, last) = match &input.range {
+    let (first, last) = match &clip.range {
         Some(r) => parse_range(r, n)?,
         None => (0, n - 1),
     };

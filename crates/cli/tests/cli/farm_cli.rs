@@ -261,3 +261,40 @@ fn faults_killed_repeated_and_concurrent_tasks_bad_pass_files_and_changed_frames
     assert!(err.contains("frame 2") && err.contains("00002.jpg") && err.contains("changed"), "{err}");
     assert!(std::fs::read(&pass_file).unwrap() == first, "a refused task leaves the earlier result alone");
 }
+
+#[test]
+fn several_shots_plan_into_one_job_and_merge_per_shot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bedroom = clip(tmp.path(), 3);
+    let dog = tmp.path().join("dog");
+    std::fs::create_dir_all(&dog).unwrap();
+    for i in 0..3 {
+        let name = format!("{i:05}.jpg");
+        std::os::unix::fs::symlink(common::clips().join("dog").join(&name), dog.join(&name)).unwrap();
+    }
+    let shots = tmp.path().join("shots.yaml");
+    let yaml = "bedroom:\n  frames: bedroom\n  objects:\n    girl: { frame: 0, box: [310, 0, 515, 400] }\ndog:\n  frames: dog\n  objects:\n    dog: { frame: 2, box: [453, 375, 703, 555] }\n";
+    std::fs::write(&shots, yaml).unwrap();
+    let ckpt = common::tiny_checkpoint(256);
+    let common_args = ["--checkpoint", s(&ckpt), "--image-size", SIZE, "--device", "cpu"];
+    let job = tmp.path().join("job");
+    let (out, cache) = (tmp.path().join("out"), tmp.path().join("caches"));
+    let mut args = vec!["farm", "plan", "--shots", s(&shots), "--job", s(&job), "--out", s(&out), "--cache", s(&cache)];
+    args.extend(common_args);
+    let said = ok(run(&args));
+    assert!(said.contains("planned 2 shot(s), 3 pass group(s)"), "{said}");
+    // The girl forward from 0; the dog forward and backward from 2.
+    for g in 0..3 {
+        ok(run(&["farm", "pass", "--job", s(&job), "--pass", &g.to_string()]));
+    }
+    ok(run(&["farm", "merge", "--job", s(&job), "--out", s(&out), "--cache", s(&cache)]));
+    for (shot, frames, object) in [("bedroom", &bedroom, "girl:0:310,0,515,400"), ("dog", &dog, "dog:2:453,375,703,555")] {
+        let track_out = tmp.path().join(format!("track-{shot}"));
+        let mut args = vec!["track", "--frames", s(frames), "--object", object, "--out", s(&track_out)];
+        args.extend(common_args);
+        ok(run(&args));
+        assert!(files(&out.join(shot)) == files(&track_out), "shot {shot}: the merge's mattes are track's");
+        let c = TrackCache::from_bytes(&std::fs::read(cache.join(format!("{shot}.srtc"))).unwrap()).unwrap();
+        assert_eq!(c.header.frames, 3, "{shot}");
+    }
+}
