@@ -22,6 +22,14 @@
 #                                                     FRAMES forward and backward, each fetch
 #                                                     costing FETCH_MS, frames asked for ahead
 #                                                     on and off; default 256 16 30 3)
+#   scripts/bench.sh farm   [IMAGE_SIZE [FRAMES]]    (analysis on a farm, issue 19: bedroom, three
+#                                                     objects with two keyframes each; track in one
+#                                                     process vs the job's tasks run one after
+#                                                     another, both groupings: the sum and the
+#                                                     longest task, encoder runs, plan and merge
+#                                                     time, the speed-up with a worker per task;
+#                                                     the results compared bit for bit; default
+#                                                     512 30)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -145,5 +153,45 @@ for k, v in json.loads(sys.argv[1]).items():
               + ", ".join(f"batch {b}: {t:.4f} s/frame" for b, t in v.items()))
 PY
     ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects)" >&2; exit 2 ;;
+  farm)
+    n1="${1:-512}"; count="${2:-30}"
+    [ "$count" -ge 30 ] || { echo "bench.sh farm: at least 30 frames (keyframes up to frame 29)" >&2; exit 2; }
+    ck=$(checkpoint "$n1")
+    cargo build --release --locked --bin samurai-roto >&2
+    cli="${CARGO_TARGET_DIR:-$root/target}/release/samurai-roto"
+    work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+    mkdir "$work/clip"
+    for ((i = 0; i < count; i++)); do f=$(printf '%05d.jpg' "$i"); ln -s "$clip/$f" "$work/clip/$f"; done
+    # Three objects keyed twice each, on different frames (forward, blended and backward spans).
+    inputs=(--checkpoint "$ck" --frames "$work/clip" --image-size "$n1" --device cpu --fill-hole-area 0
+      --object girl:0:310,0,515,400 --object girl:15:300,10,520,420
+      --object boy:5:145,135,295,405 --object boy:25:150,140,300,410
+      --point lamp:10:700,150,1 --point lamp:29:705,150,1)
+    now() { date +%s.%N; }
+    t0=$(now); "$cli" --threads 2 --log info track "${inputs[@]}" --out "$work/track" 2>"$work/track.log"; t1=$(now)
+    single=$(echo "$t1 - $t0" | bc -l)
+    track_encoder=$(grep -o 'encoder_runs: [0-9]*' "$work/track.log" | head -1 | grep -o '[0-9]*$')
+    printf 'farm@%s x%s frames: track in one process %.2f s, %s encoder runs\n' "$n1" "$count" "$single" "$track_encoder"
+    for split in keyframes passes; do
+      job="$work/job-$split"
+      t0=$(now); "$cli" farm plan "${inputs[@]}" --split "$split" --job "$job" --out "$work/out-$split" >/dev/null; t1=$(now)
+      plan_s=$(echo "$t1 - $t0" | bc -l)
+      groups=$("$py" -c 'import sys, yaml; print(len(yaml.safe_load(open(sys.argv[1]))["groups"]))' "$job/plan.yaml")
+      sum=0; longest=0; encoder=0
+      for ((g = 0; g < groups; g++)); do
+        t0=$(now); said=$("$cli" --threads 2 farm pass --job "$job" --pass "$g"); t1=$(now)
+        t=$(echo "$t1 - $t0" | bc -l)
+        sum=$(echo "$sum + $t" | bc -l)
+        longest=$(echo "if ($t > $longest) $t else $longest" | bc -l)
+        encoder=$((encoder + $(echo "$said" | grep -o '[0-9]* encoder runs' | grep -o '^[0-9]*')))
+      done
+      t0=$(now); "$cli" farm merge --job "$job" --out "$work/out-$split" >/dev/null; t1=$(now)
+      merge_s=$(echo "$t1 - $t0" | bc -l)
+      same=$(diff -rq "$work/track" "$work/out-$split" >/dev/null && echo "same bits as track" || echo "DIFFERENT from track")
+      farm_wall=$(echo "$plan_s + $longest + $merge_s" | bc -l)
+      printf 'farm@%s x%s split %-9s %2d tasks: sum %.2f s (%.2fx track), longest %.2f s, plan %.2f s, merge %.2f s, encoder runs %d (%.2fx track); with a worker per task %.2f s: %.2fx faster than track; %s\n' \
+        "$n1" "$count" "$split" "$groups" "$sum" "$(echo "$sum / $single" | bc -l)" "$longest" "$plan_s" "$merge_s" "$encoder" \
+        "$(echo "$encoder / $track_encoder" | bc -l)" "$farm_wall" "$(echo "$single / $farm_wall" | bc -l)" "$same"
+    done ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects, farm)" >&2; exit 2 ;;
 esac
