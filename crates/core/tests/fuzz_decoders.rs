@@ -183,7 +183,6 @@ fn pass_file_reader_survives_random_and_mutated_files() {
             passes: vec![pass("a", 20, Direction::Forward, (20, 22)), pass("b", 20, Direction::Forward, (21, 21))],
             device: "cpu".into(),
             precision: "fp32".into(),
-            seconds: 1.5,
         },
         logits: vec![vec![vec![1.0; 16], vec![-2.0; 16], (0..16).map(|i| i as f32).collect()], vec![vec![0.5; 16]]],
     };
