@@ -70,6 +70,7 @@ use crate::error::{EngineError, Error, Result};
 use crate::settings::{EngineSettings, KeyframePrompt, ObjectKeys};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Protocol version; both sides must agree (checked by [`Request::Hello`]).
@@ -81,7 +82,11 @@ use std::time::Duration;
 /// 6: the kind of a [`Reply::Failed`]: a cancel is not a failure.
 /// 7: a [`Reply::Failed`] is an [`EngineError`] (every [`ErrorKind`](crate::error::ErrorKind),
 /// not only cancelled or failed).
-pub const VERSION: u32 = 7;
+/// 8: [`Request::HashFrameFiles`] (the node's farm export checks a frame file pattern
+/// against the host's frames, decoding as the command line does).
+pub const VERSION: u32 = 8;
+/// Files one [`Request::HashFrameFiles`] may name.
+pub const MAX_HASH_FILES: usize = 16;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
 /// pixels and logits go through shared memory).
 pub const MAX_MESSAGE_BYTES: usize = 8 << 20;
@@ -162,6 +167,18 @@ pub enum Request {
     FrameUnavailable { frame: i64, reason: String },
     /// Answer to [`Reply::Progress`] and to [`Reply::Result`] during Analyse: go on or stop.
     Go { on: bool },
+    /// Decode each of `paths` as the command line's frame folders do (8-bit RGB) and say
+    /// its size and `track_cache::frame_hash`; with `checkpoint`, also the model size of
+    /// that SAM 2.1 checkpoint. Answered by [`Reply::FrameFiles`] or [`Reply::Failed`].
+    HashFrameFiles { paths: Vec<PathBuf>, checkpoint: Option<PathBuf> },
+}
+
+/// One decoded frame file: its size and `track_cache::frame_hash` of its RGB8 pixels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameFileHash {
+    pub width: u32,
+    pub height: u32,
+    pub hash: String,
 }
 
 /// What the helper counts (for tests and the log).
@@ -206,6 +223,12 @@ pub enum Reply {
     Stats(HelperStats),
     /// The helper is busy with the request (see "Heartbeat and watchdog"); no answer.
     Heartbeat,
+    /// Answer to [`Request::HashFrameFiles`]: one entry per path, in order, and the
+    /// checkpoint's model size when one was named.
+    FrameFiles {
+        frames: Vec<FrameFileHash>,
+        model_size: Option<crate::config::ModelSize>,
+    },
 }
 
 fn bad(what: impl Into<String>) -> Error {
@@ -267,6 +290,9 @@ impl Request {
             Request::Configure { settings, range, frame_size, objects, .. } => check_configure(settings, *range, *frame_size, objects),
             Request::Frame { frame, width, height } => frame_bytes(*frame, *width, *height).map(|_| ()),
             Request::FrameUnavailable { reason, .. } if reason.len() > MAX_MESSAGE_BYTES / 2 => Err(bad("reason too long")),
+            Request::HashFrameFiles { paths, .. } if paths.len() > MAX_HASH_FILES => {
+                Err(bad(format!("{} files to hash (at most {MAX_HASH_FILES})", paths.len())))
+            }
             _ => Ok(()),
         }
     }
@@ -289,6 +315,12 @@ impl Reply {
                     Some(total) if done > total => Err(bad(format!("download of {file}: {done} of {total} bytes"))),
                     _ => Ok(()),
                 }
+            }
+            Reply::FrameFiles { frames, .. } => {
+                if frames.len() > MAX_HASH_FILES {
+                    return Err(bad(format!("{} frame file hashes (at most {MAX_HASH_FILES})", frames.len())));
+                }
+                frames.iter().try_for_each(|f| check_size(f.width, f.height))
             }
             _ => Ok(()),
         }
@@ -478,6 +510,19 @@ mod tests {
         assert_eq!(heartbeat_interval(DEFAULT_TIMEOUT), Duration::from_secs(2));
         assert_eq!(heartbeat_interval(Duration::from_secs(2)), Duration::from_millis(500));
         assert_eq!(heartbeat_interval(Duration::from_millis(10)), Duration::from_millis(20));
+    }
+
+    #[test]
+    fn frame_file_hashes_round_trip_within_limits() {
+        let ask = Request::HashFrameFiles { paths: vec!["/shots/a.0001.exr".into()], checkpoint: Some("/m/x.pt".into()) };
+        assert_eq!(decode_request(&postcard::to_stdvec(&ask).unwrap()).unwrap(), ask);
+        let many = Request::HashFrameFiles { paths: vec!["/a".into(); MAX_HASH_FILES + 1], checkpoint: None };
+        assert!(decode_request(&postcard::to_stdvec(&many).unwrap()).unwrap_err().to_string().contains("files to hash"));
+        let frame = FrameFileHash { width: 64, height: 48, hash: "ab".repeat(32) };
+        let answer = Reply::FrameFiles { frames: vec![frame.clone()], model_size: Some(crate::config::ModelSize::Tiny) };
+        assert_eq!(decode_reply(&postcard::to_stdvec(&answer).unwrap()).unwrap(), answer);
+        let empty = Reply::FrameFiles { frames: vec![FrameFileHash { width: 0, ..frame }], model_size: None };
+        assert!(decode_reply(&postcard::to_stdvec(&empty).unwrap()).unwrap_err().to_string().contains("frame size"));
     }
 
     #[test]

@@ -101,6 +101,7 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
         Request::FrameUnavailable { frame: 4, reason: "disk offline".into() },
         Request::Go { on: true },
         Request::Stats,
+        Request::HashFrameFiles { paths: vec!["/shots/sh010/plate.1001.exr".into()], checkpoint: Some("/models/x.pt".into()) },
     ];
     let replies = [
         Reply::Welcome { version: proto::VERSION, pid: 4242 },
@@ -111,6 +112,10 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
         Reply::Failed(samurai_core::EngineError::cancelled("tracking towards frame 6 was cancelled")),
         Reply::Stats(HelperStats { pid: 1, model_loads: 2, sessions: 3 }),
         Reply::Done,
+        Reply::FrameFiles {
+            frames: vec![proto::FrameFileHash { width: 1920, height: 1080, hash: "0f".repeat(32) }],
+            model_size: Some(samurai_core::config::ModelSize::Small),
+        },
     ];
     // Bodies (the decoders) and framed streams (length prefix + body, read as a stream).
     let mut seeds: Vec<Vec<u8>> = requests.iter().map(|m| postcard::to_stdvec(m).unwrap()).collect();

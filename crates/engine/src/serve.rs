@@ -268,6 +268,9 @@ impl Connection {
                 Reply::Done
             }
             Request::Stats => Reply::Stats(self.engine.stats()),
+            Request::HashFrameFiles { paths, checkpoint } => {
+                hash_frame_files(&paths, checkpoint.as_deref()).unwrap_or_else(|e| Reply::Failed(e.into()))
+            }
             other => return Err(Error::Protocol(format!("{other:?} outside a tracking dialogue"))),
         })
     }
@@ -307,6 +310,25 @@ struct Dialogue<'c> {
     broken: RefCell<Option<Error>>,
     asked: Cell<Option<i64>>,
     answered: RefCell<Option<(i64, FrameAnswer)>>,
+}
+
+/// [`Request::HashFrameFiles`]: each file decoded exactly as a farm task's frame folder
+/// decodes it (`FolderSource`: JPEG, PNG or EXR to 8-bit sRGB), its size and
+/// `frame_hash`; the checkpoint's model size read from its tensors.
+fn hash_frame_files(paths: &[std::path::PathBuf], checkpoint: Option<&std::path::Path>) -> crate::Result<Reply> {
+    use crate::tracker::{FolderSource, FrameSource};
+    let mut frames = Vec::with_capacity(paths.len());
+    for path in paths {
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let img = FolderSource::from_files(dir, vec![path.clone()])?.load(0)?;
+        let hash = samurai_core::track_cache::frame_hash(img.width, img.height, &img.data);
+        frames.push(proto::FrameFileHash { width: img.width, height: img.height, hash });
+    }
+    let model_size = match checkpoint {
+        None => None,
+        Some(c) => Some(crate::model::sam2_base::detect_size(c, &crate::model::checkpoint::read_checkpoint(c)?)?),
+    };
+    Ok(Reply::FrameFiles { frames, model_size })
 }
 
 /// The plugin's answer to a `NeedFrame`: the frame's size (its pixels sit in the frame
