@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The job template's file name inside a job folder.
-pub const TEMPLATE_FILE: &str = "job.template.json";
+pub use samurai_core::farm::TEMPLATE_FILE;
 
 #[derive(Args)]
 pub struct FarmArgs {

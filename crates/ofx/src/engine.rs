@@ -151,7 +151,18 @@ pub trait MatteEngine: Send + Sync {
     /// [`Self::mattes`].
     fn analyse(&self, fetch: FetchFn<'_>, progress: &dyn Fn(f64) -> bool, download: DownloadFn<'_>) -> EngineResult<AnalyseReport>;
     fn clear_cache(&self);
+    /// Decodes frame files exactly as the command line's frame folders do (the farm's
+    /// tasks read them so): each file's size and `track_cache::frame_hash`, and with
+    /// `checkpoint` that SAM 2.1 checkpoint's model size (read from its tensors). The
+    /// plugin links no decoder for EXR and no libtorch: the helper does it.
+    fn hash_frame_files(&self, paths: &[PathBuf], checkpoint: Option<&Path>) -> EngineResult<FrameFiles> {
+        let _ = (paths, checkpoint);
+        Err(EngineError::new(ErrorKind::Internal, "this engine cannot decode frame files"))
+    }
 }
+
+/// What [`MatteEngine::hash_frame_files`] says: one entry per file, and the checkpoint's size.
+pub type FrameFiles = (Vec<samurai_core::protocol::FrameFileHash>, Option<samurai_core::config::ModelSize>);
 
 #[cfg(test)]
 mod tests {

@@ -179,6 +179,13 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
         suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
         return Ok(sys::kOfxStatOK);
     }
+    if name == params::EXPORT_JOB.id {
+        let done = crate::export_job::export_job(inst, time)?;
+        tracing::info!("{done}");
+        suites::clear_persistent(inst.effect);
+        suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
+        return Ok(sys::kOfxStatOK);
+    }
     if name == params::EXPORT_SHAPES.id {
         let done = crate::export_shapes::export_shapes(inst, time)?;
         tracing::info!("{done}");

@@ -21,7 +21,8 @@
 //! waits behind it.
 use crate::client::{self, Fault, Lease};
 use crate::engine::{
-    AnalyseReport, DownloadFn, EngineError, EngineResult, EngineSettings, ErrorKind, FetchFn, FrameImage, MatteEngine, Mattes, ObjectKeys,
+    AnalyseReport, DownloadFn, EngineError, EngineResult, EngineSettings, ErrorKind, FetchFn, FrameFiles, FrameImage, MatteEngine, Mattes,
+    ObjectKeys,
 };
 use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
@@ -269,7 +270,7 @@ impl HelperEngine {
     /// results depend on it through the tracker's memory).
     fn shared_mattes(&self, frame: i64, current: &FrameImage) -> Option<Mattes> {
         let shared = self.shared.lock().clone()?;
-        let hash = frame_hash(current.width, current.height, &current.rgb8);
+        let hash = host_frame_hash(current);
         if shared.hashes.lock().get(&frame).is_some_and(|h| *h != hash) {
             self.leave_shared(frame);
             return None;
@@ -345,7 +346,7 @@ impl HelperEngine {
         let mut b = self.baked.lock();
         let cache = b.cache()?;
         let low = cache.frame(frame)?;
-        if cache.frame_hash(frame) != Some(frame_hash(current.width, current.height, &current.rgb8).as_str()) {
+        if cache.frame_hash(frame) != Some(host_frame_hash(current).as_str()) {
             let path = b.path.clone().unwrap_or_default();
             b.set_unusable(format!(
                 "track cache {} is stale (frame {frame} of the source differs from the analysed footage)",
@@ -451,13 +452,32 @@ impl HelperEngine {
     }
 }
 
+/// The hash a track cache keeps of a host frame (`track_cache::frame_hash` of the RGB8
+/// pixels the helper is served): what Analyse writes, renders check, and the farm export
+/// puts in its plan.
+pub fn host_frame_hash(img: &FrameImage) -> String {
+    frame_hash(img.width, img.height, &img.rgb8)
+}
+
+/// The track-cache key the node computes for `settings`, the host frame range and size
+/// and `objects` (what Analyse writes and renders check); `None` while the model is a
+/// published size not yet on this machine.
+pub fn node_cache_key(
+    settings: &EngineSettings,
+    range: (i64, i64),
+    size: (u32, u32),
+    objects: &[ObjectKeys],
+) -> EngineResult<Option<String>> {
+    let Some(model) = settings.model.present_file() else { return Ok(None) };
+    Ok(cache_key(&model, settings, range, size, objects).map(Some)?)
+}
+
 /// The track-cache key of a configuration and its objects; `None` before configuring, or
 /// while the model is a published size not yet on this machine (the key hashes the model
 /// file's contents, so a downloaded model and the same file chosen by path give one key).
 fn key_of(st: &State) -> EngineResult<Option<String>> {
     let Some((s, range, size)) = &st.configured else { return Ok(None) };
-    let Some(model) = s.model.present_file() else { return Ok(None) };
-    Ok(cache_key(&model, s, *range, *size, &st.objects).map(Some)?)
+    node_cache_key(s, *range, *size, &st.objects)
 }
 
 /// The engine asked for results before its configuration (a bug of the node's).
@@ -486,7 +506,7 @@ impl Serve<'_> {
     fn frame(&mut self, lease: &mut Lease, frame: i64, during: &str, abort: &dyn Fn() -> bool) -> Result<(), Fault> {
         let request = match (self.fetch)(frame) {
             Ok(img) => {
-                self.hashes.insert(frame, frame_hash(img.width, img.height, &img.rgb8));
+                self.hashes.insert(frame, host_frame_hash(&img));
                 let len = proto::frame_bytes(frame, img.width, img.height)?;
                 if img.rgb8.len() != len {
                     return Err(Fault::Failed(EngineError::new(
@@ -584,7 +604,7 @@ impl MatteEngine for HelperEngine {
         if let Some(shared) = self.shared.lock().clone() {
             // The hash of the host's image of the frame: from the dialogue, else (the helper
             // had the frame already) the render's own image, which costs no host fetch.
-            let hash = hash.or_else(|| fetch(frame).ok().map(|img| frame_hash(img.width, img.height, &img.rgb8)));
+            let hash = hash.or_else(|| fetch(frame).ok().map(|img| host_frame_hash(&img)));
             if let Some(hash) = hash {
                 self.publish_to(&shared, frame, &low, hash);
             }
@@ -653,6 +673,20 @@ impl MatteEngine for HelperEngine {
         // helper is started for that.
         self.tell_running_helper(Request::Clear { session: self.session }, "clearing");
     }
+
+    fn hash_frame_files(&self, paths: &[PathBuf], checkpoint: Option<&Path>) -> EngineResult<FrameFiles> {
+        let (during, never) = ("decoding frame files", &|| false);
+        let request = Request::HashFrameFiles { paths: paths.to_vec(), checkpoint: checkpoint.map(Path::to_path_buf) };
+        let ask = || -> Result<FrameFiles, Fault> {
+            let mut lease = client::helper()?.connect(never)?;
+            match lease.call(&request, during, never)? {
+                Reply::FrameFiles { frames, model_size } if frames.len() == paths.len() => Ok((frames, model_size)),
+                Reply::Failed(failure) => Err(failure.into()),
+                other => Err(unexpected(&mut lease, &other)),
+            }
+        };
+        Ok(ask()?)
+    }
 }
 
 impl HelperEngine {
@@ -700,7 +734,7 @@ impl HelperEngine {
         for f in range.0..=range.1 {
             if !serve.hashes.contains_key(&f) {
                 let img = (serve.fetch)(f)?;
-                serve.hashes.insert(f, frame_hash(img.width, img.height, &img.rgb8));
+                serve.hashes.insert(f, host_frame_hash(&img));
             }
         }
         let key = self

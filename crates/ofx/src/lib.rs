@@ -11,7 +11,8 @@
 //! into an enum), `describe` (descriptor, clips), `params` (parameter IDs and
 //! definitions), `instance` (per-instance state), `render` with `edge` (the Edge group:
 //! refinement and decontamination) and `keyframe_matte` (the matte input placed on the
-//! plate in canonical coordinates), `overlay` (viewer interact)
+//! plate in canonical coordinates), `overlay` (viewer interact), `export_job` (the Farm
+//! group's job export)
 //! and `engine` (the narrow boundary to the tracking engine) with `helper_engine` and
 //! `client` behind it; `test_engine` (the box-matte engine of the host tests) exists only
 //! in test builds (feature `test-engine`).
@@ -25,6 +26,7 @@ pub mod describe;
 pub mod edge;
 pub mod engine;
 pub mod entry;
+pub mod export_job;
 pub mod export_shapes;
 pub mod gl;
 pub mod helper_engine;

@@ -56,6 +56,11 @@ defs! {
     TRACK_CACHE = "trackCacheFile", "Track cache file", "File Analyse writes and renders read instead of tracking again (farm renders). Ignored, with a warning, when it no longer matches the checkpoint, settings, boxes or footage.";
     SHAPES_FILE = "shapesFile", "Shapes file", "Where Export shapes writes the objects' animated Bezier shapes: .nk (a Nuke Roto node), .py (a Natron script making a Roto node per object), .svg (one file per frame) or .json.";
     EXPORT_SHAPES = "exportShapes", "Export shapes", "Track the whole frame range (as Analyse) and write every object's mattes as animated Bezier shapes to the Shapes file.";
+    FARM = "farmGroup", "Farm", "Analysis on a render farm: Export analysis job writes a job folder (plan.yaml and an OpenJD job template) that farm tasks run with the samurai-roto command line; its merge writes the Track cache file, which renders then read as after Analyse.";
+    SOURCE_FRAMES = "farmSourceFrames", "Source frames", "The Source's frame files as a file pattern: the frame number as #### (one # per digit) or %04d (%0Nd, or %d unpadded), e.g. /shots/sh010/plate.####.exr. OpenFX does not tell a plugin file names: in Nuke set this to the expression [value Read1.file] (the Read node feeding Source). The farm decodes these files, so they must be the frames the host serves here: Export analysis job checks the first one.";
+    FARM_JOB = "farmJobFolder", "Farm job folder", "The folder Export analysis job writes (created; a plan already there is replaced). Farm tasks must see it, and the Source frames, at the same paths.";
+    FARM_SPLIT = "farmSplit", "Farm split", "How the job's passes become farm tasks: Keyframes (passes starting on the same keyframe in the same direction share a task and its image encoder runs) or Passes (one task per pass: more tasks, each shorter).";
+    EXPORT_JOB = "exportAnalysisJob", "Export analysis job", "Write the farm job folder for the node's objects, keyframes, settings, model and frame range, and point Track cache file at the cache its merge writes (the job folder's track.srtc unless a Track cache file is set). Run the job with OpenJD / Deadline Cloud (job.template.json) or `samurai-roto farm slurm`; renders then read the cache as after Analyse.";
     ENGINE = "engineGroup", "Engine", "Where and how the network runs: device, precision, GPU memory, and SAMURAI's tuning. The defaults suit most shots.";
 }
 
@@ -106,6 +111,9 @@ pub fn sync_checkpoint_enabled(ps: ParamSet) -> OfxResult<()> {
 pub const DEVICES: [(&str, DeviceChoice); 3] = [("auto", DeviceChoice::Auto), ("cpu", DeviceChoice::Cpu), ("cuda", DeviceChoice::Cuda(0))];
 pub const PRECISIONS: [(&str, Option<Precision>); 3] = [("auto", None), ("fp32", Some(Precision::F32)), ("bf16", Some(Precision::Bf16))];
 pub const IMAGE_SIZES: [(&str, i64); 4] = [("1024 (full)", 1024), ("768", 768), ("512 (fast)", 512), ("256 (draft)", 256)];
+/// The Farm split choice (saved scripts store the index: append only).
+pub const FARM_SPLITS: [(&str, samurai_core::farm::Split); 2] =
+    [("Keyframes", samurai_core::farm::Split::Keyframes), ("Passes", samurai_core::farm::Split::Passes)];
 pub const PROPAGATIONS: [(&str, BlendMode); 3] =
     [("Blend", BlendMode::Blend), ("Nearest keyframe", BlendMode::Nearest), ("Forward only", BlendMode::Forward)];
 
@@ -236,6 +244,7 @@ pub fn define_all(ps: ParamSet) -> OfxResult<()> {
     file_path(ps, TRACK_CACHE, false, None)?;
     file_path(ps, SHAPES_FILE, false, None)?;
     def(ps, n::kOfxParamTypePushButton, EXPORT_SHAPES, None)?;
+    define_farm(ps)?;
     let g = def(ps, n::kOfxParamTypeGroup, ENGINE, None)?;
     g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
     let parent = Some(ENGINE.id);
@@ -379,6 +388,22 @@ fn define_object(ps: ParamSet, i: usize) -> OfxResult<()> {
     )?;
     key.set_int(n::kOfxParamPropDefault, 0, 0)?;
     key.set_int(n::kOfxParamPropAnimates, 0, 1)?;
+    Ok(())
+}
+
+/// The Farm group (closed): the Source's file pattern, the job folder, the split and the
+/// Export analysis job button.
+fn define_farm(ps: ParamSet) -> OfxResult<()> {
+    let g = def(ps, n::kOfxParamTypeGroup, FARM, None)?;
+    g.set_int(n::kOfxParamPropGroupOpen, 0, 0)?;
+    let parent = Some(FARM.id);
+    file_path(ps, SOURCE_FRAMES, false, parent)?;
+    let job = def(ps, n::kOfxParamTypeString, FARM_JOB, parent)?;
+    job.set_string(n::kOfxParamPropStringMode, 0, &n::kOfxParamStringIsDirectoryPath.to_string_lossy())?;
+    job.set_int(n::kOfxParamPropStringFilePathExists, 0, 0)?;
+    job.set_int(n::kOfxParamPropAnimates, 0, 0)?;
+    choice(ps, FARM_SPLIT, &labels(&FARM_SPLITS), 0, parent)?;
+    def(ps, n::kOfxParamTypePushButton, EXPORT_JOB, parent)?;
     Ok(())
 }
 

@@ -380,6 +380,7 @@ pub mod names {
         kOfxParamPropChoiceOption = c"OfxParamPropChoiceOption";
         kOfxParamPropStringMode = c"OfxParamPropStringMode";
         kOfxParamStringIsFilePath = c"OfxParamStringIsFilePath"; kOfxParamStringIsMultiLine = c"OfxParamStringIsMultiLine";
+        kOfxParamStringIsDirectoryPath = c"OfxParamStringIsDirectoryPath";
         kOfxParamPropStringFilePathExists = c"OfxParamPropStringFilePathExists";
         kOfxParamPropMin = c"OfxParamPropMin"; kOfxParamPropMax = c"OfxParamPropMax";
         kOfxParamPropDisplayMin = c"OfxParamPropDisplayMin"; kOfxParamPropDisplayMax = c"OfxParamPropDisplayMax";

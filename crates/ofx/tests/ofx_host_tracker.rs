@@ -1574,3 +1574,134 @@ fn fault_child() {
     }
     destroy(&plugin, a);
 }
+
+fn get_string(e: &Effect, name: &str) -> String {
+    let p = e.param_set().param(name).unwrap_or_else(|| panic!("plugin did not define parameter {name}"));
+    let s = p.string.lock().unwrap().to_str().unwrap().to_owned();
+    s
+}
+
+/// The Farm group from the node: Export analysis job writes the job folder for the node's
+/// keyframes, settings, model and frame range, and points Track cache file at what the
+/// merge writes; the job run with the command line (`farm pass` per group, `farm merge`)
+/// gives a cache equal, bit for bit, to the one Analyse writes, and a fresh instance
+/// renders from it without tracking, equal to the analysing instance. A pattern naming
+/// other frames (another size, or the same size with other pixels) is refused with both
+/// named, and nothing is written.
+#[test]
+fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
+    assert!(std::env::var_os(samurai_roto_ofx::wiring::FAKE_ENGINE_ENV).is_none(), "this test needs the real engine");
+    let ckpt = common::tiny_checkpoint(256);
+    let tmp = tempfile::tempdir().unwrap();
+    common::helper_log();
+    let plugin = Plugin::load();
+    let ctx = describe(&plugin);
+    let all: Vec<f64> = (FRAMES.0..=FRAMES.1).map(f64::from).collect();
+    let last = || MESSAGES.lock().unwrap().last().cloned().map(|(_, m)| m).unwrap_or_default();
+
+    // The node's own Analyse: the reference cache and outputs.
+    let analysed = tmp.path().join("analysed.srtc");
+    let a = instance(&plugin, ctx, &ckpt, &KEYS);
+    set_string(Effect::get(a).unwrap(), "trackCacheFile", analysed.to_str().unwrap());
+    assert_eq!(press(&plugin, a, "analyse"), kOfxStatOK, "Analyse: {}", last());
+    render_threaded(&plugin, a, &all);
+    let want: Vec<Vec<f32>> = all.iter().map(|t| output(a, *t)).collect();
+    destroy(&plugin, a);
+
+    // The host's frames as files, named as a Read node's would be.
+    let frames = tmp.path().join("plate");
+    write_frames(&frames, None);
+    for t in FRAMES.0..=FRAMES.1 {
+        std::fs::rename(frames.join(format!("{t:05}.png")), frames.join(format!("plate.{t:04}.png"))).unwrap();
+    }
+    let job = tmp.path().join("job");
+    let b = instance(&plugin, ctx, &ckpt, &KEYS);
+    let eb = Effect::get(b).unwrap();
+    set_string(eb, "farmJobFolder", job.to_str().unwrap());
+
+    // Refused: a pattern whose files are not there (another padding), frames of another
+    // size (the bedroom clip), then frames of the same size
+    // with other pixels (each frame's file holds the next frame).
+    set_string(eb, "farmSourceFrames", frames.join("plate.%05d.png").to_str().unwrap());
+    assert_ne!(press(&plugin, b, "exportAnalysisJob"), kOfxStatOK, "export with missing frames");
+    let msg = last();
+    assert!(msg.contains("12 of the 12 frames") && msg.contains(&frames.join("plate.00000.png").display().to_string()), "missing: {msg}");
+    let bedroom = common::root().join("../shared/data/clips/bedroom").canonicalize().unwrap();
+    set_string(eb, "farmSourceFrames", bedroom.join("%05d.jpg").to_str().unwrap());
+    assert_ne!(press(&plugin, b, "exportAnalysisJob"), kOfxStatOK, "export with another clip's frames");
+    let msg = last();
+    let (w, h) = image_size();
+    assert!(
+        msg.contains(&bedroom.join("00000.jpg").display().to_string()) && msg.contains(&format!("{w}x{h}")) && msg.contains("frame 0"),
+        "size refusal: {msg}"
+    );
+    let shifted = tmp.path().join("shifted");
+    std::fs::create_dir_all(&shifted).unwrap();
+    for t in FRAMES.0..=FRAMES.1 {
+        std::os::unix::fs::symlink(frames.join(format!("plate.{:04}.png", (t + 1).min(FRAMES.1))), shifted.join(format!("s_{t:04}.png")))
+            .unwrap();
+    }
+    set_string(eb, "farmSourceFrames", shifted.join("s_####.png").to_str().unwrap());
+    assert_ne!(press(&plugin, b, "exportAnalysisJob"), kOfxStatOK, "export with shifted frames");
+    let msg = last();
+    let cache_a = std::fs::read(&analysed).unwrap();
+    assert!(
+        msg.contains(&shifted.join("s_0000.png").display().to_string()) && msg.contains("hashes") && msg.contains("frame 0"),
+        "content refusal: {msg}"
+    );
+    assert!(!job.exists() && get_string(eb, "trackCacheFile").is_empty(), "a refused export wrote something");
+    eprintln!("ofx_host_tracker: export refused: {msg}");
+
+    // Exported: the plan holds the node's range, objects, key and host frame hashes.
+    set_string(eb, "farmSourceFrames", frames.join("plate.%04d.png").to_str().unwrap());
+    assert_eq!(press(&plugin, b, "exportAnalysisJob"), kOfxStatOK, "Export analysis job: {}", last());
+    let msg = last();
+    let merged = job.join("track.srtc");
+    assert_eq!(get_string(eb, "trackCacheFile"), merged.display().to_string(), "Track cache file after the export");
+    assert!(msg.contains(&job.display().to_string()) && msg.contains("farm slurm"), "export message: {msg}");
+    let (plan, _) = samurai_core::farm::Plan::read(&job).unwrap();
+    let shot = &plan.shots[0];
+    assert_eq!((shot.range, shot.first_frame, shot.frame_size), ((0, 11), 0, (w as u32, h as u32)));
+    assert_eq!(shot.frames_dir, frames);
+    let files: Vec<String> = (0..12).map(|t| format!("plate.{t:04}.png")).collect();
+    assert_eq!(shot.clip.iter().map(|c| c.file.clone()).collect::<Vec<_>>(), files);
+    assert_eq!(shot.objects.len(), 1);
+    assert_eq!(shot.objects[0].keyframes.iter().map(|k| k.frame).collect::<Vec<_>>(), [0, 7]);
+    assert_eq!(plan.merge_args, ["--cache".to_owned(), merged.display().to_string()]);
+    assert!(job.join("job.template.json").is_file());
+    let key = shot.cache_key.clone().unwrap();
+    let reference = samurai_core::track_cache::TrackCache::read(&analysed, &key).expect("the plan's key is the one Analyse wrote");
+    assert_eq!(shot.clip.iter().map(|c| c.hash.clone()).collect::<Vec<_>>(), reference.header.frame_hashes);
+    destroy(&plugin, b);
+
+    // The job, run as its tasks would be.
+    let cli = |args: &[&str]| {
+        let out = Command::new(common::samurai_roto()).args(["--threads", "2"]).args(args).output().unwrap();
+        assert!(out.status.success(), "samurai-roto {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let job_s = job.to_str().unwrap();
+    for g in 0..plan.groups.len() {
+        cli(&["farm", "pass", "--job", job_s, "--pass", &g.to_string(), "--device", "cpu"]);
+    }
+    let mut merge = vec!["farm", "merge", "--job", job_s];
+    merge.extend(plan.merge_args.iter().map(String::as_str));
+    cli(&merge);
+    assert!(std::fs::read(&merged).unwrap() == cache_a, "the farm's track cache differs from Analyse's");
+
+    // A fresh instance renders from it without tracking, as the analysing one did.
+    let c = instance(&plugin, ctx, &ckpt, &KEYS);
+    set_string(Effect::get(c).unwrap(), "trackCacheFile", merged.to_str().unwrap());
+    SOURCE_FETCHES.lock().unwrap().clear();
+    render_threaded(&plugin, c, &all);
+    assert_eq!(fetched_times(), (FRAMES.0 as i64..=FRAMES.1 as i64).collect::<Vec<_>>(), "renders from the farm's cache tracked");
+    for (t, want) in all.iter().zip(&want) {
+        assert!(output(c, *t) == *want, "frame {t}: render from the farm's cache differs from the analysing instance");
+    }
+    destroy(&plugin, c);
+    eprintln!(
+        "ofx_host_tracker: Export analysis job: {} pass group(s) run by the command line; merged cache = Analyse's, bit for bit; renders from it = Analyse's",
+        plan.groups.len()
+    );
+    let no_args = std::ptr::null_mut();
+    assert_eq!(plugin.call("OfxActionUnload", std::ptr::null_mut(), no_args, no_args), kOfxStatOK);
+}
