@@ -284,3 +284,41 @@ fn frames_asked_for_ahead_give_the_same_bits_and_leave_the_connection_clean() {
     assert!(logit_bits(&e.mattes(range.1, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap()) == forward);
     e.mattes(FIRST + 3, &no_fetch, &|| false, &NO_DOWNLOAD).unwrap();
 }
+
+/// The helper decodes frame files as a farm task does (`HashFrameFiles`, for the node's
+/// Export analysis job): bedroom JPEGs hash as `samurai-roto farm plan` writes them in its
+/// plan, the checkpoint's model size is read from it, and a file that is no frame fails
+/// naming it.
+#[test]
+fn the_helper_hashes_frame_files_as_farm_plan_does() {
+    common::use_built_helper();
+    common::helper_log();
+    let ckpt = checkpoint();
+    let clip = common::root().join("../shared/data/clips/bedroom").canonicalize().unwrap();
+    let job = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::samurai_roto())
+        .args(["--threads", "2", "farm", "plan", "--checkpoint"])
+        .arg(&ckpt)
+        .arg("--frames")
+        .arg(&clip)
+        .args(["--object", "a:0:10,10,100,100", "--image-size", "256", "--job"])
+        .arg(job.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "farm plan: {}", String::from_utf8_lossy(&out.stderr));
+    let (plan, _) = samurai_core::farm::Plan::read(job.path()).unwrap();
+    let shot = &plan.shots[0];
+    let engine = TrackerEngine::without_sharing();
+    let picked = [0usize, 7, 199];
+    let paths: Vec<PathBuf> = picked.iter().map(|i| clip.join(&shot.clip[*i].file)).collect();
+    let (frames, size) = engine.hash_frame_files(&paths, Some(&ckpt)).unwrap();
+    assert_eq!(size, Some(samurai_core::config::ModelSize::Tiny));
+    for (f, i) in frames.iter().zip(picked) {
+        assert_eq!((f.hash.as_str(), (f.width, f.height)), (shot.clip[i].hash.as_str(), shot.frame_size), "frame {i}");
+    }
+    let (frames, size) = engine.hash_frame_files(&paths[..1], None).unwrap();
+    assert_eq!((frames[0].hash.as_str(), size), (shot.clip[0].hash.as_str(), None));
+    let not_a_frame = job.path().join("plan.yaml");
+    let e = engine.hash_frame_files(std::slice::from_ref(&not_a_frame), None).unwrap_err();
+    assert!(e.message.contains(&not_a_frame.display().to_string()), "{e:?}");
+}
