@@ -12,6 +12,7 @@
 //! the decoders; the plugin links none), must have the host frame's size and hash, or the
 //! export is refused with both named. No network runs and nothing is downloaded here.
 use super::analyse::{self, fetch_frame};
+use super::bar::Bar;
 use super::client;
 use super::helper_engine::{host_frame_hash, node_cache_key};
 use super::instance::Instance;
@@ -208,8 +209,13 @@ pub fn export_job(inst: &Instance, time: f64) -> OfxResult<String> {
     }
 
     // Every host frame's hash (what the merge's cache keeps and renders check).
+    // With the host's progress bar: its cancel stops the export, writing nothing.
+    let bar = Bar::new(inst.effect);
     let mut clip = Vec::with_capacity(files.len());
-    for (f, name) in &files {
+    for (i, (f, name)) in files.iter().enumerate() {
+        if !bar.update("SamuraiRoto: reading Source for the farm job", i as f64 / files.len() as f64) {
+            return Err(OfxError::stopped("Export analysis job cancelled; nothing was written"));
+        }
         let hash = if *f == first { host_hash.clone() } else { host_frame_hash(&fetch_frame(&src_clip, *f, linear)?) };
         clip.push(ClipFrame { file: name.clone(), hash });
     }
