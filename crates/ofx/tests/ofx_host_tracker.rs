@@ -1583,7 +1583,7 @@ fn get_string(e: &Effect, name: &str) -> String {
 
 /// The Farm group from the node: Export analysis job writes the job folder for the node's
 /// keyframes, settings, model and frame range, and points Track cache file at what the
-/// merge writes; the job run with the command line (`farm pass` per group, `farm merge`)
+/// merge writes; the job run by OpenJD's runtime (`openjd run` on the exported template)
 /// gives a cache equal, bit for bit, to the one Analyse writes, and a fresh instance
 /// renders from it without tracking, equal to the analysing instance. A pattern naming
 /// other frames (another size, or the same size with other pixels) is refused with both
@@ -1674,18 +1674,22 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
     assert_eq!(shot.clip.iter().map(|c| c.hash.clone()).collect::<Vec<_>>(), reference.header.frame_hashes);
     destroy(&plugin, b);
 
-    // The job, run as its tasks would be.
-    let cli = |args: &[&str]| {
-        let out = Command::new(common::samurai_roto()).args(["--threads", "2"]).args(args).output().unwrap();
-        assert!(out.status.success(), "samurai-roto {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let job_s = job.to_str().unwrap();
-    for g in 0..plan.groups.len() {
-        cli(&["farm", "pass", "--job", job_s, "--pass", &g.to_string(), "--device", "cpu"]);
+    // The job, run as the farm runs it: OpenJD's runtime on the exported template (every
+    // pass task in its own process, then the merge), with the samurai-roto beside the helper.
+    let template = job.join("job.template.json");
+    let beside = std::path::PathBuf::from(std::env::var_os("SAMURAI_ROTO_HELPER").unwrap()).with_file_name("samurai-roto");
+    assert!(std::fs::read_to_string(&template).unwrap().contains(&beside.display().to_string()), "the template runs {}", beside.display());
+    let openjd = common::root().join(".venv/bin/openjd");
+    for args in [["check", template.to_str().unwrap()], ["run", template.to_str().unwrap()]] {
+        let out = Command::new(&openjd).args(args).output().expect("openjd (scripts/setup.sh installs openjd-cli)");
+        assert!(
+            out.status.success(),
+            "openjd {}: {}{}",
+            args[0],
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let mut merge = vec!["farm", "merge", "--job", job_s];
-    merge.extend(plan.merge_args.iter().map(String::as_str));
-    cli(&merge);
     assert!(std::fs::read(&merged).unwrap() == cache_a, "the farm's track cache differs from Analyse's");
 
     // A fresh instance renders from it without tracking, as the analysing one did.
@@ -1699,7 +1703,7 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
     }
     destroy(&plugin, c);
     eprintln!(
-        "ofx_host_tracker: Export analysis job: {} pass group(s) run by the command line; merged cache = Analyse's, bit for bit; renders from it = Analyse's",
+        "ofx_host_tracker: Export analysis job: {} pass group(s) run by openjd run; merged cache = Analyse's, bit for bit; renders from it = Analyse's",
         plan.groups.len()
     );
     let no_args = std::ptr::null_mut();
