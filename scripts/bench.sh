@@ -25,7 +25,7 @@
 #   scripts/bench.sh farm   [IMAGE_SIZE [FRAMES]]    (analysis on a farm, issue 19: bedroom, three
 #                                                     objects with two keyframes each; track in one
 #                                                     process vs the job's tasks run one after
-#                                                     another, both groupings: the sum and the
+#                                                     another, each grouping: the sum and the
 #                                                     longest task, encoder runs, plan and merge
 #                                                     time, the speed-up with a worker per task;
 #                                                     the results compared bit for bit; default
@@ -172,7 +172,7 @@ PY
     single=$(echo "$t1 - $t0" | bc -l)
     track_encoder=$(grep -o 'encoder_runs: [0-9]*' "$work/track.log" | head -1 | grep -o '[0-9]*$')
     printf 'farm@%s x%s frames: track in one process %.2f s, %s encoder runs\n' "$n1" "$count" "$single" "$track_encoder"
-    for split in keyframes passes; do
+    for split in keyframes passes directions; do
       job="$work/job-$split"
       t0=$(now); "$cli" farm plan "${inputs[@]}" --split "$split" --job "$job" --out "$work/out-$split" >/dev/null; t1=$(now)
       plan_s=$(echo "$t1 - $t0" | bc -l)

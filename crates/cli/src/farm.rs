@@ -67,7 +67,9 @@ pub struct PlanArgs {
     #[arg(long)]
     job: PathBuf,
     /// How passes become tasks: keyframes (passes starting on the same frame in the same
-    /// direction share a task and its image encoder runs) or passes (one task per pass).
+    /// direction share a task and its image encoder runs), passes (one task per pass) or
+    /// directions (a task per shot and direction, as `track` runs them: the least encoder
+    /// work).
     #[arg(long, default_value = "keyframes")]
     split: String,
     /// Host frame number of each folder's first frame (the track cache's frame numbers).

@@ -59,7 +59,7 @@ defs! {
     FARM = "farmGroup", "Farm", "Analysis on a render farm: Export analysis job writes a job folder (plan.yaml and an OpenJD job template) that farm tasks run with the samurai-roto command line; its merge writes the Track cache file, which renders then read as after Analyse.";
     SOURCE_FRAMES = "farmSourceFrames", "Source frames", "The Source's frame files as a file pattern: the frame number as #### (one # per digit) or %04d (%0Nd, or %d unpadded), e.g. /shots/sh010/plate.####.exr. OpenFX does not tell a plugin file names: in Nuke set this to the expression [value Read1.file] (the Read node feeding Source). The farm decodes these files, so they must be the frames the host serves here: Export analysis job checks the first one.";
     FARM_JOB = "farmJobFolder", "Farm job folder", "The folder Export analysis job writes (created; a plan already there is replaced). Farm tasks must see it, and the Source frames, at the same paths.";
-    FARM_SPLIT = "farmSplit", "Farm split", "How the job's passes become farm tasks: Keyframes (passes starting on the same keyframe in the same direction share a task and its image encoder runs) or Passes (one task per pass: more tasks, each shorter).";
+    FARM_SPLIT = "farmSplit", "Farm split", "How the job's passes become farm tasks: Keyframes (passes starting on the same keyframe in the same direction share a task and its image encoder runs) Passes (one task per pass: more tasks, each shorter) or Directions (two tasks, forward and backward, as one machine tracks: the least image encoder work).";
     EXPORT_JOB = "exportAnalysisJob", "Export analysis job", "Write the farm job folder for the node's objects, keyframes, settings, model and frame range, and point Track cache file at the cache its merge writes (the job folder's track.srtc unless a Track cache file is set). Run the job with OpenJD / Deadline Cloud (job.template.json) or `samurai-roto farm slurm`; renders then read the cache as after Analyse.";
     ENGINE = "engineGroup", "Engine", "Where and how the network runs: device, precision, GPU memory, and SAMURAI's tuning. The defaults suit most shots.";
 }
@@ -112,8 +112,11 @@ pub const DEVICES: [(&str, DeviceChoice); 3] = [("auto", DeviceChoice::Auto), ("
 pub const PRECISIONS: [(&str, Option<Precision>); 3] = [("auto", None), ("fp32", Some(Precision::F32)), ("bf16", Some(Precision::Bf16))];
 pub const IMAGE_SIZES: [(&str, i64); 4] = [("1024 (full)", 1024), ("768", 768), ("512 (fast)", 512), ("256 (draft)", 256)];
 /// The Farm split choice (saved scripts store the index: append only).
-pub const FARM_SPLITS: [(&str, samurai_core::farm::Split); 2] =
-    [("Keyframes", samurai_core::farm::Split::Keyframes), ("Passes", samurai_core::farm::Split::Passes)];
+pub const FARM_SPLITS: [(&str, samurai_core::farm::Split); 3] = [
+    ("Keyframes", samurai_core::farm::Split::Keyframes),
+    ("Passes", samurai_core::farm::Split::Passes),
+    ("Directions", samurai_core::farm::Split::Directions),
+];
 pub const PROPAGATIONS: [(&str, BlendMode); 3] =
     [("Blend", BlendMode::Blend), ("Nearest keyframe", BlendMode::Nearest), ("Forward only", BlendMode::Forward)];
 

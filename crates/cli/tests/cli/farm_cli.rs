@@ -99,7 +99,7 @@ fn openjd() -> PathBuf {
 }
 
 #[test]
-fn merged_passes_are_tracks_bits_for_either_grouping_in_any_order_and_under_openjd() {
+fn merged_passes_are_tracks_bits_for_every_grouping_in_any_order_and_under_openjd() {
     let tmp = tempfile::tempdir().unwrap();
     let frames = clip(tmp.path(), 6);
     let ckpt = common::tiny_checkpoint(256);
@@ -145,6 +145,20 @@ fn merged_passes_are_tracks_bits_for_either_grouping_in_any_order_and_under_open
     ok(run(&["farm", "merge", "--job", s(&job_p), "--cache", s(&cache_p), "--out", s(&out_p), "--logits", s(&logits_p)]));
     assert!(files(&out_p) == expected_mattes, "per-pass tasks' mattes are track's, bit for bit");
     assert!(files(&logits_p) == expected_logits, "per-pass tasks' logits are track's, bit for bit");
+
+    // One task per direction: every pass of a direction in one session, in lockstep.
+    let job_d = tmp.path().join("job-directions");
+    let out_d = tmp.path().join("out-d");
+    let mut args = vec!["farm", "plan"];
+    args.extend(&base);
+    args.extend(["--job", s(&job_d), "--split", "directions", "--out", s(&out_d)]);
+    ok(run(&args));
+    assert_eq!(groups(&job_d), 2, "forward and backward");
+    for g in [1, 0] {
+        ok(run(&["farm", "pass", "--job", s(&job_d), "--pass", &g.to_string()]));
+    }
+    ok(run(&["farm", "merge", "--job", s(&job_d), "--out", s(&out_d)]));
+    assert!(files(&out_d) == expected_mattes, "per-direction tasks' mattes are track's, bit for bit");
 
     // The two caches hold the same frames, and finish to track's logits.
     let (ck, cp) = (

@@ -112,6 +112,9 @@ pub enum Split {
     Keyframes,
     /// One task per pass (more parallelism, the encoder runs once per pass).
     Passes,
+    /// One task per shot and direction: every forward pass in one task, every backward one
+    /// in another, as `track` runs them (the least encoder work, two tasks per shot).
+    Directions,
 }
 
 impl Split {
@@ -119,7 +122,8 @@ impl Split {
         match s {
             "keyframes" => Ok(Self::Keyframes),
             "passes" => Ok(Self::Passes),
-            other => Err(Error::invalid("split", format!("'{other}' is not one of keyframes, passes"))),
+            "directions" => Ok(Self::Directions),
+            other => Err(Error::invalid("split", format!("'{other}' is not one of keyframes, passes, directions"))),
         }
     }
 }
@@ -243,15 +247,26 @@ pub struct Group {
     /// Index into the plan's shots.
     pub shot: usize,
     pub direction: Direction,
-    /// The frame its passes start on.
+    /// The frame its passes start on (with [`Split::Directions`], the first of them).
     pub keyframe: usize,
     pub passes: Vec<PlannedPass>,
 }
 
 impl Group {
-    /// Frames the task walks (the longest of its passes' walks), i.e. encoder runs.
+    /// Frames the task walks (the union of its passes' walks), i.e. its encoder runs.
     pub fn steps(&self) -> usize {
-        self.passes.iter().map(PlannedPass::steps).max().unwrap_or(0)
+        let mut walks: Vec<(usize, usize)> = self.passes.iter().map(|p| p.walk()).map(|(a, b)| (a.min(b), a.max(b))).collect();
+        walks.sort();
+        let mut frames = 0;
+        let mut covered_to: Option<usize> = None;
+        for (lo, hi) in walks {
+            let start = covered_to.map_or(lo, |c| lo.max(c + 1));
+            if hi >= start {
+                frames += hi - start + 1;
+            }
+            covered_to = Some(covered_to.map_or(hi, |c| c.max(hi)));
+        }
+        frames
     }
 }
 
@@ -288,6 +303,10 @@ pub fn group_passes(shots: &[Shot], mode: BlendMode, split: Split) -> Vec<Group>
             match split {
                 Split::Keyframes => groups.push(Group { shot: s, direction, keyframe, passes }),
                 Split::Passes => groups.extend(passes.into_iter().map(|p| Group { shot: s, direction, keyframe, passes: vec![p] })),
+                Split::Directions => match groups.last_mut() {
+                    Some(g) if g.shot == s && g.direction == direction => g.passes.extend(passes),
+                    _ => groups.push(Group { shot: s, direction, keyframe, passes }),
+                },
             }
         }
     }

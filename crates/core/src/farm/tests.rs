@@ -153,6 +153,12 @@ fn passes_starting_together_share_a_task_unless_split() {
         v
     };
     assert_eq!(all(&p), all(&split));
+    // By direction: two tasks, walking frames 0-29 forward and 20-0 backward.
+    let by_direction = plan(Split::Directions, three_objects()).unwrap();
+    let summary: Vec<(Direction, usize, usize)> = by_direction.groups.iter().map(|g| (g.direction, g.passes.len(), g.steps())).collect();
+    assert_eq!(summary, [(F, 5, 30), (B, 3, 21)]);
+    assert_eq!(all(&by_direction), all(&p));
+    assert_eq!(p.groups.iter().map(Group::steps).sum::<usize>(), 20 + 20 + 10 + 11 + 20, "keyframes: each walk whole");
 }
 
 #[test]
