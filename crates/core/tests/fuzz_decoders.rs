@@ -149,22 +149,27 @@ fn track_cache_reader_survives_random_and_mutated_files() {
     };
     let valid = cache.to_bytes().unwrap();
     assert!(TrackCache::from_bytes(&valid).is_ok());
-    // Half the inputs get a correct checksum after the mutation, as a deliberate forger
-    // would write, so the header and data parsing behind the checksum is exercised too.
+    fuzz_sealed("track-cache reader", 3, valid, |b| TrackCache::from_bytes(b).is_ok());
+}
+
+/// Fuzzes a reader of a checksummed container file from one valid file. Half the inputs get
+/// a correct checksum after the mutation, as a deliberate forger would write, so the header
+/// and data parsing behind the checksum is exercised too.
+fn fuzz_sealed(name: &str, seed: u64, valid: Vec<u8>, parse: impl Fn(&[u8]) -> bool) {
     let mut flip = false;
     let seeds = [valid];
     fuzz(
-        "track-cache reader",
-        3,
+        name,
+        seed,
         |r| mutate(r, &seeds),
         |b| {
             flip = !flip;
             if flip && b.len() > 32 {
                 let mut fixed = b[..b.len() - 32].to_vec();
                 fixed.extend_from_slice(blake3::hash(&fixed).as_bytes());
-                TrackCache::from_bytes(&fixed).is_ok()
+                parse(&fixed)
             } else {
-                TrackCache::from_bytes(b).is_ok()
+                parse(b)
             }
         },
     );
@@ -193,22 +198,5 @@ fn pass_file_reader_survives_random_and_mutated_files() {
     };
     let valid = results.to_bytes().unwrap();
     assert!(PassResults::from_bytes(&valid).is_ok());
-    // As for track caches, half the inputs are resealed with a correct checksum.
-    let mut flip = false;
-    let seeds = [valid];
-    fuzz(
-        "pass-file reader",
-        4,
-        |r| mutate(r, &seeds),
-        |b| {
-            flip = !flip;
-            if flip && b.len() > 32 {
-                let mut fixed = b[..b.len() - 32].to_vec();
-                fixed.extend_from_slice(blake3::hash(&fixed).as_bytes());
-                PassResults::from_bytes(&fixed).is_ok()
-            } else {
-                PassResults::from_bytes(b).is_ok()
-            }
-        },
-    );
+    fuzz_sealed("pass-file reader", 4, valid, |b| PassResults::from_bytes(b).is_ok());
 }

@@ -2,6 +2,7 @@
 //! whatever the grouping and the order tasks ran in, through OpenJD's own runtime too;
 //! killed, repeated and concurrent tasks; pass files that are missing, foreign, truncated
 //! or damaged; frames changed after the plan.
+use crate::cli_support;
 use crate::common;
 
 use samurai_core::track_cache::TrackCache;
@@ -32,13 +33,7 @@ fn failure(o: Output) -> String {
 
 /// `<tmp>/bedroom` with the first `n` bedroom frames (links).
 fn clip(tmp: &Path, n: usize) -> PathBuf {
-    let dir = tmp.join("bedroom");
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..n {
-        let name = format!("{i:05}.jpg");
-        std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), dir.join(&name)).unwrap();
-    }
-    dir
+    cli_support::linked_clip(tmp, "bedroom", n)
 }
 
 fn s(p: &Path) -> &str {
@@ -280,12 +275,7 @@ fn faults_killed_repeated_and_concurrent_tasks_bad_pass_files_and_changed_frames
 fn several_shots_plan_into_one_job_and_merge_per_shot() {
     let tmp = tempfile::tempdir().unwrap();
     let bedroom = clip(tmp.path(), 3);
-    let dog = tmp.path().join("dog");
-    std::fs::create_dir_all(&dog).unwrap();
-    for i in 0..3 {
-        let name = format!("{i:05}.jpg");
-        std::os::unix::fs::symlink(common::clips().join("dog").join(&name), dog.join(&name)).unwrap();
-    }
+    let dog = cli_support::linked_clip(tmp.path(), "dog", 3);
     let shots = tmp.path().join("shots.yaml");
     let yaml = "bedroom:\n  frames: bedroom\n  objects:\n    girl: { frame: 0, box: [310, 0, 515, 400] }\ndog:\n  frames: dog\n  objects:\n    dog: { frame: 2, box: [453, 375, 703, 555] }\n";
     std::fs::write(&shots, yaml).unwrap();

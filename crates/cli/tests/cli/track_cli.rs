@@ -12,13 +12,7 @@ fn checkpoint() -> PathBuf {
 
 /// `<tmp>/bedroom` with the first `n` bedroom frames.
 fn clip(tmp: &Path, n: usize) -> PathBuf {
-    let dir = tmp.join("bedroom");
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..n {
-        let name = format!("{i:05}.jpg");
-        std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), dir.join(&name)).unwrap();
-    }
-    dir
+    cli_support::linked_clip(tmp, "bedroom", n)
 }
 
 fn track(args: &[&str]) -> Output {

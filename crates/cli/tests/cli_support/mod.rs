@@ -12,3 +12,14 @@ pub fn small_clip(tmp: &Path, n: usize) -> PathBuf {
     }
     dir
 }
+
+/// `<tmp>/<clip>` with the first `n` frames of the shared clip `clip` (links, not copies).
+pub fn linked_clip(tmp: &Path, clip: &str, n: usize) -> PathBuf {
+    let dir = tmp.join(clip);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..n {
+        let name = format!("{i:05}.jpg");
+        std::os::unix::fs::symlink(crate::common::clips().join(clip).join(&name), dir.join(&name)).unwrap();
+    }
+    dir
+}
