@@ -89,11 +89,18 @@ pub struct PlanArgs {
     exe: Option<PathBuf>,
 }
 
+/// The job folder a task, the merge or `farm slurm` works on.
+#[derive(Args)]
+pub struct JobArg {
+    /// The job folder `farm plan` wrote.
+    #[arg(long = "job")]
+    dir: PathBuf,
+}
+
 #[derive(Args)]
 pub struct PassArgs {
-    /// The job folder `farm plan` wrote.
-    #[arg(long)]
-    job: PathBuf,
+    #[command(flatten)]
+    job: JobArg,
     /// The pass group to run (the task's index, from 0).
     #[arg(long = "pass")]
     group: usize,
@@ -107,9 +114,8 @@ pub struct PassArgs {
 
 #[derive(Args)]
 pub struct MergeArgs {
-    /// The job folder `farm plan` wrote.
-    #[arg(long)]
-    job: PathBuf,
+    #[command(flatten)]
+    job: JobArg,
     /// Write the track cache (the node's format) here.
     #[arg(long)]
     cache: Option<PathBuf>,
@@ -122,9 +128,8 @@ pub struct MergeArgs {
 
 #[derive(Args)]
 pub struct SlurmArgs {
-    /// The job folder `farm plan` wrote.
-    #[arg(long)]
-    job: PathBuf,
+    #[command(flatten)]
+    job: JobArg,
     /// Submit with sbatch: the pass array, then the merge with an afterok dependency.
     #[arg(long)]
     submit: bool,
@@ -363,7 +368,7 @@ fn plan_checkpoint(plan: &Plan, given: Option<&Path>) -> Result<PathBuf> {
 /// `farm pass`.
 fn pass(args: &PassArgs) -> Result<()> {
     let started = Instant::now();
-    let (plan, digest) = Plan::read(&args.job)?;
+    let (plan, digest) = Plan::read(&args.job.dir)?;
     let group = plan.groups.get(args.group).with_context(|| {
         format!("--pass {}: the plan has {} pass group(s), 0 to {}", args.group, plan.groups.len(), plan.groups.len().saturating_sub(1))
     })?;
@@ -417,7 +422,7 @@ fn pass(args: &PassArgs) -> Result<()> {
     let precision = format!("{:?}", plan.settings.precision);
     let header = PassFileHeader::for_group(&plan, &digest, args.group, &device, &precision)?;
     let logits = records.into_iter().map(|frames| frames.into_iter().map(|r| r.low_res.clone()).collect()).collect();
-    let path = pass_file_path(&args.job, args.group);
+    let path = pass_file_path(&args.job.dir, args.group);
     PassResults { header, logits }.write_atomic(&path)?;
     let stats = session.stats();
     println!(
@@ -472,9 +477,10 @@ fn merge(args: &MergeArgs) -> Result<()> {
     if args.cache.is_none() && args.out.is_none() {
         bail!("nothing to write: give --cache FILE and/or --out DIR");
     }
-    let (plan, digest) = Plan::read(&args.job)?;
-    remove_stale_temporaries(&args.job)?;
-    let results = (0..plan.groups.len()).map(|g| read_for_group(&args.job, &plan, &digest, g)).collect::<samurai_core::Result<Vec<_>>>()?;
+    let (plan, digest) = Plan::read(&args.job.dir)?;
+    remove_stale_temporaries(&args.job.dir)?;
+    let results =
+        (0..plan.groups.len()).map(|g| read_for_group(&args.job.dir, &plan, &digest, g)).collect::<samurai_core::Result<Vec<_>>>()?;
     // One shot: --cache is the file and --out the folder; several: CACHE/SHOT.srtc and OUT/SHOT/.
     let several = plan.shots.len() > 1;
     for (s, shot) in plan.shots.iter().enumerate() {
@@ -512,14 +518,14 @@ fn merge(args: &MergeArgs) -> Result<()> {
             finished?;
         }
     }
-    println!("merged {} pass group(s) of {} in {:.1} s", plan.groups.len(), args.job.display(), started.elapsed().as_secs_f64());
+    println!("merged {} pass group(s) of {} in {:.1} s", plan.groups.len(), args.job.dir.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// `farm slurm`.
 fn slurm(args: &SlurmArgs) -> Result<()> {
-    let (plan, _) = Plan::read(&args.job)?;
-    let job = absolute(&args.job)?;
+    let (plan, _) = Plan::read(&args.job.dir)?;
+    let job = absolute(&args.job.dir)?;
     let exe = this_exe(args.exe.as_deref())?;
     let (pass_script, merge_script) = slurm_scripts(&plan, &job, &exe, &plan.merge_args, args.cpus_per_task);
     let dir = job.join("slurm");
