@@ -5,7 +5,10 @@
 
   reference_bench.py blocks --checkpoint C --size tiny --image F --image-size N [--repeat R]
   reference_bench.py track  --checkpoint C --size tiny --frames DIR --count N --image-size S --box x1,y1,x2,y2 [--device D]
-(on CUDA, track also reports the peak device memory the caching allocator handed out)
+                            [--autocast bf16]
+(on CUDA, track also reports the peak device memory the caching allocator handed out;
+--autocast bf16 runs the tracking under torch.autocast in bfloat16, as SAM 2 runs its video
+predictor on GPUs: fp32 weights, products in bf16)
 """
 import argparse
 import contextlib
@@ -98,7 +101,9 @@ def bench_track(args):
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t = time.perf_counter()
-        with torch.inference_mode():
+        dtype = {"bf16": torch.bfloat16}.get(args.autocast)
+        autocast = torch.autocast(device_type="cuda" if cuda else "cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             state = model.init_state(video_path=tmp)
             model.add_new_points_or_box(state, frame_idx=0, obj_id=0, box=box)
             for _ in model.propagate_in_video(state):
@@ -107,7 +112,7 @@ def bench_track(args):
             torch.cuda.synchronize()
         secs = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out = {"frames": len(names), "seconds": secs, "seconds_per_frame": secs / len(names), "peak_rss_bytes": peak}
+    out = {"precision": f"autocast {args.autocast}" if args.autocast else "fp32", "frames": len(names), "seconds": secs, "seconds_per_frame": secs / len(names), "peak_rss_bytes": peak}
     if cuda:
         out["peak_device_allocated_bytes"] = torch.cuda.max_memory_allocated()
         out["peak_device_reserved_bytes"] = torch.cuda.max_memory_reserved()
@@ -127,6 +132,7 @@ def main():
     ap.add_argument("--box")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--autocast", choices=["bf16"], help="track under torch.autocast in this precision")
     args = ap.parse_args()
     blocks.check_versions()
     import torch

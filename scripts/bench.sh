@@ -30,6 +30,15 @@
 #                                                     time, the speed-up with a worker per task;
 #                                                     the results compared bit for bit; default
 #                                                     512 30)
+#   scripts/bench.sh precision [SIZE:IMAGE_SIZE:FRAMES ...]
+#                                                    (issue 21: bf16 against fp32 on the bedroom
+#                                                     clip, one object: seconds per tracked frame
+#                                                     of ours fp32 and bf16 and the reference fp32
+#                                                     and under torch.autocast bf16, the ratios,
+#                                                     peak RSS; then bf16's per-frame mask IoU
+#                                                     against fp32 and the decisions kept, and
+#                                                     what --precision auto chooses here; default
+#                                                     tiny:512:8 tiny:1024:4)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -193,5 +202,29 @@ PY
         "$n1" "$count" "$split" "$groups" "$sum" "$(echo "$sum / $single" | bc -l)" "$longest" "$plan_s" "$merge_s" "$encoder" \
         "$(echo "$encoder / $track_encoder" | bc -l)" "$farm_wall" "$(echo "$single / $farm_wall" | bc -l)" "$same"
     done ;;
-  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects, farm)" >&2; exit 2 ;;
+  precision)
+    for spec in "${@:-tiny:512:8 tiny:1024:4}"; do for s in $spec; do
+      IFS=: read -r size n1 frames <<< "$s"
+      ck=$("$py" tests/parity/make_block_fixtures.py --size "$size" --image-size 256 --out "$root/tests/fixtures/parity/${size}_256" --frames "$clip" >&2 \
+        && echo "$root/tests/fixtures/parity/${size}_256/checkpoint.pt")
+      run=(--checkpoint "$ck" --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
+      o32=$("$bench" track "${run[@]}" --precision fp32)
+      o16=$("$bench" track "${run[@]}" --precision bf16)
+      r32=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size")
+      r16=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size" --autocast bf16)
+      q=$("$bench" precision "${run[@]}")
+      "$py" - "$size@$n1x$frames" "$o32" "$o16" "$r32" "$r16" "$q" <<'PY'
+import json, sys
+label, (o32, o16, r32, r16, q) = sys.argv[1], [json.loads(a) for a in sys.argv[2:]]
+s = lambda r: r["seconds_per_frame"]  # noqa: E731
+print(f"{label}: seconds per tracked frame: ours fp32 {s(o32):.3f}, ours bf16 {s(o16):.3f}, "
+      f"reference fp32 {s(r32):.3f}, reference autocast bf16 {s(r16):.3f}")
+print(f"{label}: ours bf16 / ours fp32 {s(o16) / s(o32):.3f}, / reference fp32 {s(o16) / s(r32):.3f}, "
+      f"/ reference autocast bf16 {s(o16) / s(r16):.3f}; peak RSS bf16 / fp32 {o16['peak_rss_bytes'] / o32['peak_rss_bytes']:.3f} "
+      f"({o16['peak_rss_bytes'] / 2**20:.0f} / {o32['peak_rss_bytes'] / 2**20:.0f} MiB)")
+print(f"{label}: bf16 against fp32 over {q['frames']} frames: mask IoU mean {q['mean_iou']:.4f}, lowest {q['min_iou']:.4f}, "
+      f"same chosen mask {q['same_chosen_mask']}, same memory frames {q['same_memory_frames']}; --precision auto here: {q['auto']}")
+PY
+    done; done ;;
+  *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects, farm, precision)" >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@
 //! (chosen mask, memory frames) compared.
 use crate::support::{load_options, session, ClipRun};
 use anyhow::Result;
+use samurai_engine::model::Precision;
+use samurai_engine::tracker::Agreement;
 use std::path::Path;
 
 #[derive(clap::Args)]
@@ -21,26 +23,11 @@ pub fn run(a: Args) -> Result<String> {
 fn precision(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, bbox: &str, device: &str) -> Result<String> {
     let (mut a, len) = session(checkpoint, frames, image_size, bbox, &load_options(device, "fp32")?)?;
     let (mut b, _) = session(checkpoint, frames, image_size, bbox, &load_options(device, "bf16")?)?;
-    let count = count.min(len);
-    let (mut min_iou, mut sum_iou, mut same_chosen, mut same_memory) = (1.0f64, 0.0f64, 0usize, 0usize);
-    for f in 0..count {
-        let ra = a.records_at(f)?;
-        let rb = b.records_at(f)?;
-        let (x, y) = (&ra[0].1[0].1, &rb[0].1[0].1);
-        let (mut inter, mut union) = (0usize, 0usize);
-        for (p, q) in x.low_res.iter().zip(&y.low_res) {
-            let (p, q) = (*p > 0.0, *q > 0.0);
-            inter += usize::from(p && q);
-            union += usize::from(p || q);
-        }
-        let iou = if union == 0 { 1.0 } else { inter as f64 / union as f64 };
-        min_iou = min_iou.min(iou);
-        sum_iou += iou;
-        same_chosen += usize::from(x.chosen == y.chosen);
-        same_memory += usize::from(x.memory_frames == y.memory_frames);
-    }
+    let g = Agreement::measure(&mut a, &mut b, count.min(len))?;
+    // What `--precision auto` resolves to on this machine, for the record.
+    let auto = Precision::resolve(None, load_options(device, "fp32")?.device.is_cuda());
     Ok(format!(
-        "{{\"frames\": {count}, \"mean_iou\": {:.5}, \"min_iou\": {min_iou:.5}, \"same_chosen_mask\": {same_chosen}, \"same_memory_frames\": {same_memory}}}",
-        sum_iou / count as f64
+        "{{\"frames\": {}, \"mean_iou\": {:.5}, \"min_iou\": {:.5}, \"same_chosen_mask\": {}, \"same_memory_frames\": {}, \"auto\": \"{auto}\"}}",
+        g.frames, g.mean_iou, g.min_iou, g.same_chosen_mask, g.same_memory_frames
     ))
 }

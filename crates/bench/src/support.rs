@@ -2,7 +2,7 @@
 //! the one-object forward-tracking session, the network lock and a clip's length.
 use anyhow::{Context, Result};
 use samurai_engine::config::Preset;
-use samurai_engine::model::{DeviceChoice, LoadOptions, Precision, ResolveDevice, Sam2Model};
+use samurai_engine::model::{DeviceChoice, LoadOptions, Precision, Sam2Model};
 use samurai_engine::tracker::{BlendMode, FolderSource, Session, TrackerOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -41,9 +41,10 @@ pub struct ClipRun {
     pub device: String,
 }
 
-/// The network's load options from `--device` and `--precision`.
+/// The network's load options from `--device` and `--precision` (auto resolved as the
+/// product resolves it).
 pub fn load_options(device: &str, precision: &str) -> Result<LoadOptions> {
-    Ok(LoadOptions { device: DeviceChoice::parse(device)?.resolve()?, precision: Precision::parse(precision)? })
+    Ok(LoadOptions::resolve(DeviceChoice::parse(device)?, Precision::parse_choice(precision)?)?.0)
 }
 
 /// A forward-tracking session of one object keyed on frame 0 (the reference's algorithm).

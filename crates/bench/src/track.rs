@@ -11,6 +11,7 @@ use std::time::Instant;
 pub struct Args {
     #[command(flatten)]
     clip: ClipRun,
+    /// fp32, bf16 or auto (resolved as the product resolves it; the output names the result).
     #[arg(long, default_value = "fp32")]
     precision: String,
 }
@@ -56,7 +57,8 @@ fn track(checkpoint: &Path, frames: &Path, count: usize, image_size: i64, bbox: 
         None => String::new(),
     };
     Ok(format!(
-        "{{\"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}{device_peak}}}",
+        "{{\"precision\": \"{}\", \"frames\": {count}, \"seconds\": {secs:.3}, \"seconds_per_frame\": {:.4}, \"peak_rss_bytes\": {}{device_peak}}}",
+        options.precision,
         secs / count as f64,
         peak_rss()
     ))

@@ -49,15 +49,17 @@ pub struct RunArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// fp32 or bf16 (bf16 is meant for CUDA).
-    #[arg(long, default_value = "fp32")]
+    /// auto, fp32 or bf16. auto: bf16 on CUDA and on a CPU with AMX matrix units, fp32
+    /// elsewhere (`--log info` and `doctor` say what it chose).
+    #[arg(long, default_value = "auto")]
     pub precision: String,
 }
 
 impl RunArgs {
     /// Resolves the device (failing clearly when CUDA is asked for but absent) and precision.
     pub fn load_options(&self) -> Result<LoadOptions> {
-        Ok(LoadOptions { device: DeviceChoice::parse(&self.device)?.resolve()?, precision: Precision::parse(&self.precision)? })
+        let (options, _) = LoadOptions::resolve(DeviceChoice::parse(&self.device)?, Precision::parse_choice(&self.precision)?)?;
+        Ok(options)
     }
 }
 

@@ -12,15 +12,14 @@
 //! Exits 0 when the helper answered; otherwise the report is still printed and the last
 //! line says why the helper could not start. "No CUDA device" is a normal outcome.
 use anyhow::{bail, Result};
+use samurai_core::cpu::{self, CpuInfo};
 use samurai_core::launch;
 use samurai_core::protocol as proto;
+use samurai_core::settings::Precision;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// CPU features that decide libtorch's kernels (and bf16/AMX paths) on x86-64.
-const CPU_FLAGS: &[&str] = &["avx2", "fma", "f16c", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"];
 
 #[derive(clap::Args)]
 pub struct DoctorArgs {
@@ -62,8 +61,11 @@ struct System {
 struct Cpu {
     model: Option<String>,
     logical_cpus: usize,
-    /// Each of [`CPU_FLAGS`]: whether the kernel reports it.
+    /// Each of [`cpu::FLAGS`]: whether the kernel reports it.
     flags: Vec<(String, bool)>,
+    /// What `--precision auto` (and the node's Auto) resolves to here with `--device auto`
+    /// (CUDA when libtorch sees a device, else this CPU), and why.
+    precision_auto: String,
 }
 
 #[derive(Serialize)]
@@ -133,6 +135,7 @@ struct Helper {
 
 /// `samurai-roto doctor`.
 pub fn doctor(args: &DoctorArgs) -> Result<()> {
+    let cuda = cuda();
     let report = Report {
         samurai_roto: Versions {
             version: env!("CARGO_PKG_VERSION"),
@@ -141,9 +144,9 @@ pub fn doctor(args: &DoctorArgs) -> Result<()> {
             executable: std::env::current_exe().ok(),
         },
         system: system(),
-        cpu: cpu(),
+        cpu: cpu(cuda.available),
         libtorch: libtorch(),
-        cuda: cuda(),
+        cuda,
         model_folders: folders(),
         helper: helper(Duration::from_secs(args.helper_timeout)),
     };
@@ -171,19 +174,13 @@ fn system() -> System {
     System { glibc, kernel: read_trimmed("/proc/sys/kernel/osrelease"), os }
 }
 
-fn cpu() -> Cpu {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_owned())
-        })
-    };
-    let have: Vec<String> = field("flags").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+fn cpu(cuda: bool) -> Cpu {
+    let info = CpuInfo::this_machine();
     Cpu {
-        model: field("model name"),
+        model: info.model.clone(),
         logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        flags: CPU_FLAGS.iter().map(|f| (f.to_string(), have.iter().any(|h| h == f))).collect(),
+        flags: cpu::FLAGS.iter().map(|f| (f.to_string(), info.has(f))).collect(),
+        precision_auto: Precision::resolve(None, cuda).to_string(),
     }
 }
 
@@ -432,6 +429,7 @@ fn text(r: &Report) -> String {
     let _ = writeln!(s, "  model          {} ({} logical CPUs)", or_unknown(&r.cpu.model), r.cpu.logical_cpus);
     let flags: Vec<String> = r.cpu.flags.iter().map(|(f, on)| format!("{}{f}", if *on { "+" } else { "-" })).collect();
     let _ = writeln!(s, "  flags          {}", flags.join(" "));
+    let _ = writeln!(s, "  precision auto {}", r.cpu.precision_auto);
     let t = &r.libtorch;
     let _ = writeln!(s, "libtorch");
     let _ = writeln!(s, "  version        {} (built against {})", or_unknown(&t.version), t.built_against);

@@ -499,6 +499,7 @@ fn merge(args: &MergeArgs) -> Result<()> {
                 side: plan.settings.image_size / 4,
                 objects: shot.objects.iter().map(|o| o.name.clone()).collect(),
                 frame_hashes: shot.clip[shot.range.0..=shot.range.1].iter().map(|c| c.hash.clone()).collect(),
+                precision: Some(plan.settings.precision),
             };
             TrackCache { header, frames: frames.clone() }.write_atomic(&path)?;
         }

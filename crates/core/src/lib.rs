@@ -3,6 +3,7 @@
 //!
 //! - [`colour`]: linear light to 8-bit sRGB, shared by the CLI and the plugin;
 //! - [`config`]: presets and tuning with the upstream YAML key names;
+//! - [`cpu`]: what the machine's CPU offers (its flags, its bf16 matrix units);
 //! - [`settings`]: what configures tracking, as types (never strings parsed back), and
 //!   [`prompt`]: what the artist prompts an object with on a keyframe;
 //! - [`lowres`]: the tracker's per-frame result, and [`finish`]: turning it into mattes
@@ -19,6 +20,7 @@
 pub mod colour;
 pub mod config;
 pub mod container;
+pub mod cpu;
 pub mod error;
 pub mod farm;
 pub mod finish;

@@ -84,7 +84,7 @@ use std::time::Duration;
 /// not only cancelled or failed).
 /// 8: [`Request::HashFrameFiles`] (the node's farm export checks a frame file pattern
 /// against the host's frames, decoding as the command line does).
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 /// Files one [`Request::HashFrameFiles`] may name.
 pub const MAX_HASH_FILES: usize = 16;
 /// Largest message body (control messages and run-length-encoded keyframe masks; frame
@@ -214,11 +214,14 @@ pub enum Reply {
         total: Option<u64>,
     },
     /// A frame's low-resolution logits at [`RESULT_OFFSET`]: `objects.len() × side²` f32,
-    /// native endianness, in `objects` order.
+    /// native endianness, in `objects` order, and the precision the network ran at (the
+    /// session's choice resolved on the helper's machine: Auto decided there), which the
+    /// plugin records in the track cache it writes.
     Result {
         frame: i64,
         side: u32,
         objects: Vec<String>,
+        precision: crate::settings::Precision,
     },
     Stats(HelperStats),
     /// The helper is busy with the request (see "Heartbeat and watchdog"); no answer.
@@ -576,7 +579,7 @@ mod tests {
             objects: vec![],
         };
         assert_eq!(decode_request(&postcard::to_stdvec(&preset).unwrap()).unwrap(), preset);
-        let big = Reply::Result { frame: 0, side: MAX_RESULT_SIDE + 1, objects: vec![] };
+        let big = Reply::Result { frame: 0, side: MAX_RESULT_SIDE + 1, objects: vec![], precision: crate::settings::Precision::F32 };
         assert!(decode_reply(&postcard::to_stdvec(&big).unwrap()).is_err());
         let cfg = Request::Configure {
             session: 1,

@@ -2,6 +2,7 @@
 //! from the plugin's parameters over the helper socket into the engine (never as strings
 //! parsed back); the CLI builds the same types from its arguments.
 use crate::config::{ModelSize, Preset, SamuraiConfig};
+use crate::cpu::{Bf16Matrix, CpuInfo};
 use crate::error::{Error, Result};
 pub use crate::models::ModelSource;
 pub use crate::prompt::{KeyframePrompt, MaskPrompt, PointPrompt};
@@ -71,17 +72,77 @@ pub enum Precision {
     /// float32 everywhere (reference parity).
     #[default]
     F32,
-    /// bfloat16 weights and activations (meant for CUDA; allowed on CPU for testing).
+    /// bfloat16 weights and activations: SAM 2's own working precision on GPUs, and fast on
+    /// CPUs with AMX matrix units.
     Bf16,
+}
+
+/// What `auto` chose and why, for the log, `doctor` and the analysis's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedPrecision {
+    pub precision: Precision,
+    /// Why, in words: "asked for", or the machine's reason.
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for ResolvedPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.precision, self.why)
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+        })
+    }
 }
 
 impl Precision {
     /// Parses `fp32`/`f32`/`float32` or `bf16`/`bfloat16`.
     pub fn parse(s: &str) -> Result<Self> {
+        match Self::parse_choice(s)? {
+            Some(p) => Ok(p),
+            None => Err(Error::invalid("precision", "'auto' is not allowed here: one of fp32, bf16")),
+        }
+    }
+
+    /// Parses a user's choice: `auto` (None, see [`Precision::auto`]) or a precision.
+    pub fn parse_choice(s: &str) -> Result<Option<Self>> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "f32" | "float32" | "float" => Ok(Self::F32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            other => Err(Error::invalid("precision", format!("'{other}' is not one of fp32, bf16"))),
+            "auto" => Ok(None),
+            "fp32" | "f32" | "float32" | "float" => Ok(Some(Self::F32)),
+            "bf16" | "bfloat16" => Ok(Some(Self::Bf16)),
+            other => Err(Error::invalid("precision", format!("'{other}' is not one of auto, fp32, bf16"))),
+        }
+    }
+
+    /// What `auto` means on a CUDA device (`cuda`) or on a CPU that multiplies bf16
+    /// matrices as `cpu` says: bf16 on CUDA (SAM 2 runs its video predictor under bf16
+    /// autocast there) and on a CPU with AMX; fp32 elsewhere. AVX512-BF16 alone is not
+    /// enough: on this project's machine without AMX, libtorch's bf16 matmul ran at 165
+    /// GFLOP/s against 285 in fp32 (4096×1024 by 1024×1024, 2 threads), so bf16 would be
+    /// slower and less exact.
+    pub fn auto(cuda: bool, cpu: Bf16Matrix) -> ResolvedPrecision {
+        let (precision, why) = match (cuda, cpu) {
+            (true, _) => (Self::Bf16, "auto: a CUDA device"),
+            (false, Bf16Matrix::Amx) => (Self::Bf16, "auto: a CPU with AMX bf16 matrix units"),
+            (false, Bf16Matrix::Avx512Bf16) => {
+                (Self::F32, "auto: a CPU with AVX512-BF16 but no AMX, where bf16 products are slower than fp32")
+            }
+            (false, Bf16Matrix::None) => (Self::F32, "auto: a CPU without bf16 matrix units"),
+        };
+        ResolvedPrecision { precision, why }
+    }
+
+    /// The user's `choice` (None: auto) resolved for a CUDA device (`cuda`) or this
+    /// machine's CPU.
+    pub fn resolve(choice: Option<Self>, cuda: bool) -> ResolvedPrecision {
+        match choice {
+            Some(precision) => ResolvedPrecision { precision, why: "asked for" },
+            None => Self::auto(cuda, CpuInfo::this_machine().bf16_matrix()),
         }
     }
 }
@@ -297,6 +358,32 @@ pub struct FrameImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `auto` is bf16 on CUDA and on AMX, fp32 on every other CPU; a choice is kept as asked.
+    #[test]
+    fn precision_auto_follows_the_device_and_the_cpus_matrix_units() {
+        use Bf16Matrix::{Amx, Avx512Bf16};
+        let auto = |cuda, cpu| Precision::auto(cuda, cpu).precision;
+        for cpu in [Amx, Avx512Bf16, Bf16Matrix::None] {
+            assert_eq!(auto(true, cpu), Precision::Bf16, "{cpu:?} with CUDA");
+        }
+        assert_eq!(auto(false, Amx), Precision::Bf16);
+        assert_eq!(auto(false, Avx512Bf16), Precision::F32);
+        assert_eq!(auto(false, Bf16Matrix::None), Precision::F32);
+        for (choice, cuda) in [(Precision::F32, true), (Precision::Bf16, false)] {
+            let r = Precision::resolve(Some(choice), cuda);
+            assert_eq!((r.precision, r.why), (choice, "asked for"));
+        }
+        // auto on this machine: what its CPU flags say.
+        let here = Precision::resolve(None, false);
+        assert_eq!(here, Precision::auto(false, CpuInfo::read().bf16_matrix()));
+        assert!(here.to_string().starts_with(&format!("{} (auto: a CPU", here.precision)), "{here}");
+        assert_eq!(Precision::parse_choice(" AUTO ").unwrap(), None);
+        assert_eq!(Precision::parse_choice("bfloat16").unwrap(), Some(Precision::Bf16));
+        let e = Precision::parse_choice("fp8").unwrap_err().to_string();
+        assert!(e.contains("precision") && e.contains("fp8") && e.contains("auto, fp32, bf16"), "{e}");
+        assert!(Precision::parse("auto").unwrap_err().to_string().contains("'auto' is not allowed here"));
+    }
 
     /// The tuning table and the preset files' `samurai:` section name the same values (all
     /// but the on/off switch), so a value added to one without the other fails here.

@@ -16,7 +16,7 @@
 use crate::container::{self, Format};
 use crate::error::{Error, Result};
 use crate::lowres::LowResFrame;
-use crate::settings::{EngineSettings, ObjectKeys};
+use crate::settings::{EngineSettings, ObjectKeys, Precision};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -45,6 +45,11 @@ pub struct TrackCacheHeader {
     pub objects: Vec<String>,
     /// [`frame_hash`] of every frame the tracker saw, in frame order.
     pub frame_hashes: Vec<String>,
+    /// The precision every frame was tracked at (one per cache: an analysis, or a farm
+    /// plan, runs at one). Informative, not part of the key: a cache is the analysed
+    /// result whichever precision made it. Absent in caches written before it was recorded.
+    #[serde(default)]
+    pub precision: Option<Precision>,
 }
 
 /// A whole clip's tracking result.
@@ -282,6 +287,7 @@ mod tests {
                 side: 2,
                 objects: vec!["a".into(), "b".into()],
                 frame_hashes: vec!["h0".into(), "h1".into()],
+                precision: Some(Precision::Bf16),
             },
             frames: vec![frame(1.0), frame(f32::MIN_POSITIVE)],
         }
@@ -300,6 +306,11 @@ mod tests {
         assert_eq!(TrackCache::read(&dir.path().join("none"), "k1"), Err(CacheProblem::Missing));
         // No temporary files are left beside it.
         assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        // The precision is recorded; a header written before it was reads as not recorded.
+        let header = serde_norway::to_string(&c.header).unwrap();
+        assert!(header.contains("precision: Bf16"), "{header}");
+        let old: String = header.lines().filter(|l| !l.starts_with("precision:")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(serde_norway::from_str::<TrackCacheHeader>(&old).unwrap(), TrackCacheHeader { precision: None, ..c.header.clone() });
 
         let good = std::fs::read(&path).unwrap();
         for (what, bytes) in [

@@ -9,7 +9,9 @@
 //! messages).
 use samurai_core::lowres::LowResFrame;
 use samurai_core::protocol::{self as proto, HelperStats, Reply, Request};
-use samurai_core::settings::{BlendMode, DeviceChoice, EngineSettings, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt, Tuning};
+use samurai_core::settings::{
+    BlendMode, DeviceChoice, EngineSettings, KeyframePrompt, MaskPrompt, ObjectKeys, PointPrompt, Precision, Tuning,
+};
 use samurai_core::track_cache::{TrackCache, TrackCacheHeader};
 
 #[path = "support/fuzz.rs"]
@@ -107,7 +109,7 @@ fn protocol_decoders_survive_random_and_mutated_messages() {
         Reply::Welcome { version: proto::VERSION, pid: 4242 },
         Reply::NeedFrame { frame: 9 },
         Reply::Progress { done: 3, total: 40 },
-        Reply::Result { frame: 9, side: 256, objects: vec!["girl#1".into(), "boy#2".into()] },
+        Reply::Result { frame: 9, side: 256, objects: vec!["girl#1".into(), "boy#2".into()], precision: Precision::Bf16 },
         Reply::Failed(samurai_core::EngineError::new(samurai_core::ErrorKind::Model, "checkpoint x not found")),
         Reply::Failed(samurai_core::EngineError::cancelled("tracking towards frame 6 was cancelled")),
         Reply::Stats(HelperStats { pid: 1, model_loads: 2, sessions: 3 }),
@@ -144,6 +146,7 @@ fn track_cache_reader_survives_random_and_mutated_files() {
             side: 4,
             objects: vec!["a#1".into(), "b#2".into()],
             frame_hashes: vec!["h".repeat(64); 3],
+            precision: None,
         },
         frames: vec![frame(1.0), frame(-2.0), frame(0.5)],
     };

@@ -27,7 +27,7 @@
 //! the next request starts clean.
 use crate::config::ModelSize;
 use crate::image::Rgb8Image;
-use crate::model::{LoadOptions, Precision, ResolveDevice, Sam2Model, SharedModel};
+use crate::model::{LoadOptions, Precision, Sam2Model, SharedModel};
 use crate::tracker::offload::OffloadPolicy;
 use crate::tracker::{FrameSource, LowResFrame, ObjectBatch, Session, TrackerOptions};
 use crate::{Error, Result};
@@ -234,6 +234,14 @@ impl Engine {
         })
     }
 
+    /// The precision session `id`'s network runs at (what its settings resolve to here);
+    /// an error before it is configured or where its device is absent.
+    pub fn precision_of(&self, id: u64) -> EngineResult<Precision> {
+        let settings = self.session(id).lock().configured.as_ref().map(|(s, _, _)| s.clone());
+        let settings = settings.ok_or_else(|| EngineError::setup("tracking asked for before configuring"))?;
+        Ok(load_options(&settings)?.precision)
+    }
+
     /// The low-resolution result of `frame`, tracking as needed.
     pub fn track(&self, id: u64, frame: i64, fetch: Fetch<'_>, progress: ProgressFn<'_>) -> EngineResult<LowResFrame> {
         let cell = self.session(id);
@@ -360,11 +368,16 @@ fn model_file(s: &EngineSettings) -> Result<std::path::PathBuf> {
     }
 }
 
+/// Where and in which precision a session's network runs (its device and precision
+/// choices resolved on this machine).
+fn load_options(s: &EngineSettings) -> Result<LoadOptions> {
+    Ok(LoadOptions::resolve(s.device, s.precision)?.0)
+}
+
 fn load_model(s: &EngineSettings) -> Result<(SharedModel, ModelSize)> {
-    let device = s.device.resolve()?;
-    let precision = s.precision.unwrap_or(if device.is_cuda() { Precision::Bf16 } else { Precision::F32 });
+    let options = load_options(s)?;
     let path = model_file(s)?;
-    let model = Sam2Model::load_detect(&path, s.image_size, &LoadOptions { device, precision })?;
+    let model = Sam2Model::load_detect(&path, s.image_size, &options)?;
     if let Some(want) = s.model.size() {
         if want != model.size {
             return Err(Error::checkpoint(&path, format!("holds a {} model, not the {want} model its name promises", model.size)));

@@ -15,7 +15,7 @@
 //! model or computes a long frame, and hears nothing from one that is stopped or frozen.
 use crate::engine::{Engine, HostFrames};
 use samurai_core::protocol::{self as proto, Reply, Request, LIFELINE_CONNECT};
-use samurai_core::settings::FrameImage;
+use samurai_core::settings::{FrameImage, Precision};
 use samurai_core::shm::Shm;
 use samurai_core::{EngineError, Error, Result};
 use std::cell::{Cell, RefCell};
@@ -240,19 +240,27 @@ impl Connection {
                 .map_or_else(|e| Reply::Failed(e.into()), |_| Reply::Done),
             Request::Track { session, frame } => {
                 let engine = self.engine.clone();
-                let dialogue = Dialogue::new(self);
+                let precision = match engine.precision_of(session) {
+                    Ok(p) => p,
+                    Err(failure) => return Ok(Reply::Failed(failure)),
+                };
+                let dialogue = Dialogue::new(self, precision);
                 let result = engine
                     .prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total))
                     .and_then(|_| engine.track(session, frame, &mut &dialogue, &mut |d, t| dialogue.progress(d, t)));
                 dialogue.finish()?;
                 match result {
-                    Ok(low) => self.put_result(frame, &low)?,
+                    Ok(low) => self.put_result(frame, &low, precision)?,
                     Err(failure) => Reply::Failed(failure),
                 }
             }
             Request::Analyse { session } => {
                 let engine = self.engine.clone();
-                let dialogue = Dialogue::new(self);
+                let precision = match engine.precision_of(session) {
+                    Ok(p) => p,
+                    Err(failure) => return Ok(Reply::Failed(failure)),
+                };
+                let dialogue = Dialogue::new(self, precision);
                 let result = engine.prepare(session, &mut |file, done, total| dialogue.fetching(file, done, total)).and_then(|_| {
                     engine.analyse(session, &mut &dialogue, &mut |d, t| dialogue.progress(d, t), &mut |f, low| dialogue.result(f, &low))
                 });
@@ -276,7 +284,7 @@ impl Connection {
     }
 
     /// Writes a frame's result into the shared region and describes it.
-    fn put_result(&mut self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> Result<Reply> {
+    fn put_result(&mut self, frame: i64, low: &samurai_core::lowres::LowResFrame, precision: Precision) -> Result<Reply> {
         let side = u32::try_from(low.side).map_err(|_| Error::Protocol(format!("result side {}", low.side)))?;
         let cells = (side as usize) * (side as usize);
         let bytes = Reply::result_bytes(side, low.objects.len());
@@ -292,7 +300,7 @@ impl Connection {
                 b.copy_from_slice(&v.to_ne_bytes());
             }
         }
-        Ok(Reply::Result { frame, side, objects: low.objects.iter().map(|(n, _)| n.clone()).collect() })
+        Ok(Reply::Result { frame, side, objects: low.objects.iter().map(|(n, _)| n.clone()).collect(), precision })
     }
 }
 
@@ -310,6 +318,8 @@ struct Dialogue<'c> {
     broken: RefCell<Option<Error>>,
     asked: Cell<Option<i64>>,
     answered: RefCell<Option<(i64, FrameAnswer)>>,
+    /// The precision the request's network runs at (told with each result).
+    precision: Precision,
 }
 
 /// [`Request::HashFrameFiles`]: each file decoded exactly as a farm task's frame folder
@@ -342,8 +352,8 @@ fn engine_error(e: Error) -> crate::Error {
 }
 
 impl<'c> Dialogue<'c> {
-    fn new(conn: &'c mut Connection) -> Self {
-        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None), asked: Cell::new(None), answered: RefCell::new(None) }
+    fn new(conn: &'c mut Connection, precision: Precision) -> Self {
+        Dialogue { conn: RefCell::new(conn), broken: RefCell::new(None), asked: Cell::new(None), answered: RefCell::new(None), precision }
     }
 
     /// The kept failure, if the connection broke.
@@ -472,7 +482,7 @@ impl<'c> Dialogue<'c> {
     }
 
     fn result(&self, frame: i64, low: &samurai_core::lowres::LowResFrame) -> bool {
-        let reply = match self.conn.borrow_mut().put_result(frame, low) {
+        let reply = match self.conn.borrow_mut().put_result(frame, low, self.precision) {
             Ok(r) => r,
             Err(e) => {
                 self.broken.borrow_mut().get_or_insert(e);

@@ -22,7 +22,7 @@ use super::sys::names as n;
 use samurai_core::config::ModelSize;
 use samurai_core::farm::{openjd_template, ClipFrame, Group, ModelRef, Plan, PlanKeyframe, PlanObject, PlanSettings, Shot, TEMPLATE_FILE};
 use samurai_core::models::{file_name, find_present, where_to_put, ModelSource};
-use samurai_core::settings::Precision;
+use samurai_core::settings::{DeviceChoice, Precision};
 use samurai_core::track_cache::checkpoint_hash;
 use std::path::{Path, PathBuf};
 
@@ -247,7 +247,11 @@ pub fn export_job(inst: &Instance, time: f64) -> OfxResult<String> {
         objects,
     };
     let tuning = s.samurai(size).map_err(|e| refuse(e.to_string()))?;
-    let settings = PlanSettings { image_size: s.image_size, precision: s.precision.unwrap_or(Precision::F32), mode: s.mode, tuning, split };
+    // The plan holds one precision for every pass: Auto is resolved here as the helper
+    // resolves it on this machine (its CPU; CUDA only when Device names it, since the
+    // plugin does not load libtorch to ask), so set Precision for a farm of other CPUs.
+    let precision = Precision::resolve(s.precision, matches!(s.device, DeviceChoice::Cuda(_))).precision;
+    let settings = PlanSettings { image_size: s.image_size, precision, mode: s.mode, tuning, split };
     let model = ModelRef { hash: checkpoint_hash(&checkpoint).map_err(|e| refuse(e.to_string()))?, checkpoint, size: size_name };
     let mut plan = Plan::new(model, settings, vec![shot]).map_err(|e| refuse(e.to_string()))?;
 

@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 use samurai_core::lowres::LowResFrame;
 use samurai_core::models::{file_name, where_to_put, ModelSource};
 use samurai_core::protocol::{self as proto, Reply, Request};
+use samurai_core::settings::Precision;
 use samurai_core::track_cache::{cache_key, frame_hash, CacheProblem, TrackCache, TrackCacheHeader};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -405,7 +406,7 @@ impl HelperEngine {
                 Reply::Fetching { file, done, total } => {
                     lease.send(&Request::Go { on: download(&file, done, total) && !abort() }, &during, abort)?
                 }
-                Reply::Result { frame: f, side, objects } if f == frame => {
+                Reply::Result { frame: f, side, objects, .. } if f == frame => {
                     return Ok((read_result(&mut lease, side, objects)?, serve.hashes.remove(&frame)))
                 }
                 Reply::Failed(failure) => return Err(failure.into()),
@@ -633,9 +634,10 @@ impl MatteEngine for HelperEngine {
         let (_, range, size) = self.state.lock().configured.clone().ok_or_else(not_configured)?;
         let mut serve = Serve { fetch, hashes: BTreeMap::new() };
         let mut frames: BTreeMap<i64, Arc<LowResFrame>> = BTreeMap::new();
+        let mut precision = None;
         // Analyse is the artist's, from a button, not the host's render: the artist's cancel
         // goes through `progress`, and a lost helper fails it (pressing again starts anew).
-        self.analyse_in_helper(&mut serve, &mut frames, progress, download).map_err(|fault| match fault {
+        self.analyse_in_helper(&mut serve, &mut frames, &mut precision, progress, download).map_err(|fault| match fault {
             Fault::Lost(what) => EngineError::new(
                 ErrorKind::Helper,
                 format!("{what}. Frames finished so far are kept; press Analyse again to start a new helper."),
@@ -661,7 +663,7 @@ impl MatteEngine for HelperEngine {
         let mut report = AnalyseReport { frames: n, written: None };
         let path = self.baked.lock().path.clone();
         if let Some(path) = path {
-            report.written = Some(self.write_cache(&path, range, size, &frames, &mut serve)?);
+            report.written = Some(self.write_cache(&path, range, size, &frames, precision, &mut serve)?);
         }
         Ok(report)
     }
@@ -695,6 +697,7 @@ impl HelperEngine {
         &self,
         serve: &mut Serve<'_>,
         frames: &mut BTreeMap<i64, Arc<LowResFrame>>,
+        analysed: &mut Option<Precision>,
         progress: &dyn Fn(f64) -> bool,
         download: DownloadFn<'_>,
     ) -> Result<(), Fault> {
@@ -708,7 +711,15 @@ impl HelperEngine {
                     lease.send(&Request::Go { on: progress(done as f64 / total.max(1) as f64) }, during, never)?
                 }
                 Reply::Fetching { file, done, total } => lease.send(&Request::Go { on: download(&file, done, total) }, during, never)?,
-                Reply::Result { frame, side, objects } => {
+                Reply::Result { frame, side, objects, precision } => {
+                    // One analysis, one precision: a cache never mixes them.
+                    let first = *analysed.get_or_insert(precision);
+                    if first != precision {
+                        return Err(Fault::Failed(EngineError::new(
+                            ErrorKind::Helper,
+                            format!("frame {frame} came back in {precision}, the frames before it in {first}"),
+                        )));
+                    }
                     let low = Arc::new(read_result(&mut lease, side, objects)?);
                     self.store.lock().insert(frame, low.clone());
                     frames.insert(frame, low);
@@ -729,6 +740,7 @@ impl HelperEngine {
         range: (i64, i64),
         size: (u32, u32),
         frames: &BTreeMap<i64, Arc<LowResFrame>>,
+        precision: Option<Precision>,
         serve: &mut Serve<'_>,
     ) -> EngineResult<(PathBuf, u64)> {
         for f in range.0..=range.1 {
@@ -752,6 +764,7 @@ impl HelperEngine {
             side: first.side,
             objects: first.objects.iter().map(|(n, _)| n.clone()).collect(),
             frame_hashes: (range.0..=range.1).map(|f| serve.hashes[&f].clone()).collect(),
+            precision,
         };
         let cache = TrackCache { header, frames: frames.values().map(|f| (**f).clone()).collect() };
         cache.write_atomic(path).map_err(|e| EngineError::from(e).context("could not write the track cache"))?;

@@ -33,7 +33,7 @@ defs! {
     MODEL = "model", "Model", "The SAM 2.1 network: a published size (tiny is the fastest, large the most accurate), taken from the studio model folder ($SAMURAI_ROTO_MODELS) or your model cache and downloaded into the cache on first use (with progress and cancel), or \"checkpoint file\": the file set in Checkpoint.";
     CHECKPOINT = "checkpoint", "Checkpoint", "SAM 2.1 checkpoint file (.pt), used only when Model is \"checkpoint file\" (its size is read from the file).";
     DEVICE = "device", "Device", "Where the network runs: Auto picks CUDA when available, else CPU.";
-    PRECISION = "precision", "Precision", "Arithmetic precision of the network (Auto: fp32 on CPU, bf16 on CUDA).";
+    PRECISION = "precision", "Precision", "Arithmetic precision of the network. Auto: bf16 on CUDA and on CPUs with AMX matrix units (Intel Xeon since Sapphire Rapids), where it is several times faster; fp32 on other CPUs, where bf16 is not faster. A farm job exported from the node runs at what Auto chose on this machine.";
     GPU_MEMORY_LIMIT = "gpuMemoryLimit", "GPU memory limit (MB)", "Above this much memory in use on the CUDA device, the tracker moves image features and memory it keeps between frames to host memory, oldest first, and brings them back when needed: slower, same mattes. For long shots on small GPUs. 0: no limit. No effect on the CPU.";
     IMAGE_SIZE = "imageSize", "Quality", "Size the network sees each frame at; smaller is faster and coarser.";
     INPUT_COLOUR = "inputColour", "Input colour", "Colour encoding of Source: sRGB (video/display) or scene linear (converted to sRGB for tracking).";

@@ -1672,6 +1672,10 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
     let key = shot.cache_key.clone().unwrap();
     let reference = samurai_core::track_cache::TrackCache::read(&analysed, &key).expect("the plan's key is the one Analyse wrote");
     assert_eq!(shot.clip.iter().map(|c| c.hash.clone()).collect::<Vec<_>>(), reference.header.frame_hashes);
+    // Precision Auto: the helper's resolution on this machine, told with each result and
+    // recorded by Analyse; the plan, resolved by the node, runs its passes at the same.
+    let auto = samurai_core::settings::Precision::resolve(None, false).precision;
+    assert_eq!((reference.header.precision, plan.settings.precision), (Some(auto), auto));
     destroy(&plugin, b);
 
     // The job, run as the farm runs it: OpenJD's runtime on the exported template (every

@@ -48,6 +48,7 @@ fn doctor_reports_every_section_and_starts_the_helper_beside_it() {
     let libtorch = text.lines().filter(|l| l.contains("built against")).find_map(|l| l.trim().strip_prefix("version")).unwrap_or("");
     assert!(libtorch.trim().starts_with("2."), "libtorch version line '{libtorch}':\n{text}");
     assert!(["DEFAULT", "AVX2", "AVX512"].iter().any(|c| text.contains(&format!("cpu capability {c}"))), "{text}");
+    assert!(text.lines().any(|l| l.trim().starts_with("precision auto ") && l.contains("(auto: ")), "{text}");
     assert!(text.contains(&format!("{}  [per-user cache", cache.display())) && text.contains("sam2.1_hiera_tiny.pt  3.0 MiB"), "{text}");
     assert!(text.contains(&format!("program        {} (found beside samurai-roto)", helper.display())), "{text}");
     let started = text.lines().find(|l| l.contains("started        yes: pid ")).unwrap_or_else(|| panic!("no helper round trip:\n{text}"));
@@ -65,6 +66,11 @@ fn doctor_json_is_one_object_with_the_helper_answer() {
     assert!(v["helper"]["pid"].as_u64().is_some_and(|p| p > 0) && v["helper"]["error"].is_null(), "{text}");
     assert!(v["libtorch"]["config"].as_str().is_some_and(|c| c.contains("TORCH_VERSION=")), "{text}");
     assert!(v["system"]["glibc"].as_str().is_some_and(|g| g.starts_with("2.")), "{text}");
+    // What --precision auto resolves to on this machine, from its own CPU flags.
+    let cuda = v["cuda"]["available"].as_bool().unwrap();
+    let auto = samurai_core::settings::Precision::resolve(None, cuda).to_string();
+    assert_eq!(v["cpu"]["precision_auto"].as_str(), Some(auto.as_str()), "{text}");
+    assert!(auto.starts_with("fp32 (auto: ") || auto.starts_with("bf16 (auto: "), "{auto}");
 }
 
 #[test]

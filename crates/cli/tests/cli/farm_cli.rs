@@ -162,6 +162,8 @@ fn merged_passes_are_tracks_bits_for_every_grouping_in_any_order_and_under_openj
     );
     assert!(ck == cp, "same cache from both groupings");
     assert_eq!((ck.header.first_frame, ck.header.frames, ck.header.objects.len()), (1001, 6, 3));
+    // --precision auto, resolved when planning, is the precision every pass ran at.
+    assert_eq!(ck.header.precision, Some(samurai_core::settings::Precision::resolve(None, false).precision));
     for f in 0..6 {
         let low = ck.frame(1001 + f).unwrap();
         for (name, logits) in samurai_core::finish::finish_frame(low, (960, 540), false) {

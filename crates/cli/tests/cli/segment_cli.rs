@@ -32,7 +32,8 @@ fn segment_with(ckpt: &Path, image: &Path, prompt: &[&str], n: i64, out: &Path) 
         .arg("--image")
         .arg(image)
         .args(prompt)
-        .args(["--image-size", &n.to_string(), "--device", "cpu"])
+        // Parity is fp32's: pinned, since auto would choose bf16 on a CPU with AMX.
+        .args(["--image-size", &n.to_string(), "--device", "cpu", "--precision", "fp32"])
         .arg("--out")
         .arg(out.join("mask.png"))
         .arg("--logits")
@@ -183,16 +184,18 @@ fn inspect_reports_size_and_counts() {
     assert!(stdout.contains("load time:"), "{stdout}");
 }
 
-/// The bf16 path (meant for CUDA) runs on CPU here: it must produce a mask close to fp32's.
+/// The bf16 path runs on every CPU: it must produce a mask close to fp32's. `auto` gives
+/// exactly what it resolves to on this machine (from its CPU flags), and says which.
 #[test]
 fn bf16_precision_runs_and_stays_close_to_fp32() {
     let ckpt = checkpoint(256);
     let image = common::clips().join("bedroom/00100.jpg");
-    let tmp32 = tempfile::tempdir().unwrap();
-    let tmp16 = tempfile::tempdir().unwrap();
-    let run = |dir: &Path, precision: &str| {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |precision: &str| {
+        let dir = tmp.path().join(precision);
+        std::fs::create_dir_all(&dir).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_samurai-roto"))
-            .args(["--threads", "2", "segment", "--checkpoint"])
+            .args(["--threads", "2", "--log", "info", "segment", "--checkpoint"])
             .arg(&ckpt)
             .arg("--image")
             .arg(&image)
@@ -203,10 +206,11 @@ fn bf16_precision_runs_and_stays_close_to_fp32() {
             .arg(dir.join("logits.npy"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{precision}: {}", String::from_utf8_lossy(&out.stderr));
-        common::read_npy(&dir.join("logits.npy"))
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{precision}: {stderr}");
+        (common::read_npy(&dir.join("logits.npy")), stderr)
     };
-    let (a, b) = (run(tmp32.path(), "fp32"), run(tmp16.path(), "bf16"));
+    let ((a, _), (b, _)) = (run("fp32"), run("bf16"));
     assert_eq!(b.kind(), Kind::Float, "logits are written as float32 in every precision");
     let (ma, mb) = (a.gt(0.0), b.gt(0.0));
     let inter = ma.logical_and(&mb).sum(Kind::Int64).int64_value(&[]) as f64;
@@ -214,4 +218,10 @@ fn bf16_precision_runs_and_stays_close_to_fp32() {
     let iou = inter / union.max(1.0);
     eprintln!("bf16 vs fp32 mask IoU {iou:.4}, max |Δlogit| {:.3e}", common::max_abs_diff(&a, &b));
     assert!(iou >= 0.9, "bf16 mask IoU {iou} against fp32");
+
+    let (auto, log) = run("auto");
+    let chosen = samurai_core::settings::Precision::resolve(None, false);
+    assert!(log.contains(&format!("precision {chosen}")), "the log does not say what auto chose ({chosen}):\n{log}");
+    let same = if chosen.precision == samurai_core::settings::Precision::Bf16 { &b } else { &a };
+    assert!(auto.equal(same), "auto's logits are not {}'s", chosen.precision);
 }

@@ -132,6 +132,7 @@ fn shapes_from_a_track_cache_and_bad_input() {
             side,
             objects: vec!["disc".into()],
             frame_hashes: vec!["a".into(), "b".into()],
+            precision: None,
         },
         frames: vec![
             LowResFrame { side, objects: vec![("disc".into(), disc(6.0))] },

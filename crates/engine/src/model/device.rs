@@ -3,12 +3,12 @@
 //! pointers) are returned as float32 like the reference's `.float()` calls.
 //!
 //! CUDA paths compile everywhere but are only exercised on a machine with a GPU; this
-//! project's CI is CPU-only. bf16 also runs (slowly) on CPU, which is how its code path is
-//! tested here.
+//! project's CI is CPU-only. bf16 also runs on every CPU, which is how its code path is
+//! tested here; `auto` chooses it where the CPU has AMX ([`Precision::auto`]).
 use crate::error::{Error, Result};
 use tch::{Device, Kind};
 
-pub use samurai_core::settings::{DeviceChoice, Precision};
+pub use samurai_core::settings::{DeviceChoice, Precision, ResolvedPrecision};
 
 /// Resolving a [`DeviceChoice`] to a libtorch device.
 pub trait ResolveDevice {
@@ -57,6 +57,15 @@ impl Default for LoadOptions {
 }
 
 impl LoadOptions {
+    /// The user's device and precision (None: auto) resolved on this machine; what `auto`
+    /// chose is logged.
+    pub fn resolve(device: DeviceChoice, precision: Option<Precision>) -> Result<(Self, ResolvedPrecision)> {
+        let device = device.resolve()?;
+        let chosen = Precision::resolve(precision, device.is_cuda());
+        tracing::info!("precision {chosen}");
+        Ok((Self { device, precision: chosen.precision }, chosen))
+    }
+
     /// Checks that the device exists.
     pub fn validate(&self) -> Result<()> {
         if let Device::Cuda(i) = self.device {

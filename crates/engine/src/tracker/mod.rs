@@ -1,6 +1,7 @@
 //! The tracker: sessions of objects with keyframe boxes over a clip, propagation passes
 //! with SAMURAI's motion model and memory selection, and a per-frame result cache. Knows
 //! nothing about OpenFX; the CLI and the OFX layer both drive it through [`Session`].
+pub mod agreement;
 pub mod batching;
 pub mod cache;
 pub mod feature_store;
@@ -16,6 +17,7 @@ pub mod samurai;
 pub mod session;
 pub use samurai_core::track_cache;
 
+pub use agreement::Agreement;
 pub use batching::ObjectBatch;
 pub use finish::{finish_frame, ObjectMatte};
 pub use frame_source::{FolderSource, FrameSource};
