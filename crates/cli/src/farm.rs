@@ -1,7 +1,7 @@
 //! `samurai-roto farm`: analysis on a render farm (issue 19, `docs/farm.md`).
 //!
 //! - `plan` writes a job folder: `plan.yaml` (the passes, grouped into tasks, with the
-//!   model's and every frame's hash) and `job.template.json` (an OpenJD job template);
+//!   model's and every frame's hash) and `template.json` (an OpenJD job template);
 //! - `pass` runs one pass group (a farm task) and writes its unblended results atomically
 //!   under `passes/`;
 //! - `merge` checks every pass file against the plan and blends them exactly as the
@@ -40,7 +40,7 @@ pub struct FarmArgs {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum FarmCommand {
-    /// Plan a track as farm tasks: writes JOBDIR/plan.yaml and JOBDIR/job.template.json
+    /// Plan a track as farm tasks: writes JOBDIR/plan.yaml and JOBDIR/template.json
     /// (OpenJD).
     Plan(PlanArgs),
     /// Run one pass group (a farm task): JOBDIR/passes/NNNN.srfp.

@@ -2,7 +2,7 @@
 //! (`docs/farm.md`). It writes the job folder `samurai-roto farm plan` would, from the
 //! node's own objects, keyframes, settings, model and frame range: `plan.yaml` (one shot:
 //! the *Source frames* files, one per host frame, each with the hash of the host's frame)
-//! and `job.template.json` (OpenJD), whose merge writes a track cache in the node's format
+//! and `template.json` (OpenJD), whose merge writes a track cache in the node's format
 //! under the key the node computes; *Track cache file* is set to it, so once the job has
 //! run, renders read it as after Analyse.
 //!

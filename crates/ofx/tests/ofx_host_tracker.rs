@@ -1668,7 +1668,7 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
     assert_eq!(shot.objects.len(), 1);
     assert_eq!(shot.objects[0].keyframes.iter().map(|k| k.frame).collect::<Vec<_>>(), [0, 7]);
     assert_eq!(plan.merge_args, ["--cache".to_owned(), merged.display().to_string()]);
-    assert!(job.join("job.template.json").is_file());
+    assert!(job.join("template.json").is_file());
     let key = shot.cache_key.clone().unwrap();
     let reference = samurai_core::track_cache::TrackCache::read(&analysed, &key).expect("the plan's key is the one Analyse wrote");
     assert_eq!(shot.clip.iter().map(|c| c.hash.clone()).collect::<Vec<_>>(), reference.header.frame_hashes);
@@ -1680,7 +1680,7 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
 
     // The job, run as the farm runs it: OpenJD's runtime on the exported template (every
     // pass task in its own process, then the merge), with the samurai-roto beside the helper.
-    let template = job.join("job.template.json");
+    let template = job.join("template.json");
     let beside = std::path::PathBuf::from(std::env::var_os("SAMURAI_ROTO_HELPER").unwrap()).with_file_name("samurai-roto");
     assert!(std::fs::read_to_string(&template).unwrap().contains(&beside.display().to_string()), "the template runs {}", beside.display());
     let openjd = common::root().join(".venv/bin/openjd");

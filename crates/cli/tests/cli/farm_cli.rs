@@ -117,7 +117,7 @@ fn merged_passes_are_tracks_bits_for_every_grouping_in_any_order_and_under_openj
     args.extend(["--job", s(&job_k), "--cache", s(&cache_k), "--out", s(&out_k), "--logits", s(&logits_k), "--first-frame", "1001"]);
     ok(run(&args));
     assert_eq!(groups(&job_k), 5, "forward from 0 (girl, boy), forward from 4 and 5, backward from 4 and 5");
-    let template = job_k.join("job.template.json");
+    let template = job_k.join("template.json");
     let check = Command::new(openjd()).args(["check", s(&template)]).output().expect("openjd (scripts/setup.sh installs openjd-cli)");
     assert!(check.status.success(), "openjd check: {}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     let jd = Command::new(openjd()).args(["run", s(&template)]).output().expect("openjd run");

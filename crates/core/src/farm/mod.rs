@@ -30,7 +30,7 @@ pub const PLAN_VERSION: u32 = 1;
 /// The plan's file name inside a job folder.
 pub const PLAN_FILE: &str = "plan.yaml";
 /// The OpenJD job template's file name inside a job folder.
-pub const TEMPLATE_FILE: &str = "job.template.json";
+pub const TEMPLATE_FILE: &str = "template.json";
 /// The logit of an object with no keyframe (the network's `NO_OBJ_SCORE`).
 pub const NO_OBJ_SCORE: f32 = -1024.0;
 

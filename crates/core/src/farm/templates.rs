@@ -1,5 +1,5 @@
 //! Job descriptions for render-farm schedulers (`docs/farm.md`, "Job templates"): an Open
-//! Job Description template (`JOBDIR/job.template.json`: Deadline Cloud, `openjd run`) and
+//! Job Description template (`JOBDIR/template.json`: Deadline Cloud, `openjd run`) and
 //! Slurm batch scripts (`JOBDIR/slurm/pass.sbatch`, `merge.sbatch`). Both run one Pass task
 //! per plan group (`samurai-roto farm pass --job JOBDIR --pass I`), then the merge.
 use super::Plan;
@@ -116,7 +116,7 @@ struct Action {
 }
 
 /// The job's OpenJD template (specification `jobtemplate-2023-09`) as YAML, to be written
-/// into the job folder `job_dir` (`JOBDIR/job.template.json`). Job parameters: `JobDir`
+/// into the job folder `job_dir` (`JOBDIR/template.json`). Job parameters: `JobDir`
 /// (PATH, default `.`: OpenJD takes only relative PATH defaults, joined to the template's
 /// folder, so the bundle can move) and `SamuraiRoto` (STRING, default `exe`, absolute: a
 /// PATH default could not name a file outside the job folder). A step `Pass` has one task
