@@ -7,7 +7,7 @@ they fall in.
         --precision bf16 [--perf-out bench-out/profile]
 
 Buckets (first match wins, on "library symbol"): matrix products (oneDNN's JIT-compiled
-kernels, which perf sees as code without a symbol, and MKL/oneDNN GEMM routines),
+kernels, which perf sees as code without a symbol, and MKL's GEMM routines),
 convolution, attention (flash/SDPA), softmax, normalisation, activations, copies and casts,
 element-wise arithmetic, reductions, thread-pool waiting (OpenMP), the kernel, the rest of
 libtorch, and our own code. Prints a Markdown table of shares of the sampled CPU time.
@@ -22,7 +22,10 @@ from collections import OrderedDict
 
 BUCKETS = OrderedDict(
     [
-        ("matrix products (oneDNN JIT, MKL GEMM)", r"\[unknown\]|\[JIT\]|jit_|brgemm|gemm|mkl_blas|sgemm|dnnl.*matmul|inner_product|amx"),
+        # oneDNN compiles its kernels at run time: perf sees them as "[JIT]" code without
+        # symbols. They are the linears' and convolutions' products (and oneDNN's reorders).
+        ("matrix products: oneDNN JIT kernels", r"\[JIT\]|\[unknown\]"),
+        ("matrix products: MKL GEMM", r"jit_|brgemm|gemm|mkl_blas|sgemm|dnnl.*matmul|inner_product|amx"),
         ("convolution", r"conv"),
         ("attention (SDPA)", r"flash_attention|scaled_dot_product|sdpa"),
         ("softmax", r"softmax"),
@@ -61,7 +64,8 @@ def main():
     shares = OrderedDict((k, 0.0) for k in list(BUCKETS) + ["unsorted"])
     top = {}
     for line in report.splitlines():
-        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        # "12.34%  libtorch_cpu.so  [.] symbol"; oneDNN's JIT code is "[JIT] tid N".
+        m = re.match(r"\s*([\d.]+)%\s+(.+?)\s+\[(.)\]\s+(.*)", line)
         if not m:
             continue
         pct, dso, _, sym = float(m.group(1)), m.group(2), m.group(3), m.group(4).strip()

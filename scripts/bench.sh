@@ -30,7 +30,7 @@
 #                                                     time, the speed-up with a worker per task;
 #                                                     the results compared bit for bit; default
 #                                                     512 30)
-#   scripts/bench.sh precision [SIZE:IMAGE_SIZE:FRAMES ...]
+#   scripts/bench.sh precision [MODEL:IMAGE_SIZE:FRAMES ...]
 #                                                    (issue 21: bf16 against fp32 on the bedroom
 #                                                     clip, one object: seconds per tracked frame
 #                                                     of ours fp32 and bf16 and the reference fp32
@@ -213,7 +213,7 @@ PY
       r32=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size")
       r16=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size" --autocast bf16)
       q=$("$bench" precision "${run[@]}")
-      "$py" - "$size@$n1x$frames" "$o32" "$o16" "$r32" "$r16" "$q" <<'PY'
+      "$py" - "${size}@${n1}x${frames}" "$o32" "$o16" "$r32" "$r16" "$q" <<'PY'
 import json, sys
 label, (o32, o16, r32, r16, q) = sys.argv[1], [json.loads(a) for a in sys.argv[2:]]
 s = lambda r: r["seconds_per_frame"]  # noqa: E731
