@@ -179,15 +179,12 @@ fn instance_changed(inst: &Instance, name: &str, time: f64) -> OfxResult<OfxStat
         suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
         return Ok(sys::kOfxStatOK);
     }
-    if name == params::EXPORT_JOB.id {
-        let done = crate::export_job::export_job(inst, time)?;
-        tracing::info!("{done}");
-        suites::clear_persistent(inst.effect);
-        suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
-        return Ok(sys::kOfxStatOK);
-    }
-    if name == params::EXPORT_SHAPES.id {
-        let done = crate::export_shapes::export_shapes(inst, time)?;
+    // The export buttons: each writes its files and says what it wrote (host message).
+    type Export = fn(&Instance, f64) -> OfxResult<String>;
+    let exports: [(&str, Export); 2] =
+        [(params::EXPORT_JOB.id, crate::export_job::export_job), (params::EXPORT_SHAPES.id, crate::export_shapes::export_shapes)];
+    if let Some((_, export)) = exports.iter().find(|(id, _)| name == *id) {
+        let done = export(inst, time)?;
         tracing::info!("{done}");
         suites::clear_persistent(inst.effect);
         suites::post_message(Some(inst.effect), n::kOfxMessageMessage, &done);
