@@ -75,6 +75,10 @@ type ModelKey = (ModelSource, i64, samurai_core::settings::DeviceChoice, Option<
 struct SessionState {
     /// Settings, host frame range, frame size.
     configured: Option<(EngineSettings, (i64, i64), (u32, u32))>,
+    /// The precision `configured` resolves to here, resolved (and logged) once per change
+    /// of settings rather than per request; `None` where it could not be (the request says
+    /// why).
+    precision: Option<Precision>,
     objects: Vec<ObjectKeys>,
     model: Option<(SharedModel, ModelSize)>,
     /// Built on first need from `configured` and `objects`.
@@ -201,6 +205,7 @@ impl Engine {
                 }
             }
             st.configured = wanted;
+            st.precision = load_options(settings).ok().map(|o| o.precision);
         }
         if st.objects != objects {
             let renamed = st
@@ -237,9 +242,13 @@ impl Engine {
     /// The precision session `id`'s network runs at (what its settings resolve to here);
     /// an error before it is configured or where its device is absent.
     pub fn precision_of(&self, id: u64) -> EngineResult<Precision> {
-        let settings = self.session(id).lock().configured.as_ref().map(|(s, _, _)| s.clone());
-        let settings = settings.ok_or_else(|| EngineError::setup("tracking asked for before configuring"))?;
-        Ok(load_options(&settings)?.precision)
+        let cell = self.session(id);
+        let st = cell.lock();
+        if let Some(p) = st.precision {
+            return Ok(p);
+        }
+        let (settings, _, _) = st.configured.as_ref().ok_or_else(|| EngineError::setup("tracking asked for before configuring"))?;
+        Ok(load_options(settings)?.precision)
     }
 
     /// The low-resolution result of `frame`, tracking as needed.
