@@ -81,6 +81,10 @@ about_cache="${XDG_CACHE_HOME:-$HOME/.cache}/samurai-roto/crate-licences"
 crate_licenses="$about_cache/$about_key.txt"
 if [ ! -s "$crate_licenses" ]; then
   mkdir -p "$about_cache"
+  # cargo-about runs `cargo metadata` offline, which needs every locked package on disk,
+  # those of other platforms too (Windows-only crates the build never downloads): a fresh
+  # machine has only what it built (`failed to download anstyle-wincon`), so fetch them.
+  cargo fetch --locked >&2
   "$about" generate --locked --offline --fail \
     -c scripts/package/about.toml -o "$crate_licenses.tmp.$$" scripts/package/about.hbs >&2
   mv -f "$crate_licenses.tmp.$$" "$crate_licenses"
