@@ -103,16 +103,35 @@ def bench_track(args):
         t = time.perf_counter()
         dtype = {"bf16": torch.bfloat16}.get(args.autocast)
         autocast = torch.autocast(device_type="cuda" if cuda else "cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            state = model.init_state(video_path=tmp)
-            model.add_new_points_or_box(state, frame_idx=0, obj_id=0, box=box)
-            for _ in model.propagate_in_video(state):
-                pass
+
+        def run():
+            with torch.inference_mode(), autocast:
+                state = model.init_state(video_path=tmp)
+                model.add_new_points_or_box(state, frame_idx=0, obj_id=0, box=box)
+                for _ in model.propagate_in_video(state):
+                    pass
+
+        run()
         if cuda:
             torch.cuda.synchronize()
         secs = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        flops = None
+        if args.count_flops:
+            # A second, untimed run under torch's FLOP counter (products only: mm, addmm,
+            # bmm, convolutions, scaled dot-product attention; two per multiply-add).
+            # torch 2.11's counter has no formula for the CPU's fused attention kernel (the
+            # one F.scaled_dot_product_attention runs here): give it the GPU kernels' own.
+            from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+            cpu_sdpa = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *_, out_shape=None, **__: sdpa_flop_count(q, k, v)}
+            counter = FlopCounterMode(display=False, custom_mapping=cpu_sdpa)
+            with counter:
+                run()
+            flops = counter.get_total_flops()
     out = {"precision": f"autocast {args.autocast}" if args.autocast else "fp32", "frames": len(names), "seconds": secs, "seconds_per_frame": secs / len(names), "peak_rss_bytes": peak}
+    if flops is not None:
+        out["matmul_gflop_per_frame"] = flops / len(names) / 1e9
     if cuda:
         out["peak_device_allocated_bytes"] = torch.cuda.max_memory_allocated()
         out["peak_device_reserved_bytes"] = torch.cuda.max_memory_reserved()
@@ -133,6 +152,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--autocast", choices=["bf16"], help="track under torch.autocast in this precision")
+    ap.add_argument("--count-flops", action="store_true", help="track: also count the products' FLOPs per frame (a second, untimed run)")
     args = ap.parse_args()
     blocks.check_versions()
     import torch

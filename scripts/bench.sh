@@ -37,8 +37,12 @@
 #                                                     and under torch.autocast bf16, the ratios,
 #                                                     peak RSS; then bf16's per-frame mask IoU
 #                                                     against fp32 and the decisions kept, and
-#                                                     what --precision auto chooses here; default
-#                                                     tiny:512:8 tiny:1024:4)
+#                                                     what --precision auto chooses here; the
+#                                                     matrix products' GFLOP per frame (ours
+#                                                     counted as they run, the reference's by
+#                                                     torch's FLOP counter), this machine's
+#                                                     matmul rate and the share of it reached;
+#                                                     default tiny:512:8 tiny:1024:4)
 #   scripts/bench.sh edit   [IMAGE_SIZE [REPEAT]]    (live editing: one keyframe edit on the frame
 #                                                     on screen, with and without its kept image
 #                                                     features, vs the mask decoder; default 1024 3)
@@ -210,7 +214,7 @@ PY
       run=(--checkpoint "$ck" --frames "$clip" --count "$frames" --image-size "$n1" --box "$box")
       o32=$("$bench" track "${run[@]}" --precision fp32)
       o16=$("$bench" track "${run[@]}" --precision bf16)
-      r32=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size")
+      r32=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size" --count-flops)
       r16=$("$py" benches/reference_bench.py track "${run[@]}" --size "$size" --autocast bf16)
       q=$("$bench" precision "${run[@]}")
       "$py" - "${size}@${n1}x${frames}" "$o32" "$o16" "$r32" "$r16" "$q" <<'PY'
@@ -224,6 +228,11 @@ print(f"{label}: ours bf16 / ours fp32 {s(o16) / s(o32):.3f}, / reference fp32 {
       f"({o16['peak_rss_bytes'] / 2**20:.0f} / {o32['peak_rss_bytes'] / 2**20:.0f} MiB)")
 print(f"{label}: bf16 against fp32 over {q['frames']} frames: mask IoU mean {q['mean_iou']:.4f}, lowest {q['min_iou']:.4f}, "
       f"same chosen mask {q['same_chosen_mask']}, same memory frames {q['same_memory_frames']}; --precision auto here: {q['auto']}")
+g = lambda r: r["matmul_gflop_per_frame"]  # noqa: E731
+print(f"{label}: matrix products per frame: ours {g(o32):.2f} GFLOP, reference {g(r32):.2f} GFLOP ({g(o32) / g(r32):.3f}); "
+      f"this machine's 4096x1024x1024 matmul: fp32 {o32['matmul_rate_gflops']:.0f}, bf16 {o16['matmul_rate_gflops']:.0f} GFLOP/s")
+print(f"{label}: share of that rate reached over a tracked frame: ours fp32 {o32['share_of_matmul_rate']:.3f}, ours bf16 {o16['share_of_matmul_rate']:.3f}, "
+      f"reference fp32 {g(r32) / s(r32) / o32['matmul_rate_gflops']:.3f}, reference autocast bf16 {g(r32) / s(r16) / o16['matmul_rate_gflops']:.3f}")
 PY
     done; done ;;
   *) echo "bench.sh: unknown mode '$mode' (blocks, track, memory, io, helper, prefetch, edit, objects, farm, precision)" >&2; exit 2 ;;

@@ -121,14 +121,18 @@ impl Precision {
 
     /// What `auto` means on a CUDA device (`cuda`) or on a CPU that multiplies bf16
     /// matrices as `cpu` says: bf16 on CUDA (SAM 2 runs its video predictor under bf16
-    /// autocast there) and on a CPU with AMX; fp32 elsewhere. AVX512-BF16 alone is not
-    /// enough: on this project's machine without AMX, libtorch's bf16 matmul ran at 165
-    /// GFLOP/s against 285 in fp32 (4096×1024 by 1024×1024, 2 threads), so bf16 would be
-    /// slower and less exact.
+    /// autocast there), on a CPU with AMX and on an AMD CPU with AVX512-BF16; fp32 elsewhere.
+    /// AVX512-BF16 is not enough on other CPUs: on this project's machine of that kind,
+    /// libtorch's bf16 matmul ran at 0.58× its fp32 rate, so bf16 would be slower and less
+    /// exact, while on its AMD EPYC it ran at 2.2× and a tracked frame took 0.6× its fp32
+    /// time (see [`Bf16Matrix`]).
     pub fn auto(cuda: bool, cpu: Bf16Matrix) -> ResolvedPrecision {
         let (precision, why) = match (cuda, cpu) {
             (true, _) => (Self::Bf16, "auto: a CUDA device"),
             (false, Bf16Matrix::Amx) => (Self::Bf16, "auto: a CPU with AMX bf16 matrix units"),
+            (false, Bf16Matrix::Avx512Bf16Amd) => {
+                (Self::Bf16, "auto: an AMD CPU with AVX512-BF16, where bf16 products run at twice the fp32 rate")
+            }
             (false, Bf16Matrix::Avx512Bf16) => {
                 (Self::F32, "auto: a CPU with AVX512-BF16 but no AMX, where bf16 products are slower than fp32")
             }
@@ -359,15 +363,17 @@ pub struct FrameImage {
 mod tests {
     use super::*;
 
-    /// `auto` is bf16 on CUDA and on AMX, fp32 on every other CPU; a choice is kept as asked.
+    /// `auto` is bf16 on CUDA, on AMX and on AMD's AVX512-BF16, fp32 on every other CPU; a
+    /// choice is kept as asked.
     #[test]
     fn precision_auto_follows_the_device_and_the_cpus_matrix_units() {
-        use Bf16Matrix::{Amx, Avx512Bf16};
+        use Bf16Matrix::{Amx, Avx512Bf16, Avx512Bf16Amd};
         let auto = |cuda, cpu| Precision::auto(cuda, cpu).precision;
-        for cpu in [Amx, Avx512Bf16, Bf16Matrix::None] {
+        for cpu in [Amx, Avx512Bf16Amd, Avx512Bf16, Bf16Matrix::None] {
             assert_eq!(auto(true, cpu), Precision::Bf16, "{cpu:?} with CUDA");
         }
         assert_eq!(auto(false, Amx), Precision::Bf16);
+        assert_eq!(auto(false, Avx512Bf16Amd), Precision::Bf16);
         assert_eq!(auto(false, Avx512Bf16), Precision::F32);
         assert_eq!(auto(false, Bf16Matrix::None), Precision::F32);
         for (choice, cuda) in [(Precision::F32, true), (Precision::Bf16, false)] {
@@ -377,7 +383,7 @@ mod tests {
         // auto on this machine: what its CPU flags say.
         let here = Precision::resolve(None, false);
         assert_eq!(here, Precision::auto(false, CpuInfo::read().bf16_matrix()));
-        assert!(here.to_string().starts_with(&format!("{} (auto: a CPU", here.precision)), "{here}");
+        assert!(here.to_string().starts_with(&format!("{} (auto: a", here.precision)), "{here}");
         assert_eq!(Precision::parse_choice(" AUTO ").unwrap(), None);
         assert_eq!(Precision::parse_choice("bfloat16").unwrap(), Some(Precision::Bf16));
         let e = Precision::parse_choice("fp8").unwrap_err().to_string();

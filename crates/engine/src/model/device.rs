@@ -4,7 +4,22 @@
 //!
 //! CUDA paths compile everywhere but are only exercised on a machine with a GPU; this
 //! project's CI is CPU-only. bf16 also runs on every CPU, which is how its code path is
-//! tested here; `auto` chooses it where the CPU has AMX ([`Precision::auto`]).
+//! tested here; `auto` chooses it where the CPU multiplies bf16 fast ([`Precision::auto`]).
+//!
+//! On the CPU, bf16 products go through oneDNN (linears, the memory attention) or as two
+//! batched products around libtorch's bf16 softmax (other attention), not through
+//! libtorch's fused attention kernel or MKL, whose bf16 GEMM runs at the fp32 rate on AMD
+//! (see `layers::explicit_attention`). Activations stay bf16 between blocks; fp32 is kept,
+//! as the reference keeps it under autocast, only where bf16's 8 bits would not do:
+//! - products, softmax and layer norms accumulate in fp32 inside their kernels and round
+//!   their output once;
+//! - position encodings (sine and random Fourier features) and the memory attention's
+//!   rotary encoding are computed in fp32 (angles over a 64×64 grid) and cast;
+//! - the neck's nearest-neighbour upsampling runs in fp32, as the reference's does (exact
+//!   either way);
+//! - the mask decoder's outputs (mask logits, IoU and object scores) are cast to fp32, and
+//!   everything after them (thresholds, SAMURAI's Kalman scoring, memory selection, the
+//!   written logits) is fp32.
 use crate::error::{Error, Result};
 use tch::{Device, Kind};
 

@@ -4,6 +4,7 @@
 pub mod backbones;
 pub mod checkpoint;
 pub mod device;
+pub mod flops;
 pub mod layers;
 pub mod memory_attention;
 pub mod memory_encoder;

@@ -133,7 +133,7 @@ impl PositionEmbeddingRandom {
     /// Encodes coordinates normalised to `[0, 1]`: `[..., 2] -> [..., 2F]`.
     fn pe_encoding(&self, coords: &Tensor) -> Tensor {
         let c = coords.multiply_scalar(2.0).subtract_scalar(1.0);
-        let c = c.matmul(&self.gaussian).multiply_scalar(2.0 * std::f64::consts::PI);
+        let c = super::layers::matmul(&c, &self.gaussian).multiply_scalar(2.0 * std::f64::consts::PI);
         Tensor::cat(&[c.sin(), c.cos()], -1)
     }
 

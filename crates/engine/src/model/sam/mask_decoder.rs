@@ -11,7 +11,7 @@
 //! hypernetwork MLP, becomes a per-pixel linear classifier over the upscaled features.
 use super::transformer::TwoWayTransformer;
 use crate::config::ModelConfig;
-use crate::model::layers::{Conv2d, ConvTranspose2d};
+use crate::model::layers::{matmul, Conv2d, ConvTranspose2d};
 use crate::model::sam2_utils::{Activation, LayerNorm2d, Mlp};
 use crate::model::weights::Scope;
 use tch::{Kind, Tensor};
@@ -211,7 +211,7 @@ impl MaskDecoder {
             self.output_hypernetworks_mlps.iter().enumerate().map(|(i, mlp)| mlp.forward(&mask_tokens_out.select(1, i as i64))).collect();
         let hyper_in = Tensor::stack(&hyper, 1);
         let (b, c, h, w) = upscaled.size4().expect("upscaled embedding is [B, C, H, W]");
-        hyper_in.matmul(&upscaled.reshape([b, c, h * w])).reshape([b, -1, h, w])
+        matmul(&hyper_in, &upscaled.reshape([b, c, h * w])).reshape([b, -1, h, w])
     }
 }
 

@@ -1,11 +1,11 @@
 //! Attention blocks. Reference: `sam2/modeling/sam/transformer.py` (`Attention`,
 //! `RoPEAttention`, `TwoWayAttentionBlock`, `TwoWayTransformer`) — the SAM mask decoder's
 //! two-way transformer and the RoPE attention of the memory attention.
-use crate::model::layers::{attention, attention_probs, explicit_attention, LayerNorm, Linear};
+use crate::model::layers::{attention, attention_probs, explicit_attention, linear, LayerNorm, Linear};
 use crate::model::position_encoding::{apply_rotary_enc, compute_axial_cis, Memo};
 use crate::model::sam2_utils::{Activation, Mlp};
 use crate::model::weights::Scope;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// Multi-head attention with an optional down-projected internal width (`Attention`).
 #[derive(Debug)]
@@ -64,8 +64,21 @@ impl Attention {
     }
 }
 
-/// Queries per block of the memory cross-attention (see [`RoPEAttention::forward`]).
+/// Queries per block of [`attend_in_blocks`].
 const QUERY_BLOCK: i64 = 256;
+
+/// One head's attention with oneDNN products: `q` `[Lq, c]`, `k` `[Lk, c]`, the values
+/// transposed `vt` `[cv, Lk]` → `[Lq, cv]`. Queries go in blocks so the attention matrix of
+/// a block stays in cache (and clear of the allocator's mmap threshold): 1024 queries × 7k
+/// keys would be 30 MB.
+fn attend_in_blocks(q: &Tensor, k: &Tensor, vt: &Tensor, scale: f64) -> Tensor {
+    let lq = q.size()[0];
+    let ctx: Vec<Tensor> = (0..lq)
+        .step_by(QUERY_BLOCK as usize)
+        .map(|start| linear(&attention_probs(&q.narrow(0, start, QUERY_BLOCK.min(lq - start)), k, scale), vt, None))
+        .collect();
+    Tensor::cat(&ctx, 0)
+}
 
 /// Attention with axial 2-D rotary position encoding on queries and (the first
 /// `len - num_k_exclude_rope`) keys (`RoPEAttention`). The frequencies are computed for the
@@ -103,26 +116,26 @@ impl RoPEAttention {
             Tensor::cat(&[rotated, k.narrow(2, num_k_rope, num_k_exclude_rope)], 2)
         };
         let (b, _, kv_dim) = v.size3().expect("attention values are [B, N, C]");
-        if a.num_heads == 1 && kv_dim < a.internal_dim && explicit_attention(&q) {
-            // Narrow values (the 64-d memory): attend to them before `v_proj` instead of
-            // after. `v_proj` is affine and every row of the attention sums to one, so this
-            // is the same result with 1/4 of the products of the attention-weighted sum.
-            // Queries go in blocks so the attention matrix of a block stays in cache (and
-            // clear of the allocator's mmap threshold): 1024 queries × 7k keys would be 30 MB.
+        let narrow = kv_dim < a.internal_dim;
+        if a.num_heads == 1 && explicit_attention(&q) && (narrow || q.kind() != Kind::Float) {
+            // Attention with oneDNN products, one batch row at a time. Narrow values (the
+            // 64-d memory): attend to them before `v_proj` instead of after. `v_proj` is
+            // affine and every row of the attention sums to one, so this is the same result
+            // with 1/4 of the products of the attention-weighted sum. In bf16 the
+            // self-attention goes this way too: libtorch's fused kernel multiplies bf16 at
+            // the fp32 rate on CPUs whose MKL lacks bf16 kernels (see `explicit_attention`).
+            // fp32 self-attention keeps the fused kernel (the reference's summation order).
             let scale = 1.0 / (head_dim as f64).sqrt();
-            let lq = q.size()[2];
             let out: Vec<Tensor> = (0..b)
                 .map(|i| {
                     let (qi, ki) = (q.get(i).get(0), k.get(i).get(0).contiguous());
-                    let vt = v.get(i).transpose(0, 1).contiguous();
-                    let ctx: Vec<Tensor> = (0..lq)
-                        .step_by(QUERY_BLOCK as usize)
-                        .map(|start| {
-                            let probs = attention_probs(&qi.narrow(0, start, QUERY_BLOCK.min(lq - start)), &ki, scale);
-                            crate::ffi::onednn_linear(&probs, &vt, None)
-                        })
-                        .collect();
-                    a.v_proj.forward(&Tensor::cat(&ctx, 0))
+                    if narrow {
+                        let vt = v.get(i).transpose(0, 1).contiguous();
+                        a.v_proj.forward(&attend_in_blocks(&qi, &ki, &vt, scale))
+                    } else {
+                        let vt = a.v_proj.forward(&v.get(i)).transpose(0, 1).contiguous();
+                        attend_in_blocks(&qi, &ki, &vt, scale)
+                    }
                 })
                 .collect();
             return a.out_proj.forward(&Tensor::stack(&out, 0));
