@@ -242,6 +242,10 @@ fn points_and_masks_match_the_tracker() {
         "256",
         "--device",
         "cpu",
+        // The tracker below runs fp32 (`LoadOptions::default()`); `track`'s default, auto,
+        // is bf16 on a CPU with AMX or AMD's AVX512-BF16.
+        "--precision",
+        "fp32",
         "--out",
         tmp.path().join("out").to_str().unwrap(),
         "--logits",

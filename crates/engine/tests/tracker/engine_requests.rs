@@ -62,7 +62,10 @@ fn host_frames_give_the_same_bits_as_the_tracker_on_the_folder() {
         let name = format!("{i:05}.jpg");
         std::os::unix::fs::symlink(common::clips().join("bedroom").join(&name), tmp.path().join(&name)).unwrap();
     }
-    let model = Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &LoadOptions::default()).unwrap().shared();
+    // At the precision the engine resolved its settings' auto to (bf16 on a CPU with AMX or
+    // AMD's AVX512-BF16).
+    let options = LoadOptions { precision: engine.precision_of(1).unwrap(), ..LoadOptions::default() };
+    let model = Sam2Model::load_detect(&common::tiny_checkpoint(256), 256, &options).unwrap().shared();
     let mut session = Session::new(
         model,
         Preset::builtin(ModelSize::Tiny).samurai,
