@@ -204,10 +204,10 @@ fn output(inst: OfxImageEffectHandle, t: f64) -> Vec<f32> {
 
 /// The host's source frames at the current render scale as 8-bit PNG files, quantised as
 /// the plugin quantises them (round(v·255)), rows top-down.
-fn write_frames(dir: &Path, count: Option<usize>) {
+fn write_frames(dir: &Path) {
     let (w, h) = image_size();
     std::fs::create_dir_all(dir).unwrap();
-    for t in (FRAMES.0..=FRAMES.1).take(count.unwrap_or(usize::MAX)) {
+    for t in FRAMES.0..=FRAMES.1 {
         let mut img = image::RgbImage::new(w as u32, h as u32);
         for r in 0..h {
             for x in 0..w {
@@ -223,17 +223,12 @@ fn write_frames(dir: &Path, count: Option<usize>) {
 /// Runs `samurai-roto track` on the host's frames at the current render scale with the
 /// boxes of `keys` mapped as the plugin maps them; returns the logits folder.
 fn track(checkpoint: &Path, keys: &[Key], dir: &Path) -> PathBuf {
-    track_frames(checkpoint, keys, dir, None)
+    track_with(checkpoint, keys, dir, &[])
 }
 
-/// `track` on the first `count` frames only (all when `None`).
-fn track_frames(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize>) -> PathBuf {
-    track_frames_with(checkpoint, keys, dir, count, &[])
-}
-
-/// `track_frames` with more arguments (clicks, masks).
-fn track_frames_with(checkpoint: &Path, keys: &[Key], dir: &Path, count: Option<usize>, extra: &[String]) -> PathBuf {
-    write_frames(&dir.join("frames"), count);
+/// `track` with more arguments (clicks, masks).
+fn track_with(checkpoint: &Path, keys: &[Key], dir: &Path, extra: &[String]) -> PathBuf {
+    write_frames(&dir.join("frames"));
     let (scale, aspect) = *GEOMETRY.lock().unwrap();
     let h = image_size().1 as f64;
     let mut cmd = Command::new(common::samurai_roto());
@@ -632,7 +627,7 @@ fn clicks_and_a_keyframe_matte_track_as_the_command_line() {
         .flat_map(|(f, p, pos)| ["--point".to_string(), format!("obj:{f}:{},{},{}", p[0], h as f64 - p[1], *pos as u8)])
         .collect();
     extra.extend(["--mask".to_string(), format!("obj:5:{}", mask_path.display())]);
-    let logits = track_frames_with(&ckpt, &keys, &dir, None, &extra);
+    let logits = track_with(&ckpt, &keys, &dir, &extra);
     for t in times {
         assert_matches_track(inst, t, &logits, "clicks + keyframe matte");
     }
@@ -747,7 +742,7 @@ fn a_keyframe_matte_of_any_region_keys_its_canonical_place() {
     std::fs::create_dir_all(&dir).unwrap();
     mask_png(&dir.join("matte3.png"), placed_disc);
     let extra = ["--mask".to_string(), format!("obj:3:{}", dir.join("matte3.png").display())];
-    let logits = track_frames_with(&ckpt, &[], &dir, None, &extra);
+    let logits = track_with(&ckpt, &[], &dir, &extra);
     let times = [1.0, 3.0, 5.0];
     let cases = [
         ("smaller than the plate, offset", matte_image([8, 18, 34, 42], 1.0, placed_disc)),
@@ -812,7 +807,7 @@ fn a_keyframe_matte_of_any_region_keys_its_canonical_place() {
     std::fs::create_dir_all(&dir).unwrap();
     mask_png(&dir.join("matte3.png"), half_disc);
     let extra = ["--mask".to_string(), format!("obj:3:{}", dir.join("matte3.png").display())];
-    let half = track_frames_with(&ckpt, &[], &dir, None, &extra);
+    let half = track_with(&ckpt, &[], &dir, &extra);
     for t in times {
         assert_eq!(render(&plugin, inst as usize, t), kOfxStatOK, "render scale 0.5: {:?}", MESSAGES.lock().unwrap().last());
         assert_matches_track(inst, t, &half, "keyframe matte at render scale 0.5");
@@ -1613,7 +1608,7 @@ fn export_analysis_job_runs_on_the_farm_equal_to_analyse() {
 
     // The host's frames as files, named as a Read node's would be.
     let frames = tmp.path().join("plate");
-    write_frames(&frames, None);
+    write_frames(&frames);
     for t in FRAMES.0..=FRAMES.1 {
         std::fs::rename(frames.join(format!("{t:05}.png")), frames.join(format!("plate.{t:04}.png"))).unwrap();
     }
