@@ -13,7 +13,9 @@
 //! to `off`). DIR receives `coarse.npy`, `trimap.npy`,
 //! `alpha_<mode>.npy`, `fg_<mode>.npy` (with `--decontaminate`) and `timing.json`
 //! (median milliseconds over `--repeat` runs of each stage). `--settings` overrides
-//! [`RefineSettings`] fields inline, e.g. `"{guided: {radius: 6}}"`.
+//! [`RefineSettings`] fields inline, e.g. `"{guided: {radius: 6}}"`. With `--stages`, the
+//! best time of each stage alone is printed instead; with `--faults`, the fast mode's
+//! stages in `refine`'s order with the page faults of each (both need `--logits`).
 use ndarray::{Array2, Array3};
 use samurai_core::refine::{self, npy, RefineMode, RefineSettings};
 use std::path::{Path, PathBuf};
@@ -125,24 +127,31 @@ fn run(a: &Args) -> Result<(), String> {
     for &mode in &a.modes {
         let decontaminate = a.decontaminate && mode != RefineMode::Off;
         let s = RefineSettings { mode, band_px: a.band, decontaminate, ..a.settings };
+        // Each run's matte is dropped before the next run starts, as a render loop drops a
+        // frame's (keeping them all made every run start on fresh pages: about 12 ms more
+        // per HD frame on this project's virtual machines, where a page fault costs about
+        // 2.6 µs).
         let mut runs = Vec::new();
+        let mut last = None;
         for _ in 0..a.repeat.max(1) {
+            drop(last.take());
             let t = Instant::now();
             let r = refine::refine(plate.view(), coarse.view(), &s).map_err(|e| e.to_string())?;
-            runs.push((t.elapsed().as_secs_f64() * 1e3, r));
+            runs.push((t.elapsed().as_secs_f64() * 1e3, r.stats));
+            last = Some(r);
         }
-        let median = |f: &dyn Fn(&(f64, refine::Refined)) -> f64| {
+        let median = |f: &dyn Fn(&(f64, refine::RefineStats)) -> f64| {
             let mut v: Vec<f64> = runs.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
         let (total, band, alpha, fg) =
-            (median(&|r| r.0), median(&|r| r.1.stats.band_ms), median(&|r| r.1.stats.alpha_ms), median(&|r| r.1.stats.foreground_ms));
-        let min = |f: &dyn Fn(&(f64, refine::Refined)) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
-        let (min_total, min_fg) = (min(&|r| r.0), min(&|r| r.1.stats.foreground_ms));
-        let min_refine = min(&|r| r.1.stats.band_ms + r.1.stats.alpha_ms + r.1.stats.fit_ms);
-        let fit = median(&|r| r.1.stats.fit_ms);
-        let r = &runs.last().expect("ran once").1;
+            (median(&|r| r.0), median(&|r| r.1.band_ms), median(&|r| r.1.alpha_ms), median(&|r| r.1.foreground_ms));
+        let min = |f: &dyn Fn(&(f64, refine::RefineStats)) -> f64| runs.iter().map(f).fold(f64::INFINITY, f64::min);
+        let (min_total, min_fg) = (min(&|r| r.0), min(&|r| r.1.foreground_ms));
+        let min_refine = min(&|r| r.1.band_ms + r.1.alpha_ms + r.1.fit_ms);
+        let fit = median(&|r| r.1.fit_ms);
+        let r = last.as_ref().expect("ran once");
         save2(&a.out, &format!("alpha_{}.npy", mode.name()), &r.alpha)?;
         if mode != RefineMode::Off {
             let t = r.trimap.as_standard_layout();
@@ -209,6 +218,9 @@ fn bench_stages(a: &Args) -> Result<(), String> {
     best("fast: downsample trimap", &mut || drop(band::downsample_trimap(tri.view(), f)));
     best("fast: closed form", &mut || drop(closed_form_alpha(small.view(), ts.view(), Some(cs.view()), &s.fast.closed_form)));
     let (al, _) = closed_form_alpha(small.view(), ts.view(), Some(cs.view()), &s.fast.closed_form);
+    best("fast: noise estimate", &mut || {
+        std::hint::black_box(image::estimate_noise(plate.view()));
+    });
     best("fast: coefficients (all)", &mut || drop(guided::guided_coefficients(small.view(), al.view(), &s.fast.guided)));
     let coef = guided::guided_coefficients(small.view(), al.view(), &s.fast.guided);
     best("fast: upsample in band", &mut || drop(guided::upsample_in_band(coef.view(), plate.view(), tri.view(), f)));
@@ -222,7 +234,70 @@ fn bench_stages(a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Minor page faults of this process so far (`/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after.split_whitespace().nth(7).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// `--faults`: the fast mode's stages in the order `refine` runs them, `--repeat` times,
+/// with the milliseconds and page faults of each in the last run (on a virtual machine a
+/// fresh page can cost microseconds).
+fn fault_profile(a: &Args) -> Result<(), String> {
+    use samurai_core::refine::{band, closed_form_alpha, fast, fit, guided, image};
+    let plate = read_plate(&a.plate)?;
+    let (h, w, _) = plate.dim();
+    let logits = read2(a.logits.as_ref().ok_or("--faults needs --logits")?)?;
+    let s = a.settings;
+    let coarse = refine::coarse_alpha_from_logits(logits.view(), h, w);
+    let mut lines = Vec::new();
+    for _ in 0..a.repeat.max(1) {
+        lines.clear();
+        let mut stage = |name: &str, f: &mut dyn FnMut()| {
+            let (f0, t) = (minor_faults(), Instant::now());
+            f();
+            lines.push(format!("{name:28} {:8.2} ms {:7} faults", t.elapsed().as_secs_f64() * 1e3, minor_faults() - f0));
+        };
+        let mut tri = None;
+        stage("band: trimap", &mut || tri = Some(band::trimap(coarse.view(), a.band, s.uncertain, s.band_cap)));
+        let tri = tri.expect("ran");
+        let f = s.fast.factor(h, w);
+        let (mut small, mut cs, mut ts) = (None, None, None);
+        stage("fast: downsample", &mut || {
+            small = Some(image::downsample_box(plate.view(), f));
+            cs = Some(image::downsample_box2(coarse.view(), f));
+            ts = Some(band::downsample_trimap(tri.view(), f));
+        });
+        let (small, cs, ts) = (small.expect("ran"), cs.expect("ran"), ts.expect("ran"));
+        let mut al = None;
+        stage("fast: closed form", &mut || al = Some(closed_form_alpha(small.view(), ts.view(), Some(cs.view()), &s.fast.closed_form).0));
+        let al = al.expect("ran");
+        let mut sigma = 0.0;
+        stage("fast: noise estimate", &mut || sigma = image::estimate_noise(plate.view()));
+        let mut gp = s.fast.guided;
+        gp.epsilon += gp.noise_factor * (sigma * sigma) as f32;
+        let mut coef = None;
+        stage("fast: coefficients (band)", &mut || coef = Some(fast::band_coefficients(small.view(), al.view(), ts.view(), &gp)));
+        let coef = coef.expect("ran");
+        let mut fa = None;
+        stage("fast: upsample in band", &mut || fa = Some(guided::upsample_in_band(coef.view(), plate.view(), tri.view(), f)));
+        let fa = fa.expect("ran");
+        stage("fit: weights", &mut || drop(fit::solved_weight(plate.view(), tri.view(), coarse.view(), fa.view(), a.band, &s.fit)));
+    }
+    lines.iter().for_each(|l| eprintln!("{l}"));
+    Ok(())
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--faults") {
+        let args: Vec<String> = std::env::args().filter(|a| a != "--faults").collect();
+        if let Err(e) = parse_args_from(args.into_iter().skip(1)).and_then(|a| fault_profile(&a)) {
+            eprintln!("refine_eval: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "--stages") {
         let args: Vec<String> = std::env::args().filter(|a| a != "--stages").collect();
         let parsed = parse_args_from(args.into_iter().skip(1)).and_then(|a| bench_stages(&a));

@@ -10,10 +10,10 @@
 //! Guided Filter"). Edges land on the plate's colour edges at full resolution.
 use super::band::{downsample_trimap, UNKNOWN};
 use super::closed_form::{closed_form_alpha, ClosedFormParams, Preconditioner};
-use super::guided::{guided_coefficients, upsample_in_band, GuidedParams};
-use super::image::{bounding_box, downsample_box, downsample_box2, estimate_noise};
+use super::guided::{dilate_square, guided_coefficients_at, upsample_in_band, GuidedParams};
+use super::image::{downsample_box, downsample_box2, estimate_noise};
 use super::solver::SolveStats;
-use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the fast mode.
@@ -67,17 +67,15 @@ impl FastParams {
     }
 }
 
-/// The guided filter's coefficients on the bounding box of the band (grown so that every
-/// coefficient the upsampling reads is the whole-image one), zero elsewhere.
-fn band_coefficients(small: ArrayView3<f32>, alpha: ArrayView2<f32>, trimap: ArrayView2<u8>, gp: &GuidedParams) -> Array3<f32> {
+/// The guided filter's coefficients (`h × w × 4`, at the reduced resolution) that
+/// [`upsample_in_band`] reads for the unknown blocks of `trimap`: for a plate pixel of
+/// reduced block b, those of b and its 8 neighbours, so those of every block within 1 of
+/// an unknown block (zero elsewhere).
+pub fn band_coefficients(small: ArrayView3<f32>, alpha: ArrayView2<f32>, trimap: ArrayView2<u8>, gp: &GuidedParams) -> Array3<f32> {
     let (h, w) = trimap.dim();
-    let mut coef = Array3::<f32>::zeros((h, w, 4));
-    let Some(rect) = bounding_box(trimap, UNKNOWN) else { return coef };
-    let r = rect.grow(2 * gp.radius + 2, h, w);
-    let (ys, xs) = (r.y0..r.y1, r.x0..r.x1);
-    let c = guided_coefficients(small.slice(s![ys.clone(), xs.clone(), ..]), alpha.slice(s![ys.clone(), xs.clone()]), gp);
-    coef.slice_mut(s![ys, xs, ..]).assign(&c);
-    coef
+    let unknown: Vec<bool> = trimap.iter().map(|&t| t == UNKNOWN).collect();
+    let need = Array2::from_shape_vec((h, w), dilate_square(&unknown, h, w, 1)).expect("shape");
+    guided_coefficients_at(small, alpha, gp, need.view())
 }
 
 /// Fast-mode alpha for the unknown band of `trimap` (known pixels are 0 or 1).

@@ -113,33 +113,77 @@ fn fit(m: &[f64; 13], eps: f64) -> [f64; 4] {
 /// The guided filter's averaged coefficients `(ā, b̄)` (`H × W × 4`) of input `p` with
 /// guide `image`, so that the filter's output is `āᵀI + b̄`.
 pub fn guided_coefficients(image: ArrayView3<f32>, p: ArrayView2<f32>, gp: &GuidedParams) -> Array3<f32> {
-    let (h, w) = p.dim();
-    let r = gp.radius;
-    let stats = Integral::new(h, w, 13, |y, x, o| {
-        let (i0, i1, i2, pv) = (image[[y, x, 0]] as f64, image[[y, x, 1]] as f64, image[[y, x, 2]] as f64, p[[y, x]] as f64);
-        o.copy_from_slice(&[i0, i1, i2, i0 * i0, i0 * i1, i0 * i2, i1 * i1, i1 * i2, i2 * i2, pv, i0 * pv, i1 * pv, i2 * pv]);
-    });
-    let mut coef = Array3::<f64>::zeros((h, w, 4));
-    coef.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(y, mut row)| {
-        let mut m = [0f64; 13];
-        for x in 0..w {
-            stats.window_mean(y, x, r, &mut m);
-            let c = fit(&m, gp.epsilon as f64);
-            for k in 0..4 {
-                row[[x, k]] = c[k];
-            }
+    guided_coefficients_at(image, p, gp, Array2::from_elem(p.dim(), true).view())
+}
+
+/// Marks every pixel within `r` (Chebyshev distance: a `(2r+1)²` square) of a marked one.
+pub(super) fn dilate_square(marked: &[bool], h: usize, w: usize, r: usize) -> Vec<bool> {
+    let mut rows = vec![false; h * w];
+    rows.par_chunks_mut(w).zip(marked.par_chunks(w)).for_each(|(out, row)| {
+        for (x, _) in row.iter().enumerate().filter(|(_, &m)| m) {
+            out[x.saturating_sub(r)..(x + r + 1).min(w)].fill(true);
         }
     });
-    let ab = Integral::new(h, w, 4, |y, x, o| (0..4).for_each(|k| o[k] = coef[[y, x, k]]));
-    let mut out = Array3::<f32>::zeros((h, w, 4));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(y, mut row)| {
-        let mut m = [0f64; 4];
-        for x in 0..w {
-            ab.window_mean(y, x, r, &mut m);
-            (0..4).for_each(|k| row[[x, k]] = m[k] as f32);
+    let mut out = vec![false; h * w];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
+        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+            o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]).for_each(|(o, &m)| *o |= m);
         }
     });
     out
+}
+
+/// [`guided_coefficients`] at the pixels where `need` is true (zero elsewhere): only the
+/// windows within the radius of a needed pixel are fitted, each from its own pixels (the
+/// window clipped to the image, as the whole-image filter clips it), so a thin band of a
+/// large image costs what the band holds.
+pub fn guided_coefficients_at(image: ArrayView3<f32>, p: ArrayView2<f32>, gp: &GuidedParams, need: ArrayView2<bool>) -> Array3<f32> {
+    let (h, w) = p.dim();
+    let r = gp.radius;
+    let (image, p, need) = (image.as_standard_layout(), p.as_standard_layout(), need.as_standard_layout());
+    let (img, pv, need) = (image.as_slice().expect("std"), p.as_slice().expect("std"), need.as_slice().expect("std"));
+    let window = |y: usize, x: usize| ((y.saturating_sub(r), (y + r + 1).min(h)), (x.saturating_sub(r), (x + r + 1).min(w)));
+    // The fitted (a, b) of every window a needed pixel averages.
+    let fitted_at = dilate_square(need, h, w, r);
+    let mut fitted = vec![[0f64; 4]; h * w];
+    fitted.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, out) in row.iter_mut().enumerate() {
+            if !fitted_at[y * w + x] {
+                continue;
+            }
+            let ((y0, y1), (x0, x1)) = window(y, x);
+            let mut m = [0f64; 13];
+            for yy in y0..y1 {
+                for xx in x0..x1 {
+                    let i = yy * w + xx;
+                    let (i0, i1, i2, v) = (img[3 * i] as f64, img[3 * i + 1] as f64, img[3 * i + 2] as f64, pv[i] as f64);
+                    let terms = [i0, i1, i2, i0 * i0, i0 * i1, i0 * i2, i1 * i1, i1 * i2, i2 * i2, v, i0 * v, i1 * v, i2 * v];
+                    m.iter_mut().zip(terms).for_each(|(m, t)| *m += t);
+                }
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as f64;
+            m.iter_mut().for_each(|m| *m /= n);
+            *out = fit(&m, gp.epsilon as f64);
+        }
+    });
+    let mut out = vec![0f32; h * w * 4];
+    out.par_chunks_mut(w * 4).enumerate().for_each(|(y, row)| {
+        for (x, o) in row.chunks_exact_mut(4).enumerate() {
+            if !need[y * w + x] {
+                continue;
+            }
+            let ((y0, y1), (x0, x1)) = window(y, x);
+            let mut m = [0f64; 4];
+            for yy in y0..y1 {
+                for c in &fitted[yy * w + x0..yy * w + x1] {
+                    m.iter_mut().zip(c).for_each(|(m, c)| *m += c);
+                }
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as f64;
+            o.iter_mut().zip(m).for_each(|(o, m)| *o = (m / n) as f32);
+        }
+    });
+    Array3::from_shape_vec((h, w, 4), out).expect("shape")
 }
 
 /// Edge-preserving smoothing of an `H × W × 3` image: every channel filtered by the
