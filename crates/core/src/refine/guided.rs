@@ -136,7 +136,8 @@ pub(super) fn dilate_square(marked: &[bool], h: usize, w: usize, r: usize) -> Ve
 /// [`guided_coefficients`] at the pixels where `need` is true (zero elsewhere): only the
 /// windows within the radius of a needed pixel are fitted, each from its own pixels (the
 /// window clipped to the image, as the whole-image filter clips it), so a thin band of a
-/// large image costs what the band holds.
+/// large image costs what the band holds. A window's sums are taken directly, so the cost
+/// grows with its area (the refinement's radius is 1: 3 × 3 windows).
 pub fn guided_coefficients_at(image: ArrayView3<f32>, p: ArrayView2<f32>, gp: &GuidedParams, need: ArrayView2<bool>) -> Array3<f32> {
     let (h, w) = p.dim();
     let r = gp.radius;
@@ -285,6 +286,23 @@ mod tests {
         let q = guided_filter(image.view(), p.view(), &GuidedParams { radius: 2, epsilon: 1e-9, noise_factor: 0.0 });
         for (a, b) in q.iter().zip(p.iter()) {
             assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn coefficients_where_needed_are_the_whole_image_ones() {
+        let (h, w) = (23, 31);
+        let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| (((x * 13 + y * 7 + c * 5) % 17) as f32 / 17.0).sqrt());
+        let p = Array2::from_shape_fn((h, w), |(y, x)| ((x * 3 + y * 11) % 7) as f32 / 7.0);
+        let need = Array2::from_shape_fn((h, w), |(y, x)| (x + 2 * y) % 5 == 0 || y == 0 || x == w - 1);
+        for radius in [1, 2] {
+            let gp = GuidedParams { radius, epsilon: 1e-3, noise_factor: 0.0 };
+            let all = guided_coefficients(image.view(), p.view(), &gp);
+            let some = guided_coefficients_at(image.view(), p.view(), &gp, need.view());
+            for ((y, x, k), &v) in some.indexed_iter() {
+                let want = if need[[y, x]] { all[[y, x, k]] } else { 0.0 };
+                assert!((v - want).abs() < 1e-6, "radius {radius}, ({y}, {x}, {k}): {v} against {want}");
+            }
         }
     }
 
