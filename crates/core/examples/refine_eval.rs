@@ -290,24 +290,15 @@ fn fault_profile(a: &Args) -> Result<(), String> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--faults") {
-        let args: Vec<String> = std::env::args().filter(|a| a != "--faults").collect();
-        if let Err(e) = parse_args_from(args.into_iter().skip(1)).and_then(|a| fault_profile(&a)) {
-            eprintln!("refine_eval: {e}");
-            std::process::exit(2);
-        }
-        return;
-    }
-    if std::env::args().any(|a| a == "--stages") {
-        let args: Vec<String> = std::env::args().filter(|a| a != "--stages").collect();
-        let parsed = parse_args_from(args.into_iter().skip(1)).and_then(|a| bench_stages(&a));
-        if let Err(e) = parsed {
-            eprintln!("refine_eval: {e}");
-            std::process::exit(2);
-        }
-        return;
-    }
-    if let Err(e) = parse_args().and_then(|a| run(&a)) {
+    // `--faults` and `--stages` pick a profile instead of the evaluation run; the other
+    // arguments are the same.
+    let profiles: [(&str, fn(&Args) -> Result<(), String>); 2] = [("--faults", fault_profile), ("--stages", bench_stages)];
+    let chosen = profiles.iter().find(|(flag, _)| std::env::args().any(|a| a == *flag));
+    let result = match chosen {
+        Some(&(flag, profile)) => parse_args_from(std::env::args().skip(1).filter(|a| a != flag)).and_then(|a| profile(&a)),
+        None => parse_args().and_then(|a| run(&a)),
+    };
+    if let Err(e) = result {
         eprintln!("refine_eval: {e}");
         std::process::exit(2);
     }
